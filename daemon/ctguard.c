@@ -1,0 +1,179 @@
+/*
+ * ctguard: the command line for operators and auditors.
+ *
+ * Audit queries (log, history, summary) read the SQLite database directly
+ * and work whether or not the daemon runs; everything else asks the daemon
+ * over its control socket.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "ctguard/control.h"
+#include "ctguard/logcli.h"
+
+#ifndef CTG_RUNDIR
+#define CTG_RUNDIR "/run/ctguard"
+#endif
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	    "usage: ctguard [-s SOCKET] COMMAND [ARGS]\n"
+	    "\n"
+	    "daemon commands (over the control socket, default %s/control.sock):\n"
+	    "  status                          version, uptime, queues, table fill, log lag\n"
+	    "  connections [--addr CIDR] [--port N] [--proto P] [--state S] [--json]\n"
+	    "                                  live connections, like conntrack -L\n"
+	    "  stats [--prometheus]            counters per verdict, reason, rule and queue\n"
+	    "  reload                          reload configuration and rules\n"
+	    "  flush                           end every tracked connection\n"
+	    "  kill CONN-ID                    end one connection\n"
+	    "  reopen-log                      reopen the audit database (after rotation)\n"
+	    "\n"
+	    "audit commands (read the SQLite database, -d PATH):\n"
+	    "  log       verdicts     (ctguard log --help)\n"
+	    "  history   ended connections\n"
+	    "  summary   counts by verdict, reason, rule, top talkers\n", CTG_RUNDIR);
+}
+
+static int
+ask(const char *sock, const char *req)
+{
+	char *reply = malloc(CTG_CTL_MAX_REPLY + 1);
+	long n;
+	int fd;
+
+	if (!reply) {
+		fprintf(stderr, "ctguard: out of memory\n");
+		return 1;
+	}
+	if ((fd = ctg_ctl_connect(sock)) < 0) {
+		fprintf(stderr, "ctguard: cannot reach ctguardd at %s: %s\n", sock, strerror(errno));
+		free(reply);
+		return 1;
+	}
+	if (ctg_ctl_send(fd, req, (uint32_t)strlen(req), 5000) < 0 ||
+	    (n = ctg_ctl_recv(fd, reply, CTG_CTL_MAX_REPLY, 30000)) < 0) {
+		fprintf(stderr, "ctguard: %s: %s\n", sock, strerror(errno));
+		close(fd);
+		free(reply);
+		return 1;
+	}
+	close(fd);
+	if (strncmp(reply, "ok\n", 3) == 0) {
+		fputs(reply + 3, stdout);
+		free(reply);
+		return 0;
+	}
+	fprintf(stderr, "ctguard: %s", reply);
+	if (n == 0 || reply[n - 1] != '\n')
+		fputc('\n', stderr);
+	free(reply);
+	return 1;
+}
+
+static int
+cmd_connections(const char *sock, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "addr", required_argument, NULL, 'a' },
+		{ "src", required_argument, NULL, 'a' },
+		{ "port", required_argument, NULL, 'p' },
+		{ "proto", required_argument, NULL, 'P' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char req[CTG_CTL_MAX_REQUEST];
+	size_t len = (size_t)snprintf(req, sizeof(req), "connections");
+	int ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		const char *key = ch == 'a' ? "addr" : ch == 'p' ? "port" : ch == 'P' ? "proto" :
+		    ch == 'S' ? "state" : NULL;
+
+		if (ch == 'j')
+			len += (size_t)snprintf(req + len, sizeof(req) - len, " json");
+		else if (key && strchr(optarg, ' ') == NULL)
+			len += (size_t)snprintf(req + len, sizeof(req) - len, " %s=%s", key, optarg);
+		else {
+			fprintf(stderr, "usage: ctguard connections [--addr CIDR] [--port N] "
+			    "[--proto P] [--state S] [--json]\n");
+			return 2;
+		}
+		if (len >= sizeof(req)) {
+			fprintf(stderr, "ctguard: filter too long\n");
+			return 2;
+		}
+	}
+	return ask(sock, req);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *sock = CTG_RUNDIR "/control.sock";
+	const char *cmd;
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if ((strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--socket") == 0) && i + 1 < argc) {
+			sock = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+			printf("ctguard %s\n", PACKAGE_VERSION);
+			return 0;
+		} else {
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	cmd = argv[i];
+	if (strcmp(cmd, "log") == 0 || strcmp(cmd, "history") == 0 || strcmp(cmd, "summary") == 0)
+		return ctg_logcli_main(argc - i, argv + i, stdout, stderr);
+	if (strcmp(cmd, "connections") == 0)
+		return cmd_connections(sock, argc - i, argv + i);
+	if (strcmp(cmd, "stats") == 0) {
+		if (argc - i > 2 || (argc - i == 2 && strcmp(argv[i + 1], "--prometheus") != 0)) {
+			fprintf(stderr, "usage: ctguard stats [--prometheus]\n");
+			return 2;
+		}
+		return ask(sock, argc - i == 2 ? "stats prometheus" : "stats");
+	}
+	if (strcmp(cmd, "kill") == 0) {
+		char req[64];
+		char *end;
+
+		if (argc - i != 2 || strtoull(argv[i + 1], &end, 10) == 0 || *end != '\0') {
+			fprintf(stderr, "usage: ctguard kill CONN-ID\n");
+			return 2;
+		}
+		snprintf(req, sizeof(req), "kill %s", argv[i + 1]);
+		return ask(sock, req);
+	}
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "reload") == 0 ||
+	    strcmp(cmd, "flush") == 0 || strcmp(cmd, "reopen-log") == 0) {
+		if (argc - i != 1) {
+			fprintf(stderr, "usage: ctguard %s\n", cmd);
+			return 2;
+		}
+		return ask(sock, cmd);
+	}
+	fprintf(stderr, "ctguard: unknown command '%s'\n", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,1823 @@
+/*
+ * Connection tracker.
+ *
+ * The table: a preallocated pool of struct ctg_conn, chained into a bucket
+ * array by a keyed SipHash of the direction-independent 5-tuple (the seed is
+ * random per process, so crafted tuples cannot pile into one chain). Free
+ * slots are chained through hnext. Entries that may be evicted first (not
+ * yet established, or closing) sit on one list in the order they became
+ * evictable; established entries are on no list and are never evicted to
+ * make room: when only they remain, a new connection is refused and counted.
+ *
+ * Expiry is by timestamp: an entry is dead once last_us + its timeout has
+ * passed. Lookups treat dead entries as absent and end them; a clock-hand
+ * sweep ends the ones nobody looks up, a bounded number per call.
+ *
+ * TCP follows each endpoint through the RFC 793 states as seen from the
+ * middle, with sequence-space checks after van Rooij (as Linux and pf do):
+ * see tcp_segment() for the bounds and why each failure is INVALID or only
+ * a note.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+
+#include "ctguard/tracker.h"
+
+#define SEQ_LT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
+#define SEQ_LEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) <= 0)
+#define SEQ_GT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) > 0)
+#define SEQ_GEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) >= 0)
+
+/* An ack may trail the newest data by this much before it is implausible. */
+#define MAXACKWINDOW_MIN 66000
+#define RETRANS_LIMIT 3
+#define MAX_PROFILES 254
+
+enum tclass {
+	TC_SYN_SENT,
+	TC_SYN_RCVD,
+	TC_ESTABLISHED,
+	TC_FIN_WAIT,
+	TC_CLOSE_WAIT,
+	TC_LAST_ACK,
+	TC_TIME_WAIT,
+	TC_CLOSE,
+	TC_UNACKED,
+	TC_RETRANS,
+	TC_UDP_UNREPLIED,
+	TC_UDP_REPLIED,
+	TC_UDP_ASSURED,
+	TC_ICMP,
+	TC_OTHER,
+	TC_COUNT
+};
+
+/* History letters, Zeek's alphabet; upper case for the originator. */
+enum hist_bit {
+	H_SYN, H_SYNACK, H_ACK, H_DATA, H_FIN, H_RST, H_BADSUM, H_RETRANS,
+	H_ZEROWIN, H_MULTIFLAG, H_INCONSISTENT,
+};
+static const char hist_letter[] = "SHADFRCTWQI";
+
+struct ctg_tracker {
+	struct ctg_conn *pool;
+	uint32_t *buckets;              /* pool index + 1, 0 = empty */
+	uint32_t nbuckets;              /* power of two */
+	uint32_t max;
+	uint32_t live;
+	uint32_t free_head;             /* pool index + 1 */
+	uint32_t evict_head, evict_tail;
+	uint32_t sweep_hand;
+	uint64_t seed[2];
+	uint64_t next_id;
+	enum ctg_midstream midstream;
+	uint32_t adaptive_start, adaptive_end;  /* in entries; 0 = off */
+	uint32_t timeout[TC_COUNT];
+	struct ctg_timeouts profiles[MAX_PROFILES];
+	unsigned nprofiles;
+	ctg_conn_end_fn end_fn;
+	void *end_arg;
+	struct ctg_tracker_stats st;
+};
+
+/* --- hashing ----------------------------------------------------------- */
+
+#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
+#define SIPROUND \
+	do { \
+		v0 += v1; v1 = ROTL(v1, 13); v1 ^= v0; v0 = ROTL(v0, 32); \
+		v2 += v3; v3 = ROTL(v3, 16); v3 ^= v2; \
+		v0 += v3; v3 = ROTL(v3, 21); v3 ^= v0; \
+		v2 += v1; v1 = ROTL(v1, 17); v1 ^= v2; v2 = ROTL(v2, 32); \
+	} while (0)
+
+/* SipHash-1-3 over whole 64-bit words: keyed, and cheap for a 40-byte key. */
+static uint64_t
+siphash13(const uint64_t seed[2], const uint64_t *w, size_t nwords)
+{
+	uint64_t v0 = 0x736f6d6570736575ULL ^ seed[0];
+	uint64_t v1 = 0x646f72616e646f6dULL ^ seed[1];
+	uint64_t v2 = 0x6c7967656e657261ULL ^ seed[0];
+	uint64_t v3 = 0x7465646279746573ULL ^ seed[1];
+
+	for (size_t i = 0; i < nwords; i++) {
+		v3 ^= w[i];
+		SIPROUND;
+		v0 ^= w[i];
+	}
+	uint64_t b = (uint64_t)(nwords * 8) << 56;
+	v3 ^= b;
+	SIPROUND;
+	v0 ^= b;
+	v2 ^= 0xff;
+	SIPROUND;
+	SIPROUND;
+	SIPROUND;
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* Put the lower (address, port) endpoint first so both directions hash alike. */
+static uint32_t
+tuple_hash(const struct ctg_tracker *t, const struct ctg_tuple *tp)
+{
+	uint64_t w[5];
+	const struct ctg_addr *a = &tp->src, *b = &tp->dst;
+	uint16_t pa = tp->sport, pb = tp->dport;
+	int cmp = memcmp(a, b, sizeof(*a));
+
+	if (cmp > 0 || (cmp == 0 && pa > pb)) {
+		a = &tp->dst;
+		b = &tp->src;
+		pa = tp->dport;
+		pb = tp->sport;
+	}
+	memcpy(&w[0], a->b, 16);
+	memcpy(&w[2], b->b, 16);
+	w[4] = (uint64_t)pa | (uint64_t)pb << 16 | (uint64_t)tp->proto << 32 |
+	    (uint64_t)tp->family << 40;
+	return (uint32_t)siphash13(t->seed, w, 5);
+}
+
+static bool
+tuple_eq(const struct ctg_tuple *a, const struct ctg_tuple *b)
+{
+	return a->sport == b->sport && a->dport == b->dport &&
+	    a->proto == b->proto && a->family == b->family &&
+	    memcmp(&a->src, &b->src, sizeof(a->src)) == 0 &&
+	    memcmp(&a->dst, &b->dst, sizeof(a->dst)) == 0;
+}
+
+static bool
+tuple_eq_reversed(const struct ctg_tuple *a, const struct ctg_tuple *b)
+{
+	return a->sport == b->dport && a->dport == b->sport &&
+	    a->proto == b->proto && a->family == b->family &&
+	    memcmp(&a->src, &b->dst, sizeof(a->src)) == 0 &&
+	    memcmp(&a->dst, &b->src, sizeof(a->dst)) == 0;
+}
+
+static void
+tuple_reverse(struct ctg_tuple *out, const struct ctg_tuple *in)
+{
+	*out = *in;
+	out->src = in->dst;
+	out->dst = in->src;
+	out->sport = in->dport;
+	out->dport = in->sport;
+}
+
+/* --- pool, lists, timeouts ---------------------------------------------- */
+
+static inline uint32_t
+idx_of(const struct ctg_tracker *t, const struct ctg_conn *c)
+{
+	return (uint32_t)(c - t->pool);
+}
+
+static void
+evict_list_remove(struct ctg_tracker *t, struct ctg_conn *c)
+{
+	if (c->lprev == 0 && c->lnext == 0 && t->evict_head != idx_of(t, c) + 1)
+		return;
+	if (c->lprev)
+		t->pool[c->lprev - 1].lnext = c->lnext;
+	else
+		t->evict_head = c->lnext;
+	if (c->lnext)
+		t->pool[c->lnext - 1].lprev = c->lprev;
+	else
+		t->evict_tail = c->lprev;
+	c->lprev = c->lnext = 0;
+}
+
+static void
+evict_list_append(struct ctg_tracker *t, struct ctg_conn *c)
+{
+	uint32_t i = idx_of(t, c) + 1;
+
+	evict_list_remove(t, c);
+	c->lprev = t->evict_tail;
+	c->lnext = 0;
+	if (t->evict_tail)
+		t->pool[t->evict_tail - 1].lnext = i;
+	else
+		t->evict_head = i;
+	t->evict_tail = i;
+}
+
+static bool
+on_evict_list(const struct ctg_tracker *t, const struct ctg_conn *c)
+{
+	return c->lprev != 0 || c->lnext != 0 || t->evict_head == idx_of(t, c) + 1;
+}
+
+static uint32_t
+timeout_of(const struct ctg_tracker *t, const struct ctg_conn *c)
+{
+	uint32_t v = t->timeout[c->tclass];
+
+	if (c->tprofile) {
+		const struct ctg_timeouts *p = &t->profiles[c->tprofile - 1];
+		uint32_t o = 0;
+
+		switch (c->tclass) {
+		case TC_ESTABLISHED: o = p->tcp_established; break;
+		case TC_SYN_SENT: o = p->tcp_syn_sent; break;
+		case TC_SYN_RCVD: o = p->tcp_syn_rcvd; break;
+		case TC_FIN_WAIT: o = p->tcp_fin_wait; break;
+		case TC_CLOSE_WAIT: o = p->tcp_close_wait; break;
+		case TC_LAST_ACK: o = p->tcp_last_ack; break;
+		case TC_TIME_WAIT: o = p->tcp_time_wait; break;
+		case TC_CLOSE: o = p->tcp_close; break;
+		case TC_UNACKED: o = p->tcp_unacked; break;
+		case TC_RETRANS: o = p->tcp_retrans; break;
+		case TC_UDP_UNREPLIED: o = p->udp_unreplied; break;
+		case TC_UDP_REPLIED: o = p->udp_replied; break;
+		case TC_UDP_ASSURED: o = p->udp_assured; break;
+		case TC_ICMP: o = p->icmp; break;
+		case TC_OTHER: o = p->other; break;
+		}
+		if (o)
+			v = o;
+	}
+	/* pf-style adaptive timeouts: shrink linearly as the table fills. */
+	if (t->adaptive_end && t->live > t->adaptive_start) {
+		if (t->live >= t->adaptive_end)
+			return 0;
+		v = (uint32_t)((uint64_t)v * (t->adaptive_end - t->live) /
+		    (t->adaptive_end - t->adaptive_start));
+	}
+	return v;
+}
+
+static bool
+expired(const struct ctg_tracker *t, const struct ctg_conn *c, uint64_t now_us)
+{
+	return now_us >= c->last_us + (uint64_t)timeout_of(t, c) * 1000000ULL;
+}
+
+static void
+conn_unlink(struct ctg_tracker *t, struct ctg_conn *c)
+{
+	uint32_t b = tuple_hash(t, &c->tuple) & (t->nbuckets - 1);
+	uint32_t *pp = &t->buckets[b];
+	uint32_t i = idx_of(t, c) + 1;
+
+	while (*pp && *pp != i)
+		pp = &t->pool[*pp - 1].hnext;
+	if (*pp == i)
+		*pp = c->hnext;
+	evict_list_remove(t, c);
+}
+
+static void
+conn_release(struct ctg_tracker *t, struct ctg_conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->hnext = t->free_head;
+	t->free_head = idx_of(t, c) + 1;
+	t->live--;
+}
+
+static bool
+conn_dead(const struct ctg_conn *c)
+{
+	uint8_t o = c->peer[0].state, r = c->peer[1].state;
+
+	if (c->flags & CTG_CONN_CLOSED)
+		return true;
+	if (c->tuple.proto != IPPROTO_TCP)
+		return false;
+	return (o == CTG_TCPS_TIME_WAIT || o == CTG_TCPS_CLOSED) &&
+	    (r == CTG_TCPS_TIME_WAIT || r == CTG_TCPS_CLOSED);
+}
+
+/* End c: tell the owner (only for connections that ever passed), free it. */
+static void
+conn_end(struct ctg_tracker *t, struct ctg_conn *c, enum ctg_end_reason why,
+    uint64_t now_us)
+{
+	conn_unlink(t, c);
+	if (why == CTG_END_TIMEOUT && conn_dead(c))
+		why = (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)) ?
+		    CTG_END_RESET : CTG_END_CLOSED;
+	if ((unsigned)why < 8)
+		t->st.ended[why]++;
+	if (t->end_fn && (c->flags & CTG_CONN_CONFIRMED)) {
+		struct ctg_conn_record rec;
+
+		ctg_conn_summary(c, why, &rec);
+		t->end_fn(t->end_arg, c, &rec);
+	}
+	conn_release(t, c);
+}
+
+static struct ctg_conn *
+conn_find(struct ctg_tracker *t, const struct ctg_tuple *tp, uint8_t *dir)
+{
+	uint32_t b = tuple_hash(t, tp) & (t->nbuckets - 1);
+
+	for (uint32_t i = t->buckets[b]; i; i = t->pool[i - 1].hnext) {
+		struct ctg_conn *c = &t->pool[i - 1];
+
+		if (tuple_eq(&c->tuple, tp)) {
+			*dir = 0;
+			return c;
+		}
+		if (tuple_eq_reversed(&c->tuple, tp)) {
+			*dir = 1;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* Make room by ending the oldest evictable entry; false when none is. */
+static bool
+evict_one(struct ctg_tracker *t, uint64_t now_us)
+{
+	if (!t->evict_head)
+		return false;
+	t->st.evicted++;
+	conn_end(t, &t->pool[t->evict_head - 1], CTG_END_EVICTED, now_us);
+	return true;
+}
+
+static struct ctg_conn *
+conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp, uint64_t now_us)
+{
+	if (!t->free_head && !evict_one(t, now_us)) {
+		t->st.refused++;
+		return NULL;
+	}
+	struct ctg_conn *c = &t->pool[t->free_head - 1];
+	t->free_head = c->hnext;
+	memset(c, 0, sizeof(*c));
+	c->tuple = *tp;
+	c->id = t->next_id++;
+	c->first_us = c->last_us = now_us;
+	c->rule_index = -1;
+	uint32_t b = tuple_hash(t, tp) & (t->nbuckets - 1);
+	c->hnext = t->buckets[b];
+	t->buckets[b] = idx_of(t, c) + 1;
+	t->live++;
+	t->st.created++;
+	evict_list_append(t, c);
+	return c;
+}
+
+static void
+hist_add(struct ctg_conn *c, uint8_t dir, enum hist_bit bit)
+{
+	if (c->hist_seen[dir] & (1u << bit))
+		return;
+	c->hist_seen[dir] |= (uint16_t)(1u << bit);
+	size_t n = strnlen(c->history, sizeof(c->history));
+	if (n + 1 < sizeof(c->history)) {
+		char l = hist_letter[bit];
+		c->history[n] = dir == 0 ? l : (char)(l - 'A' + 'a');
+		c->history[n + 1] = '\0';
+	}
+}
+
+/* --- TCP ---------------------------------------------------------------- */
+
+static bool
+peer_closing(uint8_t s)
+{
+	return s >= CTG_TCPS_FIN_WAIT_1;
+}
+
+/* Choose the timeout class after a TCP packet, shortest cause first. */
+static void
+tcp_set_tclass(struct ctg_tracker *t, struct ctg_conn *c)
+{
+	uint8_t o = c->peer[0].state, r = c->peer[1].state;
+	enum tclass tc;
+
+	if (c->flags & CTG_CONN_CLOSED)
+		tc = (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)) ?
+		    TC_CLOSE : TC_TIME_WAIT;
+	else if (o == CTG_TCPS_TIME_WAIT || r == CTG_TCPS_TIME_WAIT ||
+	    o == CTG_TCPS_CLOSED || r == CTG_TCPS_CLOSED)
+		tc = TC_TIME_WAIT;
+	else if (o == CTG_TCPS_LAST_ACK || r == CTG_TCPS_LAST_ACK)
+		tc = TC_LAST_ACK;
+	else if (o == CTG_TCPS_CLOSE_WAIT || r == CTG_TCPS_CLOSE_WAIT)
+		tc = TC_CLOSE_WAIT;
+	else if (peer_closing(o) || peer_closing(r))
+		tc = TC_FIN_WAIT;
+	else if (r == CTG_TCPS_LISTEN || r == CTG_TCPS_NONE)
+		tc = TC_SYN_SENT;
+	else if (o == CTG_TCPS_SYN_SENT || o == CTG_TCPS_SYN_RCVD ||
+	    r == CTG_TCPS_SYN_SENT || r == CTG_TCPS_SYN_RCVD)
+		tc = TC_SYN_RCVD;
+	else
+		tc = TC_ESTABLISHED;
+
+	if (tc == TC_ESTABLISHED) {
+		if ((c->flags & CTG_CONN_MIDSTREAM) && !(c->flags & CTG_CONN_SEEN_REPLY))
+			tc = TC_UNACKED;
+		else if (c->peer[0].retrans >= RETRANS_LIMIT ||
+		    c->peer[1].retrans >= RETRANS_LIMIT)
+			tc = TC_RETRANS;
+		else if ((c->peer[0].flags | c->peer[1].flags) & CTG_PEER_UNACKED)
+			tc = TC_UNACKED;
+		if (tc != TC_ESTABLISHED &&
+		    t->timeout[tc] > t->timeout[TC_ESTABLISHED])
+			tc = TC_ESTABLISHED;
+	}
+	c->tclass = (uint8_t)tc;
+
+	/* Established connections are never evicted to make room. */
+	bool evictable = tc != TC_ESTABLISHED && tc != TC_UNACKED && tc != TC_RETRANS;
+	if (evictable && !on_evict_list(t, c))
+		evict_list_append(t, c);
+	else if (!evictable)
+		evict_list_remove(t, c);
+}
+
+/*
+ * Flags no stack sends, after Linux's tcp_valid_flags[] (PSH, ECE, CWR
+ * masked), with the scans named so that the log says what was seen.
+ */
+static enum ctg_reason
+tcp_flags_check(uint8_t f)
+{
+	uint8_t core = f & (CTG_TH_FIN | CTG_TH_SYN | CTG_TH_RST | CTG_TH_ACK | CTG_TH_URG);
+
+	if ((f & ~(CTG_TH_ECE | CTG_TH_CWR)) == 0)
+		return CTG_R_TCP_FLAGS_NULL;
+	if ((f & (CTG_TH_SYN | CTG_TH_FIN)) == (CTG_TH_SYN | CTG_TH_FIN))
+		return CTG_R_TCP_FLAGS_SYN_FIN;
+	if ((f & (CTG_TH_SYN | CTG_TH_RST)) == (CTG_TH_SYN | CTG_TH_RST))
+		return CTG_R_TCP_FLAGS_SYN_RST;
+	if ((f & (CTG_TH_FIN | CTG_TH_RST)) == (CTG_TH_FIN | CTG_TH_RST))
+		return CTG_R_TCP_FLAGS_FIN_RST;
+	if (!(f & CTG_TH_ACK) && (f & (CTG_TH_FIN | CTG_TH_PSH | CTG_TH_URG)) ==
+	    (CTG_TH_FIN | CTG_TH_PSH | CTG_TH_URG))
+		return CTG_R_TCP_FLAGS_XMAS;
+	switch (core) {
+	case CTG_TH_SYN:
+	case CTG_TH_SYN | CTG_TH_URG:
+	case CTG_TH_SYN | CTG_TH_ACK:
+	case CTG_TH_RST:
+	case CTG_TH_RST | CTG_TH_ACK:
+	case CTG_TH_FIN | CTG_TH_ACK:
+	case CTG_TH_FIN | CTG_TH_ACK | CTG_TH_URG:
+	case CTG_TH_ACK:
+	case CTG_TH_ACK | CTG_TH_URG:
+		return CTG_R_NONE;
+	}
+	if (!(f & (CTG_TH_ACK | CTG_TH_SYN | CTG_TH_RST)))
+		return CTG_R_TCP_FLAGS_NO_ACK;
+	return CTG_R_TCP_FLAGS_BAD;
+}
+
+static uint32_t
+seg_end(const struct ctg_packet *p)
+{
+	uint32_t end = p->tcp.seq + p->payload_len;
+
+	if (p->tcp.flags & CTG_TH_SYN)
+		end++;
+	if (p->tcp.flags & CTG_TH_FIN)
+		end++;
+	return end;
+}
+
+/* Initialise a peer from its SYN or SYN/ACK. */
+static void
+peer_init_syn(struct ctg_tcp_peer *s, const struct ctg_packet *p)
+{
+	const struct ctg_tcp_opts *o = &p->tcp.opt;
+
+	s->isn = p->tcp.seq;
+	s->td_end = seg_end(p);
+	s->td_maxend = s->td_end;
+	s->td_maxwin = p->tcp.window ? p->tcp.window : 1;
+	s->td_maxack = 0;
+	s->flags = CTG_PEER_SEEN;
+	s->retrans = 0;
+	s->wscale = 0;
+	if (o->has_wscale) {
+		s->flags |= CTG_PEER_WSCALE;
+		s->wscale = o->wscale;
+	}
+	if (o->sack_permitted)
+		s->flags |= CTG_PEER_SACK_PERM;
+	if (o->has_timestamp) {
+		s->flags |= CTG_PEER_TS;
+		s->last_tsval = o->tsval;
+	}
+	if (p->tcp.flags & CTG_TH_ACK) {
+		s->td_maxack = p->tcp.ack;
+		s->flags |= CTG_PEER_MAXACK;
+	}
+}
+
+/* Scaling counts only when both SYNs offered it (RFC 7323 section 2.2). */
+static void
+settle_wscale(struct ctg_conn *c)
+{
+	if (!(c->peer[0].flags & CTG_PEER_WSCALE) ||
+	    !(c->peer[1].flags & CTG_PEER_WSCALE)) {
+		c->peer[0].wscale = 0;
+		c->peer[1].wscale = 0;
+	}
+}
+
+/* A picked-up peer: nothing known but what this packet says. */
+static void
+peer_init_midstream(struct ctg_tcp_peer *s, const struct ctg_packet *p,
+    uint8_t state)
+{
+	s->isn = p->tcp.seq;
+	s->td_end = seg_end(p);
+	s->td_maxwin = ((uint32_t)(p->tcp.window ? p->tcp.window : 1)) << CTG_TCP_MAX_WSCALE;
+	s->td_maxend = s->td_end;
+	s->wscale = CTG_TCP_MAX_WSCALE;
+	s->flags = CTG_PEER_SEEN | CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
+	s->state = state;
+	s->retrans = 0;
+	if (p->tcp.opt.has_timestamp) {
+		s->flags |= CTG_PEER_TS;
+		s->last_tsval = p->tcp.opt.tsval;
+	}
+	if (p->tcp.flags & CTG_TH_ACK) {
+		s->td_maxack = p->tcp.ack;
+		s->flags |= CTG_PEER_MAXACK;
+	}
+}
+
+/* Timestamp strictly older than the newest one this sender used. */
+static bool
+paws_fails(const struct ctg_tcp_peer *s, const struct ctg_packet *p)
+{
+	if (!(s->flags & CTG_PEER_TS))
+		return false;
+	if (!p->tcp.opt.has_timestamp)
+		return false;
+	return SEQ_LT(p->tcp.opt.tsval, s->last_tsval);
+}
+
+/* The highest sequence number this segment acknowledges, SACK included. */
+static uint32_t
+seg_sack(const struct ctg_packet *p, const struct ctg_tcp_peer *receiver)
+{
+	uint32_t sack = p->tcp.ack;
+
+	if (receiver->flags & CTG_PEER_SACK_PERM) {
+		for (unsigned i = 0; i < p->tcp.opt.sack_count && i < CTG_MAX_SACK_BLOCKS; i++)
+			if (SEQ_GT(p->tcp.opt.sack_right[i], sack))
+				sack = p->tcp.opt.sack_right[i];
+	}
+	return sack;
+}
+
+/*
+ * The FIN bookkeeping of the close: X's packet acknowledges Y's FIN.
+ * Y moves on (FIN_WAIT_1 -> FIN_WAIT_2, CLOSING -> TIME_WAIT,
+ * LAST_ACK -> CLOSED); X has now received the FIN (ESTABLISHED ->
+ * CLOSE_WAIT, FIN_WAIT_1 -> CLOSING, FIN_WAIT_2 -> TIME_WAIT).
+ */
+static void
+ack_of_fin(struct ctg_conn *c, uint8_t dir)
+{
+	struct ctg_tcp_peer *x = &c->peer[dir], *y = &c->peer[!dir];
+
+	switch (y->state) {
+	case CTG_TCPS_FIN_WAIT_1: y->state = CTG_TCPS_FIN_WAIT_2; break;
+	case CTG_TCPS_CLOSING: y->state = CTG_TCPS_TIME_WAIT; break;
+	case CTG_TCPS_LAST_ACK: y->state = CTG_TCPS_CLOSED; break;
+	default: break;
+	}
+	switch (x->state) {
+	case CTG_TCPS_ESTABLISHED: x->state = CTG_TCPS_CLOSE_WAIT; break;
+	case CTG_TCPS_FIN_WAIT_1: x->state = CTG_TCPS_CLOSING; break;
+	case CTG_TCPS_FIN_WAIT_2: x->state = CTG_TCPS_TIME_WAIT; break;
+	default: break;
+	}
+}
+
+static void
+sent_fin(struct ctg_conn *c, uint8_t dir)
+{
+	struct ctg_tcp_peer *x = &c->peer[dir];
+
+	x->flags |= CTG_PEER_FIN;
+	c->flags |= dir == 0 ? CTG_CONN_FIN_ORIG : CTG_CONN_FIN_RESP;
+	if (x->state == CTG_TCPS_ESTABLISHED || x->state == CTG_TCPS_SYN_RCVD ||
+	    x->state == CTG_TCPS_SYN_SENT)
+		x->state = CTG_TCPS_FIN_WAIT_1;
+	else if (x->state == CTG_TCPS_CLOSE_WAIT)
+		x->state = CTG_TCPS_LAST_ACK;
+}
+
+static void
+mark_closed(struct ctg_conn *c)
+{
+	c->flags |= CTG_CONN_CLOSED;
+}
+
+/*
+ * RST (RFC 5961 section 3): an RST whose sequence number is exactly the
+ * next one expected closes the connection; one inside the window but not
+ * exact does not (the endpoint answers with a challenge ACK, and a real
+ * peer then sends the exact RST); one outside the window is INVALID.
+ */
+static enum ctg_reason
+tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+	uint32_t seq = p->tcp.seq;
+	bool has_ack = (p->tcp.flags & CTG_TH_ACK) && p->tcp.ack != 0;
+
+	/* Answer to a SYN: acceptable only if it acknowledges that SYN. */
+	if (r->state == CTG_TCPS_SYN_SENT &&
+	    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_NONE)) {
+		if (!has_ack || p->tcp.ack != r->td_end)
+			return CTG_R_TCP_RST_BAD_ACK;
+		goto closes;
+	}
+	/* Originator abandons its own unanswered SYN. */
+	if (s->state == CTG_TCPS_SYN_SENT &&
+	    (r->state == CTG_TCPS_LISTEN || r->state == CTG_TCPS_NONE)) {
+		if ((c->flags & CTG_CONN_CHALLENGE) && seq == r->td_maxack)
+			goto closes;
+		if (SEQ_GEQ(seq, s->isn) && SEQ_LEQ(seq, s->td_end))
+			goto closes;
+		return CTG_R_TCP_RST_OUT_OF_WINDOW;
+	}
+	if (paws_fails(s, p))
+		return CTG_R_TCP_PAWS;
+	if ((s->flags & CTG_PEER_LIBERAL) || (r->flags & CTG_PEER_LIBERAL)) {
+		/* picked up: no window known, take the RST as it comes */
+		goto closes;
+	}
+
+	uint32_t rcv_nxt = (r->flags & CTG_PEER_MAXACK) ? r->td_maxack : s->td_end;
+	uint32_t rcv_wnd = r->td_maxwin ? r->td_maxwin : 1;
+
+	if (seq == rcv_nxt || seq == s->td_end)
+		goto closes;
+	if (SEQ_GEQ(seq, rcv_nxt) && SEQ_LT(seq, rcv_nxt + rcv_wnd))
+		return CTG_R_TCP_RST_INEXACT;
+	return CTG_R_TCP_RST_OUT_OF_WINDOW;
+
+closes:
+	s->state = CTG_TCPS_CLOSED;
+	r->state = CTG_TCPS_CLOSED;
+	c->flags |= dir == 0 ? CTG_CONN_RST_ORIG : CTG_CONN_RST_RESP;
+	mark_closed(c);
+	return CTG_R_NONE;
+}
+
+/*
+ * The sequence-space checks on a segment from peer s to peer r, after
+ * van Rooij (as Linux tcp_in_window() and pf_tcp_track_full()):
+ *   I   end <= s.td_maxend            data inside the receiver's window
+ *   II  end >= s.td_end - r.td_maxwin  not more than a window back
+ *   III sack <= r.td_end               acks only data r has sent
+ *   IV  sack >= r.td_end - MAXACKWINDOW
+ * Linux lets II and IV pass unrecorded (IGNORE) and tolerates I by up to a
+ * window; we follow pf and call all four INVALID, because every packet of
+ * the connection crosses this box, so a window update we did not see does
+ * not exist. A segment wholly below td_end is a retransmission: it passes
+ * and moves nothing.
+ * Returns CTG_R_NONE (state updated), a NOTE (passed, state kept), or an
+ * INVALID reason (nothing changed).
+ */
+static enum ctg_reason
+tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+	uint32_t seq = p->tcp.seq, end = seg_end(p);
+	bool ackf = (p->tcp.flags & CTG_TH_ACK) != 0;
+	uint32_t ack = ackf ? p->tcp.ack : r->td_end;
+	uint32_t sack = ackf ? seg_sack(p, r) : ack;
+	uint32_t win = p->tcp.window;
+	uint32_t plen = p->payload_len + ((p->tcp.flags & CTG_TH_FIN) ? 1 : 0);
+	bool liberal = (s->flags | r->flags) & CTG_PEER_LIBERAL;
+	enum ctg_reason note = CTG_R_NONE;
+
+	if (!(p->tcp.flags & CTG_TH_SYN))
+		win <<= s->wscale;
+
+	/* Empty segments carry seq = td_end or so; judge them by their ack. */
+	if (!liberal) {
+		uint32_t maxackwin = s->td_maxwin > MAXACKWINDOW_MIN ?
+		    s->td_maxwin : MAXACKWINDOW_MIN;
+
+		if (ackf && SEQ_GT(sack, r->td_end))
+			return CTG_R_TCP_ACK_ABOVE_SENT;
+		if (ackf && SEQ_LT(sack, r->td_end - maxackwin))
+			return CTG_R_TCP_ACK_BELOW_WINDOW;
+		if ((s->flags & CTG_PEER_FIN) && plen > 0 && SEQ_GT(end, s->td_end))
+			return CTG_R_TCP_DATA_AFTER_FIN;
+		if (plen > 0 && SEQ_GT(end, s->td_maxend))
+			return CTG_R_TCP_SEQ_ABOVE_WINDOW;
+		/*
+		 * A zero window leaves td_maxend at the receiver's ack + 1, so
+		 * a one-byte probe at the ack fits exactly: note it.
+		 */
+		if (p->payload_len == 1 && plen == 1 && end == s->td_maxend &&
+		    SEQ_GT(end, s->td_end) && (r->flags & CTG_PEER_MAXACK) &&
+		    seq == r->td_maxack)
+			note = CTG_R_TCP_WINDOW_PROBE;
+		if (plen > 0 && SEQ_LT(end, s->td_end - r->td_maxwin))
+			return CTG_R_TCP_SEQ_BELOW_WINDOW;
+		/* empty segments: the sequence number must still be plausible */
+		if (plen == 0 && SEQ_GT(seq, s->td_maxend))
+			return CTG_R_TCP_SEQ_ABOVE_WINDOW;
+		if (plen == 0 && SEQ_LT(seq, s->td_end - r->td_maxwin - 1))
+			return CTG_R_TCP_SEQ_BELOW_WINDOW;
+	}
+
+	if (plen > 0 && SEQ_LEQ(end, s->td_end)) {
+		/* keepalive: one byte (or none) just below the next sequence */
+		if (p->payload_len <= 1 && end == s->td_end && seq == s->td_end - 1 &&
+		    !(p->tcp.flags & CTG_TH_FIN))
+			note = CTG_R_TCP_KEEPALIVE;
+		else {
+			note = CTG_R_TCP_RETRANSMIT;
+			if (s->retrans < 255)
+				s->retrans++;
+		}
+	} else if (plen > 0) {
+		s->retrans = 0;
+	} else if (seq == s->td_end - 1) {
+		/* the usual keepalive carries no data at all */
+		note = CTG_R_TCP_KEEPALIVE;
+	}
+
+	/* Update the sender's and receiver's sequence space. */
+	if (s->td_maxwin < (win ? win : 1))
+		s->td_maxwin = win ? win : 1;
+	if (SEQ_GT(end, s->td_end)) {
+		s->td_end = end;
+		s->flags |= CTG_PEER_UNACKED;
+	}
+	if (ackf) {
+		if (!(s->flags & CTG_PEER_MAXACK) || SEQ_GT(ack, s->td_maxack)) {
+			s->td_maxack = ack;
+			s->flags |= CTG_PEER_MAXACK;
+		}
+		if (SEQ_GT(sack + (win ? win : 1), r->td_maxend) || liberal)
+			r->td_maxend = sack + (win ? win : 1);
+		if (SEQ_GEQ(ack, r->td_end))
+			r->flags &= ~CTG_PEER_UNACKED;
+	}
+	if (p->tcp.opt.has_timestamp && (s->flags & CTG_PEER_TS) &&
+	    SEQ_GT(p->tcp.opt.tsval, s->last_tsval))
+		s->last_tsval = p->tcp.opt.tsval;
+	return note;
+}
+
+/* A segment of a connection already in the table, flags known valid. */
+static enum ctg_reason
+tcp_existing(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
+    const struct ctg_packet *p, uint64_t now_us, bool *reopen)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+	uint8_t f = p->tcp.flags;
+	enum ctg_reason why;
+
+	*reopen = false;
+
+	if (f & CTG_TH_RST) {
+		hist_add(c, dir, H_RST);
+		if (conn_dead(c) && (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)))
+			return CTG_R_TCP_CLOSED;
+		return tcp_rst(c, dir, p);
+	}
+
+	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN) {
+		hist_add(c, dir, H_SYN);
+		if (conn_dead(c)) {
+			/*
+			 * Reuse of a closed tuple (RFC 1122 4.2.2.13, RFC 6191):
+			 * after a reset always; after TIME_WAIT only with a
+			 * sequence number above the old one or a newer timestamp,
+			 * so that a delayed old SYN cannot reopen it.
+			 */
+			bool by_rst = c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
+			bool newer_seq = SEQ_GT(p->tcp.seq, s->td_end);
+			bool newer_ts = (s->flags & CTG_PEER_TS) && p->tcp.opt.has_timestamp &&
+			    SEQ_GT(p->tcp.opt.tsval, s->last_tsval);
+			if (by_rst || newer_seq || newer_ts || !(s->flags & CTG_PEER_SEEN)) {
+				*reopen = true;
+				return CTG_R_TCP_REOPEN;
+			}
+			return CTG_R_TCP_CLOSED;
+		}
+		if (dir == 0 && s->state == CTG_TCPS_SYN_SENT &&
+		    (r->state == CTG_TCPS_LISTEN || r->state == CTG_TCPS_NONE)) {
+			if (p->tcp.seq == s->isn)
+				return CTG_R_TCP_SYN_RETRANSMIT;
+			/* a new ISN on an unanswered attempt: start over from it */
+			peer_init_syn(s, p);
+			s->state = CTG_TCPS_SYN_SENT;
+			return CTG_R_TCP_SYN_RETRANSMIT;
+		}
+		if (dir == 1 && r->state == CTG_TCPS_SYN_SENT &&
+		    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_NONE)) {
+			/* simultaneous open: the responder sent its own SYN */
+			peer_init_syn(s, p);
+			s->state = CTG_TCPS_SYN_SENT;
+			settle_wscale(c);
+			return CTG_R_TCP_SIMULTANEOUS_OPEN;
+		}
+		if (dir == 1 && s->state == CTG_TCPS_SYN_SENT && p->tcp.seq == s->isn)
+			return CTG_R_TCP_SYN_RETRANSMIT;
+		if (dir == 1 && s->state == CTG_TCPS_SYN_RCVD)
+			return CTG_R_TCP_SYN_WRONG_DIR;
+		return CTG_R_TCP_SYN_ON_ESTABLISHED;
+	}
+
+	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == (CTG_TH_SYN | CTG_TH_ACK)) {
+		hist_add(c, dir, H_SYNACK);
+		if (conn_dead(c))
+			return CTG_R_TCP_CLOSED;
+		/* normal answer, or the second half of a simultaneous open */
+		/* simultaneous open: the responder's SYN/ACK after the originator's */
+		bool second_simul = dir == 1 && r->state == CTG_TCPS_SYN_RCVD &&
+		    s->state == CTG_TCPS_SYN_SENT;
+		if ((r->state == CTG_TCPS_SYN_SENT &&
+		    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_SYN_SENT ||
+		    s->state == CTG_TCPS_NONE)) || second_simul) {
+			if (dir == 0 && s->state != CTG_TCPS_SYN_SENT)
+				return CTG_R_TCP_SYNACK_WRONG_DIR;
+			/* TFO: the SYN/ACK may acknowledge only the SYN, not its data */
+			if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
+				return CTG_R_TCP_SYNACK_BAD_ACK;
+			bool simultaneous = s->state == CTG_TCPS_SYN_SENT;
+			uint32_t isn_before = s->isn;
+			peer_init_syn(s, p);
+			if ((simultaneous || second_simul) && p->tcp.seq != isn_before)
+				return CTG_R_TCP_SYNACK_UNEXPECTED;
+			s->state = CTG_TCPS_SYN_RCVD;
+			settle_wscale(c);
+			if (second_simul) {
+				/* both SYN/ACKs crossed: each side has the other's SYN acked */
+				s->state = CTG_TCPS_ESTABLISHED;
+				r->state = CTG_TCPS_ESTABLISHED;
+				c->flags |= CTG_CONN_ASSURED;
+			}
+			r->td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
+			r->flags &= ~CTG_PEER_UNACKED;
+			if (dir == 1)
+				c->flags |= CTG_CONN_SYNACK;
+			if (p->payload_len) {
+				hist_add(c, dir, H_DATA);
+				return CTG_R_TCP_SYN_DATA;
+			}
+			return CTG_R_NONE;
+		}
+		if (dir == 0 && !(c->flags & CTG_CONN_FLIPPED) &&
+		    s->state != CTG_TCPS_SYN_RCVD)
+			return CTG_R_TCP_SYNACK_WRONG_DIR;
+		/* a late copy of the SYN/ACK already seen */
+		if ((s->flags & CTG_PEER_SEEN) && p->tcp.seq == s->isn &&
+		    !(s->flags & CTG_PEER_LIBERAL))
+			return CTG_R_TCP_SYN_RETRANSMIT;
+		return CTG_R_TCP_SYNACK_UNEXPECTED;
+	}
+
+	/* ACK class: ACK, data, FIN|ACK. */
+	if (conn_dead(c) && !(c->peer[0].state == CTG_TCPS_TIME_WAIT ||
+	    c->peer[1].state == CTG_TCPS_TIME_WAIT || c->peer[0].state == CTG_TCPS_LAST_ACK ||
+	    c->peer[1].state == CTG_TCPS_LAST_ACK)) {
+		if (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP))
+			return CTG_R_TCP_CLOSED;
+	}
+
+	/* The handshake is not complete: only the third ACK may come from the originator. */
+	if (dir == 0 && s->state == CTG_TCPS_SYN_SENT && r->state != CTG_TCPS_SYN_RCVD &&
+	    !(c->flags & CTG_CONN_FLIPPED))
+		return CTG_R_TCP_ACK_BEFORE_SYNACK;
+	if (dir == 1 && (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_NONE) &&
+	    r->state == CTG_TCPS_SYN_SENT) {
+		/* the responder ACKs a SYN: a challenge ACK from a stale connection */
+		if (p->payload_len || (f & CTG_TH_FIN))
+			return CTG_R_TCP_DATA_BEFORE_ESTABLISHED;
+		c->flags |= CTG_CONN_CHALLENGE;
+		/* the originator's RST must carry this ack (tcp_rst) */
+		s->td_maxack = p->tcp.ack;
+		hist_add(c, dir, H_ACK);
+		return CTG_R_TCP_CHALLENGE_ACK;
+	}
+	if (dir == 1 && s->state == CTG_TCPS_SYN_RCVD && r->state == CTG_TCPS_SYN_SENT &&
+	    (p->payload_len || (f & CTG_TH_FIN)) && !(c->flags & CTG_CONN_FLIPPED))
+		return CTG_R_TCP_DATA_BEFORE_ESTABLISHED;
+	if ((f & CTG_TH_FIN) && (s->state == CTG_TCPS_SYN_SENT ||
+	    s->state == CTG_TCPS_LISTEN) && r->state != CTG_TCPS_SYN_RCVD)
+		return CTG_R_TCP_FIN_BEFORE_ESTABLISHED;
+	if ((f & CTG_TH_FIN) && paws_fails(s, p))
+		return CTG_R_TCP_PAWS;
+
+	/* Third ACK must acknowledge the SYN/ACK exactly or beyond. */
+	bool third_ack = s->state == CTG_TCPS_SYN_SENT && r->state == CTG_TCPS_SYN_RCVD;
+	if (third_ack && !(r->flags & CTG_PEER_LIBERAL) && SEQ_LT(p->tcp.ack, r->isn + 1))
+		return CTG_R_TCP_ACK_BELOW_WINDOW;
+	/* In a simultaneous open each side ACKs the other's SYN/ACK. */
+	bool simul_ack = s->state == CTG_TCPS_SYN_RCVD && r->state == CTG_TCPS_SYN_RCVD;
+
+	bool liberal_before = (s->flags | r->flags) & CTG_PEER_LIBERAL;
+	why = tcp_window(c, dir, p);
+	if (ctg_reason_class(why) == CTG_RC_INVALID)
+		return why;
+
+	if (third_ack || simul_ack || (s->state == CTG_TCPS_SYN_RCVD &&
+	    r->state == CTG_TCPS_ESTABLISHED)) {
+		if (s->state == CTG_TCPS_SYN_SENT || s->state == CTG_TCPS_SYN_RCVD)
+			s->state = CTG_TCPS_ESTABLISHED;
+		if (r->state == CTG_TCPS_SYN_RCVD && third_ack)
+			r->state = CTG_TCPS_ESTABLISHED;
+		if (simul_ack)
+			s->state = CTG_TCPS_ESTABLISHED;
+		c->flags |= CTG_CONN_ASSURED;
+	}
+	if (liberal_before && (c->flags & CTG_CONN_SEEN_REPLY) &&
+	    (s->flags & CTG_PEER_SEEN) && (r->flags & CTG_PEER_SEEN)) {
+		/* Both directions seen: the picked-up connection is now judged normally. */
+		s->flags &= ~CTG_PEER_LIBERAL;
+		r->flags &= ~CTG_PEER_LIBERAL;
+		c->flags |= CTG_CONN_ASSURED;
+	}
+
+	/* The close: acks of the other side's FIN first, then our own FIN. */
+	if ((f & CTG_TH_ACK) && (r->flags & CTG_PEER_FIN) && SEQ_GEQ(p->tcp.ack, r->td_end))
+		ack_of_fin(c, dir);
+	if ((f & CTG_TH_FIN) && why != CTG_R_TCP_RETRANSMIT) {
+		hist_add(c, dir, H_FIN);
+		sent_fin(c, dir);
+	} else if (f & CTG_TH_FIN)
+		hist_add(c, dir, H_FIN);
+
+	if (p->payload_len) {
+		hist_add(c, dir, H_DATA);
+		c->flags |= dir == 0 ? CTG_CONN_DATA_ORIG : CTG_CONN_DATA_RESP;
+	} else if (!(f & CTG_TH_FIN))
+		hist_add(c, dir, H_ACK);
+	if (why == CTG_R_TCP_RETRANSMIT)
+		hist_add(c, dir, H_RETRANS);
+	if (p->tcp.window == 0 && !(f & (CTG_TH_RST | CTG_TH_FIN)))
+		hist_add(c, dir, H_ZEROWIN);
+	(void)t;
+	(void)now_us;
+	return why;
+}
+
+static void
+tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
+    struct ctg_track_result *res)
+{
+	uint8_t f = p->tcp.flags;
+	enum ctg_reason why = tcp_flags_check(f);
+	struct ctg_conn *c;
+	uint8_t dir = 0;
+
+	c = conn_find(t, &p->tuple, &dir);
+	if (c && expired(t, c, now_us)) {
+		conn_end(t, c, CTG_END_TIMEOUT, now_us);
+		c = NULL;
+	}
+	if (why != CTG_R_NONE) {
+		if (c) {
+			res->conn = c;
+			res->dir = dir;
+			res->before[0] = res->after[0] = c->peer[0].state;
+			res->before[1] = res->after[1] = c->peer[1].state;
+			if (f & (CTG_TH_SYN))
+				hist_add(c, dir, H_MULTIFLAG);
+			else
+				hist_add(c, dir, H_INCONSISTENT);
+		}
+		res->ctstate = CTG_CT_INVALID;
+		res->reason = why;
+		return;
+	}
+
+	bool reopened = false;
+	if (c) {
+		bool reopen;
+		uint64_t last_before = c->last_us;
+
+		res->conn = c;
+		res->dir = dir;
+		res->before[0] = c->peer[0].state;
+		res->before[1] = c->peer[1].state;
+		why = tcp_existing(t, c, dir, p, now_us, &reopen);
+		if (reopen) {
+			conn_end(t, c, CTG_END_REOPENED, now_us);
+			c = NULL;
+			res->conn = NULL;
+			reopened = true;
+		} else {
+			res->reason = why;
+			res->after[0] = c->peer[0].state;
+			res->after[1] = c->peer[1].state;
+			if (ctg_reason_class(why) == CTG_RC_INVALID) {
+				res->ctstate = CTG_CT_INVALID;
+				return;
+			}
+			c->last_us = now_us;
+			c->peer[dir].flags |= CTG_PEER_SEEN;
+			if (dir == 1)
+				c->flags |= CTG_CONN_SEEN_REPLY;
+			res->ctstate = (dir == 0 && !(c->flags & CTG_CONN_SEEN_REPLY)) ?
+			    CTG_CT_NEW : CTG_CT_ESTABLISHED;
+			/* a retransmitted SYN must not keep an unanswered entry alive */
+			if (why == CTG_R_TCP_SYN_RETRANSMIT && dir == 0 &&
+			    !(c->flags & CTG_CONN_SEEN_REPLY))
+				c->last_us = last_before;
+			tcp_set_tclass(t, c);
+			return;
+		}
+	}
+
+	/* No connection: only a SYN opens one, or a pickup in loose mode. */
+	res->dir = 0;
+	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN) {
+		c = conn_new(t, &p->tuple, now_us);
+		if (!c) {
+			res->ctstate = CTG_CT_INVALID;
+			res->reason = CTG_R_TABLE_FULL;
+			return;
+		}
+		peer_init_syn(&c->peer[0], p);
+		c->peer[0].state = CTG_TCPS_SYN_SENT;
+		c->peer[1].state = CTG_TCPS_LISTEN;
+		c->flags |= CTG_CONN_SYN_ORIG;
+		hist_add(c, 0, H_SYN);
+		if (reopened)
+			why = CTG_R_TCP_REOPEN;
+		else if (p->payload_len) {
+			why = CTG_R_TCP_SYN_DATA;
+			hist_add(c, 0, H_DATA);
+		} else if (p->tcp.opt.wscale_raw > CTG_TCP_MAX_WSCALE)
+			why = CTG_R_TCP_WSCALE_CLAMPED;
+	} else if (t->midstream == CTG_MIDSTREAM_LOOSE &&
+	    (f & (CTG_TH_SYN | CTG_TH_ACK)) == (CTG_TH_SYN | CTG_TH_ACK)) {
+		/* A SYN/ACK first: its receiver is the originator (roles flipped). */
+		struct ctg_tuple rev;
+
+		tuple_reverse(&rev, &p->tuple);
+		c = conn_new(t, &rev, now_us);
+		if (!c) {
+			res->ctstate = CTG_CT_INVALID;
+			res->reason = CTG_R_TABLE_FULL;
+			return;
+		}
+		res->dir = 1;
+		strcpy(c->history, "^");
+		peer_init_syn(&c->peer[1], p);
+		c->peer[1].state = CTG_TCPS_SYN_RCVD;
+		c->peer[0].isn = p->tcp.ack - 1;
+		c->peer[0].td_end = p->tcp.ack;
+		c->peer[0].td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
+		c->peer[0].td_maxwin = 1;
+		c->peer[0].state = CTG_TCPS_SYN_SENT;
+		c->peer[0].flags = CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
+		c->peer[0].wscale = c->peer[1].wscale;
+		c->flags |= CTG_CONN_MIDSTREAM | CTG_CONN_FLIPPED | CTG_CONN_SYNACK |
+		    CTG_CONN_SEEN_REPLY;
+		hist_add(c, 1, H_SYNACK);
+		if (p->payload_len)
+			hist_add(c, 1, H_DATA);
+		why = CTG_R_TCP_MIDSTREAM;
+	} else if (t->midstream == CTG_MIDSTREAM_LOOSE &&
+	    (f & (CTG_TH_SYN | CTG_TH_RST | CTG_TH_FIN)) == 0 && (f & CTG_TH_ACK)) {
+		c = conn_new(t, &p->tuple, now_us);
+		if (!c) {
+			res->ctstate = CTG_CT_INVALID;
+			res->reason = CTG_R_TABLE_FULL;
+			return;
+		}
+		peer_init_midstream(&c->peer[0], p, CTG_TCPS_ESTABLISHED);
+		c->peer[1].state = CTG_TCPS_ESTABLISHED;
+		c->peer[1].flags = CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
+		c->peer[1].wscale = CTG_TCP_MAX_WSCALE;
+		c->peer[1].td_end = p->tcp.ack;
+		c->peer[1].td_maxwin = 1;
+		c->peer[1].td_maxend = p->tcp.ack;
+		c->peer[0].td_maxend = p->tcp.seq + ((uint32_t)(p->tcp.window ? p->tcp.window : 1) << CTG_TCP_MAX_WSCALE);
+		c->flags |= CTG_CONN_MIDSTREAM;
+		hist_add(c, 0, p->payload_len ? H_DATA : H_ACK);
+		why = CTG_R_TCP_MIDSTREAM;
+	} else {
+		res->ctstate = CTG_CT_INVALID;
+		if (f & (CTG_TH_SYN | CTG_TH_RST | CTG_TH_FIN))
+			res->reason = CTG_R_TCP_NEW_NOT_SYN;
+		else
+			res->reason = CTG_R_TCP_NO_CONN;
+		return;
+	}
+	c->peer[res->dir].flags |= CTG_PEER_SEEN;
+	res->conn = c;
+	res->created = true;
+	res->ctstate = CTG_CT_NEW;
+	res->reason = why;
+	res->before[0] = res->before[1] = CTG_TCPS_NONE;
+	res->after[0] = c->peer[0].state;
+	res->after[1] = c->peer[1].state;
+	tcp_set_tclass(t, c);
+}
+
+/* --- UDP, ICMP, other ---------------------------------------------------- */
+
+/*
+ * ICMP queries carry (id, 0) as ports in both directions; key them as
+ * (id, id) so that the reply finds its request like any reversed tuple.
+ */
+static void
+flow_key(struct ctg_tuple *key, const struct ctg_tuple *tp)
+{
+	*key = *tp;
+	if (tp->proto == IPPROTO_ICMP || tp->proto == IPPROTO_ICMPV6)
+		key->dport = key->sport;
+}
+
+static void
+datagram_packet(struct ctg_tracker *t, const struct ctg_packet *p,
+    uint64_t now_us, struct ctg_track_result *res)
+{
+	uint8_t dir = 0;
+	struct ctg_tuple key;
+	bool is_icmp = p->tuple.proto == IPPROTO_ICMP || p->tuple.proto == IPPROTO_ICMPV6;
+
+	flow_key(&key, &p->tuple);
+	struct ctg_conn *c = conn_find(t, &key, &dir);
+
+	if (c && expired(t, c, now_us)) {
+		conn_end(t, c, CTG_END_TIMEOUT, now_us);
+		c = NULL;
+	}
+	if (!c) {
+		if (is_icmp && p->icmp.is_reply) {
+			res->ctstate = CTG_CT_INVALID;
+			res->reason = CTG_R_ICMP_REPLY_NO_REQUEST;
+			return;
+		}
+		c = conn_new(t, &key, now_us);
+		if (!c) {
+			res->ctstate = CTG_CT_INVALID;
+			res->reason = CTG_R_TABLE_FULL;
+			return;
+		}
+		c->tclass = is_icmp ? TC_ICMP :
+		    p->tuple.proto == IPPROTO_UDP ? TC_UDP_UNREPLIED : TC_OTHER;
+		hist_add(c, 0, H_DATA);
+		res->conn = c;
+		res->created = true;
+		res->ctstate = CTG_CT_NEW;
+		res->reason = CTG_R_NONE;
+		return;
+	}
+	res->conn = c;
+	res->dir = dir;
+	if (is_icmp && p->icmp.is_reply && dir == 0) {
+		/* an echo reply travelling the way the request went */
+		res->ctstate = CTG_CT_INVALID;
+		res->reason = CTG_R_ICMP_REPLY_NO_REQUEST;
+		return;
+	}
+	c->last_us = now_us;
+	hist_add(c, dir, H_DATA);
+	if (dir == 1) {
+		c->flags |= CTG_CONN_SEEN_REPLY;
+		if (c->proto_state == 0)
+			c->proto_state = 1;
+	} else if (c->proto_state == 1) {
+		c->proto_state = 2;
+		c->flags |= CTG_CONN_ASSURED;
+	}
+	if (p->tuple.proto == IPPROTO_UDP) {
+		c->tclass = c->proto_state == 0 ? TC_UDP_UNREPLIED :
+		    c->proto_state == 1 ? TC_UDP_REPLIED : TC_UDP_ASSURED;
+		if (c->proto_state == 2)
+			evict_list_remove(t, c);
+	} else if (c->proto_state >= 1 && !is_icmp)
+		evict_list_remove(t, c);
+	res->ctstate = (c->flags & CTG_CONN_SEEN_REPLY) ? CTG_CT_ESTABLISHED : CTG_CT_NEW;
+	res->reason = CTG_R_NONE;
+}
+
+/*
+ * An ICMP error is RELATED when it quotes a packet of a tracked connection,
+ * travels back toward that packet's sender, and (TCP) quotes a sequence
+ * number inside the sender's window, as pf checks: otherwise anyone could
+ * tear connections down blind. It never changes the connection.
+ */
+static void
+icmp_error_packet(struct ctg_tracker *t, const struct ctg_packet *p,
+    uint64_t now_us, struct ctg_track_result *res)
+{
+	const struct ctg_tuple *in = &p->icmp.inner;
+	uint8_t dir = 0;
+	struct ctg_tuple key;
+
+	flow_key(&key, in);
+	struct ctg_conn *c = conn_find(t, &key, &dir);
+
+	if (c && expired(t, c, now_us)) {
+		conn_end(t, c, CTG_END_TIMEOUT, now_us);
+		c = NULL;
+	}
+	res->ctstate = CTG_CT_INVALID;
+	if (!c) {
+		res->reason = CTG_R_ICMP_ERROR_NO_CONN;
+		return;
+	}
+	res->conn = c;
+	res->dir = dir;
+	res->before[0] = res->after[0] = c->peer[0].state;
+	res->before[1] = res->after[1] = c->peer[1].state;
+	if (memcmp(&p->tuple.dst, &in->src, sizeof(in->src)) != 0) {
+		res->reason = CTG_R_ICMP_ERROR_WRONG_DIR;
+		return;
+	}
+	if (in->proto == IPPROTO_TCP && p->icmp.inner_has_seq) {
+		const struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+		uint32_t seq = p->icmp.inner_tcp_seq;
+		uint32_t back = r->td_maxwin ? r->td_maxwin : 1;
+
+		if (!((s->flags | r->flags) & CTG_PEER_LIBERAL) &&
+		    (SEQ_LT(seq, s->td_end - back) || SEQ_GT(seq, s->td_maxend))) {
+			res->reason = CTG_R_ICMP_ERROR_BAD_SEQ;
+			return;
+		}
+	}
+	res->ctstate = CTG_CT_RELATED;
+	res->reason = CTG_R_NONE;
+}
+
+/* --- public ------------------------------------------------------------- */
+
+void
+ctg_tracker_config_from(struct ctg_tracker_config *tc, const struct ctg_config *cfg)
+{
+	memset(tc, 0, sizeof(*tc));
+	tc->max_connections = cfg->max_connections;
+	tc->midstream = cfg->midstream;
+	tc->adaptive_start_pct = cfg->adaptive_start_pct;
+	tc->adaptive_end_pct = cfg->adaptive_end_pct;
+	tc->timeouts = cfg->timeouts;
+}
+
+struct ctg_tracker *
+ctg_tracker_new(const struct ctg_tracker_config *tc, ctg_conn_end_fn end_fn,
+    void *end_arg)
+{
+	struct ctg_tracker *t;
+	uint32_t max = tc->max_connections ? tc->max_connections : 65536;
+
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->max = max;
+	/* about two entries per bucket keeps the index share near 2 bytes */
+	t->nbuckets = 1;
+	while (t->nbuckets < max / 2 && t->nbuckets < (1u << 31))
+		t->nbuckets <<= 1;
+	t->pool = calloc(max, sizeof(*t->pool));
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (!t->pool || !t->buckets) {
+		ctg_tracker_free(t);
+		return NULL;
+	}
+	for (uint32_t i = max; i > 0; i--) {
+		t->pool[i - 1].hnext = t->free_head;
+		t->free_head = i;
+	}
+	if (tc->hash_seed[0] || tc->hash_seed[1]) {
+		t->seed[0] = tc->hash_seed[0];
+		t->seed[1] = tc->hash_seed[1];
+	} else if (getrandom(t->seed, sizeof(t->seed), 0) != (ssize_t)sizeof(t->seed)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t->seed[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+		t->seed[1] = (uint64_t)ts.tv_sec ^ 0xda942042e4dd58b5ULL;
+	}
+	if (tc->id_base)
+		t->next_id = tc->id_base;
+	else {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		t->next_id = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+	}
+	t->midstream = tc->midstream;
+	if (tc->adaptive_end_pct > tc->adaptive_start_pct) {
+		t->adaptive_start = (uint32_t)((uint64_t)max * tc->adaptive_start_pct / 100);
+		t->adaptive_end = (uint32_t)((uint64_t)max * tc->adaptive_end_pct / 100);
+	}
+	const struct ctg_timeouts *to = &tc->timeouts;
+	t->timeout[TC_SYN_SENT] = to->tcp_syn_sent;
+	t->timeout[TC_SYN_RCVD] = to->tcp_syn_rcvd;
+	t->timeout[TC_ESTABLISHED] = to->tcp_established;
+	t->timeout[TC_FIN_WAIT] = to->tcp_fin_wait;
+	t->timeout[TC_CLOSE_WAIT] = to->tcp_close_wait;
+	t->timeout[TC_LAST_ACK] = to->tcp_last_ack;
+	t->timeout[TC_TIME_WAIT] = to->tcp_time_wait;
+	t->timeout[TC_CLOSE] = to->tcp_close;
+	t->timeout[TC_UNACKED] = to->tcp_unacked;
+	t->timeout[TC_RETRANS] = to->tcp_retrans;
+	t->timeout[TC_UDP_UNREPLIED] = to->udp_unreplied;
+	t->timeout[TC_UDP_REPLIED] = to->udp_replied;
+	t->timeout[TC_UDP_ASSURED] = to->udp_assured;
+	t->timeout[TC_ICMP] = to->icmp;
+	t->timeout[TC_OTHER] = to->other;
+	t->end_fn = end_fn;
+	t->end_arg = end_arg;
+	t->st.max = max;
+	return t;
+}
+
+void
+ctg_tracker_free(struct ctg_tracker *t)
+{
+	if (!t)
+		return;
+	free(t->pool);
+	free(t->buckets);
+	free(t);
+}
+
+void
+ctg_tracker_packet(struct ctg_tracker *t, const struct ctg_packet *p,
+    enum ctg_reason decode, uint64_t now_us, struct ctg_track_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	t->st.packets++;
+	if (decode != CTG_R_NONE) {
+		res->ctstate = CTG_CT_INVALID;
+		res->reason = decode;
+	} else if (p->tuple.proto == IPPROTO_TCP) {
+		tcp_packet(t, p, now_us, res);
+	} else if ((p->tuple.proto == IPPROTO_ICMP || p->tuple.proto == IPPROTO_ICMPV6) &&
+	    p->icmp.is_error) {
+		icmp_error_packet(t, p, now_us, res);
+	} else if ((p->tuple.proto == IPPROTO_ICMP || p->tuple.proto == IPPROTO_ICMPV6) &&
+	    !p->icmp.is_query) {
+		/* neighbour discovery, router adverts, MLD: nothing to track */
+		res->ctstate = CTG_CT_NEW;
+		res->reason = CTG_R_NONE;
+	} else {
+		datagram_packet(t, p, now_us, res);
+	}
+	if (res->conn && p->tuple.proto != IPPROTO_TCP) {
+		res->before[0] = res->after[0] = CTG_TCPS_NONE;
+		res->before[1] = res->after[1] = CTG_TCPS_NONE;
+	}
+	t->st.ctstate[res->ctstate]++;
+	if ((unsigned)res->reason < CTG_R_COUNT)
+		t->st.reason[res->reason]++;
+}
+
+void
+ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
+    uint32_t bytes)
+{
+	(void)t;
+	c->flags |= CTG_CONN_CONFIRMED;
+	c->pkts[dir & 1]++;
+	c->bytes[dir & 1] += bytes;
+}
+
+void
+ctg_tracker_unconfirm(struct ctg_tracker *t, struct ctg_conn *c)
+{
+	if (c->flags & CTG_CONN_CONFIRMED)
+		return;
+	conn_unlink(t, c);
+	conn_release(t, c);
+	t->st.created--;
+}
+
+int
+ctg_tracker_set_timeouts(struct ctg_tracker *t, struct ctg_conn *c,
+    const struct ctg_timeouts *ovr)
+{
+	for (unsigned i = 0; i < t->nprofiles; i++) {
+		if (memcmp(&t->profiles[i], ovr, sizeof(*ovr)) == 0) {
+			c->tprofile = (uint8_t)(i + 1);
+			return 0;
+		}
+	}
+	if (t->nprofiles >= MAX_PROFILES)
+		return -1;
+	t->profiles[t->nprofiles] = *ovr;
+	c->tprofile = (uint8_t)++t->nprofiles;
+	return 0;
+}
+
+size_t
+ctg_tracker_sweep(struct ctg_tracker *t, uint64_t now_us, size_t budget)
+{
+	size_t ended = 0;
+
+	for (size_t n = 0; n < budget && n < t->max; n++) {
+		struct ctg_conn *c = &t->pool[t->sweep_hand];
+
+		t->sweep_hand = (t->sweep_hand + 1) % t->max;
+		if (c->id != 0 && expired(t, c, now_us)) {
+			conn_end(t, c, CTG_END_TIMEOUT, now_us);
+			ended++;
+		}
+	}
+	return ended;
+}
+
+void
+ctg_tracker_flush(struct ctg_tracker *t, enum ctg_end_reason why, uint64_t now_us)
+{
+	for (uint32_t i = 0; i < t->max; i++)
+		if (t->pool[i].id != 0)
+			conn_end(t, &t->pool[i], why, now_us);
+}
+
+int
+ctg_tracker_kill(struct ctg_tracker *t, uint64_t id, uint64_t now_us)
+{
+	for (uint32_t i = 0; i < t->max; i++) {
+		if (t->pool[i].id == id) {
+			conn_end(t, &t->pool[i], CTG_END_KILLED, now_us);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+void
+ctg_tracker_foreach(struct ctg_tracker *t, ctg_conn_visit_fn fn, void *arg)
+{
+	for (uint32_t i = 0; i < t->max; i++)
+		if (t->pool[i].id != 0 && fn(arg, &t->pool[i]) != 0)
+			return;
+}
+
+struct ctg_conn *
+ctg_tracker_lookup(struct ctg_tracker *t, const struct ctg_tuple *tuple, uint8_t *dir)
+{
+	uint8_t d = 0;
+	struct ctg_conn *c = conn_find(t, tuple, &d);
+
+	if (dir)
+		*dir = d;
+	return c;
+}
+
+void
+ctg_tracker_stats(const struct ctg_tracker *t, struct ctg_tracker_stats *st)
+{
+	*st = t->st;
+	st->live = t->live;
+	st->max = t->max;
+}
+
+size_t
+ctg_tracker_bytes_per_entry(const struct ctg_tracker *t)
+{
+	return sizeof(struct ctg_conn) +
+	    ((size_t)t->nbuckets * sizeof(uint32_t) + t->max - 1) / t->max;
+}
+
+size_t
+ctg_tracker_memory(const struct ctg_tracker *t)
+{
+	return sizeof(*t) + (size_t)t->max * sizeof(struct ctg_conn) +
+	    (size_t)t->nbuckets * sizeof(uint32_t);
+}
+
+/* --- summaries ------------------------------------------------------------ */
+
+/* Zeek's endpoint states, reconstructed from what we recorded. */
+enum zstate { Z_INACTIVE, Z_SYN_SENT, Z_SYN_ACK_SENT, Z_PARTIAL, Z_ESTABLISHED, Z_CLOSED, Z_RESET };
+
+static enum zstate
+zeek_state(const struct ctg_conn *c, uint8_t dir)
+{
+	const struct ctg_tcp_peer *s = &c->peer[dir];
+
+	if (c->flags & (dir == 0 ? CTG_CONN_RST_ORIG : CTG_CONN_RST_RESP))
+		return Z_RESET;
+	if (c->flags & (dir == 0 ? CTG_CONN_FIN_ORIG : CTG_CONN_FIN_RESP))
+		return Z_CLOSED;
+	if (!(s->flags & CTG_PEER_SEEN) && !(c->hist_seen[dir]))
+		return Z_INACTIVE;
+	if (c->flags & CTG_CONN_MIDSTREAM) {
+		if (dir == 1 && (c->flags & CTG_CONN_SYNACK) && !(c->hist_seen[1] & ~(1u << H_SYNACK)))
+			return Z_SYN_ACK_SENT;
+		return Z_PARTIAL;
+	}
+	if (s->state == CTG_TCPS_SYN_SENT)
+		return dir == 0 ? Z_SYN_SENT : Z_SYN_SENT;
+	/* reset while its SYN was unanswered (the RST set it CLOSED) */
+	if (dir == 0 && s->state == CTG_TCPS_CLOSED &&
+	    (c->flags & CTG_CONN_SYN_ORIG) && !(c->flags & CTG_CONN_SYNACK))
+		return Z_SYN_SENT;
+	if (s->state == CTG_TCPS_SYN_RCVD)
+		return Z_SYN_ACK_SENT;
+	if (s->state == CTG_TCPS_LISTEN)
+		return (c->hist_seen[dir]) ? Z_PARTIAL : Z_INACTIVE;
+	return Z_ESTABLISHED;
+}
+
+static bool
+history_rstos0(const char *h)
+{
+	if (*h == '^')
+		h++;
+	if (*h != 'S')
+		return false;
+	for (h++; *h; h++) {
+		if (*h == 'R')
+			return true;
+		if (strchr("HAFGIQ", *h))
+			return false;
+	}
+	return false;
+}
+
+const char *
+ctg_conn_state_code(const struct ctg_conn *c)
+{
+	if (c->tuple.proto != IPPROTO_TCP) {
+		bool o = c->hist_seen[0] != 0, r = c->hist_seen[1] != 0;
+		if (o)
+			return r ? "SF" : "S0";
+		return r ? "SHR" : "OTH";
+	}
+	enum zstate os = zeek_state(c, 0), rs = zeek_state(c, 1);
+	bool o_inactive = os == Z_INACTIVE || os == Z_PARTIAL;
+	bool r_inactive = rs == Z_INACTIVE || rs == Z_PARTIAL;
+
+	if (rs == Z_RESET) {
+		if (os == Z_SYN_SENT || os == Z_SYN_ACK_SENT ||
+		    (os == Z_RESET && c->bytes[0] == 0 && c->bytes[1] == 0 &&
+		    !(c->flags & (CTG_CONN_DATA_ORIG | CTG_CONN_DATA_RESP))))
+			return "REJ";
+		return o_inactive ? "RSTRH" : "RSTR";
+	}
+	if (os == Z_RESET) {
+		if (r_inactive)
+			return history_rstos0(c->history) ? "RSTOS0" : "OTH";
+		return "RSTO";
+	}
+	if (rs == Z_CLOSED && os == Z_CLOSED)
+		return "SF";
+	if (os == Z_CLOSED)
+		return r_inactive ? "SH" : "S2";
+	if (rs == Z_CLOSED)
+		return o_inactive ? "SHR" : "S3";
+	if (os == Z_SYN_SENT && rs == Z_INACTIVE)
+		return "S0";
+	if (os == Z_ESTABLISHED && rs == Z_ESTABLISHED)
+		return "S1";
+	return "OTH";
+}
+
+const char *
+ctg_conn_label(const struct ctg_conn *c)
+{
+	if (c->tuple.proto != IPPROTO_TCP)
+		return c->proto_state == 0 ? "UNREPLIED" :
+		    c->proto_state == 1 ? "REPLIED" : "ASSURED";
+	uint8_t o = c->peer[0].state, r = c->peer[1].state;
+	if ((c->flags & CTG_CONN_CLOSED) && (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)))
+		return "CLOSE";
+	if (o == CTG_TCPS_ESTABLISHED && r == CTG_TCPS_ESTABLISHED)
+		return "ESTABLISHED";
+	if (r == CTG_TCPS_LISTEN)
+		return "SYN_SENT";
+	if (o == CTG_TCPS_SYN_SENT || r == CTG_TCPS_SYN_RCVD || r == CTG_TCPS_SYN_SENT)
+		return "SYN_RECV";
+	if (o == CTG_TCPS_TIME_WAIT || r == CTG_TCPS_TIME_WAIT ||
+	    (o == CTG_TCPS_CLOSED && r == CTG_TCPS_CLOSED))
+		return "TIME_WAIT";
+	if (o == CTG_TCPS_LAST_ACK || r == CTG_TCPS_LAST_ACK)
+		return "LAST_ACK";
+	if (o == CTG_TCPS_CLOSE_WAIT || r == CTG_TCPS_CLOSE_WAIT)
+		return "CLOSE_WAIT";
+	return "FIN_WAIT";
+}
+
+void
+ctg_conn_summary(const struct ctg_conn *c, enum ctg_end_reason why,
+    struct ctg_conn_record *rec)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->conn_id = c->id;
+	rec->first_us = c->first_us;
+	rec->last_us = c->last_us;
+	rec->tuple = c->tuple;
+	rec->pkts[0] = c->pkts[0];
+	rec->pkts[1] = c->pkts[1];
+	rec->bytes[0] = c->bytes[0];
+	rec->bytes[1] = c->bytes[1];
+	rec->orig_state = c->peer[0].state;
+	rec->resp_state = c->peer[1].state;
+	rec->end_reason = (uint8_t)why;
+	snprintf(rec->conn_state, sizeof(rec->conn_state), "%s", ctg_conn_state_code(c));
+	snprintf(rec->history, sizeof(rec->history), "%s", c->history);
+}
+
+/* --- snapshot -------------------------------------------------------------- */
+
+#define SNAP_MAGIC "CTGSNAP\n"
+#define SNAP_VERSION 1
+
+struct snap_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t entry_size;
+	uint64_t count;
+	uint64_t saved_us;
+	uint64_t next_id;
+};
+
+static uint64_t
+fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const uint8_t *b = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *b = buf;
+
+	while (len > 0) {
+		ssize_t n = write(fd, b, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int
+read_all(int fd, void *buf, size_t len)
+{
+	uint8_t *b = buf;
+
+	while (len > 0) {
+		ssize_t n = read(fd, b, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (n == 0)
+			return -1;
+		b += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int
+ctg_tracker_save(struct ctg_tracker *t, int fd, uint64_t now_us)
+{
+	struct snap_header h;
+	uint64_t sum = 0xcbf29ce484222325ULL;
+
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, SNAP_MAGIC, 8);
+	h.version = SNAP_VERSION;
+	h.entry_size = sizeof(struct ctg_conn);
+	h.saved_us = now_us;
+	h.next_id = t->next_id;
+	for (uint32_t i = 0; i < t->max; i++)
+		if (t->pool[i].id != 0 && (t->pool[i].flags & CTG_CONN_CONFIRMED))
+			h.count++;
+	sum = fnv1a(sum, &h, sizeof(h));
+	if (write_all(fd, &h, sizeof(h)) < 0)
+		return -1;
+	for (uint32_t i = 0; i < t->max; i++) {
+		struct ctg_conn c = t->pool[i];
+
+		if (c.id == 0 || !(c.flags & CTG_CONN_CONFIRMED))
+			continue;
+		c.hnext = c.lprev = c.lnext = 0;
+		c.tprofile = 0;
+		sum = fnv1a(sum, &c, sizeof(c));
+		if (write_all(fd, &c, sizeof(c)) < 0)
+			return -1;
+	}
+	return write_all(fd, &sum, sizeof(sum));
+}
+
+static bool
+conn_sane(const struct ctg_conn *c)
+{
+	if (c->id == 0 || (c->tuple.family != 4 && c->tuple.family != 6))
+		return false;
+	if (c->peer[0].state >= CTG_TCPS_COUNT || c->peer[1].state >= CTG_TCPS_COUNT)
+		return false;
+	if (c->tclass >= TC_COUNT || c->action > CTG_ACT_REJECT || c->proto_state > 2)
+		return false;
+	if (memchr(c->history, '\0', sizeof(c->history)) == NULL)
+		return false;
+	return c->peer[0].wscale <= CTG_TCP_MAX_WSCALE && c->peer[1].wscale <= CTG_TCP_MAX_WSCALE;
+}
+
+int
+ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
+    char *err, size_t errlen)
+{
+	struct snap_header h;
+	uint64_t sum = 0xcbf29ce484222325ULL, want;
+	struct ctg_conn *buf = NULL;
+	int restored = 0;
+
+	if (read_all(fd, &h, sizeof(h)) < 0) {
+		snprintf(err, errlen, "snapshot truncated in its header");
+		return -1;
+	}
+	if (memcmp(h.magic, SNAP_MAGIC, 8) != 0) {
+		snprintf(err, errlen, "not a ctguard connection snapshot");
+		return -1;
+	}
+	if (h.version != SNAP_VERSION || h.entry_size != sizeof(struct ctg_conn)) {
+		snprintf(err, errlen, "snapshot version %u (entry size %u) not supported",
+		    h.version, h.entry_size);
+		return -1;
+	}
+	if (h.count > t->max) {
+		snprintf(err, errlen, "snapshot holds %llu connections, table takes %u",
+		    (unsigned long long)h.count, t->max);
+		return -1;
+	}
+	sum = fnv1a(sum, &h, sizeof(h));
+	if (h.count && (buf = calloc(h.count, sizeof(*buf))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (uint64_t i = 0; i < h.count; i++) {
+		if (read_all(fd, &buf[i], sizeof(buf[i])) < 0) {
+			snprintf(err, errlen, "snapshot truncated at entry %llu", (unsigned long long)i);
+			free(buf);
+			return -1;
+		}
+		sum = fnv1a(sum, &buf[i], sizeof(buf[i]));
+		if (!conn_sane(&buf[i])) {
+			snprintf(err, errlen, "snapshot entry %llu is corrupt", (unsigned long long)i);
+			free(buf);
+			return -1;
+		}
+	}
+	if (read_all(fd, &want, sizeof(want)) < 0 || want != sum) {
+		snprintf(err, errlen, "snapshot checksum mismatch");
+		free(buf);
+		return -1;
+	}
+	if (h.next_id > t->next_id)
+		t->next_id = h.next_id;
+	for (uint64_t i = 0; i < h.count; i++) {
+		struct ctg_conn *c;
+		uint8_t d;
+
+		if (conn_find(t, &buf[i].tuple, &d) != NULL)
+			continue;
+		if (!t->free_head)
+			break;
+		c = &t->pool[t->free_head - 1];
+		t->free_head = c->hnext;
+		*c = buf[i];
+		c->hnext = c->lprev = c->lnext = 0;
+		c->flags &= ~CTG_CONN_VERDICT;
+		uint32_t b = tuple_hash(t, &c->tuple) & (t->nbuckets - 1);
+		c->hnext = t->buckets[b];
+		t->buckets[b] = idx_of(t, c) + 1;
+		t->live++;
+		if (expired(t, c, now_us)) {
+			conn_end(t, c, CTG_END_TIMEOUT, now_us);
+			continue;
+		}
+		if (c->tuple.proto == IPPROTO_TCP)
+			tcp_set_tclass(t, c);
+		restored++;
+	}
+	free(buf);
+	return restored;
+}

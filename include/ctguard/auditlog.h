@@ -1,0 +1,148 @@
+/*
+ * Audit log: verdict, connection and event records into SQLite.
+ *
+ * The packet path copies fixed-size records into one bounded lock-free
+ * ring per producer thread and never waits (unless block_when_full), never
+ * allocates and never calls SQLite. One writer thread drains the rings and
+ * writes them in batched transactions. When the database cannot be written
+ * (disk full, I/O error) the writer keeps a bounded backlog in memory,
+ * retries every second and reports the state change once; records that do
+ * not fit anywhere are counted and later written as a log_gap event.
+ */
+#ifndef CTGUARD_AUDITLOG_H
+#define CTGUARD_AUDITLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctguard/record.h"
+
+#define CTG_AUDITLOG_SCHEMA_VERSION 1
+
+struct ctg_auditlog_config {
+	const char *path;
+	enum ctg_log_level policy;      /* informational: producers filter */
+	uint32_t queue_records;         /* total; split over the producers' rings */
+	unsigned producers;             /* one SPSC ring per producer thread */
+	uint32_t batch_max;             /* rows per transaction (0 = 4096) */
+	uint32_t batch_ms;              /* commit at least this often (0 = 200) */
+	uint32_t retention_days;        /* 0 = keep forever */
+	uint32_t retention_mb;          /* 0 = no size bound */
+	uint32_t memory_bound_records;  /* backlog while the DB cannot be written */
+	const char *group;              /* chown group of a new file; NULL/"" = none */
+	bool block_when_full;           /* offline replay: producers wait, no drops */
+	/*
+	 * Called from the writer thread once per state change (degraded,
+	 * writing again, records lost at shutdown). NULL = stderr.
+	 */
+	void (*report)(void *arg, const char *msg);
+	void *report_arg;
+};
+
+struct ctg_auditlog_stats {
+	uint64_t written;               /* rows committed (incl. gap events) */
+	uint64_t dropped;               /* records lost: rings full or backlog full */
+	uint64_t pending;               /* in rings and backlog, not yet committed */
+	uint64_t busy_retries;
+	uint64_t write_errors;          /* failed batches other than busy */
+	uint64_t batches;               /* committed transactions */
+	bool degraded;
+	char last_error[256];
+};
+
+struct ctg_auditlog;
+
+/*
+ * Open (creating or migrating the schema) and start the writer thread.
+ * Returns NULL and writes the reason into err on failure: bad settings,
+ * cannot create the file, unknown group, foreign database, or a schema
+ * newer than this build ("database schema version N is newer than this
+ * ctguard (M)").
+ */
+struct ctg_auditlog *ctg_auditlog_open(const struct ctg_auditlog_config *cfg,
+    char *err, size_t errlen);
+
+/*
+ * Packet path: copy a record into producer's ring. Each producer index must
+ * be used by one thread only. Never allocates, never calls SQLite, never
+ * blocks unless block_when_full. Returns false when the ring was full: the
+ * record is lost, counted, and reported later as a log_gap event.
+ */
+bool ctg_auditlog_put_verdict(struct ctg_auditlog *log, unsigned producer,
+    const struct ctg_verdict_record *r);
+bool ctg_auditlog_put_conn(struct ctg_auditlog *log, unsigned producer,
+    const struct ctg_conn_record *r);
+bool ctg_auditlog_put_event(struct ctg_auditlog *log, unsigned producer,
+    const struct ctg_event_record *r);
+
+/*
+ * Wait until every record put before the call is committed (or known lost).
+ * Returns 0, or -1 when timeout_ms passed first (e.g. the log is degraded).
+ */
+int ctg_auditlog_sync(struct ctg_auditlog *log, uint32_t timeout_ms);
+
+/* Asynchronous: close the file and open the path again (log rotation). */
+void ctg_auditlog_reopen(struct ctg_auditlog *log);
+
+void ctg_auditlog_stats(struct ctg_auditlog *log, struct ctg_auditlog_stats *st);
+
+/* Producers must have stopped. Drains and commits everything, then frees. */
+void ctg_auditlog_close(struct ctg_auditlog *log);
+
+/* The DDL of the current schema version (the text of daemon/schema.sql). */
+const char *ctg_auditlog_schema_sql(void);
+
+/* IPv4 as ::ffff:a.b.c.d, IPv6 as is: the 16-byte form of the *_bin columns. */
+void ctg_auditlog_addr_bin(const struct ctg_addr *a, uint8_t family,
+    uint8_t out[16]);
+
+/*
+ * Test hooks; each waits until the writer thread has acted on it.
+ * pause: the writer stops draining the rings (to make them overflow).
+ * max_pages: PRAGMA max_page_count on the writer's connection (SQLITE_FULL).
+ * retention: run the retention pass now instead of within the next minute.
+ */
+void ctg_auditlog_test_pause(struct ctg_auditlog *log, bool paused);
+void ctg_auditlog_test_max_pages(struct ctg_auditlog *log, uint32_t pages);
+void ctg_auditlog_test_retention(struct ctg_auditlog *log);
+
+/*
+ * The ring itself, exported for the tests: single producer, single
+ * consumer, capacity a power of two, C11 acquire/release only.
+ */
+enum ctg_audit_type {
+	CTG_AUDIT_VERDICT = 0,
+	CTG_AUDIT_CONN,
+	CTG_AUDIT_EVENT,
+	CTG_AUDIT_MAX
+};
+
+struct ctg_audit_slot {
+	uint8_t type;                   /* enum ctg_audit_type */
+	bool synthetic;                 /* made by the writer (gap events) */
+	uint16_t source;                /* writer: the ring it came from */
+	union {
+		struct ctg_verdict_record v;
+		struct ctg_conn_record c;
+		struct ctg_event_record e;
+	};
+};
+
+struct ctg_audit_ring;
+
+/* capacity is rounded up to a power of two (at least 2). NULL on ENOMEM. */
+struct ctg_audit_ring *ctg_audit_ring_new(uint32_t capacity);
+void ctg_audit_ring_free(struct ctg_audit_ring *r);
+uint32_t ctg_audit_ring_capacity(const struct ctg_audit_ring *r);
+/* Producer side. Returns false (and counts a drop) when full. */
+bool ctg_audit_ring_put(struct ctg_audit_ring *r, enum ctg_audit_type type,
+    const void *rec, size_t len);
+/* Consumer side: copies up to max slots out, returns how many. */
+uint32_t ctg_audit_ring_get(struct ctg_audit_ring *r,
+    struct ctg_audit_slot *out, uint32_t max);
+/* Either side; exact only from the consumer. */
+uint32_t ctg_audit_ring_count(const struct ctg_audit_ring *r);
+uint64_t ctg_audit_ring_dropped(const struct ctg_audit_ring *r);
+
+#endif

@@ -1,0 +1,124 @@
+/*
+ * Audit records: fixed-size copies of what the packet path decided, handed
+ * to the audit log writer. They own no pointers, so the packet path fills
+ * one with plain stores and never allocates or waits.
+ */
+#ifndef CTGUARD_RECORD_H
+#define CTGUARD_RECORD_H
+
+#include <stdint.h>
+
+#include "ctguard/packet.h"
+
+enum ctg_ctstate {
+	CTG_CT_NEW,
+	CTG_CT_ESTABLISHED,
+	CTG_CT_RELATED,
+	CTG_CT_INVALID,
+};
+
+enum ctg_action {
+	CTG_ACT_ACCEPT,
+	CTG_ACT_DROP,
+	CTG_ACT_REJECT,
+};
+
+/* TCP endpoint states as inferred by a box in the middle. */
+enum ctg_tcp_state {
+	CTG_TCPS_NONE,          /* not TCP, or nothing seen yet */
+	CTG_TCPS_CLOSED,
+	CTG_TCPS_LISTEN,
+	CTG_TCPS_SYN_SENT,
+	CTG_TCPS_SYN_RCVD,
+	CTG_TCPS_ESTABLISHED,
+	CTG_TCPS_FIN_WAIT_1,
+	CTG_TCPS_FIN_WAIT_2,
+	CTG_TCPS_CLOSING,
+	CTG_TCPS_TIME_WAIT,
+	CTG_TCPS_CLOSE_WAIT,
+	CTG_TCPS_LAST_ACK,
+	CTG_TCPS_COUNT
+};
+
+enum ctg_end_reason {
+	CTG_END_CLOSED,
+	CTG_END_RESET,
+	CTG_END_TIMEOUT,
+	CTG_END_EVICTED,
+	CTG_END_FLUSHED,
+	CTG_END_SHUTDOWN,
+	CTG_END_KILLED,
+	CTG_END_REOPENED,       /* a new SYN took the tuple over */
+};
+
+/* Which record a log policy mode would write. */
+enum ctg_log_level {
+	CTG_LOG_INHERIT = -1,   /* rule option absent: use the global policy */
+	CTG_LOG_NONE = 0,
+	CTG_LOG_DROPS,
+	CTG_LOG_DECISIONS,
+	CTG_LOG_ALL,
+};
+
+#define CTG_RULE_NAME_MAX 48
+#define CTG_HISTORY_MAX 24
+
+struct ctg_verdict_record {
+	uint64_t time_us;       /* Unix time, microseconds */
+	uint64_t conn_id;       /* 0 when no connection exists */
+	uint64_t packet_no;     /* NFQUEUE packet id live, frame number in replay */
+	struct ctg_tuple tuple; /* as the packet travelled */
+	uint16_t reason;        /* enum ctg_reason */
+	uint16_t queue;
+	uint8_t direction;      /* 0 original, 1 reply */
+	uint8_t tcp_flags;
+	uint8_t ctstate;        /* enum ctg_ctstate */
+	uint8_t verdict;        /* enum ctg_action */
+	uint8_t orig_before, resp_before;       /* enum ctg_tcp_state */
+	uint8_t orig_after, resp_after;
+	uint32_t length;        /* IP length */
+	char rule[CTG_RULE_NAME_MAX];           /* "" when no rule */
+};
+
+struct ctg_conn_record {
+	uint64_t conn_id;
+	uint64_t first_us;
+	uint64_t last_us;
+	struct ctg_tuple tuple; /* originator to responder */
+	uint64_t pkts[2];       /* [0] originator, [1] responder */
+	uint64_t bytes[2];
+	uint8_t orig_state;     /* enum ctg_tcp_state, final */
+	uint8_t resp_state;
+	uint8_t end_reason;     /* enum ctg_end_reason */
+	char conn_state[8];     /* Zeek-style: S0, S1, SF, REJ, RSTO ... */
+	char history[CTG_HISTORY_MAX];
+	char rule[CTG_RULE_NAME_MAX];
+};
+
+enum ctg_event_kind {
+	CTG_EV_START,
+	CTG_EV_STOP,
+	CTG_EV_CONFIG_LOAD,
+	CTG_EV_RULES_LOAD,
+	CTG_EV_RELOAD_FAILED,
+	CTG_EV_LOG_GAP,
+	CTG_EV_COUNTERS,
+	CTG_EV_WARNING,
+};
+
+struct ctg_event_record {
+	uint64_t time_us;
+	uint8_t kind;           /* enum ctg_event_kind */
+	uint64_t count;         /* CTG_EV_LOG_GAP: records lost */
+	char detail[256];
+};
+
+const char *ctg_ctstate_name(enum ctg_ctstate s);
+const char *ctg_action_name(enum ctg_action a);
+const char *ctg_tcp_state_name(enum ctg_tcp_state s);
+const char *ctg_end_reason_name(enum ctg_end_reason r);
+const char *ctg_event_kind_name(enum ctg_event_kind k);
+const char *ctg_log_level_name(enum ctg_log_level l);
+int ctg_log_level_parse(const char *s, enum ctg_log_level *out);
+
+#endif

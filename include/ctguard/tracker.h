@@ -1,0 +1,187 @@
+/*
+ * Connection tracker: finds or creates the connection of a decoded packet,
+ * validates the packet against what the connection's state allows, updates
+ * the state and classifies the packet (NEW, ESTABLISHED, RELATED, INVALID)
+ * with a reason code.
+ *
+ * It never drops anything itself (rules decide), knows nothing of NFQUEUE
+ * or SQLite, and takes the clock as an argument, so it runs the same live,
+ * in offline replay and in unit tests.
+ *
+ * Memory: one pool of max_connections entries and one bucket array, both
+ * allocated by ctg_tracker_new; nothing is allocated per packet. A tracker
+ * is not thread safe: the daemon gives each queue worker its own.
+ */
+#ifndef CTGUARD_TRACKER_H
+#define CTGUARD_TRACKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ctguard/config.h"
+#include "ctguard/packet.h"
+#include "ctguard/reason.h"
+#include "ctguard/record.h"
+
+/* One direction's sequence space, as a box in the middle infers it. */
+struct ctg_tcp_peer {
+	uint32_t td_end;        /* highest seq + len sent */
+	uint32_t td_maxend;     /* highest seq the peer's acks and window allow */
+	uint32_t td_maxwin;     /* largest window advertised (scaled) */
+	uint32_t td_maxack;     /* highest ack sent */
+	uint32_t isn;
+	uint32_t last_tsval;
+	uint8_t state;          /* enum ctg_tcp_state */
+	uint8_t wscale;
+	uint8_t flags;          /* CTG_PEER_* */
+	uint8_t retrans;        /* consecutive retransmissions, saturating */
+};
+
+#define CTG_PEER_WSCALE    0x01 /* sent window scale on its SYN */
+#define CTG_PEER_SACK_PERM 0x02
+#define CTG_PEER_TS        0x04 /* timestamps seen */
+#define CTG_PEER_FIN       0x08 /* sent a FIN; td_end counts it */
+#define CTG_PEER_LIBERAL   0x10 /* picked up midstream: bounds not known */
+#define CTG_PEER_MAXACK    0x20 /* td_maxack valid */
+#define CTG_PEER_UNACKED   0x40 /* sent data not yet acknowledged */
+#define CTG_PEER_SEEN      0x80 /* at least one packet seen from it */
+
+/* Connection flags. */
+#define CTG_CONN_SEEN_REPLY   0x0001
+#define CTG_CONN_ASSURED      0x0002
+#define CTG_CONN_MIDSTREAM    0x0004
+#define CTG_CONN_CONFIRMED    0x0008 /* a packet of it was accepted */
+#define CTG_CONN_VERDICT      0x0010 /* verdict cached in rule_index/action */
+#define CTG_CONN_FLIPPED      0x0020 /* picked up from a SYN/ACK: roles inferred */
+#define CTG_CONN_SYN_ORIG     0x0040 /* for conn_state: SYN seen from originator */
+#define CTG_CONN_SYNACK       0x0080 /* SYN/ACK seen from responder */
+#define CTG_CONN_FIN_ORIG     0x0100
+#define CTG_CONN_FIN_RESP     0x0200
+#define CTG_CONN_RST_ORIG     0x0400
+#define CTG_CONN_RST_RESP     0x0800
+#define CTG_CONN_CHALLENGE    0x1000 /* responder ACKed a SYN: an RST may follow */
+#define CTG_CONN_CLOSED       0x2000 /* ended by FIN or RST, lingering */
+#define CTG_CONN_DATA_ORIG    0x4000
+#define CTG_CONN_DATA_RESP    0x8000
+
+struct ctg_conn {
+	struct ctg_tuple tuple;         /* originator's direction */
+	uint16_t flags;                 /* CTG_CONN_* */
+	uint8_t proto_state;            /* UDP/ICMP/other: 0 unreplied, 1 replied, 2 assured */
+	uint8_t action;                 /* cached verdict (enum ctg_action) */
+	int16_t rule_index;             /* rule that accepted it, -1 default */
+	uint8_t tclass;                 /* timeout class (tracker.c) */
+	uint8_t tprofile;               /* per-rule timeout override (0 = none) */
+	uint16_t hist_seen[2];          /* history letters already recorded */
+	uint32_t hnext;                 /* hash chain (pool index + 1; 0 ends) */
+	uint32_t lprev, lnext;          /* eviction list (pool index + 1) */
+	uint64_t id;
+	uint64_t first_us;
+	uint64_t last_us;
+	uint32_t pkts[2];
+	uint64_t bytes[2];
+	struct ctg_tcp_peer peer[2];    /* [0] originator, [1] responder */
+	char history[16];
+};
+
+struct ctg_track_result {
+	enum ctg_ctstate ctstate;
+	enum ctg_reason reason;         /* NONE, a NOTE, or why INVALID/RELATED failed */
+	struct ctg_conn *conn;          /* NULL when no connection applies */
+	uint8_t dir;                    /* 0 original, 1 reply */
+	bool created;                   /* this packet created conn */
+	uint8_t before[2];              /* endpoint states before (orig, resp) */
+	uint8_t after[2];
+};
+
+struct ctg_tracker_config {
+	uint32_t max_connections;
+	enum ctg_midstream midstream;
+	uint8_t adaptive_start_pct;
+	uint8_t adaptive_end_pct;
+	struct ctg_timeouts timeouts;
+	uint64_t id_base;               /* first connection id (0: derive from the clock) */
+	uint64_t hash_seed[2];          /* 0,0: random */
+};
+
+struct ctg_tracker_stats {
+	uint64_t packets;
+	uint64_t created;
+	uint64_t ended[8];              /* by enum ctg_end_reason */
+	uint64_t evicted;               /* entries removed to make room */
+	uint64_t refused;               /* new connections refused: table full */
+	uint64_t ctstate[4];            /* by enum ctg_ctstate */
+	uint64_t reason[CTG_R_COUNT];
+	uint32_t live;
+	uint32_t max;
+};
+
+/* Called for every connection that ends; the record is valid only during the call. */
+typedef void (*ctg_conn_end_fn)(void *arg, const struct ctg_conn *c,
+    const struct ctg_conn_record *rec);
+
+struct ctg_tracker;
+
+void ctg_tracker_config_from(struct ctg_tracker_config *tc,
+    const struct ctg_config *cfg);
+struct ctg_tracker *ctg_tracker_new(const struct ctg_tracker_config *tc,
+    ctg_conn_end_fn end_fn, void *end_arg);
+void ctg_tracker_free(struct ctg_tracker *t);
+
+/*
+ * Classify one packet. decode is the decoder's result for p: a decode
+ * failure gives INVALID with that reason, without touching any state.
+ */
+void ctg_tracker_packet(struct ctg_tracker *t, const struct ctg_packet *p,
+    enum ctg_reason decode, uint64_t now_us, struct ctg_track_result *res);
+
+/* After the verdict: count an accepted packet, or forget a refused new connection. */
+void ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c,
+    uint8_t dir, uint32_t bytes);
+void ctg_tracker_unconfirm(struct ctg_tracker *t, struct ctg_conn *c);
+
+/*
+ * Give c the timeouts a rule set for it (fields that are 0 keep the
+ * global value). Up to 254 distinct override sets; returns -1 when full.
+ */
+int ctg_tracker_set_timeouts(struct ctg_tracker *t, struct ctg_conn *c,
+    const struct ctg_timeouts *ovr);
+
+/* Expire idle entries; examines at most budget entries. Returns how many ended. */
+size_t ctg_tracker_sweep(struct ctg_tracker *t, uint64_t now_us, size_t budget);
+/* End every connection (flush, shutdown), reporting each with the reason. */
+void ctg_tracker_flush(struct ctg_tracker *t, enum ctg_end_reason why,
+    uint64_t now_us);
+/* End one connection by id; returns 0, or -1 when not found. */
+int ctg_tracker_kill(struct ctg_tracker *t, uint64_t id, uint64_t now_us);
+
+typedef int (*ctg_conn_visit_fn)(void *arg, struct ctg_conn *c);
+/* Visit every live connection; stops early when fn returns non-zero. */
+void ctg_tracker_foreach(struct ctg_tracker *t, ctg_conn_visit_fn fn, void *arg);
+struct ctg_conn *ctg_tracker_lookup(struct ctg_tracker *t,
+    const struct ctg_tuple *tuple, uint8_t *dir);
+
+void ctg_tracker_stats(const struct ctg_tracker *t, struct ctg_tracker_stats *st);
+/* Bytes the tracker holds per connection slot, index share included. */
+size_t ctg_tracker_bytes_per_entry(const struct ctg_tracker *t);
+size_t ctg_tracker_memory(const struct ctg_tracker *t);
+
+/* Fill a summary record of c as it is now (for logs and listings). */
+void ctg_conn_summary(const struct ctg_conn *c, enum ctg_end_reason why,
+    struct ctg_conn_record *rec);
+/* Zeek-style conn_state of c ("S0", "SF", "REJ", ...). */
+const char *ctg_conn_state_code(const struct ctg_conn *c);
+/* Connection-level label derived from both endpoints ("ESTABLISHED" ...). */
+const char *ctg_conn_label(const struct ctg_conn *c);
+
+/*
+ * Snapshot: write every live connection to fd in a versioned, checksummed
+ * format; restore them, dropping entries that expired by now_us. A file
+ * that fails any check is refused as a whole (never trusted in part).
+ */
+int ctg_tracker_save(struct ctg_tracker *t, int fd, uint64_t now_us);
+int ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
+    char *err, size_t errlen);
+
+#endif

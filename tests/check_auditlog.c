@@ -1,0 +1,923 @@
+/*
+ * Audit log writer: the ring, batching, overflow accounting, busy retries,
+ * disk full, schema versions, file mode, reopen and retention.
+ */
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <check.h>
+#include <grp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "ctguard/auditlog.h"
+#include "ctguard/packet.h"
+#include "ctguard/reason.h"
+#include "ctguard/record.h"
+
+static char tmpdir[64];
+static char dbpath[128];
+
+static void
+setup(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_auditlog.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+	snprintf(dbpath, sizeof(dbpath), "%s/audit.db", tmpdir);
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", tmpdir);
+}
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void
+make_verdict(struct ctg_verdict_record *v, uint64_t i, uint64_t t)
+{
+	static const uint8_t src[4] = { 10, 0, 0, 1 };
+	static const uint8_t dst[4] = { 192, 168, 1, 2 };
+
+	memset(v, 0, sizeof(*v));
+	v->time_us = t;
+	v->conn_id = i + 1;
+	v->packet_no = i;
+	v->tuple.family = 4;
+	v->tuple.proto = 6;
+	memcpy(v->tuple.src.b, src, 4);
+	memcpy(v->tuple.dst.b, dst, 4);
+	v->tuple.sport = 40000;
+	v->tuple.dport = 443;
+	v->reason = CTG_R_TCP_SEQ_ABOVE_WINDOW;
+	v->queue = 3;
+	v->direction = 1;
+	v->tcp_flags = CTG_TH_SYN | CTG_TH_ACK;
+	v->ctstate = CTG_CT_INVALID;
+	v->verdict = CTG_ACT_DROP;
+	v->orig_before = CTG_TCPS_ESTABLISHED;
+	v->resp_before = CTG_TCPS_ESTABLISHED;
+	v->orig_after = CTG_TCPS_FIN_WAIT_1;
+	v->resp_after = CTG_TCPS_CLOSE_WAIT;
+	v->length = 60;
+	snprintf(v->rule, sizeof(v->rule), "web");
+}
+
+static void
+base_config(struct ctg_auditlog_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->path = dbpath;
+	c->policy = CTG_LOG_ALL;
+	c->queue_records = 4096;
+	c->producers = 1;
+	c->batch_max = 256;
+	c->batch_ms = 50;
+	c->memory_bound_records = 10000;
+}
+
+static struct ctg_auditlog *
+open_ok(const struct ctg_auditlog_config *c)
+{
+	char err[256] = "";
+	struct ctg_auditlog *log = ctg_auditlog_open(c, err, sizeof(err));
+
+	ck_assert_msg(log != NULL, "open failed: %s", err);
+	return log;
+}
+
+static sqlite3 *
+reader(const char *path)
+{
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+	    NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	return db;
+}
+
+static int64_t
+q_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int64_t
+count_path(const char *path, const char *sql)
+{
+	sqlite3 *db = reader(path);
+	int64_t v = q_int(db, sql);
+
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+q_text(sqlite3 *db, const char *sql, char *out, size_t len)
+{
+	sqlite3_stmt *st;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	out[0] = '\0';
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    sqlite3_column_type(st, 0) != SQLITE_NULL)
+		snprintf(out, len, "%s", sqlite3_column_text(st, 0));
+	else
+		snprintf(out, len, "<null>");
+	sqlite3_finalize(st);
+}
+
+/* The ring on its own. */
+
+START_TEST(test_ring_put_get)
+{
+	struct ctg_audit_ring *r = ctg_audit_ring_new(5);
+	struct ctg_audit_slot out[16];
+	struct ctg_event_record e;
+
+	ck_assert_ptr_nonnull(r);
+	ck_assert_uint_eq(ctg_audit_ring_capacity(r), 8);
+	memset(&e, 0, sizeof(e));
+	for (uint64_t i = 0; i < 8; i++) {
+		e.count = i;
+		ck_assert(ctg_audit_ring_put(r, CTG_AUDIT_EVENT, &e, sizeof(e)));
+	}
+	e.count = 99;
+	ck_assert(!ctg_audit_ring_put(r, CTG_AUDIT_EVENT, &e, sizeof(e)));
+	ck_assert_uint_eq(ctg_audit_ring_dropped(r), 1);
+	ck_assert_uint_eq(ctg_audit_ring_count(r), 8);
+	ck_assert_uint_eq(ctg_audit_ring_get(r, out, 3), 3);
+	for (uint64_t i = 0; i < 3; i++) {
+		ck_assert_uint_eq(out[i].type, CTG_AUDIT_EVENT);
+		ck_assert_uint_eq(out[i].e.count, i);
+	}
+	/* a type with a length larger than its record is refused */
+	ck_assert(!ctg_audit_ring_put(r, CTG_AUDIT_VERDICT, &e, sizeof(e)));
+	ck_assert_uint_eq(ctg_audit_ring_dropped(r), 2);
+	ck_assert_uint_eq(ctg_audit_ring_get(r, out, 16), 5);
+	ck_assert_uint_eq(out[4].e.count, 7);
+	ck_assert_uint_eq(ctg_audit_ring_get(r, out, 16), 0);
+	ctg_audit_ring_free(r);
+}
+END_TEST
+
+START_TEST(test_ring_wraparound)
+{
+	struct ctg_audit_ring *r = ctg_audit_ring_new(8);
+	struct ctg_audit_slot out[8];
+	struct ctg_event_record e;
+	uint64_t next_in = 0, next_out = 0;
+
+	memset(&e, 0, sizeof(e));
+	/* Uneven put/get sizes walk the indexes around the ring many times. */
+	for (unsigned round = 0; round < 5000; round++) {
+		unsigned k = 1 + round % 7, got;
+
+		for (unsigned j = 0; j < k; j++) {
+			e.count = next_in;
+			if (ctg_audit_ring_put(r, CTG_AUDIT_EVENT, &e, sizeof(e)))
+				next_in++;
+		}
+		got = ctg_audit_ring_get(r, out, 1 + round % 5);
+		for (unsigned j = 0; j < got; j++)
+			ck_assert_uint_eq(out[j].e.count, next_out++);
+	}
+	while ((ctg_audit_ring_get(r, out, 8)) > 0)
+		;
+	ck_assert_uint_eq(ctg_audit_ring_count(r), 0);
+	ck_assert_uint_gt(next_in, 8 * 1000);
+	ctg_audit_ring_free(r);
+}
+END_TEST
+
+#define THREAD_N 300000
+
+static void *
+ring_producer(void *arg)
+{
+	struct ctg_audit_ring *r = arg;
+	struct ctg_event_record e;
+
+	memset(&e, 0, sizeof(e));
+	for (uint64_t i = 0; i < THREAD_N; ) {
+		e.count = i;
+		if (ctg_audit_ring_put(r, CTG_AUDIT_EVENT, &e, sizeof(e)))
+			i++;
+		else
+			sched_yield();
+	}
+	return NULL;
+}
+
+START_TEST(test_ring_threads)
+{
+	struct ctg_audit_ring *r = ctg_audit_ring_new(64);
+	static struct ctg_audit_slot out[32];
+	uint64_t next = 0;
+	pthread_t t;
+
+	ck_assert_int_eq(pthread_create(&t, NULL, ring_producer, r), 0);
+	while (next < THREAD_N) {
+		uint32_t got = ctg_audit_ring_get(r, out, 32);
+
+		for (uint32_t j = 0; j < got; j++)
+			ck_assert_uint_eq(out[j].e.count, next++);
+		if (got == 0)
+			sched_yield();
+	}
+	pthread_join(t, NULL);
+	ck_assert_uint_eq(ctg_audit_ring_count(r), 0);
+	ctg_audit_ring_free(r);
+}
+END_TEST
+
+/* The writer. */
+
+START_TEST(test_batching)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	uint64_t t0 = now_us();
+	char buf[128];
+	sqlite3 *db;
+
+	base_config(&c);
+	c.batch_max = 100;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 1000; i++) {
+		make_verdict(&v, i, t0 + i);
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_stats(log, &st);
+	ck_assert_uint_eq(st.written, 1000);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.pending, 0);
+	ck_assert_uint_ge(st.batches, 10);
+	ck_assert(!st.degraded);
+
+	db = reader(dbpath);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts"), 1000);
+	ck_assert_int_eq(q_int(db, "SELECT count(DISTINCT packet_no) FROM verdicts"), 1000);
+	q_text(db, "SELECT src || ' ' || dst || ' ' || sport || ' ' || dport"
+	    " || ' ' || direction || ' ' || tcp_flags || ' ' || ctstate || ' '"
+	    " || verdict || ' ' || reason || ' ' || rule || ' ' || orig_before"
+	    " || ' ' || resp_after || ' ' || queue || ' ' || length || ' ' ||"
+	    " proto || ' ' || family FROM verdicts WHERE packet_no = 7",
+	    buf, sizeof(buf));
+	ck_assert_str_eq(buf, "10.0.0.1 192.168.1.2 40000 443 reply SA invalid"
+	    " drop tcp_seq_above_window web ESTABLISHED CLOSE_WAIT 3 60 6 4");
+	q_text(db, "SELECT hex(src_bin) FROM verdicts WHERE packet_no = 7",
+	    buf, sizeof(buf));
+	ck_assert_str_eq(buf, "00000000000000000000FFFF0A000001");
+	ck_assert_int_eq(q_int(db, "SELECT time_us FROM verdicts WHERE packet_no = 7"),
+	    (int64_t)(t0 + 7));
+	ck_assert_int_eq(q_int(db, "SELECT conn_id FROM verdicts WHERE packet_no = 7"), 8);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts_iso"
+	    " WHERE time LIKE '____-__-__T__:__:__.___'"), 1000);
+	ck_assert_int_eq(q_int(db, "PRAGMA user_version"), 1);
+	sqlite3_close(db);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+START_TEST(test_conn_event_v6)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	struct ctg_conn_record cr;
+	struct ctg_event_record e;
+	struct ctg_verdict_record v;
+	char buf[256];
+	sqlite3 *db;
+
+	base_config(&c);
+	log = open_ok(&c);
+	memset(&cr, 0, sizeof(cr));
+	cr.conn_id = 42;
+	cr.first_us = 1000000;
+	cr.last_us = 3500000;
+	cr.tuple.family = 6;
+	cr.tuple.proto = 17;
+	cr.tuple.src.b[0] = 0x20;
+	cr.tuple.src.b[1] = 0x01;
+	cr.tuple.src.b[2] = 0x0d;
+	cr.tuple.src.b[3] = 0xb8;
+	cr.tuple.src.b[15] = 1;
+	cr.tuple.dst.b[15] = 1;
+	cr.tuple.sport = 5353;
+	cr.tuple.dport = 53;
+	cr.pkts[0] = 3;
+	cr.pkts[1] = 2;
+	cr.bytes[0] = 300;
+	cr.bytes[1] = 200;
+	cr.end_reason = CTG_END_TIMEOUT;
+	snprintf(cr.conn_state, sizeof(cr.conn_state), "SF");
+	/* history fills its array: no terminator */
+	memset(cr.history, 'd', sizeof(cr.history));
+	ck_assert(ctg_auditlog_put_conn(log, 0, &cr));
+	memset(&e, 0, sizeof(e));
+	e.time_us = 2000000;
+	e.kind = CTG_EV_RULES_LOAD;
+	e.count = 12;
+	snprintf(e.detail, sizeof(e.detail), "rules 'it''s' loaded");
+	ck_assert(ctg_auditlog_put_event(log, 0, &e));
+	make_verdict(&v, 0, 5);
+	v.conn_id = 0;
+	v.rule[0] = '\0';
+	v.tuple.proto = 17;
+	ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+
+	db = reader(dbpath);
+	q_text(db, "SELECT id || ' ' || src || ' ' || dst || ' ' || sport || ' '"
+	    " || dport || ' ' || conn_state || ' ' || history || ' ' ||"
+	    " orig_pkts || ' ' || orig_bytes || ' ' || resp_pkts || ' ' ||"
+	    " resp_bytes || ' ' || end_reason || ' ' || orig_state || ' ' ||"
+	    " family || ' ' || hex(src_bin) FROM connections", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "42 2001:db8::1 ::1 5353 53 SF dddddddddddddddddddddddd"
+	    " 3 300 2 200 timeout - 6 20010DB8000000000000000000000001");
+	ck_assert_int_eq(q_int(db, "SELECT rule IS NULL FROM connections"), 1);
+	q_text(db, "SELECT kind || ' ' || count || ' ' || detail FROM events",
+	    buf, sizeof(buf));
+	ck_assert_str_eq(buf, "rules_load 12 rules 'it''s' loaded");
+	ck_assert_int_eq(q_int(db, "SELECT conn_id IS NULL AND rule IS NULL"
+	    " AND tcp_flags IS NULL FROM verdicts"), 1);
+	q_text(db, "SELECT duration_s FROM connections_iso", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "2.5");
+	sqlite3_close(db);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+START_TEST(test_overflow_gap)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	unsigned ok = 0, lost = 0;
+	char buf[256];
+	sqlite3 *db;
+
+	base_config(&c);
+	c.queue_records = 8;
+	log = open_ok(&c);
+	ctg_auditlog_test_pause(log, true);
+	for (uint64_t i = 0; i < 20; i++) {
+		make_verdict(&v, i, now_us());
+		if (ctg_auditlog_put_verdict(log, 0, &v))
+			ok++;
+		else
+			lost++;
+	}
+	ck_assert_uint_eq(ok, 8);
+	ck_assert_uint_eq(lost, 12);
+	ctg_auditlog_stats(log, &st);
+	ck_assert_uint_eq(st.dropped, 12);
+	ck_assert_uint_eq(st.pending, 8);
+	/* paused: nothing can be committed */
+	ck_assert_int_eq(ctg_auditlog_sync(log, 100), -1);
+	ctg_auditlog_test_pause(log, false);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+
+	db = reader(dbpath);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts"), 8);
+	ck_assert_int_eq(q_int(db, "SELECT max(packet_no) FROM verdicts"), 7);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM events WHERE kind = 'log_gap'"), 1);
+	ck_assert_int_eq(q_int(db, "SELECT count FROM events WHERE kind = 'log_gap'"), 12);
+	q_text(db, "SELECT detail FROM events", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "12 records lost: queue full");
+	sqlite3_close(db);
+	ctg_auditlog_stats(log, &st);
+	ck_assert_uint_eq(st.written, 9);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+START_TEST(test_busy_retry)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	sqlite3 *other;
+
+	base_config(&c);
+	c.batch_ms = 10;
+	log = open_ok(&c);
+	other = reader(dbpath);
+	ck_assert_int_eq(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	for (uint64_t i = 0; i < 500; i++) {
+		make_verdict(&v, i, now_us());
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	usleep(300 * 1000);
+	ctg_auditlog_stats(log, &st);
+	ck_assert_uint_gt(st.busy_retries, 0);
+	ck_assert_uint_eq(st.written, 0);
+	ck_assert_uint_eq(st.pending, 500);
+	ck_assert(!st.degraded);
+	ck_assert_int_eq(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(other);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_stats(log, &st);
+	ck_assert_uint_eq(st.written, 500);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.write_errors, 0);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 500);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+static char reported[8][512];
+static int nreported;
+
+static void
+capture_report(void *arg, const char *msg)
+{
+	if (nreported < 8)
+		snprintf(reported[nreported++], sizeof(reported[0]), "%s", msg);
+}
+
+START_TEST(test_disk_full)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	sqlite3 *db;
+
+	base_config(&c);
+	c.batch_max = 64;
+	c.batch_ms = 1000;
+	c.memory_bound_records = 100;
+	c.queue_records = 1024;
+	c.report = capture_report;
+	nreported = 0;
+	log = open_ok(&c);
+	ctg_auditlog_test_pause(log, true);
+	/* Below the current size: SQLite clamps it, so any growth fails. */
+	ctg_auditlog_test_max_pages(log, 1);
+	for (uint64_t i = 0; i < 500; i++) {
+		make_verdict(&v, i, now_us());
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ctg_auditlog_test_pause(log, false);
+	for (int i = 0; i < 300; i++) {
+		ctg_auditlog_stats(log, &st);
+		if (st.degraded && st.dropped == 400)
+			break;
+		usleep(10 * 1000);
+	}
+	ck_assert(st.degraded);
+	ck_assert_uint_eq(st.dropped, 400);
+	ck_assert_uint_eq(st.pending, 100);
+	ck_assert_uint_eq(st.written, 0);
+	ck_assert_uint_ge(st.write_errors, 1);
+	ck_assert_msg(strstr(st.last_error, "full") != NULL, "%s", st.last_error);
+	ck_assert_int_eq(nreported, 1);
+	ck_assert_msg(strstr(reported[0], "degraded") != NULL, "%s", reported[0]);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 300), -1);
+
+	ctg_auditlog_test_max_pages(log, 1000000);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_stats(log, &st);
+	ck_assert(!st.degraded);
+	ck_assert_uint_eq(st.pending, 0);
+	ck_assert_uint_eq(st.written, 101);
+	ck_assert_int_eq(nreported, 2);
+	ck_assert_msg(strstr(reported[1], "writing again") != NULL, "%s", reported[1]);
+
+	db = reader(dbpath);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts"), 100);
+	/* the oldest records were kept, in order */
+	ck_assert_int_eq(q_int(db, "SELECT max(packet_no) FROM verdicts"), 99);
+	ck_assert_int_eq(q_int(db, "SELECT sum(count) FROM events"
+	    " WHERE kind = 'log_gap' AND detail LIKE '%database unavailable'"), 400);
+	sqlite3_close(db);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+START_TEST(test_close_drains)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+
+	base_config(&c);
+	c.batch_ms = 10000;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 3000; i++) {
+		make_verdict(&v, i, now_us());
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 3000);
+}
+END_TEST
+
+struct producer_arg {
+	struct ctg_auditlog *log;
+	unsigned id;
+	unsigned n;
+	unsigned failed;
+};
+
+static void *
+log_producer(void *arg)
+{
+	struct producer_arg *a = arg;
+	struct ctg_verdict_record v;
+
+	for (unsigned i = 0; i < a->n; i++) {
+		make_verdict(&v, i, now_us());
+		v.queue = (uint16_t)a->id;
+		if (!ctg_auditlog_put_verdict(a->log, a->id, &v))
+			a->failed++;
+	}
+	return NULL;
+}
+
+START_TEST(test_block_when_full_two_producers)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct producer_arg a[2];
+	pthread_t t[2];
+
+	base_config(&c);
+	c.producers = 2;
+	c.queue_records = 32;
+	c.block_when_full = true;
+	for (unsigned i = 0; i < 2; i++) {
+		a[i].id = i;
+		a[i].n = 20000;
+		a[i].failed = 0;
+	}
+	a[0].log = a[1].log = open_ok(&c);
+	for (unsigned i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, log_producer, &a[i]);
+	for (unsigned i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_uint_eq(a[0].failed + a[1].failed, 0);
+	ck_assert_int_eq(ctg_auditlog_sync(a[0].log, 10000), 0);
+	ctg_auditlog_stats(a[0].log, &st);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_uint_eq(st.written, 40000);
+	ck_assert_int_eq(count_path(dbpath,
+	    "SELECT count(*) FROM verdicts WHERE queue = 1"), 20000);
+	ck_assert_int_eq(count_path(dbpath,
+	    "SELECT count(DISTINCT packet_no) FROM verdicts WHERE queue = 0"), 20000);
+	/* a producer index past the configured count is refused */
+	ck_assert(!ctg_auditlog_put_verdict(a[0].log, 2, &(struct ctg_verdict_record){ 0 }));
+	ctg_auditlog_close(a[0].log);
+}
+END_TEST
+
+/* Schema versions and files. */
+
+static char *
+read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	ck_assert_msg(f != NULL, "cannot read %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = calloc(1, (size_t)n + 1);
+	ck_assert_uint_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+START_TEST(test_schema_file_matches)
+{
+	const char *srcdir = getenv("srcdir");
+	char path[512];
+	char *text;
+
+	snprintf(path, sizeof(path), "%s/daemon/schema.sql",
+	    srcdir != NULL ? srcdir : ".");
+	text = read_file(path);
+	ck_assert_str_eq(text, ctg_auditlog_schema_sql());
+	free(text);
+}
+END_TEST
+
+static void
+make_db(const char *sql)
+{
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	if (sql != NULL)
+		ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+START_TEST(test_migrate_v0)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	FILE *f;
+
+	/* an empty file is an empty database at version 0 */
+	f = fopen(dbpath, "w");
+	fclose(f);
+	base_config(&c);
+	log = open_ok(&c);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA auto_vacuum"), 2);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"
+	    " WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"), 8);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"
+	    " WHERE type = 'view'"), 3);
+	/* and opening it again (already at version 1) keeps it */
+	log = open_ok(&c);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 1);
+}
+END_TEST
+
+START_TEST(test_newer_schema)
+{
+	struct ctg_auditlog_config c;
+	char err[256] = "";
+
+	make_db("CREATE TABLE verdicts (id INTEGER); PRAGMA user_version = 99");
+	base_config(&c);
+	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
+	ck_assert_str_eq(err, "database schema version 99 is newer than this ctguard (1)");
+}
+END_TEST
+
+START_TEST(test_foreign_db)
+{
+	struct ctg_auditlog_config c;
+	char err[256] = "";
+
+	make_db("CREATE TABLE mine (x)");
+	base_config(&c);
+	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "is not a ctguard audit database") != NULL, "%s", err);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"), 1);
+}
+END_TEST
+
+START_TEST(test_not_a_database)
+{
+	struct ctg_auditlog_config c;
+	char err[256] = "";
+	FILE *f = fopen(dbpath, "w");
+
+	for (int i = 0; i < 200; i++)
+		fputs("this is not a database\n", f);
+	fclose(f);
+	base_config(&c);
+	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "is not a SQLite database") != NULL, "%s", err);
+}
+END_TEST
+
+START_TEST(test_bad_config)
+{
+	struct ctg_auditlog_config c;
+	char err[256] = "";
+
+	base_config(&c);
+	c.producers = 0;
+	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
+	ck_assert_str_eq(err, "audit log: producers must be 1 to 256, not 0");
+	base_config(&c);
+	c.path = "";
+	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
+	ck_assert_str_eq(err, "audit log: no database path");
+	base_config(&c);
+	c.path = "/nonexistent-dir-ctguard/audit.db";
+	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
+	ck_assert_str_eq(err, "cannot create /nonexistent-dir-ctguard/audit.db: "
+	    "No such file or directory");
+	base_config(&c);
+	c.group = "no-such-group-ctguard";
+	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
+	ck_assert_str_eq(err, "unknown group 'no-such-group-ctguard'");
+	ck_assert_int_eq(access(dbpath, F_OK), -1);
+}
+END_TEST
+
+START_TEST(test_file_mode_group)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	struct group *gr;
+	struct stat sb;
+	mode_t old;
+
+	/* a permissive umask must not widen the mode */
+	old = umask(0);
+	base_config(&c);
+	gr = getgrnam("daemon");
+	if (gr != NULL)
+		c.group = "daemon";
+	log = open_ok(&c);
+	umask(old);
+	ck_assert_int_eq(stat(dbpath, &sb), 0);
+	ck_assert_uint_eq(sb.st_mode & 07777, 0640);
+	if (gr != NULL)
+		ck_assert_uint_eq(sb.st_gid, gr->gr_gid);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+START_TEST(test_reopen)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	char rotated[160];
+
+	base_config(&c);
+	c.batch_ms = 2000;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 10; i++) {
+		make_verdict(&v, i, now_us());
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	snprintf(rotated, sizeof(rotated), "%s.1", dbpath);
+	ck_assert_int_eq(rename(dbpath, rotated), 0);
+	ctg_auditlog_reopen(log);
+	for (uint64_t i = 100; i < 105; i++) {
+		make_verdict(&v, i, now_us());
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 5);
+	ck_assert_int_eq(count_path(dbpath, "SELECT min(packet_no) FROM verdicts"), 100);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(count_path(rotated, "SELECT count(*) FROM verdicts"), 10);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+START_TEST(test_retention_days)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	struct ctg_conn_record cr;
+	struct ctg_event_record e;
+	uint64_t now = now_us(), day = 86400ULL * 1000000;
+
+	base_config(&c);
+	c.retention_days = 7;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 30; i++) {
+		make_verdict(&v, i, i < 20 ? now - 10 * day + i : now - i);
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	memset(&cr, 0, sizeof(cr));
+	cr.tuple.family = 4;
+	cr.conn_id = 1;
+	cr.first_us = now - 9 * day;
+	cr.last_us = now - 8 * day;
+	ck_assert(ctg_auditlog_put_conn(log, 0, &cr));
+	cr.conn_id = 2;
+	cr.last_us = now;       /* started long ago, still reported recently */
+	ck_assert(ctg_auditlog_put_conn(log, 0, &cr));
+	memset(&e, 0, sizeof(e));
+	e.time_us = now - 30 * day;
+	ck_assert(ctg_auditlog_put_event(log, 0, &e));
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_test_retention(log);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 10);
+	ck_assert_int_eq(count_path(dbpath, "SELECT min(packet_no) FROM verdicts"), 20);
+	ck_assert_int_eq(count_path(dbpath, "SELECT group_concat(id) FROM connections"), 2);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM events"), 0);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+START_TEST(test_retention_size)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	uint64_t now = now_us();
+	int64_t before, after;
+
+	base_config(&c);
+	c.retention_mb = 5;     /* 30000 rows take about 9.6 MB */
+	c.batch_max = 4096;
+	c.queue_records = 65536;
+	c.block_when_full = true;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 30000; i++) {
+		make_verdict(&v, i, now - 30000 + i);
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 10000), 0);
+	before = count_path(dbpath, "PRAGMA page_count") *
+	    count_path(dbpath, "PRAGMA page_size");
+	ck_assert_int_gt(before, 8 * 1024 * 1024);
+	ctg_auditlog_test_retention(log);
+	after = count_path(dbpath, "SELECT count(*) FROM verdicts");
+	/* oldest batches of 10000 go until the data fits in 5 MB */
+	ck_assert_int_eq(after, 10000);
+	ck_assert_int_eq(count_path(dbpath, "SELECT min(packet_no) FROM verdicts"), 20000);
+	/* and the file itself shrank (auto_vacuum = incremental) */
+	ck_assert_int_lt(count_path(dbpath, "PRAGMA page_count") *
+	    count_path(dbpath, "PRAGMA page_size"), before);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+static Suite *
+auditlog_suite(void)
+{
+	Suite *s = suite_create("auditlog");
+	TCase *tc;
+
+	tc = tcase_create("ring");
+	tcase_add_test(tc, test_ring_put_get);
+	tcase_add_test(tc, test_ring_wraparound);
+	tcase_add_test(tc, test_ring_threads);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("writer");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_batching);
+	tcase_add_test(tc, test_conn_event_v6);
+	tcase_add_test(tc, test_overflow_gap);
+	tcase_add_test(tc, test_busy_retry);
+	tcase_add_test(tc, test_disk_full);
+	tcase_add_test(tc, test_close_drains);
+	tcase_add_test(tc, test_block_when_full_two_producers);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("files");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_schema_file_matches);
+	tcase_add_test(tc, test_migrate_v0);
+	tcase_add_test(tc, test_newer_schema);
+	tcase_add_test(tc, test_foreign_db);
+	tcase_add_test(tc, test_not_a_database);
+	tcase_add_test(tc, test_bad_config);
+	tcase_add_test(tc, test_file_mode_group);
+	tcase_add_test(tc, test_reopen);
+	tcase_add_test(tc, test_retention_days);
+	tcase_add_test(tc, test_retention_size);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(auditlog_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,2084 @@
+/*
+ * Connection tracker: one test per behaviour the design intends.
+ *
+ * Packets are built by hand (no decoder) over one fixed flow, client
+ * 198.51.100.2:40000 to server 203.0.113.5:80, with a fake clock. Every
+ * packet the tracker does not call INVALID is accounted as the daemon
+ * would after an accept verdict, so that ended connections reach the end
+ * callback, which keeps a copy of each record.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <netinet/in.h>
+
+#include "ctguard/tracker.h"
+
+#define CISN 1000u              /* client ISN */
+#define SISN 5000u              /* server ISN */
+#define WIN 65535
+#define T0 1700000000000000ULL
+#define SEC 1000000ULL
+#define MAX_ENDS 64
+
+static struct ctg_tracker *trk;
+static uint64_t now;
+static uint16_t cport = 40000;
+static struct ctg_conn_record ends[MAX_ENDS];
+static int nends;
+
+static void
+on_end(void *arg, const struct ctg_conn *c, const struct ctg_conn_record *rec)
+{
+	(void)arg;
+	(void)c;
+	ck_assert_int_lt(nends, MAX_ENDS);
+	ends[nends++] = *rec;
+}
+
+static void
+default_timeouts(struct ctg_timeouts *to)
+{
+	memset(to, 0, sizeof(*to));
+	to->tcp_syn_sent = 120;
+	to->tcp_syn_rcvd = 60;
+	to->tcp_established = 432000;
+	to->tcp_fin_wait = 120;
+	to->tcp_close_wait = 60;
+	to->tcp_last_ack = 30;
+	to->tcp_time_wait = 120;
+	to->tcp_close = 10;
+	to->tcp_unacked = 300;
+	to->tcp_retrans = 300;
+	to->udp_unreplied = 30;
+	to->udp_replied = 120;
+	to->udp_assured = 180;
+	to->icmp = 30;
+	to->other = 600;
+}
+
+static struct ctg_tracker *
+make_tracker(uint32_t max, enum ctg_midstream ms, uint64_t id_base)
+{
+	struct ctg_tracker_config tc;
+	struct ctg_tracker *t;
+
+	memset(&tc, 0, sizeof(tc));
+	tc.max_connections = max;
+	tc.midstream = ms;
+	default_timeouts(&tc.timeouts);
+	tc.id_base = id_base;
+	tc.hash_seed[0] = 0x0123456789abcdefULL;
+	tc.hash_seed[1] = 0xfedcba9876543210ULL;
+	t = ctg_tracker_new(&tc, on_end, NULL);
+	ck_assert_ptr_nonnull(t);
+	return t;
+}
+
+static void
+setup(void)
+{
+	now = T0;
+	cport = 40000;
+	nends = 0;
+	trk = make_tracker(1024, CTG_MIDSTREAM_STRICT, 1);
+}
+
+static void
+teardown(void)
+{
+	ctg_tracker_free(trk);
+	trk = NULL;
+}
+
+/* Switch the fixture's tracker to another size or midstream mode. */
+static void
+reset_tracker(uint32_t max, enum ctg_midstream ms)
+{
+	ctg_tracker_free(trk);
+	trk = make_tracker(max, ms, 1);
+}
+
+static struct ctg_addr
+v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d)
+{
+	struct ctg_addr x;
+
+	memset(&x, 0, sizeof(x));
+	x.b[0] = a;
+	x.b[1] = b;
+	x.b[2] = c;
+	x.b[3] = d;
+	return x;
+}
+
+static struct ctg_tuple
+flow(int dir, uint8_t proto, uint16_t cp, uint16_t sp)
+{
+	struct ctg_tuple tp;
+
+	memset(&tp, 0, sizeof(tp));
+	tp.family = 4;
+	tp.proto = proto;
+	if (dir == 0) {
+		tp.src = v4(198, 51, 100, 2);
+		tp.dst = v4(203, 0, 113, 5);
+		tp.sport = cp;
+		tp.dport = sp;
+	} else {
+		tp.src = v4(203, 0, 113, 5);
+		tp.dst = v4(198, 51, 100, 2);
+		tp.sport = sp;
+		tp.dport = cp;
+	}
+	return tp;
+}
+
+/* dir 0: client to server, 1: server to client. */
+static struct ctg_packet
+tcp_pkt(int dir, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win,
+    uint32_t len)
+{
+	struct ctg_packet p;
+
+	memset(&p, 0, sizeof(p));
+	p.tuple = flow(dir, IPPROTO_TCP, cport, 80);
+	p.tcp.seq = seq;
+	p.tcp.ack = ack;
+	p.tcp.window = win;
+	p.tcp.flags = flags;
+	p.tcp.doff = 20;
+	p.payload_len = len;
+	p.l3_hdr_len = 20;
+	p.l4_offset = 20;
+	p.l4_len = 20 + len;
+	p.ip_len = 40 + len;
+	p.wire_len = p.ip_len;
+	p.complete = true;
+	p.ttl = 64;
+	return p;
+}
+
+static void
+ts(struct ctg_packet *p, uint32_t tsval, uint32_t tsecr)
+{
+	p->tcp.opt.has_timestamp = true;
+	p->tcp.opt.tsval = tsval;
+	p->tcp.opt.tsecr = tsecr;
+}
+
+static void
+wscale(struct ctg_packet *p, uint8_t ws)
+{
+	p->tcp.opt.has_wscale = true;
+	p->tcp.opt.wscale = ws;
+	p->tcp.opt.wscale_raw = ws;
+}
+
+static struct ctg_packet
+udp_pkt(int dir, uint32_t len)
+{
+	struct ctg_packet p;
+
+	memset(&p, 0, sizeof(p));
+	p.tuple = flow(dir, IPPROTO_UDP, cport, 53);
+	p.payload_len = len;
+	p.udp.length = (uint16_t)(8 + len);
+	p.l4_len = 8 + len;
+	p.ip_len = 28 + len;
+	p.wire_len = p.ip_len;
+	p.complete = true;
+	return p;
+}
+
+static struct ctg_packet
+icmp_echo(int dir, bool reply, uint16_t id)
+{
+	struct ctg_packet p;
+
+	memset(&p, 0, sizeof(p));
+	p.tuple = flow(dir, IPPROTO_ICMP, id, 0);
+	/* queries carry (id, 0) in both directions */
+	p.tuple.sport = id;
+	p.tuple.dport = 0;
+	p.icmp.type = reply ? 0 : 8;
+	p.icmp.is_query = true;
+	p.icmp.is_reply = reply;
+	p.icmp.echo_id = id;
+	p.icmp.echo_seq = 1;
+	p.ip_len = 84;
+	p.wire_len = 84;
+	p.complete = true;
+	return p;
+}
+
+/* An unreachable from router 192.0.2.1 to dst, quoting inner (TCP, seq). */
+static struct ctg_packet
+icmp_error(struct ctg_addr dst, const struct ctg_tuple *inner, uint32_t seq)
+{
+	struct ctg_packet p;
+
+	memset(&p, 0, sizeof(p));
+	p.tuple.family = 4;
+	p.tuple.proto = IPPROTO_ICMP;
+	p.tuple.src = v4(192, 0, 2, 1);
+	p.tuple.dst = dst;
+	p.icmp.type = 3;
+	p.icmp.code = 1;
+	p.icmp.is_error = true;
+	p.icmp.inner = *inner;
+	p.icmp.inner_tcp_seq = seq;
+	p.icmp.inner_has_seq = true;
+	p.ip_len = 56;
+	p.wire_len = 56;
+	p.complete = true;
+	return p;
+}
+
+/* Classify without the accept that follows in the daemon. */
+static struct ctg_track_result
+classify(const struct ctg_packet *p)
+{
+	struct ctg_track_result r;
+
+	ctg_tracker_packet(trk, p, CTG_R_NONE, now, &r);
+	return r;
+}
+
+/* Classify, then account the packet as accepted unless it is INVALID. */
+static struct ctg_track_result
+run(const struct ctg_packet *p)
+{
+	struct ctg_track_result r = classify(p);
+
+	if (r.ctstate != CTG_CT_INVALID && r.conn)
+		ctg_tracker_account(trk, r.conn, r.dir, p->ip_len);
+	return r;
+}
+
+static struct ctg_track_result
+seg(int dir, uint8_t flags, uint32_t seq, uint32_t ack, uint16_t win, uint32_t len)
+{
+	struct ctg_packet p = tcp_pkt(dir, flags, seq, ack, win, len);
+
+	return run(&p);
+}
+
+#define EXPECT(res, cs, rsn) do { \
+	struct ctg_track_result e_ = (res); \
+	ck_assert_msg(e_.ctstate == (cs) && e_.reason == (rsn), \
+	    "got %s/%s, want %s/%s", ctg_ctstate_name(e_.ctstate), \
+	    ctg_reason_name(e_.reason), ctg_ctstate_name(cs), \
+	    ctg_reason_name(rsn)); \
+} while (0)
+
+#define EXPECT_STATES(o, r, wo, wr) do { \
+	ck_assert_msg((o) == (wo) && (r) == (wr), \
+	    "states %s/%s, want %s/%s", ctg_tcp_state_name(o), \
+	    ctg_tcp_state_name(r), ctg_tcp_state_name(wo), \
+	    ctg_tcp_state_name(wr)); \
+} while (0)
+
+#define EXPECT_AFTER(res, wo, wr) EXPECT_STATES((res).after[0], (res).after[1], wo, wr)
+#define EXPECT_BEFORE(res, wo, wr) EXPECT_STATES((res).before[0], (res).before[1], wo, wr)
+
+/* The result keeps states unchanged (before == after). */
+#define EXPECT_UNCHANGED(res) EXPECT_STATES((res).after[0], (res).after[1], \
+	(res).before[0], (res).before[1])
+
+static struct ctg_conn *
+find(uint8_t proto, uint16_t cp, uint16_t sp)
+{
+	struct ctg_tuple tp = flow(0, proto, cp, sp);
+	uint8_t dir;
+
+	return ctg_tracker_lookup(trk, &tp, &dir);
+}
+
+static struct ctg_conn *
+find_tcp(void)
+{
+	return find(IPPROTO_TCP, cport, 80);
+}
+
+static size_t
+sweep_all(void)
+{
+	return ctg_tracker_sweep(trk, now, 1u << 20);
+}
+
+static struct ctg_tracker_stats
+stats(void)
+{
+	struct ctg_tracker_stats st;
+
+	ctg_tracker_stats(trk, &st);
+	return st;
+}
+
+/* Full handshake, window 65535 both ways, no options. */
+static struct ctg_conn *
+handshake(void)
+{
+	struct ctg_track_result r;
+
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	return r.conn;
+}
+
+/* Handshake carrying timestamps: client tsval from 100, server from 900. */
+static void
+handshake_ts(void)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	ts(&p, 100, 0);
+	r = run(&p);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	ts(&p, 900, 100);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	ts(&p, 101, 900);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+
+/* --- handshake ---------------------------------------------------------- */
+
+START_TEST(test_handshake)
+{
+	struct ctg_track_result r;
+
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	ck_assert(r.created);
+	ck_assert_uint_eq(r.dir, 0);
+	EXPECT_BEFORE(r, CTG_TCPS_NONE, CTG_TCPS_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert(!r.created);
+	ck_assert_uint_eq(r.dir, 1);
+	EXPECT_BEFORE(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_BEFORE(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	ck_assert_str_eq(ctg_conn_label(r.conn), "ESTABLISHED");
+	ck_assert_uint_eq(stats().live, 1);
+}
+END_TEST
+
+START_TEST(test_syn_retransmit)
+{
+	struct ctg_track_result r;
+
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	now += 60 * SEC;
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_SYN_RETRANSMIT);
+	ck_assert(!r.created);
+	EXPECT_UNCHANGED(r);
+	/* the retransmission did not refresh the 120 s syn_sent timer */
+	now = T0 + 119 * SEC;
+	ck_assert_uint_eq(sweep_all(), 0);
+	now = T0 + 120 * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_uint_eq(ends[0].end_reason, CTG_END_TIMEOUT);
+}
+END_TEST
+
+START_TEST(test_synack_retransmit)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_RETRANSMIT);
+	EXPECT_UNCHANGED(r);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+START_TEST(test_simultaneous_open)
+{
+	struct ctg_track_result r;
+
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	r = seg(1, CTG_TH_SYN, SISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SIMULTANEOUS_OPEN);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_SENT);
+	r = seg(0, CTG_TH_SYN | CTG_TH_ACK, CISN, SISN + 1, WIN, 0);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	/* and data flows both ways */
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 11, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+START_TEST(test_tfo)
+{
+	struct ctg_track_result r;
+
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 100);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_SYN_DATA);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+	/* the server acks only the SYN: the client will resend the data */
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	ck_assert_int_eq(r.ctstate, CTG_CT_ESTABLISHED);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+START_TEST(test_tfo_data_acked)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 100);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 101, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, CISN + 101, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+START_TEST(test_synack_data)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 50);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_DATA);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 51, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+/* --- close -------------------------------------------------------------- */
+
+START_TEST(test_close_by_client)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_CLOSE_WAIT);
+	/* half-closed: the server still sends, the client still acks */
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 2, WIN, 300);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_UNCHANGED(r);
+	r = seg(0, CTG_TH_ACK, CISN + 2, SISN + 301, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_UNCHANGED(r);
+	r = seg(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 301, CISN + 2, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_LAST_ACK);
+	r = seg(0, CTG_TH_ACK, CISN + 2, SISN + 302, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_TIME_WAIT, CTG_TCPS_CLOSED);
+	ck_assert_str_eq(ctg_conn_state_code(r.conn), "SF");
+
+	/* 2*MSL = time_wait 120 s */
+	now += 119 * SEC;
+	ck_assert_uint_eq(sweep_all(), 0);
+	now += 1 * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_str_eq(ctg_end_reason_name(ends[0].end_reason), "closed");
+	ck_assert_str_eq(ends[0].conn_state, "SF");
+	ck_assert_uint_eq(ends[0].orig_state, CTG_TCPS_TIME_WAIT);
+	ck_assert_uint_eq(ends[0].resp_state, CTG_TCPS_CLOSED);
+	ck_assert_uint_eq(ends[0].tuple.sport, 40000);
+	ck_assert_uint_eq(ends[0].pkts[0], 5);
+	ck_assert_uint_eq(ends[0].pkts[1], 4);
+}
+END_TEST
+
+START_TEST(test_close_by_server)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_FIN_WAIT_1);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 2, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSE_WAIT, CTG_TCPS_FIN_WAIT_2);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 2, WIN, 20);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(1, CTG_TH_ACK, SISN + 2, CISN + 21, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSE_WAIT, CTG_TCPS_FIN_WAIT_2);
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 21, SISN + 2, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_LAST_ACK, CTG_TCPS_FIN_WAIT_2);
+	r = seg(1, CTG_TH_ACK, SISN + 2, CISN + 22, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_TIME_WAIT);
+	now += 120 * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_uint_eq(ends[0].end_reason, CTG_END_CLOSED);
+	ck_assert_str_eq(ends[0].conn_state, "SF");
+}
+END_TEST
+
+START_TEST(test_simultaneous_close)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+	/* the server's FIN crossed the client's: it does not ack it */
+	r = seg(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_FIN_WAIT_1);
+	r = seg(0, CTG_TH_ACK, CISN + 2, SISN + 2, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(r.after[0], CTG_TCPS_CLOSING);
+	r = seg(1, CTG_TH_ACK, SISN + 2, CISN + 2, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_TIME_WAIT, CTG_TCPS_TIME_WAIT);
+	ck_assert_str_eq(ctg_conn_state_code(r.conn), "SF");
+	now += 120 * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_uint_eq(ends[0].end_reason, CTG_END_CLOSED);
+}
+END_TEST
+
+START_TEST(test_fin_retransmit)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RETRANSMIT);
+	EXPECT_UNCHANGED(r);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_CLOSE_WAIT);
+	/* a late copy after the ack changes nothing either */
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RETRANSMIT);
+	EXPECT_UNCHANGED(r);
+}
+END_TEST
+
+/* Client-initiated close to TIME_WAIT / CLOSED. */
+static void
+close_conn(void)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	seg(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	seg(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	r = seg(0, CTG_TH_ACK, CISN + 2, SISN + 2, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_TIME_WAIT, CTG_TCPS_CLOSED);
+}
+
+START_TEST(test_time_wait_reuse)
+{
+	struct ctg_track_result r;
+	uint64_t old_id = handshake()->id;
+
+	close_conn();
+	now += 5 * SEC;
+	r = seg(0, CTG_TH_SYN, CISN + 100000, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_REOPEN);
+	ck_assert(r.created);
+	ck_assert_ptr_nonnull(r.conn);
+	ck_assert_uint_ne(r.conn->id, old_id);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_uint_eq(ends[0].conn_id, old_id);
+	ck_assert_str_eq(ctg_end_reason_name(ends[0].end_reason), "reopened");
+	ck_assert_uint_eq(stats().live, 1);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, 77777, CISN + 100001, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+START_TEST(test_time_wait_old_syn)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	close_conn();
+	now += 5 * SEC;
+	r = seg(0, CTG_TH_SYN, CISN - 500, 0, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_CLOSED);
+	EXPECT_UNCHANGED(r);
+	ck_assert_int_eq(nends, 0);
+}
+END_TEST
+
+START_TEST(test_time_wait_newer_timestamp)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	handshake_ts();
+	p = tcp_pkt(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	ts(&p, 102, 900);
+	run(&p);
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	ts(&p, 901, 102);
+	run(&p);
+	p = tcp_pkt(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	ts(&p, 902, 102);
+	run(&p);
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 2, SISN + 2, WIN, 0);
+	ts(&p, 103, 902);
+	r = run(&p);
+	EXPECT_AFTER(r, CTG_TCPS_TIME_WAIT, CTG_TCPS_CLOSED);
+
+	/* lower ISN, older timestamp: a delayed old SYN */
+	p = tcp_pkt(0, CTG_TH_SYN, CISN - 500, 0, WIN, 0);
+	ts(&p, 50, 0);
+	r = run(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_CLOSED);
+	/* lower ISN but a newer timestamp: a new incarnation */
+	p = tcp_pkt(0, CTG_TH_SYN, CISN - 500, 0, WIN, 0);
+	ts(&p, 5000, 0);
+	r = run(&p);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_REOPEN);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_uint_eq(ends[0].end_reason, CTG_END_REOPENED);
+}
+END_TEST
+
+/* --- RST ------------------------------------------------------------------ */
+
+START_TEST(test_rst_exact_orig)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	ck_assert_uint_eq(r.reason, CTG_R_NONE);
+	EXPECT_BEFORE(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	ck_assert_str_eq(ctg_conn_state_code(r.conn), "RSTO");
+	now += 10 * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_str_eq(ends[0].conn_state, "RSTO");
+	ck_assert_str_eq(ctg_end_reason_name(ends[0].end_reason), "reset");
+}
+END_TEST
+
+START_TEST(test_rst_exact_resp)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	r = seg(1, CTG_TH_RST | CTG_TH_ACK, SISN + 1, CISN + 101, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	ck_assert_str_eq(ctg_conn_state_code(r.conn), "RSTR");
+	now += 10 * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_str_eq(ends[0].conn_state, "RSTR");
+	ck_assert_uint_eq(ends[0].end_reason, CTG_END_RESET);
+}
+END_TEST
+
+START_TEST(test_rst_inexact)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(1, CTG_TH_RST, SISN + 1 + 42, 0, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RST_INEXACT);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	/* the connection carries on */
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_int_eq(nends, 0);
+}
+END_TEST
+
+START_TEST(test_rst_out_of_window)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(1, CTG_TH_RST, SISN + 1 + 1000000, 0, 0, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_RST_OUT_OF_WINDOW);
+	EXPECT_UNCHANGED(r);
+	r = seg(1, CTG_TH_RST, 0, 0, 0, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_RST_OUT_OF_WINDOW);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	/* one below the next sequence (after the peer acked it) */
+	seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 3000);
+	seg(0, CTG_TH_ACK, CISN + 1, SISN + 3001, WIN, 0);
+	r = seg(1, CTG_TH_RST | CTG_TH_ACK, SISN + 3000, CISN + 1, 0, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_RST_OUT_OF_WINDOW);
+	r = seg(1, CTG_TH_RST | CTG_TH_ACK, SISN + 3001, CISN + 1, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+}
+END_TEST
+
+START_TEST(test_syn_after_rst)
+{
+	struct ctg_track_result r;
+	uint64_t old_id = handshake()->id;
+
+	r = seg(1, CTG_TH_RST, SISN + 1, 0, 0, 0);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	now += 1 * SEC;
+	/* even an ISN below the old one: after a reset the tuple is free */
+	r = seg(0, CTG_TH_SYN, CISN - 300, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_REOPEN);
+	ck_assert(r.created);
+	ck_assert_uint_ne(r.conn->id, old_id);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_uint_eq(ends[0].end_reason, CTG_END_REOPENED);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN - 299, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+START_TEST(test_rst_answers_syn)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(1, CTG_TH_RST | CTG_TH_ACK, 0, CISN + 1, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	ck_assert_str_eq(ctg_conn_state_code(r.conn), "REJ");
+	now += 10 * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_str_eq(ends[0].conn_state, "REJ");
+}
+END_TEST
+
+START_TEST(test_rst_answers_syn_bad_ack)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(1, CTG_TH_RST | CTG_TH_ACK, 0, CISN + 7, 0, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_RST_BAD_ACK);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+	r = seg(1, CTG_TH_RST, 0, 0, 0, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_RST_BAD_ACK);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+}
+END_TEST
+
+START_TEST(test_rst_by_originator_in_syn_sent)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	ck_assert_str_eq(ctg_conn_state_code(r.conn), "RSTOS0");
+	now += 10 * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_str_eq(ends[0].conn_state, "RSTOS0");
+	ck_assert_str_eq(ends[0].history, "SR");
+}
+END_TEST
+
+START_TEST(test_challenge_ack)
+{
+	struct ctg_track_result r;
+
+	/* conntrack_syn_challenge_ack.pkt: the peer still has an old incarnation */
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(1, CTG_TH_ACK, 145824453u, 643160523u, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_CHALLENGE_ACK);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+	r = seg(0, CTG_TH_RST, 643160523u, 0, 0, 0);
+	ck_assert_msg(r.ctstate != CTG_CT_INVALID, "RST after challenge ACK: %s",
+	    ctg_reason_name(r.reason));
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	/* the client tries again and gets through */
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_REOPEN);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+START_TEST(test_challenge_ack_wrong_rst)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	seg(1, CTG_TH_ACK, 145824453u, 643160523u, WIN, 0);
+	r = seg(0, CTG_TH_RST, 643160523u + 99999, 0, 0, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_RST_OUT_OF_WINDOW);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+}
+END_TEST
+
+/* --- keepalive, probes ------------------------------------------------------ */
+
+START_TEST(test_keepalive)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	seg(1, CTG_TH_ACK, SISN + 1, CISN + 101, WIN, 0);
+	/* BSD style: one garbage byte */
+	r = seg(0, CTG_TH_ACK, CISN + 100, SISN + 1, WIN, 1);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_KEEPALIVE);
+	EXPECT_UNCHANGED(r);
+	/* Linux style: no data */
+	r = seg(0, CTG_TH_ACK, CISN + 100, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_KEEPALIVE);
+	EXPECT_UNCHANGED(r);
+	/* the keepalive ACK */
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 101, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* and an ordinary segment afterwards is not a keepalive */
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 101, SISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+START_TEST(test_window_probe)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	/* the client fills the server's whole window ... */
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, WIN);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* ... and the server's application reads nothing: window 0 */
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 1 + WIN, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, CISN + 1 + WIN, SISN + 1, WIN, 1);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_WINDOW_PROBE);
+	EXPECT_UNCHANGED(r);
+	/* the probe is not acked (still window 0) */
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 1 + WIN, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* two bytes into a zero window are not a probe */
+	r = seg(0, CTG_TH_ACK, CISN + 1 + WIN, SISN + 1, WIN, 2);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SEQ_ABOVE_WINDOW);
+	/* the window opens: data flows again */
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 1 + WIN, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1 + WIN, SISN + 1, WIN, 1000);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+}
+END_TEST
+
+/* --- flags ---------------------------------------------------------------- */
+
+static const struct {
+	uint8_t flags;
+	enum ctg_reason why;
+} bad_flags[] = {
+	{ 0, CTG_R_TCP_FLAGS_NULL },
+	{ CTG_TH_ECE | CTG_TH_CWR, CTG_R_TCP_FLAGS_NULL },
+	{ CTG_TH_SYN | CTG_TH_FIN, CTG_R_TCP_FLAGS_SYN_FIN },
+	{ CTG_TH_SYN | CTG_TH_FIN | CTG_TH_PSH | CTG_TH_URG, CTG_R_TCP_FLAGS_SYN_FIN },
+	{ CTG_TH_SYN | CTG_TH_ACK | CTG_TH_URG | CTG_TH_FIN, CTG_R_TCP_FLAGS_SYN_FIN },
+	{ CTG_TH_SYN | CTG_TH_RST, CTG_R_TCP_FLAGS_SYN_RST },
+	{ CTG_TH_SYN | CTG_TH_RST | CTG_TH_ACK, CTG_R_TCP_FLAGS_SYN_RST },
+	{ CTG_TH_FIN | CTG_TH_RST, CTG_R_TCP_FLAGS_FIN_RST },
+	{ CTG_TH_FIN | CTG_TH_RST | CTG_TH_ACK, CTG_R_TCP_FLAGS_FIN_RST },
+	{ CTG_TH_FIN | CTG_TH_PSH | CTG_TH_URG, CTG_R_TCP_FLAGS_XMAS },
+	{ CTG_TH_FIN, CTG_R_TCP_FLAGS_NO_ACK },
+	{ CTG_TH_PSH, CTG_R_TCP_FLAGS_NO_ACK },
+	{ CTG_TH_URG, CTG_R_TCP_FLAGS_NO_ACK },
+	{ CTG_TH_FIN | CTG_TH_PSH, CTG_R_TCP_FLAGS_NO_ACK },
+	{ CTG_TH_SYN | CTG_TH_ACK | CTG_TH_URG, CTG_R_TCP_FLAGS_BAD },
+	{ CTG_TH_RST | CTG_TH_ACK | CTG_TH_URG, CTG_R_TCP_FLAGS_BAD },
+	{ CTG_TH_RST | CTG_TH_URG, CTG_R_TCP_FLAGS_BAD },
+};
+
+START_TEST(test_bad_flags_no_conn)
+{
+	for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {
+		struct ctg_packet p = tcp_pkt(0, bad_flags[i].flags, CISN, 0, WIN, 0);
+		struct ctg_track_result r = run(&p);
+
+		ck_assert_msg(r.ctstate == CTG_CT_INVALID && r.reason == bad_flags[i].why,
+		    "flags 0x%02x: got %s/%s, want invalid/%s", bad_flags[i].flags,
+		    ctg_ctstate_name(r.ctstate), ctg_reason_name(r.reason),
+		    ctg_reason_name(bad_flags[i].why));
+		ck_assert_ptr_null(r.conn);
+	}
+	ck_assert_uint_eq(stats().live, 0);
+}
+END_TEST
+
+START_TEST(test_bad_flags_with_conn)
+{
+	struct ctg_conn *c = handshake();
+	struct ctg_conn before = *c;
+
+	for (size_t i = 0; i < sizeof(bad_flags) / sizeof(bad_flags[0]); i++) {
+		for (int dir = 0; dir < 2; dir++) {
+			struct ctg_packet p = tcp_pkt(dir, bad_flags[i].flags,
+			    dir ? SISN + 1 : CISN + 1, dir ? CISN + 1 : SISN + 1, WIN, 0);
+			struct ctg_track_result r = run(&p);
+
+			ck_assert_msg(r.ctstate == CTG_CT_INVALID &&
+			    r.reason == bad_flags[i].why,
+			    "dir %d flags 0x%02x: got %s/%s, want invalid/%s", dir,
+			    bad_flags[i].flags, ctg_ctstate_name(r.ctstate),
+			    ctg_reason_name(r.reason), ctg_reason_name(bad_flags[i].why));
+			ck_assert_ptr_eq(r.conn, c);
+			EXPECT_BEFORE(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+			EXPECT_UNCHANGED(r);
+		}
+	}
+	ck_assert_mem_eq(&c->peer, &before.peer, sizeof(c->peer));
+	ck_assert_uint_eq(c->last_us, before.last_us);
+}
+END_TEST
+
+START_TEST(test_good_flags)
+{
+	struct ctg_track_result r;
+
+	/* SYN|URG, SYN with ECE|CWR (ECN setup) are SYNs */
+	r = seg(0, CTG_TH_SYN | CTG_TH_ECE | CTG_TH_CWR, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK | CTG_TH_ECE, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK | CTG_TH_URG | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 5);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK | CTG_TH_URG | CTG_TH_PSH, CISN + 6, SISN + 1, WIN, 5);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+	cport++;
+	r = seg(0, CTG_TH_SYN | CTG_TH_URG, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+}
+END_TEST
+
+/* --- handshake state checks ------------------------------------------------ */
+
+START_TEST(test_synack_wrong_dir)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(0, CTG_TH_SYN | CTG_TH_ACK, CISN, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SYNACK_WRONG_DIR);
+	EXPECT_UNCHANGED(r);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+}
+END_TEST
+
+START_TEST(test_synack_bad_ack)
+{
+	struct ctg_track_result r;
+
+	/* conntrack_synack_old.pkt */
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, 145824453u, 643160523u, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SYNACK_BAD_ACK);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SYNACK_BAD_ACK);
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_SYN_RETRANSMIT);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+START_TEST(test_ack_before_synack)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_ACK_BEFORE_SYNACK);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+}
+END_TEST
+
+START_TEST(test_data_before_established)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_DATA_BEFORE_ESTABLISHED);
+	EXPECT_UNCHANGED(r);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+}
+END_TEST
+
+START_TEST(test_fin_before_established)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, 0, WIN, 0);
+	ck_assert_int_eq(r.ctstate, CTG_CT_INVALID);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+}
+END_TEST
+
+START_TEST(test_syn_on_established)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(0, CTG_TH_SYN, CISN + 777, 0, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT_UNCHANGED(r);
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+START_TEST(test_syn_wrong_dir)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	r = seg(1, CTG_TH_SYN, SISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SYN_WRONG_DIR);
+	EXPECT_UNCHANGED(r);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+}
+END_TEST
+
+START_TEST(test_no_connection_strict)
+{
+	struct ctg_track_result r;
+
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_NO_CONN);
+	ck_assert_ptr_null(r.conn);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_NO_CONN);
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_NEW_NOT_SYN);
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_NEW_NOT_SYN);
+	r = seg(0, CTG_TH_RST | CTG_TH_ACK, CISN + 1, SISN + 1, 0, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_NEW_NOT_SYN);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_NEW_NOT_SYN);
+	ck_assert_uint_eq(stats().live, 0);
+}
+END_TEST
+
+START_TEST(test_midstream_loose)
+{
+	struct ctg_track_result r;
+
+	reset_tracker(1024, CTG_MIDSTREAM_LOOSE);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_MIDSTREAM);
+	ck_assert(r.created);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 101, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 101, SISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* FIN and RST still cannot open anything */
+	cport++;
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_NEW_NOT_SYN);
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_NEW_NOT_SYN);
+}
+END_TEST
+
+START_TEST(test_midstream_loose_synack)
+{
+	struct ctg_track_result r;
+
+	reset_tracker(1024, CTG_MIDSTREAM_LOOSE);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_MIDSTREAM);
+	ck_assert(r.created);
+	ck_assert_uint_eq(r.dir, 1);
+	ck_assert_ptr_nonnull(r.conn);
+	/* the SYN/ACK's receiver is the originator */
+	ck_assert_uint_eq(r.conn->tuple.sport, 40000);
+	ck_assert_uint_eq(r.conn->tuple.dport, 80);
+	ck_assert_msg(r.conn->history[0] == '^', "history %s", r.conn->history);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	ck_assert_str_eq(ctg_conn_state_code(r.conn), "OTH");
+}
+END_TEST
+
+/* --- window --------------------------------------------------------------- */
+
+START_TEST(test_seq_above_window)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1 + WIN, SISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SEQ_ABOVE_WINDOW);
+	EXPECT_UNCHANGED(r);
+	/* the window edge itself is fine */
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1 + WIN - 100, SISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+START_TEST(test_ack_above_sent)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 11, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_ACK_ABOVE_SENT);
+	EXPECT_UNCHANGED(r);
+	seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 10);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 11, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+START_TEST(test_retransmit)
+{
+	struct ctg_track_result r;
+	struct ctg_conn *c = handshake();
+
+	seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	seg(1, CTG_TH_ACK, SISN + 1, CISN + 101, WIN, 0);
+	struct ctg_tcp_peer before = c->peer[0];
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RETRANSMIT);
+	EXPECT_UNCHANGED(r);
+	ck_assert_uint_eq(c->peer[0].td_end, before.td_end);
+	ck_assert_uint_eq(c->peer[0].td_maxend, before.td_maxend);
+	ck_assert_ptr_nonnull(strchr(c->history, 'T'));
+}
+END_TEST
+
+START_TEST(test_seq_below_window)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 60000);
+	seg(1, CTG_TH_ACK, SISN + 1, CISN + 60001, WIN, 0);
+	seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 60001, SISN + 1, WIN, 60000);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 120001, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SEQ_BELOW_WINDOW);
+	EXPECT_UNCHANGED(r);
+}
+END_TEST
+
+START_TEST(test_data_after_fin)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 2, SISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_DATA_AFTER_FIN);
+	EXPECT_UNCHANGED(r);
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 2, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_DATA_AFTER_FIN);
+}
+END_TEST
+
+/*
+ * Handshake where each side may offer window scale 7, then the server
+ * opens a raw window of 1000: 128000 bytes when scaling is on, 1000 when not.
+ */
+static void
+wscale_handshake(bool cli, bool srv)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, 1000, 0);
+	if (cli)
+		wscale(&p, 7);
+	r = run(&p);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, 1000, 0);
+	if (srv)
+		wscale(&p, 7);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, 1000, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 1, 1000, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+
+START_TEST(test_wscale_both)
+{
+	struct ctg_track_result r;
+
+	wscale_handshake(true, true);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, 1000, 60000);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+START_TEST(test_wscale_client_only)
+{
+	struct ctg_track_result r;
+
+	wscale_handshake(true, false);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, 1000, 60000);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SEQ_ABOVE_WINDOW);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, 1000, 1000);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+START_TEST(test_wscale_server_only)
+{
+	struct ctg_track_result r;
+
+	wscale_handshake(false, true);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, 1000, 60000);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SEQ_ABOVE_WINDOW);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, 1000, 1000);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+START_TEST(test_wscale_clamped)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, 1000, 0);
+	wscale(&p, CTG_TCP_MAX_WSCALE);
+	p.tcp.opt.wscale_raw = 255;
+	p.anomalies |= CTG_PA_WSCALE_CLAMPED;
+	r = run(&p);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_WSCALE_CLAMPED);
+	ck_assert_uint_eq(r.conn->peer[0].wscale, CTG_TCP_MAX_WSCALE);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, 1000, 0);
+	wscale(&p, CTG_TCP_MAX_WSCALE);
+	p.tcp.opt.wscale_raw = 255;
+	r = run(&p);
+	ck_assert_int_eq(r.ctstate, CTG_CT_ESTABLISHED);
+	ck_assert_uint_eq(r.conn->peer[1].wscale, CTG_TCP_MAX_WSCALE);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, 1, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* server raw window 4 << 14 = 65536 */
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 1, 4, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, 1, 65536);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 65537, SISN + 1, 1, 1000);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SEQ_ABOVE_WINDOW);
+}
+END_TEST
+
+START_TEST(test_sack_above_sent)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	run(&p);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	run(&p);
+	seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 300);
+	/* a SACK of data that was sent: fine */
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 1, WIN, 0);
+	p.tcp.opt.sack_count = 1;
+	p.tcp.opt.sack_left[0] = CISN + 101;
+	p.tcp.opt.sack_right[0] = CISN + 301;
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* a SACK block beyond anything sent */
+	p.tcp.opt.sack_count = 2;
+	p.tcp.opt.sack_left[1] = CISN + 401;
+	p.tcp.opt.sack_right[1] = CISN + 501;
+	r = run(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_ACK_ABOVE_SENT);
+	EXPECT_UNCHANGED(r);
+}
+END_TEST
+
+START_TEST(test_paws)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	handshake_ts();
+	p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	ts(&p, 200, 900);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* RST with an old timestamp, exact sequence: PAWS rejects it */
+	p = tcp_pkt(0, CTG_TH_RST | CTG_TH_ACK, CISN + 11, SISN + 1, 0, 0);
+	ts(&p, 150, 900);
+	r = run(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_PAWS);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	/* FIN with an old timestamp */
+	p = tcp_pkt(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 11, SISN + 1, WIN, 0);
+	ts(&p, 150, 900);
+	r = run(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_PAWS);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	/* the same FIN with a current timestamp passes */
+	ts(&p, 201, 900);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+/* --- UDP, ICMP -------------------------------------------------------------- */
+
+START_TEST(test_udp_states)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = udp_pkt(0, 40);
+	r = run(&p);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	ck_assert(r.created);
+	ck_assert_str_eq(ctg_conn_label(r.conn), "UNREPLIED");
+	r = run(&p);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	ck_assert(!r.created);
+	p = udp_pkt(1, 80);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(r.dir, 1);
+	ck_assert_str_eq(ctg_conn_label(r.conn), "REPLIED");
+	p = udp_pkt(0, 40);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_str_eq(ctg_conn_label(r.conn), "ASSURED");
+	ck_assert(r.conn->flags & CTG_CONN_ASSURED);
+}
+END_TEST
+
+/* Expire a UDP flow at the given timeout after its last packet. */
+static void
+udp_expect_timeout(uint64_t last, uint32_t timeout)
+{
+	now = last + timeout * SEC - 1;
+	ck_assert_uint_eq(sweep_all(), 0);
+	ck_assert_ptr_nonnull(find(IPPROTO_UDP, cport, 53));
+	now = last + timeout * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_ptr_null(find(IPPROTO_UDP, cport, 53));
+	ck_assert_int_eq(nends, 1);
+	ck_assert_uint_eq(ends[0].end_reason, CTG_END_TIMEOUT);
+}
+
+START_TEST(test_udp_timeout_unreplied)
+{
+	struct ctg_packet p = udp_pkt(0, 40);
+
+	run(&p);
+	udp_expect_timeout(T0, 30);
+	ck_assert_str_eq(ends[0].conn_state, "S0");
+}
+END_TEST
+
+START_TEST(test_udp_timeout_replied)
+{
+	struct ctg_packet p = udp_pkt(0, 40);
+
+	run(&p);
+	now += 10 * SEC;
+	p = udp_pkt(1, 40);
+	run(&p);
+	udp_expect_timeout(T0 + 10 * SEC, 120);
+	ck_assert_str_eq(ends[0].conn_state, "SF");
+}
+END_TEST
+
+START_TEST(test_udp_timeout_assured)
+{
+	struct ctg_packet p = udp_pkt(0, 40);
+
+	run(&p);
+	now += 1 * SEC;
+	p = udp_pkt(1, 40);
+	run(&p);
+	now += 1 * SEC;
+	p = udp_pkt(0, 40);
+	run(&p);
+	udp_expect_timeout(T0 + 2 * SEC, 180);
+}
+END_TEST
+
+START_TEST(test_icmp_echo)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = icmp_echo(0, false, 777);
+	r = run(&p);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	ck_assert(r.created);
+	p = icmp_echo(1, true, 777);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(r.dir, 1);
+	/* another id: no request for it */
+	p = icmp_echo(1, true, 778);
+	r = run(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_ICMP_REPLY_NO_REQUEST);
+	/* a reply travelling the request's way */
+	p = icmp_echo(0, true, 777);
+	r = run(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_ICMP_REPLY_NO_REQUEST);
+	ck_assert_uint_eq(stats().live, 1);
+	now += 30 * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+}
+END_TEST
+
+START_TEST(test_icmp_error_related)
+{
+	struct ctg_conn *c = handshake();
+	struct ctg_conn before = *c;
+	struct ctg_tuple inner = flow(0, IPPROTO_TCP, cport, 80);
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	now += 5 * SEC;
+	/* quoting the client's packet, sent back to the client */
+	p = icmp_error(v4(198, 51, 100, 2), &inner, CISN + 1);
+	r = classify(&p);
+	EXPECT(r, CTG_CT_RELATED, CTG_R_NONE);
+	ck_assert_ptr_eq(r.conn, c);
+	/* quoting the server's packet, sent back to the server */
+	inner = flow(1, IPPROTO_TCP, cport, 80);
+	p = icmp_error(v4(203, 0, 113, 5), &inner, SISN + 1);
+	r = classify(&p);
+	EXPECT(r, CTG_CT_RELATED, CTG_R_NONE);
+	/* the tracker leaves the connection alone, timer included */
+	ck_assert_mem_eq(c, &before, sizeof(before));
+}
+END_TEST
+
+START_TEST(test_icmp_error_invalid)
+{
+	struct ctg_conn *c = handshake();
+	struct ctg_conn before = *c;
+	struct ctg_tuple inner = flow(0, IPPROTO_TCP, cport, 80);
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = icmp_error(v4(203, 0, 113, 5), &inner, CISN + 1);
+	r = classify(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_ICMP_ERROR_WRONG_DIR);
+	p = icmp_error(v4(198, 51, 100, 2), &inner, CISN + 1000000000u);
+	r = classify(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_ICMP_ERROR_BAD_SEQ);
+	p = icmp_error(v4(198, 51, 100, 2), &inner, CISN - 200000);
+	r = classify(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_ICMP_ERROR_BAD_SEQ);
+	inner.sport = 40001;
+	p = icmp_error(v4(198, 51, 100, 2), &inner, CISN + 1);
+	r = classify(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_ICMP_ERROR_NO_CONN);
+	ck_assert_ptr_null(r.conn);
+	ck_assert_mem_eq(c, &before, sizeof(before));
+	ck_assert_uint_eq(stats().live, 1);
+}
+END_TEST
+
+/* --- table ---------------------------------------------------------------- */
+
+START_TEST(test_table_evicts_oldest_unestablished)
+{
+	struct ctg_track_result r;
+	struct ctg_tracker_stats st;
+
+	reset_tracker(4, CTG_MIDSTREAM_STRICT);
+	handshake();                            /* 40000, established */
+	for (cport = 40001; cport <= 40003; cport++) {
+		now += SEC;
+		r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+		EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	}
+	ck_assert_uint_eq(stats().live, 4);
+	cport = 40004;
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	st = stats();
+	ck_assert_uint_eq(st.evicted, 1);
+	ck_assert_uint_eq(st.refused, 0);
+	ck_assert_uint_eq(st.live, 4);
+	ck_assert_uint_eq(st.ended[CTG_END_EVICTED], 1);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_str_eq(ctg_end_reason_name(ends[0].end_reason), "evicted");
+	ck_assert_uint_eq(ends[0].tuple.sport, 40001);
+	ck_assert_ptr_null(find(IPPROTO_TCP, 40001, 80));
+	ck_assert_ptr_nonnull(find(IPPROTO_TCP, 40000, 80));
+	ck_assert_ptr_nonnull(find(IPPROTO_TCP, 40004, 80));
+}
+END_TEST
+
+START_TEST(test_table_full_refuses)
+{
+	struct ctg_track_result r;
+	struct ctg_tracker_stats st;
+
+	reset_tracker(4, CTG_MIDSTREAM_STRICT);
+	for (cport = 40000; cport < 40004; cport++)
+		handshake();
+	cport = 40004;
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TABLE_FULL);
+	ck_assert_ptr_null(r.conn);
+	st = stats();
+	ck_assert_uint_eq(st.refused, 1);
+	ck_assert_uint_eq(st.evicted, 0);
+	ck_assert_uint_eq(st.live, 4);
+	ck_assert_int_eq(nends, 0);
+	/* UDP is refused the same way */
+	struct ctg_packet p = udp_pkt(0, 10);
+	r = run(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TABLE_FULL);
+	ck_assert_uint_eq(stats().refused, 2);
+}
+END_TEST
+
+/* --- expiry, unconfirm ------------------------------------------------------ */
+
+START_TEST(test_expiry_sweep)
+{
+	handshake();
+	now += 432000 * SEC - 1;
+	ck_assert_uint_eq(sweep_all(), 0);
+	ck_assert_int_eq(nends, 0);
+	now += 1;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_str_eq(ctg_end_reason_name(ends[0].end_reason), "timeout");
+	ck_assert_str_eq(ends[0].conn_state, "S1");
+	ck_assert_uint_eq(stats().live, 0);
+	ck_assert_uint_eq(stats().ended[CTG_END_TIMEOUT], 1);
+}
+END_TEST
+
+START_TEST(test_expiry_lookup)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	now += 432000 * SEC;
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_NO_CONN);
+	ck_assert_ptr_null(r.conn);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_uint_eq(ends[0].end_reason, CTG_END_TIMEOUT);
+	ck_assert_uint_eq(stats().live, 0);
+	/* a fresh SYN starts a new connection */
+	r = seg(0, CTG_TH_SYN, CISN + 99, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	ck_assert(r.created);
+}
+END_TEST
+
+START_TEST(test_unconfirm)
+{
+	struct ctg_packet p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	struct ctg_track_result r = classify(&p);
+
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	ck_assert_uint_eq(stats().live, 1);
+	ctg_tracker_unconfirm(trk, r.conn);
+	ck_assert_uint_eq(stats().live, 0);
+	ck_assert_ptr_null(find_tcp());
+	ck_assert_int_eq(nends, 0);
+	/* the same SYN again is a first SYN, not a retransmission */
+	r = classify(&p);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	ck_assert(r.created);
+	/* a confirmed connection is not removed */
+	ctg_tracker_account(trk, r.conn, 0, 60);
+	ctg_tracker_unconfirm(trk, r.conn);
+	ck_assert_uint_eq(stats().live, 1);
+	ck_assert_int_eq(nends, 0);
+}
+END_TEST
+
+/* --- snapshot --------------------------------------------------------------- */
+
+struct snap_view {
+	int n;
+	uint64_t ids[16];
+};
+
+static int
+collect(void *arg, struct ctg_conn *c)
+{
+	struct snap_view *v = arg;
+
+	if (v->n < 16)
+		v->ids[v->n] = c->id;
+	v->n++;
+	return 0;
+}
+
+/* Three connections: established TCP, SYN_SENT TCP, replied UDP. */
+static void
+populate(void)
+{
+	struct ctg_packet p;
+
+	handshake();
+	seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	seg(1, CTG_TH_ACK, SISN + 1, CISN + 11, WIN, 0);
+	cport = 40001;
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	cport = 40000;
+	p = udp_pkt(0, 20);
+	run(&p);
+	p = udp_pkt(1, 20);
+	run(&p);
+}
+
+static int
+snapshot_fd(void)
+{
+	FILE *fp = tmpfile();
+	int fd;
+
+	ck_assert_ptr_nonnull(fp);
+	fd = dup(fileno(fp));
+	fclose(fp);
+	ck_assert_int_ge(fd, 0);
+	return fd;
+}
+
+static size_t
+slurp(int fd, uint8_t *buf, size_t cap)
+{
+	off_t len = lseek(fd, 0, SEEK_END);
+
+	ck_assert_int_gt(len, 0);
+	ck_assert_uint_le((size_t)len, cap);
+	ck_assert_int_eq(pread(fd, buf, (size_t)len, 0), len);
+	return (size_t)len;
+}
+
+static int
+fd_with(const uint8_t *buf, size_t len)
+{
+	int fd = snapshot_fd();
+
+	ck_assert_int_eq(write(fd, buf, len), (ssize_t)len);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	return fd;
+}
+
+START_TEST(test_snapshot_round_trip)
+{
+	struct ctg_tracker *t2;
+	char err[256];
+	int fd = snapshot_fd();
+	struct snap_view a = { 0 }, b = { 0 };
+
+	populate();
+	ctg_tracker_foreach(trk, collect, &a);
+	ck_assert_int_eq(a.n, 3);
+	ck_assert_int_eq(ctg_tracker_save(trk, fd, now), 0);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+
+	t2 = make_tracker(1024, CTG_MIDSTREAM_STRICT, 1);
+	ck_assert_int_eq(ctg_tracker_restore(t2, fd, now, err, sizeof(err)), 3);
+	ctg_tracker_foreach(t2, collect, &b);
+	ck_assert_int_eq(b.n, 3);
+	/* every saved id is among the restored ones */
+	for (int i = 0; i < 3; i++) {
+		bool found = false;
+
+		for (int j = 0; j < 3; j++)
+			found |= a.ids[i] == b.ids[j];
+		ck_assert_msg(found, "id %llu lost", (unsigned long long)a.ids[i]);
+	}
+	/* same states, looked up by tuple in the new table */
+	struct ctg_tuple tp = flow(1, IPPROTO_TCP, 40000, 80);
+	uint8_t d1, d2;
+	struct ctg_conn *o = ctg_tracker_lookup(trk, &tp, &d1);
+	struct ctg_conn *n = ctg_tracker_lookup(t2, &tp, &d2);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_ptr_nonnull(n);
+	ck_assert_uint_eq(d2, 1);
+	ck_assert_uint_eq(n->id, o->id);
+	ck_assert_mem_eq(n->peer, o->peer, sizeof(o->peer));
+	ck_assert_uint_eq(n->flags, o->flags);
+	ck_assert_str_eq(n->history, o->history);
+	tp = flow(0, IPPROTO_TCP, 40001, 80);
+	o = ctg_tracker_lookup(trk, &tp, &d1);
+	n = ctg_tracker_lookup(t2, &tp, &d2);
+	ck_assert_ptr_nonnull(n);
+	ck_assert_uint_eq(n->id, o->id);
+	ck_assert_uint_eq(n->peer[0].state, CTG_TCPS_SYN_SENT);
+	ck_assert_uint_eq(n->peer[1].state, CTG_TCPS_LISTEN);
+	tp = flow(0, IPPROTO_UDP, 40000, 53);
+	n = ctg_tracker_lookup(t2, &tp, &d2);
+	ck_assert_ptr_nonnull(n);
+	ck_assert_uint_eq(n->proto_state, 1);
+
+	/* the restored connection carries on in the new tracker */
+	struct ctg_tracker *keep = trk;
+	trk = t2;
+	struct ctg_track_result r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11, SISN + 1, WIN, 5);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* and new ids do not collide with restored ones */
+	cport = 40009;
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	for (int i = 0; i < 3; i++)
+		ck_assert_uint_ne(r.conn->id, a.ids[i]);
+	trk = keep;
+	ctg_tracker_free(t2);
+	close(fd);
+}
+END_TEST
+
+START_TEST(test_snapshot_corrupt)
+{
+	static uint8_t good[16384], bad[16384];
+	char err[256];
+	int fd = snapshot_fd();
+	size_t len;
+	uint64_t held_id;
+
+	populate();
+	ck_assert_int_eq(ctg_tracker_save(trk, fd, now), 0);
+	len = slurp(fd, good, sizeof(good));
+	close(fd);
+
+	for (size_t off = 0; off < len; off++) {
+		struct ctg_tracker *t2 = make_tracker(64, CTG_MIDSTREAM_STRICT, 500);
+		struct ctg_track_result r;
+		struct ctg_tracker_stats st;
+		struct ctg_packet p = udp_pkt(0, 10);
+
+		p.tuple.sport = 1234;
+		ctg_tracker_packet(t2, &p, CTG_R_NONE, now, &r);
+		ck_assert_ptr_nonnull(r.conn);
+		held_id = r.conn->id;
+		memcpy(bad, good, len);
+		bad[off] ^= 0x01;
+		fd = fd_with(bad, len);
+		err[0] = '\0';
+		ck_assert_msg(ctg_tracker_restore(t2, fd, now, err, sizeof(err)) == -1,
+		    "flipped byte %zu accepted", off);
+		ck_assert_msg(err[0] != '\0', "no message for byte %zu", off);
+		close(fd);
+		ctg_tracker_stats(t2, &st);
+		ck_assert_uint_eq(st.live, 1);
+		/* the id sequence was not moved by the refused file */
+		p.tuple.sport = 1235;
+		ctg_tracker_packet(t2, &p, CTG_R_NONE, now, &r);
+		ck_assert_uint_eq(r.conn->id, held_id + 1);
+		ctg_tracker_free(t2);
+	}
+}
+END_TEST
+
+START_TEST(test_snapshot_truncated)
+{
+	static uint8_t good[16384];
+	char err[256];
+	int fd = snapshot_fd();
+	size_t len;
+
+	populate();
+	ck_assert_int_eq(ctg_tracker_save(trk, fd, now), 0);
+	len = slurp(fd, good, sizeof(good));
+	close(fd);
+	for (size_t cut = 0; cut < len; cut++) {
+		struct ctg_tracker *t2 = make_tracker(64, CTG_MIDSTREAM_STRICT, 500);
+		struct ctg_tracker_stats st;
+
+		fd = fd_with(good, cut);
+		err[0] = '\0';
+		ck_assert_msg(ctg_tracker_restore(t2, fd, now, err, sizeof(err)) == -1,
+		    "file cut at %zu accepted", cut);
+		ck_assert(err[0] != '\0');
+		close(fd);
+		ctg_tracker_stats(t2, &st);
+		ck_assert_uint_eq(st.live, 0);
+		ctg_tracker_free(t2);
+	}
+	/* an empty file is refused too, and the whole file still loads */
+	struct ctg_tracker *t3 = make_tracker(64, CTG_MIDSTREAM_STRICT, 500);
+	fd = fd_with(good, len);
+	ck_assert_int_eq(ctg_tracker_restore(t3, fd, now, err, sizeof(err)), 3);
+	close(fd);
+	ctg_tracker_free(t3);
+}
+END_TEST
+
+START_TEST(test_snapshot_drops_expired)
+{
+	struct ctg_tracker *t2;
+	char err[256];
+	int fd = snapshot_fd();
+	struct ctg_tracker_stats st;
+	uint8_t d;
+
+	populate();                     /* all three at T0 */
+	ck_assert_int_eq(ctg_tracker_save(trk, fd, now), 0);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	t2 = make_tracker(1024, CTG_MIDSTREAM_STRICT, 1);
+	/* 121 s later: the SYN_SENT (120 s) is gone, UDP replied (120 s) too */
+	ck_assert_int_eq(ctg_tracker_restore(t2, fd, now + 121 * SEC, err,
+	    sizeof(err)), 1);
+	ctg_tracker_stats(t2, &st);
+	ck_assert_uint_eq(st.live, 1);
+	struct ctg_tuple tp = flow(0, IPPROTO_TCP, 40000, 80);
+	ck_assert_ptr_nonnull(ctg_tracker_lookup(t2, &tp, &d));
+	tp = flow(0, IPPROTO_TCP, 40001, 80);
+	ck_assert_ptr_null(ctg_tracker_lookup(t2, &tp, &d));
+	tp = flow(0, IPPROTO_UDP, 40000, 53);
+	ck_assert_ptr_null(ctg_tracker_lookup(t2, &tp, &d));
+	ctg_tracker_free(t2);
+	close(fd);
+}
+END_TEST
+
+/* --- memory, reasons -------------------------------------------------------- */
+
+START_TEST(test_memory)
+{
+	struct ctg_tracker *t = make_tracker(1000000, CTG_MIDSTREAM_STRICT, 1);
+
+	ck_assert_uint_le(ctg_tracker_bytes_per_entry(t), 192);
+	ck_assert_uint_lt(ctg_tracker_memory(t), 192u * 1000 * 1000);
+	ck_assert_uint_ge(ctg_tracker_memory(t),
+	    (size_t)1000000 * sizeof(struct ctg_conn));
+	ctg_tracker_free(t);
+}
+END_TEST
+
+START_TEST(test_reason_table)
+{
+	for (int i = 0; i < CTG_R_COUNT; i++) {
+		const char *n = ctg_reason_name((enum ctg_reason)i);
+		enum ctg_reason back;
+
+		ck_assert_ptr_nonnull(n);
+		ck_assert_msg(n[0] != '\0', "reason %d has no name", i);
+		ck_assert_msg(ctg_reason_desc((enum ctg_reason)i)[0] != '\0',
+		    "reason %s has no description", n);
+		for (int j = 0; j < i; j++)
+			ck_assert_msg(strcmp(n, ctg_reason_name((enum ctg_reason)j)) != 0,
+			    "reasons %d and %d share the name %s", j, i, n);
+		ck_assert_int_eq(ctg_reason_parse(n, &back), 0);
+		ck_assert_int_eq(back, i);
+	}
+	enum ctg_reason x = CTG_R_NONE;
+	ck_assert_int_eq(ctg_reason_parse("no_such_reason", &x), -1);
+	ck_assert_int_eq(ctg_reason_parse("", &x), -1);
+	ck_assert_str_eq(ctg_reason_name(CTG_R_TCP_RST_INEXACT), "tcp_rst_inexact");
+	ck_assert_int_eq(ctg_reason_class(CTG_R_TCP_RST_INEXACT), CTG_RC_NOTE);
+	ck_assert_int_eq(ctg_reason_class(CTG_R_TCP_PAWS), CTG_RC_INVALID);
+}
+END_TEST
+
+START_TEST(test_decode_error_passthrough)
+{
+	struct ctg_packet p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	struct ctg_track_result r;
+
+	ctg_tracker_packet(trk, &p, CTG_R_TCP_BAD_CHECKSUM, now, &r);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_BAD_CHECKSUM);
+	ck_assert_ptr_null(r.conn);
+	ck_assert_uint_eq(stats().live, 0);
+}
+END_TEST
+
+static Suite *
+tracker_suite(void)
+{
+	Suite *s = suite_create("tracker");
+	TCase *tc;
+
+	tc = tcase_create("handshake");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_handshake);
+	tcase_add_test(tc, test_syn_retransmit);
+	tcase_add_test(tc, test_synack_retransmit);
+	tcase_add_test(tc, test_simultaneous_open);
+	tcase_add_test(tc, test_tfo);
+	tcase_add_test(tc, test_tfo_data_acked);
+	tcase_add_test(tc, test_synack_data);
+	tcase_add_test(tc, test_synack_wrong_dir);
+	tcase_add_test(tc, test_synack_bad_ack);
+	tcase_add_test(tc, test_ack_before_synack);
+	tcase_add_test(tc, test_data_before_established);
+	tcase_add_test(tc, test_fin_before_established);
+	tcase_add_test(tc, test_syn_on_established);
+	tcase_add_test(tc, test_syn_wrong_dir);
+	tcase_add_test(tc, test_no_connection_strict);
+	tcase_add_test(tc, test_midstream_loose);
+	tcase_add_test(tc, test_midstream_loose_synack);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("close");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_close_by_client);
+	tcase_add_test(tc, test_close_by_server);
+	tcase_add_test(tc, test_simultaneous_close);
+	tcase_add_test(tc, test_fin_retransmit);
+	tcase_add_test(tc, test_time_wait_reuse);
+	tcase_add_test(tc, test_time_wait_old_syn);
+	tcase_add_test(tc, test_time_wait_newer_timestamp);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rst");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_rst_exact_orig);
+	tcase_add_test(tc, test_rst_exact_resp);
+	tcase_add_test(tc, test_rst_inexact);
+	tcase_add_test(tc, test_rst_out_of_window);
+	tcase_add_test(tc, test_syn_after_rst);
+	tcase_add_test(tc, test_rst_answers_syn);
+	tcase_add_test(tc, test_rst_answers_syn_bad_ack);
+	tcase_add_test(tc, test_rst_by_originator_in_syn_sent);
+	tcase_add_test(tc, test_challenge_ack);
+	tcase_add_test(tc, test_challenge_ack_wrong_rst);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("window");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_keepalive);
+	tcase_add_test(tc, test_window_probe);
+	tcase_add_test(tc, test_seq_above_window);
+	tcase_add_test(tc, test_ack_above_sent);
+	tcase_add_test(tc, test_retransmit);
+	tcase_add_test(tc, test_seq_below_window);
+	tcase_add_test(tc, test_data_after_fin);
+	tcase_add_test(tc, test_wscale_both);
+	tcase_add_test(tc, test_wscale_client_only);
+	tcase_add_test(tc, test_wscale_server_only);
+	tcase_add_test(tc, test_wscale_clamped);
+	tcase_add_test(tc, test_sack_above_sent);
+	tcase_add_test(tc, test_paws);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("flags");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_bad_flags_no_conn);
+	tcase_add_test(tc, test_bad_flags_with_conn);
+	tcase_add_test(tc, test_good_flags);
+	tcase_add_test(tc, test_decode_error_passthrough);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("datagram");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_udp_states);
+	tcase_add_test(tc, test_udp_timeout_unreplied);
+	tcase_add_test(tc, test_udp_timeout_replied);
+	tcase_add_test(tc, test_udp_timeout_assured);
+	tcase_add_test(tc, test_icmp_echo);
+	tcase_add_test(tc, test_icmp_error_related);
+	tcase_add_test(tc, test_icmp_error_invalid);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("table");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_table_evicts_oldest_unestablished);
+	tcase_add_test(tc, test_table_full_refuses);
+	tcase_add_test(tc, test_expiry_sweep);
+	tcase_add_test(tc, test_expiry_lookup);
+	tcase_add_test(tc, test_unconfirm);
+	tcase_add_test(tc, test_memory);
+	tcase_add_test(tc, test_reason_table);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("snapshot");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_snapshot_round_trip);
+	tcase_add_test(tc, test_snapshot_corrupt);
+	tcase_add_test(tc, test_snapshot_truncated);
+	tcase_add_test(tc, test_snapshot_drops_expired);
+	tcase_set_timeout(tc, 60);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(tracker_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

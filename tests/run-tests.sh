@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Build ctguard with AddressSanitizer + UBSan and warnings as errors, run
+# every test (`make check`), run each fuzzer briefly over its seed corpus,
+# check the release tarball (`make distcheck`), and print one line:
+# "N passed, N failed, N skipped", counting every single test case.
+# Dependencies: see packaging/build-deps.txt (the README's one-liner installs them).
+set -uo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+passed=0 failed=0 skipped=0
+fail_notes=()
+
+note_fail() { failed=$((failed + 1)); fail_notes+=("$1"); }
+
+./autogen.sh >/tmp/ctguard-autogen.log 2>&1 || { cat /tmp/ctguard-autogen.log; echo "0 passed, 1 failed"; exit 1; }
+
+rm -rf build && mkdir build && cd build
+if ! ../configure --enable-sanitizers --enable-werror >configure.out 2>&1; then
+	cat configure.out; echo "0 passed, 1 failed"; exit 1
+fi
+tail -n 20 configure.out
+if ! make -j"$jobs" >make.out 2>&1; then
+	grep -E 'error|Error' make.out | head -50; echo "0 passed, 1 failed"; exit 1
+fi
+
+# Leaks inside libconfig 1.5 on some syntax errors are upstream's (fixed in 1.7.3).
+export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+make -j"$jobs" check >check.out 2>&1
+check_rc=$?
+grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' check.out
+
+# Count test cases: Check's own summary per unit-test program, and the
+# "ok - " / "not ok - " lines of the script tests.
+for trs in tests/*.trs; do
+	[ -f "$trs" ] || continue
+	log="${trs%.trs}.log"
+	result=$(sed -n 's/^:test-result: //p' "$trs" | head -n1)
+	name=$(basename "${trs%.trs}")
+	if [ "$result" = SKIP ]; then
+		skipped=$((skipped + 1))
+		continue
+	fi
+	line=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$log" | tail -n1)
+	if [ -n "$line" ]; then
+		n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
+		f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
+		e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
+		passed=$((passed + n - f - e))
+		failed=$((failed + f + e))
+		[ $((f + e)) -gt 0 ] && fail_notes+=("$name: $f failures, $e errors")
+		[ "$result" != PASS ] && [ $((f + e)) -eq 0 ] && note_fail "$name: exited with failure"
+		continue
+	fi
+	ok=$(grep -c '^ok - ' "$log" || true)
+	nok=$(grep -c '^not ok - ' "$log" || true)
+	passed=$((passed + ok))
+	failed=$((failed + nok))
+	[ "$nok" -gt 0 ] && fail_notes+=("$name: $nok checks failed")
+	if [ "$result" != PASS ] && [ "$nok" -eq 0 ]; then
+		note_fail "$name: $result without a failing check (see build/$log)"
+	fi
+	if [ "$result" = PASS ] && [ "$ok" -eq 0 ]; then
+		passed=$((passed + 1))
+	fi
+done
+if [ $check_rc -ne 0 ] && [ $failed -eq 0 ]; then
+	note_fail "make check failed (see build/check.out)"
+fi
+
+# Fuzzers: a short run of each over its seed corpus, built with clang.
+cd "$top"
+if command -v clang >/dev/null; then
+	rm -rf build-fuzz && mkdir build-fuzz && cd build-fuzz
+	if ../configure CC=clang --enable-fuzz --enable-sanitizers >configure.out 2>&1 &&
+	    make -j"$jobs" tests/fuzz/fuzz_packet tests/fuzz/fuzz_config tests/fuzz/fuzz_rules >make.out 2>&1; then
+		for f in packet config rules; do
+			mkdir -p "corpus-$f"
+			if ASAN_OPTIONS=detect_leaks=0 timeout 120 "./tests/fuzz/fuzz_$f" -max_total_time=20 \
+			    "corpus-$f" "$top/tests/fuzz/corpus/$f" >"fuzz_$f.out" 2>&1; then
+				echo "ok - fuzz_$f: $(grep -Eo 'Done [0-9]+ runs' "fuzz_$f.out" | tail -n1)"
+				passed=$((passed + 1))
+			else
+				tail -n 30 "fuzz_$f.out"
+				note_fail "fuzz_$f found a crash"
+			fi
+		done
+	else
+		tail -n 30 make.out configure.out
+		note_fail "fuzz build failed"
+	fi
+	cd "$top"
+elif [ "${CI:-}" = true ]; then
+	note_fail "clang missing: fuzzers not run"
+fi
+
+# The release tarball builds and passes its own tests.
+if [ "${CTG_SKIP_DISTCHECK:-}" != 1 ]; then
+	cd "$top/build"
+	if make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >distcheck.out 2>&1; then
+		echo "ok - make distcheck"
+		passed=$((passed + 1))
+	else
+		grep -E 'FAIL|ERROR|error' distcheck.out | head -30
+		note_fail "make distcheck failed (see build/distcheck.out)"
+	fi
+	cd "$top"
+fi
+
+if [ ${#fail_notes[@]} -gt 0 ]; then
+	printf 'failed: %s\n' "${fail_notes[@]}"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
