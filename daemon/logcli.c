@@ -1265,7 +1265,7 @@ open_db(const char *path, sqlite3 **out, FILE *err)
 	sqlite3_stmt *st;
 	struct stat sb;
 	char *uri;
-	int rc, version;
+	int rc, version = 0;
 
 	if (stat(path, &sb) == -1) {
 		if (errno == ENOENT)

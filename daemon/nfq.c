@@ -9,7 +9,9 @@
  * we keep the ids of packets received and not yet answered in a ring, in
  * arrival order, and batch only below the oldest of them.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 
 #include <arpa/inet.h>
 #include <errno.h>

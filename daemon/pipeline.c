@@ -263,7 +263,7 @@ recheck_conn(void *arg, struct ctg_conn *c)
 	if (rr.action != CTG_ACT_ACCEPT) {
 		c->flags &= ~CTG_CONN_VERDICT;
 		c->rule_index = -1;
-		ctg_tracker_kill(x->p->tracker, c->id, x->now_us);
+		ctg_tracker_end(x->p->tracker, c, CTG_END_FLUSHED, x->now_us);
 		x->cut++;
 		return 0;
 	}

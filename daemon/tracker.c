@@ -62,9 +62,9 @@ enum tclass {
 /* History letters, Zeek's alphabet; upper case for the originator. */
 enum hist_bit {
 	H_SYN, H_SYNACK, H_ACK, H_DATA, H_FIN, H_RST, H_BADSUM, H_RETRANS,
-	H_ZEROWIN, H_MULTIFLAG, H_INCONSISTENT,
+	H_ZEROWIN, H_MULTIFLAG, H_INCONSISTENT, H_GAP,
 };
-static const char hist_letter[] = "SHADFRCTWQI";
+static const char hist_letter[] = "SHADFRCTWQIG";
 
 struct ctg_tracker {
 	struct ctg_conn *pool;
@@ -753,6 +753,9 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 		}
 	} else if (plen > 0) {
 		s->retrans = 0;
+		/* bytes before this segment never crossed us (lost upstream) */
+		if (!liberal && SEQ_GT(seq, s->td_end))
+			hist_add(c, dir, H_GAP);
 	} else if (seq == s->td_end - 1) {
 		/* the usual keepalive carries no data at all */
 		note = CTG_R_TCP_KEEPALIVE;
@@ -847,9 +850,13 @@ tcp_existing(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 		if (conn_dead(c))
 			return CTG_R_TCP_CLOSED;
 		/* normal answer, or the second half of a simultaneous open */
-		/* simultaneous open: the responder's SYN/ACK after the originator's */
-		bool second_simul = dir == 1 && r->state == CTG_TCPS_SYN_RCVD &&
-		    s->state == CTG_TCPS_SYN_SENT;
+		/*
+		 * simultaneous open: the second SYN/ACK, from either side (they
+		 * cross); the originator's only if the responder sent a SYN
+		 */
+		bool second_simul = r->state == CTG_TCPS_SYN_RCVD &&
+		    s->state == CTG_TCPS_SYN_SENT &&
+		    (dir == 1 || (c->hist_seen[1] & (1u << H_SYN)));
 		if ((r->state == CTG_TCPS_SYN_SENT &&
 		    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_SYN_SENT ||
 		    s->state == CTG_TCPS_NONE)) || second_simul) {
@@ -1445,6 +1452,13 @@ ctg_tracker_flush(struct ctg_tracker *t, enum ctg_end_reason why, uint64_t now_u
 			conn_end(t, &t->pool[i], why, now_us);
 }
 
+void
+ctg_tracker_end(struct ctg_tracker *t, struct ctg_conn *c, enum ctg_end_reason why,
+    uint64_t now_us)
+{
+	conn_end(t, c, why, now_us);
+}
+
 int
 ctg_tracker_kill(struct ctg_tracker *t, uint64_t id, uint64_t now_us)
 {
@@ -1734,7 +1748,7 @@ conn_sane(const struct ctg_conn *c)
 		return false;
 	if (c->peer[0].state >= CTG_TCPS_COUNT || c->peer[1].state >= CTG_TCPS_COUNT)
 		return false;
-	if (c->tclass >= TC_COUNT || c->action > CTG_ACT_REJECT || c->proto_state > 2)
+	if (c->tclass >= TC_COUNT || (c->action & 0x7f) > CTG_ACT_REJECT || c->proto_state > 2)
 		return false;
 	if (memchr(c->history, '\0', sizeof(c->history)) == NULL)
 		return false;

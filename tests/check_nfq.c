@@ -4,7 +4,9 @@
  * to 127.0.0.1:9999 and reads what the verdicts let through. Without root
  * only the cases that need no kernel queue run.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 
 #include <arpa/inet.h>
 #include <errno.h>

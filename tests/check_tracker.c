@@ -29,6 +29,7 @@ static uint64_t now;
 static uint16_t cport = 40000;
 static struct ctg_conn_record ends[MAX_ENDS];
 static int nends;
+static uint64_t seed_salt;      /* varies the hash seed of new trackers */
 
 static void
 on_end(void *arg, const struct ctg_conn *c, const struct ctg_conn_record *rec)
@@ -71,7 +72,7 @@ make_tracker(uint32_t max, enum ctg_midstream ms, uint64_t id_base)
 	tc.midstream = ms;
 	default_timeouts(&tc.timeouts);
 	tc.id_base = id_base;
-	tc.hash_seed[0] = 0x0123456789abcdefULL;
+	tc.hash_seed[0] = 0x0123456789abcdefULL ^ seed_salt;
 	tc.hash_seed[1] = 0xfedcba9876543210ULL;
 	t = ctg_tracker_new(&tc, on_end, NULL);
 	ck_assert_ptr_nonnull(t);
@@ -84,6 +85,7 @@ setup(void)
 	now = T0;
 	cport = 40000;
 	nends = 0;
+	seed_salt = 0;
 	trk = make_tracker(1024, CTG_MIDSTREAM_STRICT, 1);
 }
 
@@ -419,6 +421,10 @@ START_TEST(test_synack_retransmit)
 	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	/* a late copy after the handshake completed */
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_RETRANSMIT);
+	EXPECT_UNCHANGED(r);
 }
 END_TEST
 
@@ -440,6 +446,24 @@ START_TEST(test_simultaneous_open)
 	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 11, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+/* The SYN/ACKs cross too: the responder's may be the first to pass. */
+START_TEST(test_simultaneous_open_reply_first)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = seg(1, CTG_TH_SYN, SISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SIMULTANEOUS_OPEN);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	ck_assert_msg(r.ctstate != CTG_CT_INVALID, "%s", ctg_reason_name(r.reason));
+	r = seg(0, CTG_TH_SYN | CTG_TH_ACK, CISN, SISN + 1, WIN, 0);
+	ck_assert_msg(r.ctstate != CTG_CT_INVALID, "%s", ctg_reason_name(r.reason));
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 10);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 }
 END_TEST
@@ -559,6 +583,29 @@ START_TEST(test_close_by_server)
 	ck_assert_int_eq(nends, 1);
 	ck_assert_uint_eq(ends[0].end_reason, CTG_END_CLOSED);
 	ck_assert_str_eq(ends[0].conn_state, "SF");
+}
+END_TEST
+
+START_TEST(test_close_fin_with_data)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+	/* acking the data but not the FIN moves nothing */
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 11, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+	r = seg(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 12, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_LAST_ACK);
+	r = seg(0, CTG_TH_ACK, CISN + 12, SISN + 2, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_TIME_WAIT, CTG_TCPS_CLOSED);
+	/* a late copy of the last ACK in TIME_WAIT is harmless */
+	r = seg(0, CTG_TH_ACK, CISN + 12, SISN + 2, WIN, 0);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	EXPECT_UNCHANGED(r);
 }
 END_TEST
 
@@ -1017,6 +1064,11 @@ START_TEST(test_synack_wrong_dir)
 	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SYNACK_WRONG_DIR);
 	EXPECT_UNCHANGED(r);
 	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+	/* after the server's SYN/ACK too (no simultaneous open here) */
+	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	r = seg(0, CTG_TH_SYN | CTG_TH_ACK, CISN, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SYNACK_WRONG_DIR);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
 }
 END_TEST
 
@@ -1526,6 +1578,26 @@ START_TEST(test_icmp_error_related)
 }
 END_TEST
 
+START_TEST(test_icmp_error_udp)
+{
+	struct ctg_packet p = udp_pkt(0, 40);
+	struct ctg_track_result r = run(&p);
+	struct ctg_conn before = *r.conn;
+	struct ctg_tuple inner = flow(0, IPPROTO_UDP, cport, 53);
+
+	now += 5 * SEC;
+	p = icmp_error(v4(198, 51, 100, 2), &inner, 0);
+	p.icmp.inner_has_seq = false;
+	r = classify(&p);
+	EXPECT(r, CTG_CT_RELATED, CTG_R_NONE);
+	ck_assert_mem_eq(r.conn, &before, sizeof(before));
+	p = icmp_error(v4(203, 0, 113, 5), &inner, 0);
+	p.icmp.inner_has_seq = false;
+	r = classify(&p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_ICMP_ERROR_WRONG_DIR);
+}
+END_TEST
+
 START_TEST(test_icmp_error_invalid)
 {
 	struct ctg_conn *c = handshake();
@@ -1753,6 +1825,8 @@ START_TEST(test_snapshot_round_trip)
 	ck_assert_int_eq(ctg_tracker_save(trk, fd, now), 0);
 	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
 
+	/* another hash seed: entries must be placed anew, not copied */
+	seed_salt = 0x5eed;
 	t2 = make_tracker(1024, CTG_MIDSTREAM_STRICT, 1);
 	ck_assert_int_eq(ctg_tracker_restore(t2, fd, now, err, sizeof(err)), 3);
 	ctg_tracker_foreach(t2, collect, &b);
@@ -1873,7 +1947,7 @@ START_TEST(test_snapshot_truncated)
 		ck_assert_uint_eq(st.live, 0);
 		ctg_tracker_free(t2);
 	}
-	/* an empty file is refused too, and the whole file still loads */
+	/* cut 0 was the empty file; the whole file still loads */
 	struct ctg_tracker *t3 = make_tracker(64, CTG_MIDSTREAM_STRICT, 500);
 	fd = fd_with(good, len);
 	ck_assert_int_eq(ctg_tracker_restore(t3, fd, now, err, sizeof(err)), 3);
@@ -1973,6 +2047,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_syn_retransmit);
 	tcase_add_test(tc, test_synack_retransmit);
 	tcase_add_test(tc, test_simultaneous_open);
+	tcase_add_test(tc, test_simultaneous_open_reply_first);
 	tcase_add_test(tc, test_tfo);
 	tcase_add_test(tc, test_tfo_data_acked);
 	tcase_add_test(tc, test_synack_data);
@@ -1992,6 +2067,7 @@ tracker_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_close_by_client);
 	tcase_add_test(tc, test_close_by_server);
+	tcase_add_test(tc, test_close_fin_with_data);
 	tcase_add_test(tc, test_simultaneous_close);
 	tcase_add_test(tc, test_fin_retransmit);
 	tcase_add_test(tc, test_time_wait_reuse);
@@ -2046,6 +2122,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_udp_timeout_assured);
 	tcase_add_test(tc, test_icmp_echo);
 	tcase_add_test(tc, test_icmp_error_related);
+	tcase_add_test(tc, test_icmp_error_udp);
 	tcase_add_test(tc, test_icmp_error_invalid);
 	suite_add_tcase(s, tc);
 

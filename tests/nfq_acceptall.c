@@ -3,7 +3,9 @@
  * nothing else: the userspace verdict ceiling the daemon is measured
  * against, and the consumer of the end-to-end queue tests.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 
 #include <errno.h>
 #include <getopt.h>

@@ -153,6 +153,9 @@ size_t ctg_tracker_sweep(struct ctg_tracker *t, uint64_t now_us, size_t budget);
 /* End every connection (flush, shutdown), reporting each with the reason. */
 void ctg_tracker_flush(struct ctg_tracker *t, enum ctg_end_reason why,
     uint64_t now_us);
+/* End c now (safe inside ctg_tracker_foreach); c is gone afterwards. */
+void ctg_tracker_end(struct ctg_tracker *t, struct ctg_conn *c,
+    enum ctg_end_reason why, uint64_t now_us);
 /* End one connection by id; returns 0, or -1 when not found. */
 int ctg_tracker_kill(struct ctg_tracker *t, uint64_t id, uint64_t now_us);
 

@@ -1,0 +1,41 @@
+#!/usr/bin/python3
+"""Malicious and odd traffic for the ctguard demo, sent from the client
+namespace toward the server (203.0.113.2). Each probe is one packet that a
+stateful firewall must refuse; nothing here leaves the demo's namespaces."""
+import socket
+import sys
+import time
+
+from scapy.all import IP, TCP, UDP, ICMP, send, conf  # noqa: E402
+
+conf.verb = 0
+SRV = sys.argv[1] if len(sys.argv) > 1 else "203.0.113.2"
+PORT = int(sys.argv[2]) if len(sys.argv) > 2 else 8080
+
+
+def probe(label, pkt):
+    print(f"  -> {label}")
+    send(pkt)
+    time.sleep(0.2)
+
+
+# A live connection, so that in-connection attacks have a target.
+s = socket.create_connection((SRV, PORT), timeout=3)
+sport = s.getsockname()[1]
+s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+time.sleep(0.3)
+
+probe("NULL scan (no flags)", IP(dst=SRV) / TCP(sport=40001, dport=PORT, flags=""))
+probe("Xmas scan (FIN PSH URG)", IP(dst=SRV) / TCP(sport=40002, dport=PORT, flags="FPU"))
+probe("SYN+FIN", IP(dst=SRV) / TCP(sport=40003, dport=PORT, flags="SF"))
+probe("ACK with no connection (ACK scan)", IP(dst=SRV) / TCP(sport=40004, dport=PORT, flags="A",
+      seq=1000, ack=2000))
+probe("blind RST injected into the live connection, far outside the window",
+      IP(dst=SRV) / TCP(sport=sport, dport=PORT, flags="R", seq=0x12345678))
+probe("data far beyond the receiver's window in the live connection",
+      IP(dst=SRV) / TCP(sport=sport, dport=PORT, flags="PA", seq=0x7fff0000, ack=1) / b"x" * 40)
+probe("ICMP port-unreachable about a connection that does not exist",
+      IP(dst=SRV) / ICMP(type=3, code=3) / IP(src=SRV, dst="198.51.100.2") /
+      UDP(sport=53, dport=33333))
+probe("ICMP echo reply nobody asked for", IP(dst=SRV) / ICMP(type=0, id=4242))
+s.close()

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# ctguardd -t (configuration and rules check, like nginx -t) and the error
+# paths of offline replay: damaged captures, unsupported link types.
+set -u
+srcdir=${srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+builddir=${builddir:-.}
+d=$builddir/ctguardd
+tmp=$(mktemp -d /tmp/ctg-check.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+ok() { echo "ok - $*"; }
+nok() { echo "not ok - $*"; fails=$((fails + 1)); }
+
+[ -x "$d" ] || { echo "not ok - ctguardd not built at $d"; exit 1; }
+
+# The shipped configuration with each shipped ruleset.
+for r in default stateful-only host example; do
+	if "$d" -t -c "$srcdir/packaging/ctguard.conf" -R "$srcdir/rules/$r.rules" 2>"$tmp/err"; then
+		ok "ctguardd -t accepts packaging/ctguard.conf with rules/$r.rules"
+	else
+		nok "ctguardd -t rejects rules/$r.rules: $(cat "$tmp/err")"
+	fi
+done
+
+# -t -v prints the configuration and the ruleset canonically.
+"$d" -t -v -c "$srcdir/packaging/ctguard.conf" -R "$srcdir/rules/default.rules" >"$tmp/out" 2>/dev/null
+if grep -q 'midstream = "loose"' "$tmp/out" && grep -q 'drop-invalid' "$tmp/out" &&
+    grep -q '198.51.100.0/24' "$tmp/out"; then
+	ok "ctguardd -t -v prints settings, rules and expanded sets"
+else
+	nok "ctguardd -t -v output incomplete"
+fi
+
+# The canonical configuration print loads again, unchanged.
+sed -n '1,/^$/p' "$tmp/out" >"$tmp/canon.conf"
+if "$d" -t -v -c "$tmp/canon.conf" -R "$srcdir/rules/default.rules" >"$tmp/out2" 2>/dev/null &&
+    diff -q <(sed -n '1,/^$/p' "$tmp/out2") "$tmp/canon.conf" >/dev/null; then
+	ok "canonical configuration print round-trips"
+else
+	nok "canonical configuration print does not round-trip"
+fi
+
+# A broken configuration: exit 1 and FILE:LINE: naming the setting.
+printf 'queue = {\n  count = "two";\n};\n' >"$tmp/bad.conf"
+if "$d" -t -c "$tmp/bad.conf" -R "$srcdir/rules/default.rules" 2>"$tmp/err"; then
+	nok "ctguardd -t accepted a wrong type"
+elif grep -q "bad.conf:2: setting 'queue.count'" "$tmp/err"; then
+	ok "wrong type reported as FILE:LINE: with the setting name"
+else
+	nok "wrong type message: $(cat "$tmp/err")"
+fi
+
+printf 'tracker = { no_such_thing = 1; };\n' >"$tmp/unknown.conf"
+if ! "$d" -t -c "$tmp/unknown.conf" -R "$srcdir/rules/default.rules" 2>"$tmp/err" &&
+    grep -q "unknown.conf:1: unknown setting 'tracker.no_such_thing'" "$tmp/err"; then
+	ok "unknown setting reported with FILE:LINE:"
+else
+	nok "unknown setting message: $(cat "$tmp/err")"
+fi
+
+# A broken rule file: exit 1 and FILE:LINE:.
+printf 'rules = (\n  { name = "x"; action = "accept"; src = [ "10.0.0.300/8" ]; }\n);\n' >"$tmp/bad.rules"
+if ! "$d" -t -c "$srcdir/packaging/ctguard.conf" -R "$tmp/bad.rules" 2>"$tmp/err" &&
+    grep -q "bad.rules:2:" "$tmp/err"; then
+	ok "bad CIDR in a rule file reported with FILE:LINE:"
+else
+	nok "bad rule file message: $(cat "$tmp/err")"
+fi
+
+# Missing configuration file given with -c.
+if ! "$d" -t -c "$tmp/none.conf" 2>"$tmp/err" && grep -q "none.conf" "$tmp/err"; then
+	ok "missing configuration named in the error"
+else
+	nok "missing configuration: $(cat "$tmp/err")"
+fi
+
+# Replay error paths need a capture: write pcaps by hand (no tools needed).
+python3 - "$tmp" <<'PY'
+import struct, sys
+d = sys.argv[1]
+def pcap(path, linktype, frames):
+    with open(path, "wb") as f:
+        f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, linktype))
+        for i, fr in enumerate(frames):
+            f.write(struct.pack("<IIII", 1000 + i, 0, len(fr), len(fr)))
+            f.write(fr)
+# an IPv4 TCP SYN 198.51.100.2:1000 -> 203.0.113.2:80 (checksums not verified by default)
+ip = bytes.fromhex("450000280001000040060000c6336402cb007102")
+tcp = struct.pack(">HHIIBBHHH", 1000, 80, 1, 0, 0x50, 0x02, 65535, 0, 0)
+syn = ip + tcp
+pcap(d + "/raw.pcap", 101, [syn, syn])
+# a capture cut in the middle of the second record
+with open(d + "/raw.pcap", "rb") as f:
+    data = f.read()
+open(d + "/cut.pcap", "wb").write(data[:-10])
+# an unsupported link type (IEEE 802.11 = 105)
+pcap(d + "/wifi.pcap", 105, [b"\x00" * 30])
+# an Ethernet frame that is ARP, then one cut inside the Ethernet header
+pcap(d + "/eth.pcap", 1, [b"\xff" * 12 + b"\x08\x06" + b"\x00" * 28, b"\x00" * 10])
+PY
+
+if "$d" -r "$tmp/raw.pcap" -c "$srcdir/packaging/ctguard.conf" -R "$srcdir/rules/default.rules" \
+    --verdicts >"$tmp/out" 2>"$tmp/err" &&
+    [ "$(cut -f1,2,3,6,7 "$tmp/out" | head -n1)" = "$(printf '1\taccept\tnew\tnone\tinside-out')" ] &&
+    [ "$(cut -f1,2,3,6 "$tmp/out" | sed -n 2p)" = "$(printf '2\taccept\tnew\ttcp_syn_retransmit')" ]; then
+	ok "raw-IP capture replays: SYN new/inside-out, then its retransmission"
+else
+	nok "raw-IP replay: $(cat "$tmp/out" "$tmp/err")"
+fi
+if grep -q "packets per second" "$tmp/err"; then
+	ok "replay summary on stderr"
+else
+	nok "replay summary missing"
+fi
+
+if "$d" -r "$tmp/cut.pcap" -c "$srcdir/packaging/ctguard.conf" -R "$srcdir/rules/default.rules" \
+    >"$tmp/out" 2>"$tmp/err"; then
+	nok "truncated capture accepted silently"
+elif grep -q "frame 2" "$tmp/err" && grep -q "1 frames processed" "$tmp/err"; then
+	ok "truncated capture: error names the frame and what was processed"
+else
+	nok "truncated capture message: $(cat "$tmp/err")"
+fi
+
+if ! "$d" -r "$tmp/wifi.pcap" -c "$srcdir/packaging/ctguard.conf" -R "$srcdir/rules/default.rules" \
+    2>"$tmp/err" && grep -q "unsupported link type" "$tmp/err"; then
+	ok "unsupported link type named"
+else
+	nok "unsupported link type: $(cat "$tmp/err")"
+fi
+
+"$d" -r "$tmp/eth.pcap" -c "$srcdir/packaging/ctguard.conf" -R "$srcdir/rules/default.rules" \
+    --verdicts >"$tmp/out" 2>/dev/null
+if [ "$(cut -f1,6 "$tmp/out" | tr '\n' ' ')" = "$(printf '1\tnot_ip 2\tlink_truncated ')" ]; then
+	ok "frames without IP still get a line with the reason"
+else
+	nok "non-IP frames: $(cat "$tmp/out")"
+fi
+
+if [ -e /nonexistent.pcap ] || ! "$d" -r /nonexistent.pcap -R "$srcdir/rules/default.rules" 2>"$tmp/err"; then
+	ok "missing capture is an error"
+else
+	nok "missing capture accepted"
+fi
+
+[ $fails -eq 0 ]
