@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ctguard/control.h"
@@ -27,15 +28,34 @@ wait_fd(int fd, short events, int timeout_ms)
 	return n < 0 ? -1 : 0;
 }
 
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * timeout_ms bounds the whole transfer, not each wait: a peer trickling
+ * one byte at a time must not hold the caller for longer.
+ */
 static int
 io_all(int fd, void *buf, size_t len, int timeout_ms, int writing)
 {
 	uint8_t *b = buf;
+	int64_t deadline = now_ms() + timeout_ms;
 
 	while (len > 0) {
 		ssize_t n;
+		int64_t left = deadline - now_ms();
 
-		if (wait_fd(fd, writing ? POLLOUT : POLLIN, timeout_ms) < 0)
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return -1;
+		}
+		if (wait_fd(fd, writing ? POLLOUT : POLLIN, (int)left) < 0)
 			return -1;
 		n = writing ? send(fd, b, len, MSG_NOSIGNAL) : recv(fd, b, len, 0);
 		if (n < 0) {

@@ -53,8 +53,16 @@
 #include "ctguard/tracker.h"
 
 #define BURST 64
-#define SWEEP_EVERY_US 1000000ULL
-#define SWEEP_BUDGET 8192
+/*
+ * The sweep walks the table a slice per tick, so that an idle entry ends
+ * (and its summary reaches the audit log) about a second after its timeout
+ * on a table of any size up to 10 * SWEEP_BUDGET_MAX entries, and the
+ * packet path never waits for more than one slice.
+ */
+#define SWEEP_EVERY_US 100000ULL
+#define SWEEP_TICKS_PER_PASS 10
+#define SWEEP_BUDGET_MIN 4096
+#define SWEEP_BUDGET_MAX 131072
 #define MAX_CLIENTS 16
 #define CTL_TIMEOUT_MS 2000
 #define IFCACHE 256
@@ -73,6 +81,7 @@ struct worker {
 	int raw4, raw6;
 	uint64_t now_us;
 	uint64_t last_sweep;
+	size_t sweep_budget;
 	uint64_t rejects_sent, reject_errors;
 	char ifname[IFCACHE][IF_NAMESIZE];
 };
@@ -123,6 +132,29 @@ wall_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/*
+ * An event from the main thread. It goes to the log's producer 0, which
+ * only the main thread uses: the workers' rings are single producer.
+ */
+static void __attribute__((format(printf, 4, 5)))
+main_event(struct daemon *dm, enum ctg_event_kind kind, uint64_t count,
+    const char *fmt, ...)
+{
+	struct ctg_event_record ev;
+	va_list ap;
+
+	if (!dm->log)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.time_us = wall_us();
+	ev.kind = (uint8_t)kind;
+	ev.count = count;
+	va_start(ap, fmt);
+	vsnprintf(ev.detail, sizeof(ev.detail), fmt, ap);
+	va_end(ap);
+	ctg_auditlog_put_event(dm->log, 0, &ev);
 }
 
 static void
@@ -246,7 +278,7 @@ worker_main(void *arg)
 			atomic_store(&w->retired, old);
 		}
 		if (w->now_us - w->last_sweep >= SWEEP_EVERY_US) {
-			ctg_tracker_sweep(w->pl.tracker, w->now_us, SWEEP_BUDGET);
+			ctg_tracker_sweep(w->pl.tracker, w->now_us, w->sweep_budget);
 			w->last_sweep = w->now_us;
 		}
 		pthread_mutex_unlock(&w->lock);
@@ -368,18 +400,15 @@ reload(struct daemon *dm, char *err, size_t errlen)
 	dm->reloads++;
 	logmsg(LOG_INFO, "reloaded: %u rules, ruleset %016" PRIx64,
 	    ctg_ruleset_count(sets[0]), ctg_ruleset_hash(sets[0]));
-	ctg_pipeline_event(&dm->w[0].pl, CTG_EV_RULES_LOAD, wall_us(),
-	    ctg_ruleset_count(sets[0]), "reload: ruleset %016" PRIx64,
-	    ctg_ruleset_hash(sets[0]));
+	main_event(dm, CTG_EV_RULES_LOAD, ctg_ruleset_count(sets[0]),
+	    "reload: ruleset %016" PRIx64, ctg_ruleset_hash(sets[0]));
 	return 0;
 fail:
 	dm->reload_failures++;
 	snprintf(dm->last_reload_error, sizeof(dm->last_reload_error), "%s", why);
 	snprintf(err, errlen, "%s", why);
 	logmsg(LOG_ERR, "reload failed, keeping the running rules: %s", why);
-	pthread_mutex_lock(&dm->w[0].lock);
-	ctg_pipeline_event(&dm->w[0].pl, CTG_EV_RELOAD_FAILED, wall_us(), 0, "%s", why);
-	pthread_mutex_unlock(&dm->w[0].lock);
+	main_event(dm, CTG_EV_RELOAD_FAILED, 0, "%s", why);
 	return -1;
 }
 
@@ -745,9 +774,12 @@ serve_client(struct daemon *dm, int fd)
 			req[--n] = '\0';
 		handle_command(dm, req, &o);
 	}
-	if (o.full)
-		out(&(struct outbuf){ .full = false, .buf = o.buf, .cap = o.cap, .len = o.len > 64 ? o.len - 64 : 0 },
-		    "\n(truncated)\n");
+	if (o.full) {
+		/* room for the note: it replaces the tail of the reply */
+		o.len = o.len > 64 ? o.len - 64 : 0;
+		o.full = false;
+		out(&o, "\n(truncated)\n");
+	}
 	ctg_ctl_send(fd, o.buf, (uint32_t)o.len, CTL_TIMEOUT_MS);
 	free(o.buf);
 }
@@ -846,6 +878,11 @@ setup_workers(struct daemon *dm, struct ctg_ruleset *first)
 
 		w->idx = i;
 		w->queue = qc.queue;
+		w->sweep_budget = cfg->max_connections / SWEEP_TICKS_PER_PASS + 1;
+		if (w->sweep_budget < SWEEP_BUDGET_MIN)
+			w->sweep_budget = SWEEP_BUDGET_MIN;
+		if (w->sweep_budget > SWEEP_BUDGET_MAX)
+			w->sweep_budget = SWEEP_BUDGET_MAX;
 		w->raw4 = w->raw6 = -1;
 		pthread_mutex_init(&w->lock, NULL);
 		if (!rs) {
@@ -961,7 +998,7 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 		status = 1;
 		goto out;
 	}
-	ctg_pipeline_event(&dm.w[0].pl, CTG_EV_START, wall_us(), dm.nw,
+	main_event(&dm, CTG_EV_START, dm.nw,
 	    "ctguardd %s started: queues %u-%u, ruleset %016" PRIx64, PACKAGE_VERSION,
 	    cfg->queue_first, cfg->queue_first + dm.nw - 1, ctg_ruleset_hash(dm.w[0].pl.rules));
 	for (unsigned i = 0; i < dm.nw; i++) {
@@ -1033,7 +1070,7 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 	for (unsigned i = 0; i < dm.nw; i++) {
 		snapshot_save(&dm, &dm.w[i]);
 	}
-	ctg_pipeline_event(&dm.w[0].pl, CTG_EV_STOP, wall_us(), 0, "ctguardd stopped");
+	main_event(&dm, CTG_EV_STOP, 0, "ctguardd stopped");
 out:
 	if (dm.ctl_fd >= 0) {
 		close(dm.ctl_fd);

@@ -821,6 +821,25 @@ tcp_existing(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 			}
 			return CTG_R_TCP_CLOSED;
 		}
+		if (dir == 0 && (c->flags & CTG_CONN_FLIPPED) && s->state == CTG_TCPS_SYN_SENT &&
+		    !(s->flags & CTG_PEER_SEEN) && p->tcp.seq == s->isn) {
+			/*
+			 * The SYN of a connection picked up from its SYN/ACK,
+			 * arriving late (reordered in a capture): it tells us the
+			 * originator's options after all.
+			 */
+			uint32_t maxend = s->td_maxend;
+			peer_init_syn(s, p);
+			s->td_maxend = maxend;
+			s->state = CTG_TCPS_SYN_SENT;
+			if (!(s->flags & CTG_PEER_WSCALE) || !(r->flags & CTG_PEER_WSCALE)) {
+				s->wscale = 0;
+				r->wscale = 0;
+			}
+			s->flags |= CTG_PEER_LIBERAL;
+			c->flags |= CTG_CONN_SYN_ORIG;
+			return CTG_R_NONE;
+		}
 		if (dir == 0 && s->state == CTG_TCPS_SYN_SENT &&
 		    (r->state == CTG_TCPS_LISTEN || r->state == CTG_TCPS_NONE)) {
 			if (p->tcp.seq == s->isn)
@@ -1003,10 +1022,13 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 			res->dir = dir;
 			res->before[0] = res->after[0] = c->peer[0].state;
 			res->before[1] = res->after[1] = c->peer[1].state;
-			if (f & (CTG_TH_SYN))
+			/* Zeek's letters: q for SYN with FIN or RST, i for FIN with RST */
+			if ((f & CTG_TH_SYN) && (f & (CTG_TH_FIN | CTG_TH_RST)))
 				hist_add(c, dir, H_MULTIFLAG);
-			else
+			else if ((f & (CTG_TH_FIN | CTG_TH_RST)) == (CTG_TH_FIN | CTG_TH_RST))
 				hist_add(c, dir, H_INCONSISTENT);
+			else if (f & CTG_TH_FIN)
+				hist_add(c, dir, H_FIN);
 		}
 		res->ctstate = CTG_CT_INVALID;
 		res->reason = why;
@@ -1094,7 +1116,8 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 		c->peer[0].td_maxwin = 1;
 		c->peer[0].state = CTG_TCPS_SYN_SENT;
 		c->peer[0].flags = CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
-		c->peer[0].wscale = c->peer[1].wscale;
+		/* its SYN went by unseen: if scaling is on, assume the largest shift */
+		c->peer[0].wscale = p->tcp.opt.has_wscale ? CTG_TCP_MAX_WSCALE : 0;
 		c->flags |= CTG_CONN_MIDSTREAM | CTG_CONN_FLIPPED | CTG_CONN_SYNACK |
 		    CTG_CONN_SEEN_REPLY;
 		hist_add(c, 1, H_SYNACK);
@@ -1520,30 +1543,32 @@ enum zstate { Z_INACTIVE, Z_SYN_SENT, Z_SYN_ACK_SENT, Z_PARTIAL, Z_ESTABLISHED, 
 static enum zstate
 zeek_state(const struct ctg_conn *c, uint8_t dir)
 {
-	const struct ctg_tcp_peer *s = &c->peer[dir];
-
+	/*
+	 * From what each side sent, not from our inferred RFC 793 state: an
+	 * RST sets both sides CLOSED here, but Zeek still calls a side that
+	 * never answered inactive.
+	 */
 	if (c->flags & (dir == 0 ? CTG_CONN_RST_ORIG : CTG_CONN_RST_RESP))
 		return Z_RESET;
 	if (c->flags & (dir == 0 ? CTG_CONN_FIN_ORIG : CTG_CONN_FIN_RESP))
 		return Z_CLOSED;
-	if (!(s->flags & CTG_PEER_SEEN) && !(c->hist_seen[dir]))
+	if (c->hist_seen[dir] == 0)
 		return Z_INACTIVE;
 	if (c->flags & CTG_CONN_MIDSTREAM) {
-		if (dir == 1 && (c->flags & CTG_CONN_SYNACK) && !(c->hist_seen[1] & ~(1u << H_SYNACK)))
+		if (dir == 1 && (c->flags & CTG_CONN_SYNACK) &&
+		    !(c->hist_seen[1] & ~(1u << H_SYNACK)))
 			return Z_SYN_ACK_SENT;
 		return Z_PARTIAL;
 	}
-	if (s->state == CTG_TCPS_SYN_SENT)
-		return dir == 0 ? Z_SYN_SENT : Z_SYN_SENT;
-	/* reset while its SYN was unanswered (the RST set it CLOSED) */
-	if (dir == 0 && s->state == CTG_TCPS_CLOSED &&
-	    (c->flags & CTG_CONN_SYN_ORIG) && !(c->flags & CTG_CONN_SYNACK))
-		return Z_SYN_SENT;
-	if (s->state == CTG_TCPS_SYN_RCVD)
+	if (c->flags & CTG_CONN_ASSURED)
+		return Z_ESTABLISHED;
+	if (dir == 0)
+		return (c->flags & CTG_CONN_SYN_ORIG) ? Z_SYN_SENT : Z_PARTIAL;
+	if (c->flags & CTG_CONN_SYNACK)
 		return Z_SYN_ACK_SENT;
-	if (s->state == CTG_TCPS_LISTEN)
-		return (c->hist_seen[dir]) ? Z_PARTIAL : Z_INACTIVE;
-	return Z_ESTABLISHED;
+	if (c->peer[1].state == CTG_TCPS_SYN_SENT || c->peer[1].state == CTG_TCPS_SYN_RCVD)
+		return Z_SYN_SENT;
+	return Z_PARTIAL;
 }
 
 static bool

@@ -72,6 +72,9 @@ SSHPORT=22              # the "services" set of default.rules
 cat >"$H" <<'EOF'
 import errno, hashlib, json, os, random, socket, struct, sys, threading, time
 
+def say(m):
+    print('# ' + m, flush=True)
+
 def blob(n, seed):
     return random.Random(seed).randbytes(n)
 
@@ -168,7 +171,7 @@ def put(host, port, n, sport=0, src=None, chunk=0, delay=0.0, timeout=10):
     s.close()
     want = [str(n), hashlib.sha256(data).hexdigest()]
     if reply != want:
-        print('put: got %r want %r' % (reply, want))
+        say('put: got %r want %r' % (reply, want))
         return 1
     return 0
 
@@ -179,7 +182,7 @@ def get(host, port, n, seed, sport=0):
     got = readall(s)
     s.close()
     if got != blob(n, seed):
-        print('get: %d bytes, content %s' % (len(got),
+        say('get: %d bytes, content %s' % (len(got),
               'differs' if len(got) == n else 'short'))
         return 1
     return 0
@@ -239,7 +242,7 @@ def udprefused(host, port, sport):
     except ConnectionRefusedError:
         return 0
     except socket.timeout:
-        print('udprefused: timeout, no ICMP error arrived')
+        say('udprefused: timeout, no ICMP error arrived')
         return 1
     return 1
 
@@ -247,16 +250,16 @@ def refused(host, port):
     t = time.time()
     try:
         tcp(host, port, timeout=4).close()
-        print('refused: connected')
+        say('refused: connected')
         return 1
     except ConnectionRefusedError:
         dt = time.time() - t
         if dt > 1.5:
-            print('refused: took %.1f s' % dt)
+            say('refused: took %.1f s' % dt)
             return 1
         return 0
     except OSError as e:
-        print('refused: %s' % e)
+        say('refused: %s' % e)
         return 1
 
 def connects(host, port, timeout=2):
@@ -264,7 +267,7 @@ def connects(host, port, timeout=2):
         tcp(host, port, timeout=timeout).close()
         return 0
     except OSError as e:
-        print('connect: %s' % e)
+        say('connect: %s' % e)
         return 1
 
 def listen(port):
@@ -285,7 +288,7 @@ def parallel(host, port, count, first, naddr):
     for t in th:
         t.join()
     if errs:
-        print('parallel: %d failed: %s' % (len(errs), errs[:5]))
+        say('parallel: %d failed: %s' % (len(errs), errs[:5]))
         return 1
     return 0
 
@@ -302,10 +305,39 @@ def ctlraw(path, payload, expect_reply):
     except (ConnectionResetError, BrokenPipeError):
         got = b''
     s.close()
-    print(repr(got[:80]))
+    say(repr(got[:80]))
     if got[4:7] == b'ok\n':
         return 1
     if expect_reply and b'error' not in got:
+        return 1
+    return 0
+
+def trickle(path):
+    # announce 16 bytes, then send one every 0.4 s: the daemon must hang
+    # up once its 2 s budget for the request is spent
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(b'\x00\x00\x00\x10')
+    t = time.time()
+    for i in range(16):
+        time.sleep(0.4)
+        try:
+            s.send(b's')
+            s.setblocking(False)
+            if s.recv(100) == b'':
+                break
+        except BlockingIOError:
+            pass
+        except OSError:
+            break
+        finally:
+            s.setblocking(True)
+    else:
+        say('trickle: never hung up')
+        return 1
+    dt = time.time() - t
+    if dt > 3.5:
+        say('trickle: hung up after %.1f s' % dt)
         return 1
     return 0
 
@@ -315,7 +347,7 @@ def jsonlines(path):
         o = json.loads(line)
         for k in ('id', 'proto', 'src', 'sport', 'dst', 'dport', 'state'):
             if k not in o:
-                print('json: no %s in %s' % (k, line))
+                say('json: no %s in %s' % (k, line))
                 return 1
         n += 1
     return 0 if n else 1
@@ -349,6 +381,8 @@ elif cmd == 'parallel':
     sys.exit(parallel(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4])))
 elif cmd == 'ctlraw':
     sys.exit(ctlraw(a[0], bytes.fromhex(a[1]), a[2] == '1'))
+elif cmd == 'trickle':
+    sys.exit(trickle(a[0]))
 elif cmd == 'jsonlines':
     sys.exit(jsonlines(a[0]))
 sys.exit(2)
@@ -723,8 +757,6 @@ ctg_check_fails "ctguard kill of an unknown id fails" ctl kill 999999999
 ctg_check "ctguard flush" ctg_quiet ctl flush
 ctg_check "flushed connections are summarised with end_reason flushed" \
     ctg_wait_for 5 qge "SELECT count(*) FROM connections WHERE end_reason = 'flushed'" 1
-ctg_check "loose midstream: the held connection survives kill and flush" \
-    eval "sleep 0.5; ! grep -q fail '$T/hold2.log'"
 ctg_check "ctguard reopen-log" ctg_quiet ctl reopen-log
 before=$(q "SELECT max(id) FROM verdicts")
 ctg_ping "$CTG_NS_CLI" "$CTG_SRV4" 1
@@ -746,14 +778,16 @@ ctg_check "control: length 0xffffffff with data is refused" ctlraw ffffffff41414
 ctg_check "control: truncated message is dropped" ctlraw 000000104142 0
 ctg_check "control: unknown command gets an error" \
     ctlraw "0000000b$(printf 'frobnicate!' | od -An -tx1 | tr -d ' \n')" 1
-ctg_check "control: NUL byte gets an error" ctlraw 00000006737461747573 1
-ctg_check "control: NUL in the command gets an error" ctlraw 000000060073746174 1
+ctg_check "control: NUL byte gets an error" ctlraw 0000000773746174757300 1
+ctg_check "control: NUL in the command gets an error" ctlraw 000000070073746174757300 1
 ctg_check "control: kill without id gets an error" ctlraw 000000046b696c6c 1
 ctg_check "control: bad filter gets an error" \
-    ctlraw "00000011$(printf 'connections port' | od -An -tx1 | tr -d ' \n')00" 1
+    ctlraw "00000010$(printf 'connections port' | od -An -tx1 | tr -d ' \n')" 1
 ctg_check "control: empty request gets an error" ctlraw 00000000 1
 ctg_check "control: garbage without framing is dropped" \
     ctlraw "$(head -c 64 /dev/urandom | od -An -tx1 | tr -d ' \n')" 0
+ctg_check "control: a client trickling its request is cut off after 2 s" \
+    timeout 15 python3 "$H" trickle "$SOCK"
 ctg_check "daemon still running and answering after bad control input" \
     eval 'daemon_alive && ctl status >/dev/null'
 wait "$HPID" 2>/dev/null
@@ -822,8 +856,8 @@ ctg_check "both queues carried packets (q0 ${q0:-0}, q1 ${q1:-0})" \
     test "${q0:-0}" -gt 0 -a "${q1:-0}" -gt 0
 ctg_check "the 40 connections are summarised SF" \
     ctg_wait_for 10 qge "SELECT count(*) FROM connections WHERE dport = $SRVPORT
-        AND src BETWEEN '198.51.100.10' AND '198.51.100.25' AND conn_state = 'SF'" 40
-ctg_check "connection summaries come from both queues' producers" \
+        AND src LIKE '198.51.100.%' AND src <> '$CTG_CLI4' AND conn_state = 'SF'" 40
+ctg_check "verdict rows name both queues" \
     qge "SELECT count(DISTINCT queue) FROM verdicts WHERE src LIKE '198.51.100.%'
         AND dport = $SRVPORT AND ctstate = 'new'" 2
 ctg_check "graceful stop with two queues exits 0" stop_daemon

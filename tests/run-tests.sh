@@ -13,6 +13,12 @@ fail_notes=()
 
 note_fail() { failed=$((failed + 1)); fail_notes+=("$1"); }
 
+# The public captures for the replay regression suite live beside the checkout.
+if [ -z "${CTG_CORPUS:-}" ] && [ -d "$top/../shared/corpus" ]; then
+	CTG_CORPUS=$(cd "$top/../shared/corpus" && pwd)
+	export CTG_CORPUS
+fi
+
 ./autogen.sh >/tmp/ctguard-autogen.log 2>&1 || { cat /tmp/ctguard-autogen.log; echo "0 passed, 1 failed"; exit 1; }
 
 rm -rf build && mkdir build && cd build

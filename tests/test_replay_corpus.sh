@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Regression suite on public traces: replay every capture of
+# ../shared/corpus (Zeek's own test traces) through ctguardd -r under the
+# shipped default rules and the stateful-only rules, and compare the
+# per-frame verdicts and the connection summaries with the expectations in
+# tests/corpus/expected/. How each expectation compares with Zeek's own
+# baseline, and why ctguard differs where it does, is in
+# tests/corpus/README.md.
+set -u
+srcdir=${srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+builddir=${builddir:-.}
+d=$builddir/ctguardd
+corpus=${CTG_CORPUS:-$srcdir/../shared/corpus}
+fails=0
+
+if [ ! -f "$corpus/MANIFEST.tsv" ]; then
+	if [ "${CI:-}" = true ]; then
+		echo "not ok - corpus not found at $corpus (CI=true: refusing to skip)"
+		exit 1
+	fi
+	echo "# SKIP: corpus not found at $corpus (set CTG_CORPUS)"
+	exit 77
+fi
+[ -x "$d" ] || { echo "not ok - ctguardd not built at $d"; exit 1; }
+
+tmp=$(mktemp -d /tmp/ctg-corpus.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+n=0
+while IFS=$'\t' read -r file _; do
+	[ "$file" = file ] && continue
+	name=$(basename "$file")
+	n=$((n + 1))
+	exp=$srcdir/tests/corpus/expected/$name.out
+	if [ ! -f "$exp" ]; then
+		echo "not ok - $name: no expectation in tests/corpus/expected"
+		fails=$((fails + 1))
+		continue
+	fi
+	bash "$srcdir/tests/corpus/gen.sh" "$d" "$srcdir" "$corpus/$file" >"$tmp/$name.out"
+	if diff -u "$exp" "$tmp/$name.out" >"$tmp/$name.diff"; then
+		echo "ok - $name: $(grep -c $'^[0-9]' "$exp") verdict lines, $(grep -c '^conn' "$exp") connection summaries as expected"
+	else
+		echo "not ok - $name differs from tests/corpus/expected/$name.out:"
+		sed 's/^/#   /' "$tmp/$name.diff" | head -n 40
+		fails=$((fails + 1))
+	fi
+done <"$corpus/MANIFEST.tsv"
+
+if [ "$n" -ne "$(ls "$srcdir/tests/corpus/expected" | wc -l)" ]; then
+	echo "not ok - $n captures in the manifest, $(ls "$srcdir/tests/corpus/expected" | wc -l) expectations"
+	fails=$((fails + 1))
+else
+	echo "ok - every capture of the manifest has an expectation ($n)"
+fi
+[ "$fails" -eq 0 ]
