@@ -77,7 +77,7 @@ struct worker {
 	bool locked;
 	_Atomic(struct ctg_ruleset *) pending;
 	_Atomic(struct ctg_ruleset *) retired;
-	bool recheck;
+	atomic_bool recheck;    /* set with pending: a second reload may race the first */
 	int raw4, raw6;
 	uint64_t now_us;
 	uint64_t last_sweep;
@@ -271,7 +271,8 @@ worker_main(void *arg)
 		struct ctg_ruleset *nr = atomic_exchange(&w->pending, NULL);
 		if (nr) {
 			struct ctg_ruleset *old = w->pl.rules;
-			unsigned cut = ctg_pipeline_set_rules(&w->pl, nr, w->recheck, w->now_us);
+			unsigned cut = ctg_pipeline_set_rules(&w->pl, nr, atomic_load(&w->recheck),
+			    w->now_us);
 			if (cut)
 				logmsg(LOG_INFO, "queue %u: reload cut %u connections the new rules refuse",
 				    w->queue, cut);
@@ -392,7 +393,7 @@ reload(struct daemon *dm, char *err, size_t errlen)
 		}
 	}
 	for (unsigned i = 0; i < dm->nw; i++) {
-		dm->w[i].recheck = cfg.reload_policy == CTG_RELOAD_RECHECK;
+		atomic_store(&dm->w[i].recheck, cfg.reload_policy == CTG_RELOAD_RECHECK);
 		struct ctg_ruleset *prev = atomic_exchange(&dm->w[i].pending, sets[i]);
 		if (prev)
 			ctg_ruleset_free(prev);

@@ -187,6 +187,10 @@ ctg_pipeline_process(struct ctg_pipeline *p, const struct ctg_pkt_in *in,
 		}
 	}
 
+	/* a connection-limit slot for a connection that will not be tracked */
+	if (evaluated && rr.conn_counted && (!c || d->action != CTG_ACT_ACCEPT))
+		ctg_ruleset_conn_release(p->rules, rr.rule_index, &d->pkt.tuple);
+
 	if (c) {
 		if (d->action == CTG_ACT_ACCEPT)
 			ctg_tracker_account(p->tracker, c, d->tr.dir,
@@ -260,7 +264,12 @@ recheck_conn(void *arg, struct ctg_conn *c)
 		.now_us = x->now_us,
 	};
 	ctg_ruleset_eval(x->p->rules, &ri, &rr);
-	if (rr.action != CTG_ACT_ACCEPT) {
+	/*
+	 * A rate limit meters arrivals, and the whole table arriving at once
+	 * is no arrival: a limited answer means the rule matched, so keep
+	 * what the limit let in over time.
+	 */
+	if (rr.action != CTG_ACT_ACCEPT && rr.reason != CTG_R_RATE_LIMITED) {
 		c->flags &= ~CTG_CONN_VERDICT;
 		c->rule_index = -1;
 		ctg_tracker_end(x->p->tracker, c, CTG_END_FLUSHED, x->now_us);

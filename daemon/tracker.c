@@ -732,12 +732,21 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 		    SEQ_GT(end, s->td_end) && (r->flags & CTG_PEER_MAXACK) &&
 		    seq == r->td_maxack)
 			note = CTG_R_TCP_WINDOW_PROBE;
-		if (plen > 0 && SEQ_LT(end, s->td_end - r->td_maxwin))
+		/*
+		 * More than a window back: only data the sender really sent
+		 * before may come again (its acks can be lost past this box,
+		 * and the Linux selftest conntrack_ack_loss_stall shows that
+		 * refusing the resend stalls the connection). Sequence numbers
+		 * outside everything it ever sent are INVALID.
+		 */
+		if (plen > 0 && SEQ_LT(end, s->td_end - r->td_maxwin) &&
+		    (uint32_t)(seq - s->isn) > (uint32_t)(s->td_end - s->isn))
 			return CTG_R_TCP_SEQ_BELOW_WINDOW;
 		/* empty segments: the sequence number must still be plausible */
 		if (plen == 0 && SEQ_GT(seq, s->td_maxend))
 			return CTG_R_TCP_SEQ_ABOVE_WINDOW;
-		if (plen == 0 && SEQ_LT(seq, s->td_end - r->td_maxwin - 1))
+		if (plen == 0 && SEQ_LT(seq, s->td_end - r->td_maxwin - 1) &&
+		    (uint32_t)(seq - s->isn) > (uint32_t)(s->td_end - s->isn))
 			return CTG_R_TCP_SEQ_BELOW_WINDOW;
 	}
 
@@ -859,6 +868,10 @@ tcp_existing(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 		}
 		if (dir == 1 && s->state == CTG_TCPS_SYN_SENT && p->tcp.seq == s->isn)
 			return CTG_R_TCP_SYN_RETRANSMIT;
+		/* the SYN/ACK was lost past this box: the client sends its SYN again */
+		if (dir == 0 && s->state == CTG_TCPS_SYN_SENT && r->state == CTG_TCPS_SYN_RCVD &&
+		    p->tcp.seq == s->isn)
+			return CTG_R_TCP_SYN_RETRANSMIT;
 		if (dir == 1 && s->state == CTG_TCPS_SYN_RCVD)
 			return CTG_R_TCP_SYN_WRONG_DIR;
 		return CTG_R_TCP_SYN_ON_ESTABLISHED;
@@ -899,6 +912,8 @@ tcp_existing(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 			}
 			r->td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
 			r->flags &= ~CTG_PEER_UNACKED;
+			/* until the third ACK, the SYN's (unscaled) window bounds the answer */
+			s->td_maxend = s->td_end + (r->td_maxwin ? r->td_maxwin : 1);
 			if (dir == 1)
 				c->flags |= CTG_CONN_SYNACK;
 			if (p->payload_len) {
@@ -940,8 +955,14 @@ tcp_existing(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 		hist_add(c, dir, H_ACK);
 		return CTG_R_TCP_CHALLENGE_ACK;
 	}
+	/*
+	 * Responder data before the third ACK is an injection (Suricata's
+	 * 3WHS_ACK_DATA_INJECT), except under TCP Fast Open: a server whose
+	 * SYN/ACK acknowledged the SYN's data may answer at once (RFC 7413).
+	 */
 	if (dir == 1 && s->state == CTG_TCPS_SYN_RCVD && r->state == CTG_TCPS_SYN_SENT &&
-	    (p->payload_len || (f & CTG_TH_FIN)) && !(c->flags & CTG_CONN_FLIPPED))
+	    (p->payload_len || (f & CTG_TH_FIN)) && !(c->flags & CTG_CONN_FLIPPED) &&
+	    !SEQ_GT(s->td_maxack, r->isn + 1))
 		return CTG_R_TCP_DATA_BEFORE_ESTABLISHED;
 	if ((f & CTG_TH_FIN) && (s->state == CTG_TCPS_SYN_SENT ||
 	    s->state == CTG_TCPS_LISTEN) && r->state != CTG_TCPS_SYN_RCVD)

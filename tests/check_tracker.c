@@ -485,6 +485,46 @@ START_TEST(test_tfo)
 }
 END_TEST
 
+START_TEST(test_tfo_server_answers_early)
+{
+	struct ctg_track_result r;
+
+	/* RFC 7413: a server that acked the SYN's data may answer before the third ACK */
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 40);
+	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 41, WIN, 0);
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 41, WIN, 120);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+START_TEST(test_server_data_before_third_ack)
+{
+	struct ctg_track_result r;
+
+	/* without TFO the same early data is an injection */
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 120);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_DATA_BEFORE_ESTABLISHED);
+}
+END_TEST
+
+START_TEST(test_syn_retransmit_after_synack)
+{
+	struct ctg_track_result r;
+
+	/* the SYN/ACK was lost past the gateway: the client resends its SYN */
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_RETRANSMIT);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	/* a SYN with another ISN is not a retransmission */
+	r = seg(0, CTG_TH_SYN, CISN + 5000, 0, WIN, 0);
+	ck_assert_int_eq(r.ctstate, CTG_CT_INVALID);
+}
+END_TEST
+
 START_TEST(test_tfo_data_acked)
 {
 	struct ctg_track_result r;
@@ -1277,7 +1317,16 @@ START_TEST(test_seq_below_window)
 	seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 60001, SISN + 1, WIN, 60000);
 	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 120001, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/*
+	 * More than a window back but inside what the client really sent:
+	 * a resend after acks were lost past the box (Linux selftest
+	 * conntrack_ack_loss_stall); it must pass, or the connection stalls.
+	 */
 	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RETRANSMIT);
+	EXPECT_UNCHANGED(r);
+	/* before the client's ISN: never sent, INVALID */
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN - 70000, SISN + 1, WIN, 100);
 	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SEQ_BELOW_WINDOW);
 	EXPECT_UNCHANGED(r);
 }
@@ -2050,6 +2099,9 @@ tracker_suite(void)
 	tcase_add_test(tc, test_simultaneous_open_reply_first);
 	tcase_add_test(tc, test_tfo);
 	tcase_add_test(tc, test_tfo_data_acked);
+	tcase_add_test(tc, test_tfo_server_answers_early);
+	tcase_add_test(tc, test_server_data_before_third_ack);
+	tcase_add_test(tc, test_syn_retransmit_after_synack);
 	tcase_add_test(tc, test_synack_data);
 	tcase_add_test(tc, test_synack_wrong_dir);
 	tcase_add_test(tc, test_synack_bad_ack);

@@ -1,0 +1,370 @@
+#!/bin/bash
+# ctguard benchmarks (issue 8): micro-benchmarks, then end to end through a
+# namespace gateway, ctguard against its peers and its limit in one run.
+# Writes $builddir/bench/results.json and prints the table (bench/report.py).
+#
+# usage: run-bench.sh [--micro-only | --e2e-only] [--quick]
+# environment: builddir (default .), srcdir (default this script's ..),
+#   ROUNDS (default 3), SECS (seconds per measured run, default 4),
+#   CTG_BENCH_OUT (default $builddir/bench/results.json)
+#
+# Needs root (namespaces, iptables, NFQUEUE) for the end-to-end part, and
+# iperf3, iptables, python3; valgrind for the instruction counts (optional).
+# Every configuration gets the same traffic in the same run, configurations
+# interleaved round by round; warm-up is excluded from every figure.
+
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+srcdir=${srcdir:-$(cd "$here/.." && pwd)}
+builddir=${builddir:-.}
+builddir=$(cd "$builddir" && pwd)
+ROUNDS=${ROUNDS:-3}
+SECS=${SECS:-4}
+OUT=${CTG_BENCH_OUT:-$builddir/bench/results.json}
+do_micro=1
+do_e2e=1
+quick=0
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--micro-only) do_e2e=0 ;;
+	--e2e-only) do_micro=0 ;;
+	--quick) quick=1 ;;
+	-h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+	*) echo "run-bench.sh: unknown argument '$1'" >&2; exit 2 ;;
+	esac
+	shift
+done
+if [ "$quick" -eq 1 ]; then
+	ROUNDS=1
+	SECS=2
+fi
+
+B=$builddir
+for p in ctguardd ctguard tests/nfq_acceptall bench/bench_tracker bench/tcprr \
+    bench/bench_rules bench/bench_auditlog; do
+	[ -x "$B/$p" ] || { echo "run-bench.sh: $B/$p not built (run make bench)" >&2; exit 1; }
+done
+
+. "$srcdir/tests/lib/netns.sh"
+# netns.sh skips with 77; a benchmark asked for by hand should say why and fail
+ctg_skip() {
+	echo "run-bench.sh: cannot run: $*" >&2
+	exit 1
+}
+
+RAW=$builddir/bench/raw
+mkdir -p "$RAW"
+ctg_tmpdir
+W=$CTG_TMPDIR
+log() { echo "# $*" >&2; }
+
+# --- machine ---------------------------------------------------------------
+{
+	echo "nproc $(nproc)"
+	echo "kernel $(uname -r)"
+	echo "cpu $(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)"
+	echo "loadavg_start $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "date $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	echo "iperf3 $(iperf3 --version 2>/dev/null | head -1)"
+	echo "commit $(git -C "$srcdir" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "rounds $ROUNDS"
+	echo "secs $SECS"
+} >"$RAW/machine.txt"
+
+# --- micro-benchmarks --------------------------------------------------------
+micro() {
+	local m=$RAW/micro.txt pcap=$W/synth.pcap conf=$W/replay.conf n=2000000 i
+	: >"$m"
+	[ "$quick" -eq 1 ] && n=500000
+
+	log "micro: tracker (mixed stream, lookups, 1M connections)"
+	"$B/bench/bench_tracker" -n "$n" -r 3 >>"$m" || echo "ERROR tracker" >>"$m"
+
+	log "micro: rules (tests/bench_rules.c)"
+	"$B/bench/bench_rules" | tee "$RAW/bench_rules.txt" | awk '
+	/ rules:/ { r = $1; sub(/ms,/, "", $4)
+		printf "METRIC rules_load_ms_%s %s ms\n", r, $4
+		printf "METRIC rules_eval_ns_%s %s ns\n", r, $8 }
+	/prefix set/ { printf "METRIC rules_set100k_hit_ns %s ns\n", $6
+		printf "METRIC rules_set100k_miss_ns %s ns\n", $9 }' \
+	    | sed 's|ns/eval,||' >>"$m"
+
+	log "micro: audit log writer (tests/bench_auditlog.c, database on $(df --output=fstype "$W" | tail -1))"
+	for i in 1 2 3; do
+		"$B/bench/bench_auditlog" "$W/audit-bench.db" 1000000 |
+		    tee -a "$RAW/bench_auditlog.txt" |
+		    awk '/rate:/ { printf "METRIC auditlog_rows_per_s_run %s rows/s\n", $5 }'
+		rm -f "$W/audit-bench.db" "$W/audit-bench.db-wal" "$W/audit-bench.db-shm"
+	done >>"$m"
+
+	log "micro: replay (same synthetic stream as the tracker, and the largest corpus capture looped)"
+	cat >"$conf" <<EOF
+tracker = { max_connections = 1048576; };
+rules = { files = [ "$srcdir/rules/default.rules" ]; };
+daemon = { user = ""; };
+EOF
+	"$B/bench/bench_tracker" -n "$n" -w "$pcap" >/dev/null 2>&1
+	for i in 1 2 3; do
+		"$B/ctguardd" -r "$pcap" -c "$conf" --no-log 2>&1 |
+		    awk '/packets per second/ { printf "METRIC replay_synth_pps_run %s pps\n", $2 }
+		         /verdicts accept/ { printf "METRIC replay_synth_accepted %s packets\n", $4 }'
+	done >>"$m"
+	local corpus=$srcdir/../shared/corpus/zeek/ssh-dups.pcap
+	[ -f "$corpus" ] || corpus=/work/shared/corpus/zeek/ssh-dups.pcap
+	if [ -f "$corpus" ]; then
+		python3 "$srcdir/bench/loop-pcap.py" "$corpus" "$W/ssh-loop.pcap" \
+		    $((quick ? 500 : 4000)) >/dev/null
+		for i in 1 2 3; do
+			"$B/ctguardd" -r "$W/ssh-loop.pcap" -c "$conf" --no-log 2>&1 |
+			    awk '/packets per second/ { printf "METRIC replay_corpus_pps_run %s pps\n", $2 }'
+		done >>"$m"
+		rm -f "$W/ssh-loop.pcap"
+	fi
+
+	if command -v valgrind >/dev/null && command -v callgrind_annotate >/dev/null; then
+		log "micro: instruction counts (valgrind --tool=callgrind; wall time is noisy here)"
+		"$B/bench/bench_tracker" -n 200000 -w "$W/s200k.pcap" >/dev/null 2>&1
+		valgrind --tool=callgrind --callgrind-out-file="$W/cg.tracker" \
+		    --toggle-collect=run_full "$B/bench/bench_tracker" -q -n 200000 \
+		    >/dev/null 2>&1
+		valgrind --tool=callgrind --callgrind-out-file="$W/cg.replay" \
+		    --toggle-collect=ctg_replay_run "$B/ctguardd" -r "$W/s200k.pcap" \
+		    -c "$conf" --no-log >/dev/null 2>&1
+		{
+			callgrind_annotate --inclusive=yes "$W/cg.tracker" 2>/dev/null |
+			    awk '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "METRIC ir_tracker_per_pkt %.0f Ir\n", $1 / 200000 }'
+			callgrind_annotate --inclusive=yes "$W/cg.replay" 2>/dev/null |
+			    awk '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "METRIC ir_replay_total_per_pkt %.0f Ir\n", $1 / 200000 }
+			         /:ctg_pipeline_process / { gsub(",", "", $1); printf "METRIC ir_replay_pipeline_per_pkt %.0f Ir\n", $1 / 200000 }
+			         /:ctg_tracker_packet / { gsub(",", "", $1); printf "METRIC ir_replay_tracker_packet_per_pkt %.0f Ir\n", $1 / 200000 }
+			         /:pcap_next_ex / { gsub(",", "", $1); printf "METRIC ir_replay_pcap_per_pkt %.0f Ir\n", $1 / 200000 }
+			         /:ctg_tracker_flush / { gsub(",", "", $1); printf "METRIC ir_replay_final_flush_per_pkt %.0f Ir\n", $1 / 200000 }
+			         /:tuple_hash / { gsub(",", "", $1); printf "METRIC ir_replay_tuple_hash_per_pkt %.0f Ir\n", $1 / 200000 }'
+		} >>"$m"
+		callgrind_annotate "$W/cg.replay" 2>/dev/null | sed -n '/file:function/,$p' |
+		    head -25 >"$RAW/callgrind_replay_top.txt"
+		rm -f "$W/s200k.pcap"
+	fi
+	rm -f "$pcap"
+}
+
+# --- end to end --------------------------------------------------------------
+CFG_NAMES=(x "no filtering" "kernel conntrack" "NFQUEUE limit" \
+    "ctguardd decisions" "ctguardd log all")
+GW= CLI= SRV=
+
+e2e_setup() {
+	ctg_require_root
+	ctg_require_tools ip iptables ip6tables iperf3 python3
+	ctg_topology || { echo "run-bench.sh: cannot build the topology" >&2; exit 1; }
+	GW=$CTG_NS_GW CLI=$CTG_NS_CLI SRV=$CTG_NS_SRV
+	# client side only: many short connections need ports
+	ctg_in "$CLI" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \
+	    net.ipv4.tcp_tw_reuse=1 >/dev/null
+	ctg_bg "$SRV" "$W/iperf3.log" iperf3 -s -p 5201
+	ctg_bg "$SRV" "$W/tcprr.log" "$B/bench/tcprr" server 7000
+	ctg_wait_for 10 ctg_tcp_connect "$CLI" "$CTG_SRV4" 5201 ||
+	    { echo "run-bench.sh: iperf3 server not reachable" >&2; exit 1; }
+	ctg_wait_for 10 ctg_tcp_connect "$CLI" "$CTG_SRV4" 7000 ||
+	    { echo "run-bench.sh: tcprr server not reachable" >&2; exit 1; }
+}
+
+ipt_reset() {
+	local t
+	for t in iptables ip6tables; do
+		"$srcdir/packaging/ctguard-setup" remove --netns "$GW" >/dev/null 2>&1
+		ctg_in "$GW" "$t" -w -F FORWARD
+		ctg_in "$GW" "$t" -w -P FORWARD ACCEPT
+	done
+}
+
+# Packets the queue rule saw (IPv4 + IPv6).
+queue_rule_pkts() {
+	local t s=0 n
+	for t in iptables ip6tables; do
+		n=$(ctg_in "$GW" "$t" -w -t filter -L CTGUARD -v -x -n 2>/dev/null |
+		    awk '/NFQUEUE/ { s += $1 } END { print s + 0 }')
+		s=$((s + n))
+	done
+	echo "$s"
+}
+
+# kstats QUEUE: "queue_dropped user_dropped id_sequence queue_total"
+kstats() {
+	ctg_in "$GW" cat /proc/net/netfilter/nfnetlink_queue |
+	    awk -v q="$1" '$1 == q { print $6, $7, $8, $3; f = 1 } END { if (!f) print "-1 -1 -1 -1" }'
+}
+
+CONSUMER_PID=
+start_config() {
+	local c=$1 r=$2 policy
+	ipt_reset
+	CONSUMER_PID=
+	case $c in
+	1) ;;
+	2)
+		ctg_in "$GW" iptables -w -A FORWARD -m conntrack --ctstate INVALID -j DROP
+		ctg_in "$GW" iptables -w -A FORWARD -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT
+		ctg_in "$GW" iptables -w -A FORWARD -m conntrack --ctstate NEW -j ACCEPT
+		ctg_in "$GW" iptables -w -P FORWARD DROP ;;
+	3)
+		# the daemon's queue settings (packaging/ctguard.conf defaults)
+		ctg_bg "$GW" "$W/acceptall-$r.log" "$B/tests/nfq_acceptall" -q 0 \
+		    --copy-range 256 --maxlen 8192 --rcvbuf 8388608
+		CONSUMER_PID=$CTG_BG_PID ;;
+	4|5)
+		[ "$c" -eq 4 ] && policy=decisions || policy=all
+		rm -f "$W"/audit.db* "$W"/conntable.snap*
+		cat >"$W/ctguard.conf" <<EOF
+queue = { first = 0; count = 1; copy_range = 256; max_length = 8192;
+          rcvbuf = 8388608; gso = true; fail_open = false; bypass = false; };
+log = { database = "$W/audit.db"; policy = "$policy"; };
+daemon = { user = ""; pidfile = "$W/ctguardd.pid";
+           control_socket = "$W/control.sock"; state_file = "$W/conntable.snap"; };
+rules = { files = [ "$srcdir/rules/default.rules" ]; };
+EOF
+		ctg_bg "$GW" "$W/ctguardd-$c-$r.log" "$B/ctguardd" -f -c "$W/ctguard.conf"
+		CONSUMER_PID=$CTG_BG_PID ;;
+	esac
+	if [ "$c" -ge 3 ]; then
+		ctg_wait_for 10 sh -c "ip netns exec '$GW' cat /proc/net/netfilter/nfnetlink_queue | grep -q '^ *0 '" ||
+		    { echo "run-bench.sh: consumer for config $c did not bind queue 0" >&2; return 1; }
+		if [ "$c" -ge 4 ]; then
+			ctg_wait_for 10 "$B/ctguard" -s "$W/control.sock" status ||
+			    { echo "run-bench.sh: ctguardd control socket not up" >&2; return 1; }
+		fi
+		"$srcdir/packaging/ctguard-setup" install --netns "$GW" --queues 0:1 >/dev/null ||
+		    return 1
+		ctg_in "$GW" iptables -w -Z CTGUARD
+		ctg_in "$GW" ip6tables -w -Z CTGUARD
+	fi
+	ctg_wait_for 10 ctg_tcp_connect "$CLI" "$CTG_SRV4" 7000
+}
+
+# Fail-open check: the queue rule's counter must equal what the consumer
+# received plus the kernel's queue drops. Appends a line to checks.tsv.
+stop_config() {
+	local c=$1 r=$2 rule ks qd ud seq tot got extra="" ok=1
+	if [ "$c" -lt 3 ]; then
+		echo -e "$r\t$c\t-\t-\t-\t-\tna\t" >>"$RAW/checks.tsv"
+		ipt_reset
+		return 0
+	fi
+	sleep 0.5       # let the last verdicts land
+	rule=$(queue_rule_pkts)
+	read -r qd ud seq tot <<<"$(kstats 0)"
+	if [ "$c" -eq 3 ]; then
+		ctg_stop "$CONSUMER_PID"
+		got=$(sed -n 's/.*packets=\([0-9]*\).*/\1/p' "$W/acceptall-$r.log" | tail -1)
+		extra=$(grep -o 'enobufs=[0-9]* id_gaps=[0-9]*' "$W/acceptall-$r.log" | tail -1)
+	else
+		"$B/ctguard" -s "$W/control.sock" stats >"$W/stats-$c-$r.txt" 2>&1
+		got=$(awk '$1 == "queue" && $2 == 0 { print $4 }' "$W/stats-$c-$r.txt")
+		extra="$(awk '$1 == "queue" && $2 == 0 { printf "enobufs=%s id_gaps=%s", $6, $8 }
+		    $1 == "log" { printf " log_written=%s log_dropped=%s", $3, $5 }
+		    $1 == "verdict" { printf " %s=%s", $2, $3 }' "$W/stats-$c-$r.txt")"
+		ctg_stop "$CONSUMER_PID" 10
+	fi
+	got=${got:-0}
+	[ "$rule" -eq $((got + qd + ud)) ] || ok=0
+	[ "$tot" -eq 0 ] || ok=0
+	echo -e "$r\t$c\t$rule\t$got\t$qd\t$ud\t$ok\t$extra" >>"$RAW/checks.tsv"
+	[ "$ok" -eq 1 ] || log "CHECK FAILED: config $c round $r: rule $rule != received $got + qdrop $qd + udrop $ud (queue_total $tot)"
+	ipt_reset
+}
+
+res() { echo -e "$1\t$2\t$3\t$4" >>"$RAW/e2e.tsv"; }
+
+iperf_json() {
+	# iperf_json EXPR FILE: evaluate EXPR on the JSON (j), print the value
+	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($1)" "$2" 2>/dev/null
+}
+
+run_tests() {
+	local c=$1 r=$2 f=$W/out.json v line rate lo hi mid ceil step
+	# bulk TCP, 1 and 8 streams (Gbit/s at the receiver)
+	for p in 1 8; do
+		timeout $((SECS + 20)) ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 \
+		    -t "$SECS" -O 1 -P "$p" -J >"$f" 2>/dev/null
+		v=$(iperf_json "'%.3f' % (j['end']['sum_received']['bits_per_second']/1e9)" "$f")
+		res "$r" "$c" "bulk_${p}_gbps" "${v:-nan}"
+		v=$(iperf_json "j['end']['sum_sent'].get('retransmits', 0)" "$f")
+		res "$r" "$c" "bulk_${p}_retrans" "${v:-nan}"
+	done
+	# TCP with small writes, no delay (Mbit/s)
+	timeout $((SECS + 20)) ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 \
+	    -t "$SECS" -O 1 -N -l 64 -J >"$f" 2>/dev/null
+	v=$(iperf_json "'%.1f' % (j['end']['sum_received']['bits_per_second']/1e6)" "$f")
+	res "$r" "$c" "tcp_small_mbps" "${v:-nan}"
+	# connection rate: 64 clients, connect / 64 B request / 64 B reply / close
+	line=$(timeout $((SECS + 20)) ip netns exec "$CLI" "$B/bench/tcprr" crr \
+	    "$CTG_SRV4" 7000 "$SECS" 64 1)
+	res "$r" "$c" crr_per_s "$(sed -n 's/.*crr_per_s=\([0-9.]*\).*/\1/p' <<<"$line")"
+	res "$r" "$c" crr_failed "$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$line")"
+	res "$r" "$c" crr_stalled "$(sed -n 's/.*stalled=\([0-9]*\).*/\1/p' <<<"$line")"
+	# latency: 64 B ping-pong over one connection
+	line=$(timeout $((SECS + 20)) ip netns exec "$CLI" "$B/bench/tcprr" rr \
+	    "$CTG_SRV4" 7000 "$SECS" 1)
+	res "$r" "$c" rr_p50_us "$(sed -n 's/.*rr_p50_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+	res "$r" "$c" rr_p99_us "$(sed -n 's/.*rr_p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+	# 64-byte UDP: the unlimited rate gives the ceiling, then a bisection for
+	# the highest rate with <= 0.1% loss (4 steps: 1/16 of the ceiling)
+	udp_run() {     # udp_run PPS (0 = unlimited): prints "received_pps loss_pct"
+		local bps=$(($1 * 64 * 8))
+		timeout 30 ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 -u \
+		    -l 64 -b "$bps" -t 2 -J >"$f" 2>/dev/null
+		iperf_json "'%d %.4f' % ((j['end']['sum']['packets'] - j['end']['sum']['lost_packets']) / j['end']['sum']['seconds'], j['end']['sum']['lost_percent'])" "$f"
+	}
+	read -r ceil v <<<"$(udp_run 0)"
+	ceil=${ceil:-0}
+	res "$r" "$c" udp_unlimited_pps "$ceil"
+	res "$r" "$c" udp_unlimited_loss_pct "${v:-nan}"
+	lo=0
+	hi=$ceil
+	for step in 1 2 3 4; do
+		mid=$(((lo + hi) / 2))
+		read -r rate v <<<"$(udp_run "$mid")"
+		if [ -n "$v" ] && python3 -c "import sys; sys.exit(0 if float('$v') <= 0.1 else 1)"; then
+			lo=$mid
+		else
+			hi=$mid
+		fi
+	done
+	res "$r" "$c" udp_lossfree_pps "$lo"
+}
+
+e2e() {
+	local r c order
+	: >"$RAW/e2e.tsv"
+	: >"$RAW/checks.tsv"
+	e2e_setup
+	# one warm-up pass (not recorded): page cache, ARP, iperf3 start-up
+	timeout 20 ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 -t 1 >/dev/null 2>&1
+	for ((r = 1; r <= ROUNDS; r++)); do
+		# rotate the order each round, so no configuration always runs first
+		order=""
+		for c in 1 2 3 4 5; do
+			order="$order $(( (c + r - 2) % 5 + 1 ))"
+		done
+		for c in $order; do
+			log "e2e: round $r/$ROUNDS, config $c (${CFG_NAMES[$c]}), load $(cut -d' ' -f1 /proc/loadavg)"
+			if ! start_config "$c" "$r"; then
+				echo -e "$r\t$c\t-\t-\t-\t-\t0\tstart failed" >>"$RAW/checks.tsv"
+				[ -n "$CONSUMER_PID" ] && ctg_stop "$CONSUMER_PID"
+				ipt_reset
+				continue
+			fi
+			run_tests "$c" "$r"
+			stop_config "$c" "$r"
+		done
+	done
+}
+
+t_start=$(date +%s)
+[ "$do_micro" -eq 1 ] && micro
+[ "$do_e2e" -eq 1 ] && e2e
+echo "loadavg_end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW/machine.txt"
+echo "elapsed_s $(($(date +%s) - t_start))" >>"$RAW/machine.txt"
+python3 "$srcdir/bench/report.py" "$RAW" "$OUT"
