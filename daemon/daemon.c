@@ -83,6 +83,8 @@ struct worker {
 	uint64_t last_sweep;
 	size_t sweep_budget;
 	uint64_t rejects_sent, reject_errors;
+	uint64_t related_elsewhere;     /* ICMP errors matched in another queue's table */
+	struct daemon *dm;
 	char ifname[IFCACHE][IF_NAMESIZE];
 };
 
@@ -112,16 +114,14 @@ logmsg(int prio, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* in the foreground stderr is the log (systemd's journal takes it) */
 	va_start(ap, fmt);
 	if (log_foreground) {
-		va_list ap2;
-		va_copy(ap2, ap);
 		fprintf(stderr, "ctguardd: ");
-		vfprintf(stderr, fmt, ap2);
+		vfprintf(stderr, fmt, ap);
 		fputc('\n', stderr);
-		va_end(ap2);
-	}
-	vsyslog(prio, fmt, ap);
+	} else
+		vsyslog(prio, fmt, ap);
 	va_end(ap);
 }
 
@@ -851,6 +851,43 @@ drop_privileges(const struct ctg_config *cfg)
 	return 0;
 }
 
+/*
+ * An ICMP error whose flow lives in another worker's table. Our own lock
+ * is released while we look (nothing of our table is held at this point),
+ * so two workers doing this at once cannot deadlock.
+ */
+static bool
+related_elsewhere(void *arg, const struct ctg_tuple *key, struct ctg_conn *copy,
+    uint8_t *dir)
+{
+	struct worker *w = arg;
+	struct daemon *dm = w->dm;
+	bool found = false;
+
+	if (!dm || dm->nw < 2)
+		return false;
+	if (w->locked)
+		pthread_mutex_unlock(&w->lock);
+	for (unsigned i = 0; i < dm->nw && !found; i++) {
+		struct worker *o = &dm->w[i];
+		struct ctg_conn *c;
+
+		if (o == w)
+			continue;
+		pthread_mutex_lock(&o->lock);
+		if ((c = ctg_tracker_lookup(o->pl.tracker, key, dir)) != NULL) {
+			*copy = *c;
+			found = true;
+		}
+		pthread_mutex_unlock(&o->lock);
+	}
+	if (w->locked)
+		pthread_mutex_lock(&w->lock);
+	if (found)
+		w->related_elsewhere++;
+	return found;
+}
+
 /* --- lifecycle ---------------------------------------------------------------------- */
 
 static int
@@ -911,6 +948,8 @@ setup_workers(struct daemon *dm, struct ctg_ruleset *first)
 			    w->queue, rb);
 		w->raw4 = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 		w->raw6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+		w->dm = dm;
+		ctg_tracker_set_related_lookup(w->pl.tracker, related_elsewhere, w);
 		snapshot_restore(dm, w);
 	}
 	return 0;

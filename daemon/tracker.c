@@ -82,6 +82,8 @@ struct ctg_tracker {
 	uint32_t timeout[TC_COUNT];
 	struct ctg_timeouts profiles[MAX_PROFILES];
 	unsigned nprofiles;
+	ctg_related_fn related_fn;      /* look in other trackers (other queues) */
+	void *related_arg;
 	ctg_conn_end_fn end_fn;
 	void *end_arg;
 	struct ctg_tracker_stats st;
@@ -1278,17 +1280,29 @@ icmp_error_packet(struct ctg_tracker *t, const struct ctg_packet *p,
 
 	flow_key(&key, in);
 	struct ctg_conn *c = conn_find(t, &key, &dir);
+	struct ctg_conn foreign;
+	bool is_foreign = false;
 
 	if (c && expired(t, c, now_us)) {
 		conn_end(t, c, CTG_END_TIMEOUT, now_us);
 		c = NULL;
+	}
+	/*
+	 * The kernel balances queues by addresses: an error sent by a router
+	 * about a flow may reach another queue's worker than the flow's. Ask
+	 * the other trackers for a copy to judge it by.
+	 */
+	if (!c && t->related_fn && t->related_fn(t->related_arg, &key, &foreign, &dir) &&
+	    !expired(t, &foreign, now_us)) {
+		c = &foreign;
+		is_foreign = true;
 	}
 	res->ctstate = CTG_CT_INVALID;
 	if (!c) {
 		res->reason = CTG_R_ICMP_ERROR_NO_CONN;
 		return;
 	}
-	res->conn = c;
+	res->conn = is_foreign ? NULL : c;
 	res->dir = dir;
 	res->before[0] = res->after[0] = c->peer[0].state;
 	res->before[1] = res->after[1] = c->peer[1].state;
@@ -1309,6 +1323,13 @@ icmp_error_packet(struct ctg_tracker *t, const struct ctg_packet *p,
 	}
 	res->ctstate = CTG_CT_RELATED;
 	res->reason = CTG_R_NONE;
+}
+
+void
+ctg_tracker_set_related_lookup(struct ctg_tracker *t, ctg_related_fn fn, void *arg)
+{
+	t->related_fn = fn;
+	t->related_arg = arg;
 }
 
 /* --- public ------------------------------------------------------------- */

@@ -252,6 +252,15 @@ classify(const struct ctg_packet *p)
 
 /* Classify, then account the packet as accepted unless it is INVALID. */
 static struct ctg_track_result
+classify_in(struct ctg_tracker *t, const struct ctg_packet *p)
+{
+	struct ctg_track_result r;
+
+	ctg_tracker_packet(t, p, CTG_R_NONE, now, &r);
+	return r;
+}
+
+static struct ctg_track_result
 run(const struct ctg_packet *p)
 {
 	struct ctg_track_result r = classify(p);
@@ -1627,6 +1636,48 @@ START_TEST(test_icmp_error_related)
 }
 END_TEST
 
+/* Another queue's tracker, as the daemon's related lookup would consult it. */
+static struct ctg_tracker *other_trk;
+
+static bool
+lookup_other(void *arg, const struct ctg_tuple *key, struct ctg_conn *copy, uint8_t *dir)
+{
+	struct ctg_conn *c = ctg_tracker_lookup(other_trk, key, dir);
+
+	(void)arg;
+	if (!c)
+		return false;
+	*copy = *c;
+	return true;
+}
+
+START_TEST(test_icmp_error_other_queue)
+{
+	struct ctg_conn *c = handshake();
+	struct ctg_tuple inner = flow(0, IPPROTO_TCP, cport, 80);
+	struct ctg_packet p;
+	struct ctg_track_result r;
+	struct ctg_tracker *mine = make_tracker(64, CTG_MIDSTREAM_STRICT, 1000);
+
+	/* the flow lives in trk; the error reaches the tracker "mine" */
+	other_trk = trk;
+	p = icmp_error(v4(198, 51, 100, 2), &inner, CISN + 1);
+	r = classify_in(mine, &p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_ICMP_ERROR_NO_CONN);
+	ctg_tracker_set_related_lookup(mine, lookup_other, NULL);
+	r = classify_in(mine, &p);
+	EXPECT(r, CTG_CT_RELATED, CTG_R_NONE);
+	/* a copy judged it: nothing of the other table is handed out */
+	ck_assert_ptr_null(r.conn);
+	/* the window check still applies to the copy */
+	p = icmp_error(v4(198, 51, 100, 2), &inner, CISN + 0x40000000u);
+	r = classify_in(mine, &p);
+	EXPECT(r, CTG_CT_INVALID, CTG_R_ICMP_ERROR_BAD_SEQ);
+	ck_assert_uint_eq(c->pkts[0] + c->pkts[1], 3);
+	ctg_tracker_free(mine);
+}
+END_TEST
+
 START_TEST(test_icmp_error_udp)
 {
 	struct ctg_packet p = udp_pkt(0, 40);
@@ -2174,6 +2225,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_udp_timeout_assured);
 	tcase_add_test(tc, test_icmp_echo);
 	tcase_add_test(tc, test_icmp_error_related);
+	tcase_add_test(tc, test_icmp_error_other_queue);
 	tcase_add_test(tc, test_icmp_error_udp);
 	tcase_add_test(tc, test_icmp_error_invalid);
 	suite_add_tcase(s, tc);

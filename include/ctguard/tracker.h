@@ -123,6 +123,14 @@ typedef void (*ctg_conn_end_fn)(void *arg, const struct ctg_conn *c,
 
 struct ctg_tracker;
 
+/*
+ * Find the connection of key in another tracker and copy it to *copy
+ * (with its direction relative to key); false when none has it. Used for
+ * ICMP errors, which may reach a different queue than their flow.
+ */
+typedef bool (*ctg_related_fn)(void *arg, const struct ctg_tuple *key,
+    struct ctg_conn *copy, uint8_t *dir);
+
 void ctg_tracker_config_from(struct ctg_tracker_config *tc,
     const struct ctg_config *cfg);
 struct ctg_tracker *ctg_tracker_new(const struct ctg_tracker_config *tc,
@@ -135,6 +143,9 @@ void ctg_tracker_free(struct ctg_tracker *t);
  */
 void ctg_tracker_packet(struct ctg_tracker *t, const struct ctg_packet *p,
     enum ctg_reason decode, uint64_t now_us, struct ctg_track_result *res);
+
+void ctg_tracker_set_related_lookup(struct ctg_tracker *t, ctg_related_fn fn,
+    void *arg);
 
 /* After the verdict: count an accepted packet, or forget a refused new connection. */
 void ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c,
