@@ -102,6 +102,22 @@ elif [ "${CI:-}" = true ]; then
 	note_fail "clang missing: fuzzers not run"
 fi
 
+# The Debian package builds from the release tarball, installs into a
+# throwaway root, and its ctguardd -t accepts the installed configuration.
+cd "$top/build"
+srcdir=$top builddir=$top/build bash "$top/tests/test_package.sh" >package.out 2>&1
+pkg_rc=$?
+grep -E '^(ok|not ok) - ' package.out
+ok=$(grep -c '^ok - ' package.out || true)
+nok=$(grep -c '^not ok - ' package.out || true)
+passed=$((passed + ok))
+failed=$((failed + nok))
+[ "$nok" -gt 0 ] && fail_notes+=("test_package: $nok checks failed")
+if [ $pkg_rc -ne 0 ] && [ "$nok" -eq 0 ]; then
+	note_fail "test_package.sh exited $pkg_rc (see build/package.out)"
+fi
+cd "$top"
+
 # The release tarball builds and passes its own tests.
 if [ "${CTG_SKIP_DISTCHECK:-}" != 1 ]; then
 	cd "$top/build"
