@@ -1,0 +1,110 @@
+/*
+ * The daemon's main configuration (libconfig syntax), e.g. /etc/ctguard/ctguard.conf.
+ *
+ * Every setting has a default (ctg_config_defaults); a file only names what
+ * it changes. Unknown settings, wrong types and out-of-range values are
+ * errors reported as "FILE:LINE: message" naming the setting.
+ */
+#ifndef CTGUARD_CONFIG_H
+#define CTGUARD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ctguard/record.h"
+
+#define CTG_PATH_MAX 256
+#define CTG_NAME_MAX 64
+#define CTG_MAX_RULE_FILES 32
+
+enum ctg_midstream {
+	CTG_MIDSTREAM_STRICT,   /* a first packet that is not a SYN is INVALID */
+	CTG_MIDSTREAM_LOOSE,    /* pick up, liberal until both sides are seen */
+};
+
+enum ctg_reload_policy {
+	CTG_RELOAD_RECHECK,     /* re-evaluate live connections against new rules */
+	CTG_RELOAD_KEEP,        /* live connections keep their verdict */
+};
+
+/* All in seconds. */
+struct ctg_timeouts {
+	uint32_t tcp_syn_sent;
+	uint32_t tcp_syn_rcvd;
+	uint32_t tcp_established;
+	uint32_t tcp_fin_wait;
+	uint32_t tcp_close_wait;
+	uint32_t tcp_last_ack;
+	uint32_t tcp_time_wait;
+	uint32_t tcp_close;
+	uint32_t tcp_unacked;           /* data outstanding, or midstream unreplied */
+	uint32_t tcp_retrans;           /* 3+ retransmissions, or zero window */
+	uint32_t udp_unreplied;
+	uint32_t udp_replied;
+	uint32_t udp_assured;           /* replied and then seen again */
+	uint32_t icmp;
+	uint32_t other;
+};
+
+struct ctg_config {
+	char path[CTG_PATH_MAX];        /* the file this came from ("" = defaults) */
+
+	/* queue intake */
+	uint16_t queue_first;
+	uint16_t queue_count;
+	uint32_t copy_range;            /* bytes of each packet copied to us */
+	uint32_t queue_maxlen;          /* kernel queue length, packets */
+	uint32_t rcvbuf_bytes;          /* netlink socket receive buffer */
+	bool gso;                       /* request NFQA_CFG_F_GSO */
+	bool fail_open;                 /* kernel accepts when the queue is full */
+	bool bypass;                    /* setup helper adds --queue-bypass */
+
+	/* tracker */
+	uint32_t max_connections;
+	enum ctg_midstream midstream;
+	bool verify_checksums;
+	uint8_t adaptive_start_pct;     /* timeouts shrink past this fill (0 = off) */
+	uint8_t adaptive_end_pct;
+	struct ctg_timeouts timeouts;
+
+	/* audit log */
+	char log_database[CTG_PATH_MAX];
+	enum ctg_log_level log_policy;
+	uint32_t log_queue_records;     /* bounded queue between packet path and writer */
+	uint32_t log_retention_days;    /* 0 = keep forever */
+	uint32_t log_retention_mb;      /* 0 = no size bound */
+	bool strict_audit;              /* drop packets that cannot be logged */
+	char log_group[CTG_NAME_MAX];   /* group owning the database ("" = daemon's) */
+
+	/* daemon */
+	char user[CTG_NAME_MAX];        /* run as ("" = stay root) */
+	char pidfile[CTG_PATH_MAX];
+	char control_socket[CTG_PATH_MAX];
+	uint32_t control_mode;          /* permission bits, e.g. 0660 */
+	char control_group[CTG_NAME_MAX];
+	char state_file[CTG_PATH_MAX];  /* connection table saved across restarts */
+
+	/* rules */
+	char rule_files[CTG_MAX_RULE_FILES][CTG_PATH_MAX];
+	unsigned rule_file_count;
+	enum ctg_reload_policy reload_policy;
+};
+
+void ctg_config_defaults(struct ctg_config *cfg);
+
+/*
+ * Load path over the defaults. On error returns -1 and writes
+ * "FILE:LINE: message" into err (the line is the setting's, or the syntax
+ * error's). Relative rule file paths are resolved against the directory
+ * of the configuration file.
+ */
+int ctg_config_load(struct ctg_config *cfg, const char *path,
+    char *err, size_t errlen);
+
+/* Every setting, one per line, in file syntax: the canonical form. */
+void ctg_config_print(const struct ctg_config *cfg, FILE *out);
+
+const char *ctg_midstream_name(enum ctg_midstream m);
+
+#endif
