@@ -32,8 +32,8 @@ probe("ACK with no connection (ACK scan)", IP(dst=SRV) / TCP(sport=40004, dport=
       seq=1000, ack=2000))
 probe("blind RST injected into the live connection, far outside the window",
       IP(dst=SRV) / TCP(sport=sport, dport=PORT, flags="R", seq=0x12345678))
-probe("data far beyond the receiver's window in the live connection",
-      IP(dst=SRV) / TCP(sport=sport, dport=PORT, flags="PA", seq=0x7fff0000, ack=1) / b"x" * 40)
+probe("blind data injection into the live connection (guessed seq and ack)",
+      IP(dst=SRV) / TCP(sport=sport, dport=PORT, flags="PA", seq=0x7fff0000, ack=1) / (b"x" * 40))
 probe("ICMP port-unreachable about a connection that does not exist",
       IP(dst=SRV) / ICMP(type=3, code=3) / IP(src=SRV, dst="198.51.100.2") /
       UDP(sport=53, dport=33333))
