@@ -97,7 +97,33 @@ open(d + "/cut.pcap", "wb").write(data[:-10])
 pcap(d + "/wifi.pcap", 105, [b"\x00" * 30])
 # an Ethernet frame that is ARP, then one cut inside the Ethernet header
 pcap(d + "/eth.pcap", 1, [b"\xff" * 12 + b"\x08\x06" + b"\x00" * 28, b"\x00" * 10])
+# the same SYN behind every link layer a reader must peel
+mac = b"\x02\x00\x00\x00\x00\x01\x02\x00\x00\x00\x00\x02"
+links = {
+    "vlan": (1, mac + b"\x81\x00\x00\x0a\x08\x00"),
+    "qinq": (1, mac + b"\x88\xa8\x00\x64\x81\x00\x00\x0a\x08\x00"),
+    "sll": (113, struct.pack(">HHH8sH", 0, 1, 6, b"\x02" * 8, 0x0800)),
+    "sll2": (276, struct.pack(">HHIHBB8s", 0x0800, 0, 2, 1, 0, 6, b"\x02" * 8)),
+    "null": (0, struct.pack("<I", 2)),
+    "loop": (108, struct.pack(">I", 2)),
+}
+for name, (lt, hdr) in links.items():
+    pcap(d + "/" + name + ".pcap", lt, [hdr + syn])
+# an IPv6 SYN on DLT_RAW
+ip6 = bytes.fromhex("6000000000140640") + bytes.fromhex("20010db8000100000000000000000002") + \
+    bytes.fromhex("20010db8000200000000000000000002")
+pcap(d + "/raw6.pcap", 101, [ip6 + tcp])
 PY
+
+for l in vlan qinq sll sll2 null loop raw6; do
+	"$d" -r "$tmp/$l.pcap" -c "$srcdir/packaging/ctguard.conf" -R "$srcdir/rules/default.rules" \
+	    --verdicts >"$tmp/out" 2>"$tmp/err"
+	if [ "$(cut -f1,2,3,4,6,7 "$tmp/out")" = "$(printf '1\taccept\tnew\tSYN_SENT\tnone\tinside-out')" ]; then
+		ok "link layer $l: the SYN inside is found and tracked"
+	else
+		nok "link layer $l: $(cat "$tmp/out" "$tmp/err")"
+	fi
+done
 
 if "$d" -r "$tmp/raw.pcap" -c "$srcdir/packaging/ctguard.conf" -R "$srcdir/rules/default.rules" \
     --verdicts >"$tmp/out" 2>"$tmp/err" &&
