@@ -259,17 +259,13 @@ recheck_conn(void *arg, struct ctg_conn *c)
 		.pkt = &pkt,
 		.ctstate = CTG_CT_NEW,
 		.reason = CTG_R_NONE,
-		.iif = "",
-		.oif = "",
+		.iif = NULL,
+		.oif = NULL,
 		.now_us = x->now_us,
+		.recheck = true,
 	};
 	ctg_ruleset_eval(x->p->rules, &ri, &rr);
-	/*
-	 * A rate limit meters arrivals, and the whole table arriving at once
-	 * is no arrival: a limited answer means the rule matched, so keep
-	 * what the limit let in over time.
-	 */
-	if (rr.action != CTG_ACT_ACCEPT && rr.reason != CTG_R_RATE_LIMITED) {
+	if (rr.action != CTG_ACT_ACCEPT) {
 		c->flags &= ~CTG_CONN_VERDICT;
 		c->rule_index = -1;
 		ctg_tracker_end(x->p->tracker, c, CTG_END_FLUSHED, x->now_us);

@@ -508,10 +508,11 @@ rule_match(const struct rule *r, const struct ctg_rule_input *in, int fs)
 	if ((m & M_REASON) && ((unsigned)in->reason >= CTG_R_COUNT ||
 	    !bm_test(r->reason_bm, in->reason)))
 		return false;
-	if ((m & M_IIF) && !iface_match(r->iif, r->niif,
+	/* a recheck has no packet, so no interfaces: they cannot rule it out */
+	if ((m & M_IIF) && !in->recheck && !iface_match(r->iif, r->niif,
 	    in->iif ? in->iif : ""))
 		return false;
-	if ((m & M_OIF) && !iface_match(r->oif, r->noif,
+	if ((m & M_OIF) && !in->recheck && !iface_match(r->oif, r->noif,
 	    in->oif ? in->oif : ""))
 		return false;
 	if (!(m & M_PKT))
@@ -678,7 +679,8 @@ ctg_ruleset_eval(struct ctg_ruleset *rs, const struct ctg_rule_input *in,
 		r = &rs->rules[i];
 		if (!rule_match(r, in, fs))
 			continue;
-		r->hits++;
+		if (!in->recheck)
+			r->hits++;
 		out->action = r->action;
 		out->log = r->log;
 		out->rule_index = (int)i;
@@ -689,7 +691,8 @@ ctg_ruleset_eval(struct ctg_ruleset *rs, const struct ctg_rule_input *in,
 		/* Limits key on the source address: no packet, no limit. */
 		if (p == NULL || fs == FS_NONE)
 			return;
-		if (r->rate && !rate_ok(rs, r, i, &p->tuple, in->now_us)) {
+		/* a rate meters arrivals; rechecking the table is not one */
+		if (r->rate && !in->recheck && !rate_ok(rs, r, i, &p->tuple, in->now_us)) {
 			out->action = r->rate_action;
 			out->reason = CTG_R_RATE_LIMITED;
 			return;
@@ -709,7 +712,8 @@ ctg_ruleset_eval(struct ctg_ruleset *rs, const struct ctg_rule_input *in,
 		}
 		return;
 	}
-	rs->default_hits++;
+	if (!in->recheck)
+		rs->default_hits++;
 	out->action = rs->policy;
 	out->log = CTG_RULELOG_INHERIT;
 	out->rule_index = -1;

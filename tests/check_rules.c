@@ -632,6 +632,37 @@ START_TEST(test_rate_limit)
 }
 END_TEST
 
+START_TEST(test_recheck_has_no_side_effects)
+{
+	struct ctg_ruleset *rs = must_load(
+	    "rules = ( { name = \"lan\"; action = \"accept\"; iif = \"veth*\";\n"
+	    "  rate_limit = { rate = 1; burst = 1; }; } );\n"
+	    "default_policy = \"drop\";\n");
+	struct ctg_packet a = pkt4("1.1.1.1", "2.2.2.2", IPPROTO_TCP, 1000, 80);
+	struct ctg_rule_input in = {
+		.pkt = &a, .ctstate = CTG_CT_NEW, .iif = NULL, .oif = NULL,
+		.now_us = 1000000, .recheck = true,
+	};
+	struct ctg_rule_result res;
+
+	/* a recheck knows no interface: the iif match cannot cut the connection */
+	for (int i = 0; i < 5; i++) {
+		ctg_ruleset_eval(rs, &in, &res);
+		ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+		ck_assert_int_eq(res.reason, CTG_R_NONE);
+	}
+	/* and it took neither hits nor rate tokens: the one token is still there */
+	ck_assert_uint_eq(ctg_ruleset_hits(rs, 0), 0);
+	verdict_full(rs, &a, CTG_CT_NEW, 0, "veth0", "", 1000000, &res);
+	ck_assert_int_eq(res.reason, CTG_R_NONE);
+	verdict_full(rs, &a, CTG_CT_NEW, 0, "veth0", "", 1000000, &res);
+	ck_assert_int_eq(res.reason, CTG_R_RATE_LIMITED);
+	/* a live packet on another interface does not match */
+	ck_assert_str_eq(verdict_full(rs, &a, CTG_CT_NEW, 0, "eth0", "", 1000000, &res), "default");
+	ctg_ruleset_free(rs);
+}
+END_TEST
+
 START_TEST(test_conn_limit)
 {
 	struct ctg_ruleset *rs = must_load(
@@ -772,6 +803,7 @@ rules_suite(void)
 	tcase_add_test(tc, test_icmp_types_per_family);
 	tcase_add_test(tc, test_proto_family);
 	tcase_add_test(tc, test_rate_limit);
+	tcase_add_test(tc, test_recheck_has_no_side_effects);
 	tcase_add_test(tc, test_conn_limit);
 	tcase_add_test(tc, test_big_set);
 	tcase_add_test(tc, test_print_hash);

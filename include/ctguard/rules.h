@@ -82,6 +82,13 @@ struct ctg_rule_input {
 	const char *iif;                /* input interface name, "" (or NULL) if unknown */
 	const char *oif;
 	uint64_t now_us;                /* clock for rate limits */
+	/*
+	 * Re-asking about a live connection after a reload: interfaces are
+	 * not known (they do not rule a match out), no hit is counted and no
+	 * rate token is taken; a conn_limit slot is taken as for a new one,
+	 * so the new ruleset counts the connections it keeps.
+	 */
+	bool recheck;
 };
 
 struct ctg_rule_result {
