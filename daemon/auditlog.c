@@ -23,6 +23,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -1587,7 +1588,15 @@ ctg_auditlog_open(const struct ctg_auditlog_config *cfg, char *err,
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if (db_open(log, err, errlen) == -1)
 		goto out_free;
-	if (pthread_create(&log->thread, NULL, writer_main, log) != 0) {
+	/* signals are the main thread's business: the writer never takes them */
+	sigset_t all, old_mask;
+	int started;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old_mask);
+	started = pthread_create(&log->thread, NULL, writer_main, log);
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	if (started != 0) {
 		snprintf(err, errlen, "audit log: cannot start writer thread");
 		db_close(log);
 		goto out_free;

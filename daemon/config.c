@@ -14,10 +14,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctguard/cfgtext.h"
 #include "ctguard/config.h"
 
 /* A configuration file is a page of text; anything bigger is a mistake. */
-#define CONFIG_FILE_MAX (1024 * 1024)
 
 /* sizeof(((struct sockaddr_un *)0)->sun_path), less the terminating NUL */
 #define SOCKET_PATH_MAX 107
@@ -664,184 +664,6 @@ find_dir(struct loader *ld)
 	return 0;
 }
 
-static int
-read_file(struct loader *ld, char **bufp, size_t *lenp)
-{
-	FILE *fp;
-	char *buf;
-	size_t len;
-
-	if ((fp = fopen(ld->path, "r")) == NULL) {
-		errorf(ld, NULL, 0, "%s", strerror(errno));
-		return -1;
-	}
-	if ((buf = malloc(CONFIG_FILE_MAX + 1)) == NULL) {
-		errorf(ld, NULL, 0, "out of memory");
-		fclose(fp);
-		return -1;
-	}
-	len = fread(buf, 1, CONFIG_FILE_MAX + 1, fp);
-	if (ferror(fp)) {
-		errorf(ld, NULL, 0, "%s", strerror(errno));
-		goto fail;
-	}
-	if (len > CONFIG_FILE_MAX) {
-		errorf(ld, NULL, 0, "file is larger than %d bytes",
-		    CONFIG_FILE_MAX);
-		goto fail;
-	}
-	fclose(fp);
-	buf[len] = '\0';
-	*bufp = buf;
-	*lenp = len;
-	return 0;
-fail:
-	fclose(fp);
-	free(buf);
-	return -1;
-}
-
-static bool
-name_char(char c)
-{
-	return isalnum((unsigned char)c) || c == '-' || c == '_' || c == '*';
-}
-
-/*
- * Copy one numeric token. libconfig 1.5 truncates an integer literal that
- * does not fit in 32 bits (3000000000 becomes -1294967296, 4294967297
- * becomes 1), so such a literal gets the 64-bit suffix L appended and
- * reaches the range checks at its real value. The text ends in a NUL, so
- * looking one character past a non-NUL one is safe.
- */
-static void
-copy_number(const char *in, size_t *ip, char *out, size_t *op)
-{
-	size_t i = *ip, o = *op, start = i;
-	unsigned long long v = 0, lim = 0x7fffffffULL;
-	bool neg = false, big = false, isfloat = false;
-
-	if (in[i] == '-' || in[i] == '+')
-		neg = in[i++] == '-';
-	if (in[i] == '0' && (in[i + 1] == 'x' || in[i + 1] == 'X') &&
-	    isxdigit((unsigned char)in[i + 2])) {
-		for (i += 2; isxdigit((unsigned char)in[i]); i++) {
-			int d = isdigit((unsigned char)in[i]) ? in[i] - '0' :
-			    tolower((unsigned char)in[i]) - 'a' + 10;
-			if (v > lim)
-				big = true;
-			else
-				v = v * 16 + (unsigned)d;
-		}
-		neg = false;    /* hex is unsigned to libconfig */
-	} else {
-		for (; isdigit((unsigned char)in[i]); i++) {
-			if (v > lim)
-				big = true;
-			else
-				v = v * 10 + (unsigned)(in[i] - '0');
-		}
-		if (in[i] == '.') {
-			isfloat = true;
-			for (i++; isdigit((unsigned char)in[i]); i++)
-				;
-		}
-		if ((in[i] == 'e' || in[i] == 'E') &&
-		    (isdigit((unsigned char)in[i + 1]) ||
-		    ((in[i + 1] == '-' || in[i + 1] == '+') &&
-		    isdigit((unsigned char)in[i + 2])))) {
-			isfloat = true;
-			for (i += 2; isdigit((unsigned char)in[i]); i++)
-				;
-		}
-	}
-	if (v > lim + neg)
-		big = true;
-	if (isfloat || in[i] == 'L')
-		big = false;
-	memcpy(out + o, in + start, i - start);
-	o += i - start;
-	if (big)
-		out[o++] = 'L';
-	*ip = i;
-	*op = o;
-}
-
-/*
- * One pass over the text with libconfig's token rules for strings,
- * comments and names, so that numbers are seen where libconfig sees them.
- * Also refuses @include: a daemon's configuration is one file, and
- * includes would escape the checks done here.
- */
-static int
-prescan(struct loader *ld, const char *in, size_t len, char *out, size_t *outlen)
-{
-	const char *nul;
-	size_t i = 0, o = 0;
-	int line = 1;
-
-	if ((nul = memchr(in, '\0', len)) != NULL) {
-		for (i = 0; in + i < nul; i++)
-			line += in[i] == '\n';
-		errorf(ld, NULL, line, "NUL byte in file");
-		return -1;
-	}
-	while (i < len) {
-		char c = in[i];
-
-		if (c == '"') {
-			out[o++] = in[i++];
-			while (i < len && in[i] != '"') {
-				if (in[i] == '\\' && i + 1 < len) {
-					line += in[i + 1] == '\n';
-					out[o++] = in[i++];
-				}
-				line += in[i] == '\n';
-				out[o++] = in[i++];
-			}
-			if (i < len)
-				out[o++] = in[i++];
-		} else if (c == '#' || (c == '/' && in[i + 1] == '/')) {
-			while (i < len && in[i] != '\n')
-				out[o++] = in[i++];
-		} else if (c == '/' && in[i + 1] == '*') {
-			out[o++] = in[i++];
-			out[o++] = in[i++];
-			while (i < len && !(in[i] == '*' && in[i + 1] == '/')) {
-				line += in[i] == '\n';
-				out[o++] = in[i++];
-			}
-			if (i < len) {
-				out[o++] = in[i++];
-				out[o++] = in[i++];
-			}
-		} else if (c == '@') {
-			if (strncmp(in + i, "@include", 8) == 0) {
-				errorf(ld, NULL, line, "@include is not supported");
-				return -1;
-			}
-			out[o++] = in[i++];
-		} else if (isalpha((unsigned char)c) || c == '*') {
-			while (i < len && name_char(in[i]))
-				out[o++] = in[i++];
-		} else if (isdigit((unsigned char)c) || ((c == '-' ||
-		    c == '+' || c == '.') && isdigit((unsigned char)in[i + 1])) ||
-		    ((c == '-' || c == '+') && in[i + 1] == '.' &&
-		    isdigit((unsigned char)in[i + 2]))) {
-			copy_number(in, &i, out, &o);
-		} else {
-			line += c == '\n';
-			out[o++] = in[i++];
-		}
-	}
-	/* libconfig misreads a comment that ends the file without a newline */
-	if (o > 0 && out[o - 1] != '\n')
-		out[o++] = '\n';
-	out[o] = '\0';
-	*outlen = o;
-	return 0;
-}
-
 int
 ctg_config_load(struct ctg_config *cfg, const char *path, char *err,
     size_t errlen)
@@ -849,9 +671,8 @@ ctg_config_load(struct ctg_config *cfg, const char *path, char *err,
 	struct loader ld;
 	struct ctg_config *tmp = NULL;
 	config_t c;
-	char *text = NULL, *scanned = NULL;
-	size_t len, slen;
-	int rc = -1;
+	char *scanned = NULL, msg[256];
+	int rc = -1, line;
 
 	memset(&ld, 0, sizeof(ld));
 	ld.path = path;
@@ -865,16 +686,16 @@ ctg_config_load(struct ctg_config *cfg, const char *path, char *err,
 		    CTG_PATH_MAX - 1);
 		return -1;
 	}
-	if (find_dir(&ld) == -1 || read_file(&ld, &text, &len) == -1)
+	if (find_dir(&ld) == -1)
 		return -1;
-	/* every inserted L follows at least ten digits; one more for '\n' */
-	if ((scanned = malloc(len + len / 10 + 3)) == NULL ||
-	    (tmp = malloc(sizeof(*tmp))) == NULL) {
+	if (ctg_cfgtext_read(path, &scanned, &line, msg, sizeof(msg)) == -1) {
+		errorf(&ld, NULL, line, "%s", msg);
+		return -1;
+	}
+	if ((tmp = malloc(sizeof(*tmp))) == NULL) {
 		errorf(&ld, NULL, 0, "out of memory");
 		goto out;
 	}
-	if (prescan(&ld, text, len, scanned, &slen) == -1)
-		goto out;
 
 	/* built aside so that a failed load leaves *cfg as it was */
 	ctg_config_defaults(tmp);
@@ -895,7 +716,6 @@ ctg_config_load(struct ctg_config *cfg, const char *path, char *err,
 out:
 	free(tmp);
 	free(scanned);
-	free(text);
 	return rc;
 }
 

@@ -238,7 +238,10 @@ main(int argc, char **argv)
 		ctg_ruleset_free(rs);
 	} else {
 		/* the daemon owns the ruleset from here: it swaps and frees it on reloads */
-		status = ctg_daemon_run(&cfg, rs, o.config, o.rule_files, o.nrule_files,
+		/* reloads read the file again, unless we run on defaults */
+		const char *reload_from = o.config_default && access(o.config, F_OK) != 0 ?
+		    NULL : o.config;
+		status = ctg_daemon_run(&cfg, rs, reload_from, o.rule_files, o.nrule_files,
 		    o.foreground);
 	}
 	return status;

@@ -84,8 +84,15 @@ struct worker {
 	size_t sweep_budget;
 	uint64_t rejects_sent, reject_errors;
 	uint64_t related_elsewhere;     /* ICMP errors matched in another queue's table */
+	uint64_t related_busy;          /* ... not looked up: that worker stayed busy */
 	struct daemon *dm;
-	char ifname[IFCACHE][IF_NAMESIZE];
+	uint64_t no_payload;            /* packets the kernel sent without content */
+	bool want_ifnames;              /* the ruleset matches on interfaces */
+	struct ifslot {
+		uint32_t index;
+		uint64_t resolved_us;
+		char name[IF_NAMESIZE];
+	} ifname[IFCACHE];
 };
 
 struct daemon {
@@ -168,14 +175,29 @@ on_signal(int sig)
 		sig_term = 1;
 }
 
+/*
+ * Interface index to name, for rules that match on iif/oif. A small
+ * direct-mapped cache (failures cached too) keeps if_indextoname's
+ * socket+ioctl off most packets; entries are refreshed after
+ * IFNAME_TTL_US so a renamed or recreated interface is seen again.
+ */
+#define IFNAME_TTL_US 5000000ULL
+
 static const char *
 ifname_of(struct worker *w, uint32_t idx)
 {
-	if (idx == 0 || idx >= IFCACHE)
+	struct ifslot *e;
+
+	if (idx == 0 || !w->want_ifnames)
 		return "";
-	if (w->ifname[idx][0] == '\0' && !if_indextoname(idx, w->ifname[idx]))
-		return "";
-	return w->ifname[idx];
+	e = &w->ifname[idx % IFCACHE];
+	if (e->index != idx || w->now_us - e->resolved_us > IFNAME_TTL_US) {
+		e->index = idx;
+		e->resolved_us = w->now_us;
+		if (!if_indextoname(idx, e->name))
+			e->name[0] = '\0';
+	}
+	return e->name;
 }
 
 static void
@@ -223,7 +245,8 @@ on_packet(void *arg, const struct ctg_nfq_pkt *pkt)
 		w->now_us = wall_us();
 	}
 	if (!pkt->payload || pkt->caplen == 0) {
-		/* nothing to judge: fail closed, as the configuration says */
+		/* nothing to judge, so nothing may pass */
+		w->no_payload++;
 		ctg_nfq_verdict(w->nfq, pkt->id, CTG_NFQ_DROP);
 		return;
 	}
@@ -276,12 +299,29 @@ worker_main(void *arg)
 			if (cut)
 				logmsg(LOG_INFO, "queue %u: reload cut %u connections the new rules refuse",
 				    w->queue, cut);
-			atomic_store(&w->retired, old);
+			w->want_ifnames = ctg_ruleset_uses_interfaces(nr);
+			/* two reloads before main freed the first retired set */
+			struct ctg_ruleset *unfreed = atomic_exchange(&w->retired, old);
+			if (unfreed)
+				ctg_ruleset_free(unfreed);
 		}
 		if (w->now_us - w->last_sweep >= SWEEP_EVERY_US) {
 			ctg_tracker_sweep(w->pl.tracker, w->now_us, w->sweep_budget);
 			w->last_sweep = w->now_us;
 		}
+		pthread_mutex_unlock(&w->lock);
+		w->locked = false;
+	}
+	/*
+	 * Answer what the kernel already queued to us before we unbind, so
+	 * stopping judges those packets instead of dropping them unseen.
+	 * Bounded: the rules keep queueing new packets until removed.
+	 */
+	for (int i = 0; i < 64; i++) {
+		if (ctg_nfq_receive(w->nfq, 0, BURST, on_packet, w) <= 0)
+			break;
+	}
+	if (w->locked) {
 		pthread_mutex_unlock(&w->lock);
 		w->locked = false;
 	}
@@ -381,12 +421,20 @@ reload(struct daemon *dm, char *err, size_t errlen)
 	struct ctg_ruleset *sets[64];
 	char why[512];
 
+	/* as at start: a configuration file we started from must still load */
 	ctg_config_defaults(&cfg);
-	if (dm->config_path && access(dm->config_path, F_OK) == 0 &&
+	if (dm->config_path &&
 	    ctg_config_load(&cfg, dm->config_path, why, sizeof(why)) < 0)
 		goto fail;
+	/* one copy per worker (rate and limit tables are per worker) */
 	for (unsigned i = 0; i < dm->nw; i++) {
-		if ((sets[i] = load_rules(dm, &cfg, why, sizeof(why))) == NULL) {
+		if ((sets[i] = load_rules(dm, &cfg, why, sizeof(why))) == NULL ||
+		    (i > 0 && ctg_ruleset_hash(sets[i]) != ctg_ruleset_hash(sets[0]))) {
+			if (sets[i] != NULL) {
+				snprintf(why, sizeof(why), "rule files changed while they were "
+				    "being loaded; nothing was swapped, try again");
+				ctg_ruleset_free(sets[i]);
+			}
 			for (unsigned j = 0; j < i; j++)
 				ctg_ruleset_free(sets[j]);
 			goto fail;
@@ -529,7 +577,7 @@ list_conn(void *arg, struct ctg_conn *c)
 		    label, ctg_tcp_state_name(c->peer[0].state), ctg_tcp_state_name(c->peer[1].state),
 		    c->pkts[0], c->bytes[0], c->pkts[1], c->bytes[1]);
 	f->shown++;
-	return 0;
+	return f->o->full ? 1 : 0;
 }
 
 static int
@@ -596,6 +644,16 @@ cmd_stats(struct daemon *dm, struct outbuf *o, bool prom)
 	uint64_t verdicts[3] = { 0 }, reasons[CTG_R_COUNT] = { 0 };
 	uint64_t live = 0, max = 0, evicted = 0, refused = 0, logdrop = 0;
 	struct ctg_auditlog_stats ls;
+	uint64_t *hits = NULL;
+	unsigned nhits = 0;
+
+	/* every worker runs a copy of one ruleset: add their hit counters up */
+	pthread_mutex_lock(&dm->w[0].lock);
+	if (dm->w[0].pl.rules) {
+		nhits = ctg_ruleset_count(dm->w[0].pl.rules) + 1;
+		hits = calloc(nhits, sizeof(*hits));
+	}
+	pthread_mutex_unlock(&dm->w[0].lock);
 
 	for (unsigned i = 0; i < dm->nw; i++) {
 		struct worker *w = &dm->w[i];
@@ -609,16 +667,11 @@ cmd_stats(struct daemon *dm, struct outbuf *o, bool prom)
 		for (unsigned r = 0; r < CTG_R_COUNT; r++)
 			reasons[r] += w->pl.st.reasons[r];
 		logdrop += w->pl.st.log_dropped;
-		unsigned nrules = w->pl.rules ? ctg_ruleset_count(w->pl.rules) : 0;
-		if (prom) {
-			for (int r = -1; r < (int)nrules && i == 0; r++)
-				out(o, "ctguard_rule_hits_total{rule=\"%s\"} %" PRIu64 "\n",
-				    ctg_ruleset_rule_name(w->pl.rules, r), ctg_ruleset_hits(w->pl.rules, r));
-		} else if (i == 0) {
-			for (int r = -1; r < (int)nrules; r++)
-				out(o, "rule %-30s %" PRIu64 "\n", ctg_ruleset_rule_name(w->pl.rules, r),
-				    ctg_ruleset_hits(w->pl.rules, r));
-		}
+		if (hits && w->pl.rules && ctg_ruleset_count(w->pl.rules) + 1 == nhits)
+			for (int r = -1; r < (int)nhits - 1; r++)
+				hits[r + 1] += ctg_ruleset_hits(w->pl.rules, r);
+		uint64_t rejects = w->rejects_sent, reject_errors = w->reject_errors;
+		uint64_t foreign = w->related_elsewhere, no_payload = w->no_payload;
 		pthread_mutex_unlock(&w->lock);
 		ctg_nfq_stats(w->nfq, &qs);
 		live += ts.live;
@@ -631,10 +684,24 @@ cmd_stats(struct daemon *dm, struct outbuf *o, bool prom)
 			out(o, "ctguard_queue_lost_estimate_total{queue=\"%u\"} %" PRIu64 "\n", w->queue, qs.id_gaps);
 		} else {
 			out(o, "queue %u packets %" PRIu64 " enobufs %" PRIu64 " id_gaps %" PRIu64
-			    " send_errors %" PRIu64 " rejects_sent %" PRIu64 "\n", w->queue, qs.packets,
-			    qs.enobufs, qs.id_gaps, qs.send_errors, w->rejects_sent);
+			    " send_errors %" PRIu64 " rejects_sent %" PRIu64 " reject_errors %" PRIu64
+			    " icmp_related_other_queue %" PRIu64 " no_payload %" PRIu64 "\n",
+			    w->queue, qs.packets, qs.enobufs, qs.id_gaps, qs.send_errors, rejects,
+			    reject_errors, foreign, no_payload);
 		}
 	}
+	pthread_mutex_lock(&dm->w[0].lock);
+	for (int r = -1; hits && r < (int)nhits - 1; r++) {
+		const char *name = ctg_ruleset_rule_name(dm->w[0].pl.rules, r);
+
+		if (prom)
+			out(o, "ctguard_rule_hits_total{rule=\"%s\"} %" PRIu64 "\n",
+			    name ? name : "", hits[r + 1]);
+		else
+			out(o, "rule %-30s %" PRIu64 "\n", name ? name : "", hits[r + 1]);
+	}
+	pthread_mutex_unlock(&dm->w[0].lock);
+	free(hits);
 	ctg_auditlog_stats(dm->log, &ls);
 	if (prom) {
 		for (int a = 0; a < 3; a++)
@@ -706,10 +773,18 @@ handle_command(struct daemon *dm, char *cmd, struct outbuf *o)
 			out(o, "%-20s %-5s %-40s %-40s %-12s %-11s %-11s %8s %10s %8s %10s\n", "ID",
 			    "PROTO", "SOURCE", "DESTINATION", "STATE", "ORIG", "RESP", "OPKTS",
 			    "OBYTES", "RPKTS", "RBYTES");
-		for (unsigned i = 0; i < dm->nw; i++) {
-			pthread_mutex_lock(&dm->w[i].lock);
-			ctg_tracker_foreach(dm->w[i].pl.tracker, list_conn, &f);
-			pthread_mutex_unlock(&dm->w[i].lock);
+		/* in slices, so the queue workers wait for one slice at most */
+		for (unsigned i = 0; i < dm->nw && !o->full; i++) {
+			struct ctg_tracker_stats ts;
+			size_t pos = 0;
+
+			ctg_tracker_stats(dm->w[i].pl.tracker, &ts);
+			while (pos < ts.max && !o->full) {
+				pthread_mutex_lock(&dm->w[i].lock);
+				pos = ctg_tracker_foreach_from(dm->w[i].pl.tracker, pos, 4096,
+				    list_conn, &f);
+				pthread_mutex_unlock(&dm->w[i].lock);
+			}
 		}
 	} else if (strcmp(cmd, "stats") == 0) {
 		out(o, "ok\n");
@@ -871,12 +946,30 @@ related_elsewhere(void *arg, const struct ctg_tuple *key, struct ctg_conn *copy,
 	for (unsigned i = 0; i < dm->nw && !found; i++) {
 		struct worker *o = &dm->w[i];
 		struct ctg_conn *c;
+		int tries = 0;
 
 		if (o == w)
 			continue;
-		pthread_mutex_lock(&o->lock);
+		/*
+		 * A worker holds its lock for a burst: wait a little, not
+		 * for ever, so a flood of forged errors cannot stall a queue
+		 * behind another.
+		 */
+		while (pthread_mutex_trylock(&o->lock) != 0) {
+			struct timespec pause = { 0, 20 * 1000 };
+
+			if (++tries > 50)
+				break;
+			nanosleep(&pause, NULL);
+		}
+		if (tries > 50) {
+			w->related_busy++;
+			continue;
+		}
 		if ((c = ctg_tracker_lookup(o->pl.tracker, key, dir)) != NULL) {
 			*copy = *c;
+			/* its timeout profile indexes the owner's table, not ours */
+			copy->tprofile = 0;
 			found = true;
 		}
 		pthread_mutex_unlock(&o->lock);
@@ -932,6 +1025,7 @@ setup_workers(struct daemon *dm, struct ctg_ruleset *first)
 			ctg_ruleset_free(rs);
 			return -1;
 		}
+		w->want_ifnames = ctg_ruleset_uses_interfaces(rs);
 		w->nfq = ctg_nfq_open(&qc, err, sizeof(err));
 		if (!w->nfq) {
 			logmsg(LOG_ERR, "queue %u: %s", w->queue, err);

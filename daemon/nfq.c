@@ -365,20 +365,45 @@ ctg_nfq_flush(struct ctg_nfq *q)
 			off = put_verdict(q, off, NFQNL_MSG_VERDICT, p);
 		}
 	}
-	q->npend = 0;
 	q->st.sends++;
 	rc = send_all(q, q->txbuf, off);
-	if (rc == -1)
+	if (rc == -1) {
+		/*
+		 * Keep the verdicts: a packet without one holds a kernel queue
+		 * slot until unbind. The next flush sends them again.
+		 */
 		q->st.send_errors++;
-	return rc;
+		return -1;
+	}
+	q->npend = 0;
+	return 0;
 }
 
 static void
 queue_verdict(struct ctg_nfq *q, uint32_t id, uint32_t verdict,
     bool has_mark, uint32_t mark)
 {
-	struct nfq_pending *p = &q->pend[q->npend++];
+	struct nfq_pending *p;
 
+	/*
+	 * Full after failed flushes: keep trying for a while (the socket's
+	 * send buffer drains as the kernel reinjects), then give the oldest
+	 * verdict up rather than overrun the array; the kernel drops that
+	 * packet at unbind, which the send_errors counter shows.
+	 */
+	for (int tries = 0; q->npend == CTG_NFQ_VERDICT_BATCH && tries < 100; tries++) {
+		struct timespec pause = { 0, 1000 * 1000 };
+
+		if (ctg_nfq_flush(q) == 0)
+			break;
+		nanosleep(&pause, NULL);
+	}
+	if (q->npend == CTG_NFQ_VERDICT_BATCH) {
+		memmove(&q->pend[0], &q->pend[1], (CTG_NFQ_VERDICT_BATCH - 1) * sizeof(q->pend[0]));
+		q->npend--;
+		q->st.verdicts_lost++;
+	}
+	p = &q->pend[q->npend++];
 	p->id = id;
 	p->verdict = verdict;
 	p->mark = mark;

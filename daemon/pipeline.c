@@ -16,6 +16,8 @@
 
 /* Bit kept with the cached action: log every packet of this connection. */
 #define ACTION_LOG_FLOW 0x80
+/* ... and: it holds one of its rule's conn_limit slots */
+#define ACTION_COUNTED 0x40
 #define ACTION_MASK 0x03
 
 int
@@ -53,9 +55,12 @@ ctg_pipeline_fini(struct ctg_pipeline *p)
 static const char *
 rule_name(const struct ctg_pipeline *p, int idx)
 {
+	const char *name;
+
 	if (!p->rules)
 		return "";
-	return ctg_ruleset_rule_name(p->rules, idx);
+	name = ctg_ruleset_rule_name(p->rules, idx);
+	return name ? name : "";
 }
 
 static bool
@@ -114,7 +119,7 @@ void
 ctg_pipeline_process(struct ctg_pipeline *p, const struct ctg_pkt_in *in,
     struct ctg_decision *d)
 {
-	struct ctg_rule_result rr;
+	struct ctg_rule_result rr = { 0 };
 	enum ctg_rule_log rule_log = CTG_RULELOG_INHERIT;
 	bool evaluated = false;
 	struct ctg_conn *c;
@@ -161,7 +166,8 @@ ctg_pipeline_process(struct ctg_pipeline *p, const struct ctg_pkt_in *in,
 		    (d->tr.ctstate == CTG_CT_NEW || d->tr.ctstate == CTG_CT_ESTABLISHED)) {
 			c->flags |= CTG_CONN_VERDICT;
 			c->action = (uint8_t)(d->action |
-			    (rr.log == CTG_RULELOG_FLOW ? ACTION_LOG_FLOW : 0));
+			    (rr.log == CTG_RULELOG_FLOW ? ACTION_LOG_FLOW : 0) |
+			    (rr.conn_counted ? ACTION_COUNTED : 0));
 			c->rule_index = (int16_t)rr.rule_index;
 			if (rr.timeouts)
 				ctg_tracker_set_timeouts(p->tracker, c, rr.timeouts);
@@ -212,7 +218,7 @@ ctg_pipeline_conn_end(void *arg, const struct ctg_conn *c,
 	struct ctg_pipeline *p = arg;
 	struct ctg_conn_record r = *rec;
 
-	if (p->rules && c->rule_index >= 0)
+	if (p->rules && c->rule_index >= 0 && (c->action & ACTION_COUNTED))
 		ctg_ruleset_conn_release(p->rules, c->rule_index, &c->tuple);
 	if (c->flags & CTG_CONN_VERDICT)
 		snprintf(r.rule, sizeof(r.rule), "%s", rule_name(p, c->rule_index));
@@ -274,7 +280,8 @@ recheck_conn(void *arg, struct ctg_conn *c)
 	}
 	c->rule_index = (int16_t)rr.rule_index;
 	c->action = (uint8_t)(CTG_ACT_ACCEPT |
-	    (rr.log == CTG_RULELOG_FLOW ? ACTION_LOG_FLOW : 0));
+	    (rr.log == CTG_RULELOG_FLOW ? ACTION_LOG_FLOW : 0) |
+	    (rr.conn_counted ? ACTION_COUNTED : 0));
 	return 0;
 }
 

@@ -899,11 +899,11 @@ tcp_existing(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 			/* TFO: the SYN/ACK may acknowledge only the SYN, not its data */
 			if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
 				return CTG_R_TCP_SYNACK_BAD_ACK;
+			/* in a simultaneous open it must carry the SYN's own ISN */
 			bool simultaneous = s->state == CTG_TCPS_SYN_SENT;
-			uint32_t isn_before = s->isn;
-			peer_init_syn(s, p);
-			if ((simultaneous || second_simul) && p->tcp.seq != isn_before)
+			if ((simultaneous || second_simul) && p->tcp.seq != s->isn)
 				return CTG_R_TCP_SYNACK_UNEXPECTED;
+			peer_init_syn(s, p);
 			s->state = CTG_TCPS_SYN_RCVD;
 			settle_wscale(c);
 			if (second_simul) {
@@ -927,10 +927,13 @@ tcp_existing(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 		if (dir == 0 && !(c->flags & CTG_CONN_FLIPPED) &&
 		    s->state != CTG_TCPS_SYN_RCVD)
 			return CTG_R_TCP_SYNACK_WRONG_DIR;
-		/* a late copy of the SYN/ACK already seen */
+		/* a late copy of the SYN/ACK already seen, acking the same SYN */
 		if ((s->flags & CTG_PEER_SEEN) && p->tcp.seq == s->isn &&
-		    !(s->flags & CTG_PEER_LIBERAL))
+		    !(s->flags & CTG_PEER_LIBERAL)) {
+			if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
+				return CTG_R_TCP_SYNACK_BAD_ACK;
 			return CTG_R_TCP_SYN_RETRANSMIT;
+		}
 		return CTG_R_TCP_SYNACK_UNEXPECTED;
 	}
 
@@ -1544,6 +1547,18 @@ ctg_tracker_foreach(struct ctg_tracker *t, ctg_conn_visit_fn fn, void *arg)
 			return;
 }
 
+size_t
+ctg_tracker_foreach_from(struct ctg_tracker *t, size_t start, size_t count,
+    ctg_conn_visit_fn fn, void *arg)
+{
+	size_t end = start + count < t->max ? start + count : t->max;
+
+	for (size_t i = start; i < end; i++)
+		if (t->pool[i].id != 0 && fn(arg, &t->pool[i]) != 0)
+			return t->max;
+	return end;
+}
+
 struct ctg_conn *
 ctg_tracker_lookup(struct ctg_tracker *t, const struct ctg_tuple *tuple, uint8_t *dir)
 {
@@ -1815,7 +1830,7 @@ conn_sane(const struct ctg_conn *c)
 		return false;
 	if (c->peer[0].state >= CTG_TCPS_COUNT || c->peer[1].state >= CTG_TCPS_COUNT)
 		return false;
-	if (c->tclass >= TC_COUNT || (c->action & 0x7f) > CTG_ACT_REJECT || c->proto_state > 2)
+	if (c->tclass >= TC_COUNT || (c->action & 0x3f) > CTG_ACT_REJECT || c->proto_state > 2)
 		return false;
 	if (memchr(c->history, '\0', sizeof(c->history)) == NULL)
 		return false;
@@ -1886,7 +1901,10 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 		t->free_head = c->hnext;
 		*c = buf[i];
 		c->hnext = c->lprev = c->lnext = 0;
+		/* verdicts and rule indices belong to the rules of the last run */
 		c->flags &= ~CTG_CONN_VERDICT;
+		c->rule_index = -1;
+		c->action = 0;
 		uint32_t b = tuple_hash(t, &c->tuple) & (t->nbuckets - 1);
 		c->hnext = t->buckets[b];
 		t->buckets[b] = idx_of(t, c) + 1;

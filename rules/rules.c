@@ -40,6 +40,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "ctguard/cfgtext.h"
 #include "ctguard/rules.h"
 
 _Static_assert(CTG_R_COUNT <= 128, "reason bitmap holds 128 reasons");
@@ -171,6 +172,7 @@ struct ctg_ruleset {
 	uint64_t hash;
 	uint64_t seed;
 	struct lim_slot *rate_tab, *conn_tab;
+	bool uses_interfaces;
 	struct bucket buckets[PC_COUNT][FS_COUNT];
 };
 
@@ -743,6 +745,12 @@ ctg_ruleset_conn_release(struct ctg_ruleset *rs, int rule_index,
 /* ---------------------------------------------------------------- */
 /* Accessors and teardown. */
 
+bool
+ctg_ruleset_uses_interfaces(const struct ctg_ruleset *rs)
+{
+	return rs->uses_interfaces;
+}
+
 unsigned
 ctg_ruleset_count(const struct ctg_ruleset *rs)
 {
@@ -886,6 +894,7 @@ struct loader {
 	char *policy_where;
 	struct strtab rule_names, set_names;
 	const char *ctx;        /* "rule 'x': " or "set 'x': " or "" */
+	const char *cur_path;   /* file being parsed: libconfig reads it from a string */
 	char ctxbuf[96];
 };
 
@@ -893,11 +902,13 @@ static void lerr(struct loader *, const config_setting_t *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 
 static const char *
-where_file(const config_setting_t *s)
+where_file(const struct loader *L, const config_setting_t *s)
 {
 	const char *f = s ? config_setting_source_file(s) : NULL;
 
-	return f ? f : "?";
+	if (f)
+		return f;
+	return L->cur_path ? L->cur_path : "?";
 }
 
 /* Record the first error as FILE:LINE: [context] message. */
@@ -911,7 +922,7 @@ lerr(struct loader *L, const config_setting_t *s, const char *fmt, ...)
 	if (L->failed)
 		return;
 	L->failed = true;
-	n = snprintf(L->diag->error, cap, "%s:%u: %s", where_file(s),
+	n = snprintf(L->diag->error, cap, "%s:%u: %s", where_file(L, s),
 	    s ? (unsigned)config_setting_source_line(s) : 0U,
 	    L->ctx ? L->ctx : "");
 	if (n < 0 || (size_t)n >= cap)
@@ -937,11 +948,11 @@ oom(struct loader *L)
 }
 
 static char *
-where_dup(const config_setting_t *s)
+where_dup(const struct loader *L, const config_setting_t *s)
 {
 	char buf[CTG_PATH_MAX + 16];
 
-	snprintf(buf, sizeof(buf), "%s:%u", where_file(s),
+	snprintf(buf, sizeof(buf), "%s:%u", where_file(L, s),
 	    (unsigned)config_setting_source_line(s));
 	return strdup(buf);
 }
@@ -1431,7 +1442,7 @@ parse_set(struct loader *L, config_setting_t *s)
 	/* Owned by rs from here on, so ctg_ruleset_free cleans up. */
 	rs->sets[rs->nsets++] = set;
 	set->name = strdup(name);
-	set->where = where_dup(s);
+	set->where = where_dup(L, s);
 	if (set->name == NULL || set->text == NULL || set->where == NULL) {
 		oom(L);
 		return -1;
@@ -2091,7 +2102,7 @@ parse_rule(struct loader *L, config_setting_t *g)
 	r = &rs->rules[rs->nrules++];
 	memset(r, 0, sizeof(*r));
 	strcpy(r->name, name);
-	if ((r->where = where_dup(g)) == NULL) {
+	if ((r->where = where_dup(L, g)) == NULL) {
 		oom(L);
 		return -1;
 	}
@@ -2249,7 +2260,7 @@ load_root(struct loader *L, config_setting_t *root, const char *path)
 		if (parse_action(L, s, &a) == -1)
 			return -1;
 		L->rs->policy = a;
-		if ((L->policy_where = where_dup(s)) == NULL) {
+		if ((L->policy_where = where_dup(L, s)) == NULL) {
 			oom(L);
 			return -1;
 		}
@@ -2316,21 +2327,40 @@ load_file(struct loader *L, const char *path, const config_setting_t *from)
 	}
 	L->stack[L->depth++] = real;
 
-	config_init(&cfg);
-	if (config_read_file(&cfg, path) != CONFIG_TRUE) {
+	char *text = NULL, why[256];
+	int line;
+
+	/* the same reader as the configuration's: size bound, no NUL, no @include, 64-bit ints */
+	if (ctg_cfgtext_read(path, &text, &line, why, sizeof(why)) == -1) {
 		char msg[sizeof(L->diag->error)];
 
-		if (config_error_type(&cfg) == CONFIG_ERR_FILE_IO)
-			snprintf(msg, sizeof(msg), "%s: cannot read file", path);
+		if (line > 0)
+			snprintf(msg, sizeof(msg), "%s:%d: %s", path, line, why);
 		else
-			snprintf(msg, sizeof(msg), "%s:%d: %s",
-			    config_error_file(&cfg) ? config_error_file(&cfg) :
-			    path, config_error_line(&cfg), config_error_text(&cfg));
+			snprintf(msg, sizeof(msg), "%s: %s", path, why);
+		lerr_plain(L, msg);
+		free(L->stack[--L->depth]);
+		L->stack[L->depth] = NULL;
+		return -1;
+	}
+	config_init(&cfg);
+	/* errors carry the path we give libconfig as the include directory's file */
+	if (config_read_string(&cfg, text) != CONFIG_TRUE) {
+		char msg[sizeof(L->diag->error)];
+
+		snprintf(msg, sizeof(msg), "%s:%d: %s", path,
+		    config_error_line(&cfg), config_error_text(&cfg));
 		lerr_plain(L, msg);
 		rc = -1;
-	} else
+	} else {
+		const char *outer = L->cur_path;
+
+		L->cur_path = path;
 		rc = load_root(L, config_root_setting(&cfg), path);
+		L->cur_path = outer;
+	}
 	config_destroy(&cfg);
+	free(text);
 	free(L->stack[--L->depth]);
 	L->stack[L->depth] = NULL;
 	return rc;
@@ -2466,6 +2496,18 @@ check_shadowing(struct loader *L)
 	struct ctg_ruleset *rs = L->rs;
 	struct ctg_rules_diag *d = L->diag;
 
+	/*
+	 * The check compares every pair: past a few thousand rules it would
+	 * cost seconds at every load and reload, so say it was skipped.
+	 */
+	if (rs->nrules > CTG_RULES_SHADOW_CHECK_MAX) {
+		if (d->nwarnings < sizeof(d->warnings) / sizeof(d->warnings[0]))
+			snprintf(d->warnings[d->nwarnings], sizeof(d->warnings[0]),
+			    "warning: %u rules: the unreachable-rule check is skipped above %u",
+			    rs->nrules, CTG_RULES_SHADOW_CHECK_MAX);
+		d->nwarnings++;
+		return;
+	}
 	for (uint32_t j = 1; j < rs->nrules; j++) {
 		for (uint32_t i = 0; i < j; i++) {
 			if (!rule_covers(&rs->rules[i], &rs->rules[j]))
@@ -2588,12 +2630,22 @@ finish(struct loader *L)
 	size_t len = 0;
 	FILE *mf;
 
+	/* connections keep the index of the rule that accepted them in 16 bits */
+	if (rs->nrules > CTG_RULES_MAX) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "%u rules: at most %u are allowed",
+		    rs->nrules, CTG_RULES_MAX);
+		lerr_plain(L, msg);
+		return -1;
+	}
 	check_shadowing(L);
 	if (build_buckets(rs) == -1)
 		return -1;
 	for (uint32_t i = 0; i < rs->nrules; i++) {
 		need_rate |= rs->rules[i].rate != 0;
 		need_conn |= rs->rules[i].conn_limit != 0;
+		rs->uses_interfaces |= (rs->rules[i].mask & (M_IIF | M_OIF)) != 0;
 	}
 	if (need_rate && (rs->rate_tab = calloc(CTG_RULES_LIMIT_SLOTS,
 	    sizeof(struct lim_slot))) == NULL)

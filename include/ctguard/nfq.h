@@ -66,6 +66,7 @@ struct ctg_nfq_stats {
 	uint64_t nl_errors;     /* errors the kernel reported, e.g. bad id */
 	uint64_t malformed;     /* messages dropped as unparseable */
 	uint64_t out_of_order;  /* verdicts not for the oldest packet held */
+	uint64_t verdicts_lost; /* given up after repeated send failures */
 };
 
 /* Counters of /proc/net/netfilter/nfnetlink_queue for one queue. */

@@ -63,6 +63,10 @@
 #include "ctguard/reason.h"
 #include "ctguard/record.h"
 
+/* Rules in one ruleset at most (connections keep the index in 16 bits). */
+#define CTG_RULES_MAX 32000
+/* Above this many rules the O(n^2) unreachable-rule check is skipped. */
+#define CTG_RULES_SHADOW_CHECK_MAX 4000
 /* Include nesting bound; deeper is an error. */
 #define CTG_RULES_MAX_DEPTH 16
 /* Entries in each of the rate-limit and conn-limit tables. */
@@ -135,6 +139,8 @@ void ctg_ruleset_print(const struct ctg_ruleset *rs, FILE *out);
 /* FNV-1a 64 of the canonical form, for the audit log. */
 uint64_t ctg_ruleset_hash(const struct ctg_ruleset *rs);
 unsigned ctg_ruleset_count(const struct ctg_ruleset *rs);
+/* Whether any rule matches on iif or oif (the daemon then resolves names). */
+bool ctg_ruleset_uses_interfaces(const struct ctg_ruleset *rs);
 /* Packets the rule matched (limited ones included); -1 = default policy. */
 uint64_t ctg_ruleset_hits(const struct ctg_ruleset *rs, int rule_index);
 /* Sets: count, name, and lookups that matched through the set. */

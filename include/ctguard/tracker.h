@@ -173,6 +173,13 @@ int ctg_tracker_kill(struct ctg_tracker *t, uint64_t id, uint64_t now_us);
 typedef int (*ctg_conn_visit_fn)(void *arg, struct ctg_conn *c);
 /* Visit every live connection; stops early when fn returns non-zero. */
 void ctg_tracker_foreach(struct ctg_tracker *t, ctg_conn_visit_fn fn, void *arg);
+/*
+ * Visit the slots [start, start + count) only, so a caller can walk a big
+ * table in slices and let go of its lock between them. Returns where the
+ * next slice starts; the table size when the walk is over (or fn stopped it).
+ */
+size_t ctg_tracker_foreach_from(struct ctg_tracker *t, size_t start, size_t count,
+    ctg_conn_visit_fn fn, void *arg);
 struct ctg_conn *ctg_tracker_lookup(struct ctg_tracker *t,
     const struct ctg_tuple *tuple, uint8_t *dir);
 

@@ -1,0 +1,20 @@
+/*
+ * Reading libconfig files the same careful way everywhere (see cfgtext.c).
+ */
+#ifndef CTGUARD_CFGTEXT_H
+#define CTGUARD_CFGTEXT_H
+
+#include <stddef.h>
+
+/* Largest configuration or rule file we read. */
+#define CTG_CFGTEXT_MAX (1024 * 1024)
+
+/*
+ * Read path and return in *out (malloc'd, caller frees) text ready for
+ * config_read_string(). On error returns -1 with a message in msg and the
+ * offending line in *line (0 when the error concerns the whole file).
+ */
+int ctg_cfgtext_read(const char *path, char **out, int *line, char *msg,
+    size_t msglen);
+
+#endif
