@@ -64,7 +64,13 @@
 #define SWEEP_BUDGET_MIN 4096
 #define SWEEP_BUDGET_MAX 131072
 #define MAX_CLIENTS 16
-#define CTL_TIMEOUT_MS 2000
+/*
+ * The main thread serves one control client at a time: a request is one
+ * short line, so a client gets little time to send it; a reply may be a
+ * big connection listing, so reading it gets more.
+ */
+#define CTL_RECV_TIMEOUT_MS 500
+#define CTL_SEND_TIMEOUT_MS 2000
 #define IFCACHE 256
 
 struct worker {
@@ -831,13 +837,13 @@ static void
 serve_client(struct daemon *dm, int fd)
 {
 	char req[CTG_CTL_MAX_REQUEST + 1];
-	long n = ctg_ctl_recv(fd, req, CTG_CTL_MAX_REQUEST, CTL_TIMEOUT_MS);
+	long n = ctg_ctl_recv(fd, req, CTG_CTL_MAX_REQUEST, CTL_RECV_TIMEOUT_MS);
 	struct outbuf o = { .cap = 4096 };
 
 	if (n < 0) {
 		if (errno == EMSGSIZE) {
 			static const char msg[] = "error: request too long\n";
-			ctg_ctl_send(fd, msg, sizeof(msg) - 1, CTL_TIMEOUT_MS);
+			ctg_ctl_send(fd, msg, sizeof(msg) - 1, CTL_SEND_TIMEOUT_MS);
 		}
 		return;
 	}
@@ -856,7 +862,7 @@ serve_client(struct daemon *dm, int fd)
 		o.full = false;
 		out(&o, "\n(truncated)\n");
 	}
-	ctg_ctl_send(fd, o.buf, (uint32_t)o.len, CTL_TIMEOUT_MS);
+	ctg_ctl_send(fd, o.buf, (uint32_t)o.len, CTL_SEND_TIMEOUT_MS);
 	free(o.buf);
 }
 

@@ -314,7 +314,7 @@ def ctlraw(path, payload, expect_reply):
 
 def trickle(path):
     # announce 16 bytes, then send one every 0.4 s: the daemon must hang
-    # up once its 2 s budget for the request is spent
+    # up once its time budget for the request (0.5 s) is spent
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.connect(path)
     s.sendall(b'\x00\x00\x00\x10')
