@@ -795,147 +795,147 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	return note;
 }
 
-/* A segment of a connection already in the table, flags known valid. */
+/* A SYN on a connection in the table: retransmission, reuse, or refused. */
 static enum ctg_reason
-tcp_existing(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
-    const struct ctg_packet *p, uint64_t now_us, bool *reopen)
+tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p, bool *reopen)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+
+	hist_add(c, dir, H_SYN);
+	if (conn_dead(c)) {
+		/*
+		 * Reuse of a closed tuple (RFC 1122 4.2.2.13, RFC 6191):
+		 * after a reset always; after TIME_WAIT only with a
+		 * sequence number above the old one or a newer timestamp,
+		 * so that a delayed old SYN cannot reopen it.
+		 */
+		bool by_rst = c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
+		bool newer_seq = SEQ_GT(p->tcp.seq, s->td_end);
+		bool newer_ts = (s->flags & CTG_PEER_TS) && p->tcp.opt.has_timestamp &&
+		    SEQ_GT(p->tcp.opt.tsval, s->last_tsval);
+		if (by_rst || newer_seq || newer_ts || !(s->flags & CTG_PEER_SEEN)) {
+			*reopen = true;
+			return CTG_R_TCP_REOPEN;
+		}
+		return CTG_R_TCP_CLOSED;
+	}
+	if (dir == 0 && (c->flags & CTG_CONN_FLIPPED) && s->state == CTG_TCPS_SYN_SENT &&
+	    !(s->flags & CTG_PEER_SEEN) && p->tcp.seq == s->isn) {
+		/*
+		 * The SYN of a connection picked up from its SYN/ACK,
+		 * arriving late (reordered in a capture): it tells us the
+		 * originator's options after all.
+		 */
+		uint32_t maxend = s->td_maxend;
+		peer_init_syn(s, p);
+		s->td_maxend = maxend;
+		s->state = CTG_TCPS_SYN_SENT;
+		if (!(s->flags & CTG_PEER_WSCALE) || !(r->flags & CTG_PEER_WSCALE)) {
+			s->wscale = 0;
+			r->wscale = 0;
+		}
+		s->flags |= CTG_PEER_LIBERAL;
+		c->flags |= CTG_CONN_SYN_ORIG;
+		return CTG_R_NONE;
+	}
+	if (dir == 0 && s->state == CTG_TCPS_SYN_SENT &&
+	    (r->state == CTG_TCPS_LISTEN || r->state == CTG_TCPS_NONE)) {
+		if (p->tcp.seq == s->isn)
+			return CTG_R_TCP_SYN_RETRANSMIT;
+		/* a new ISN on an unanswered attempt: start over from it */
+		peer_init_syn(s, p);
+		s->state = CTG_TCPS_SYN_SENT;
+		return CTG_R_TCP_SYN_RETRANSMIT;
+	}
+	if (dir == 1 && r->state == CTG_TCPS_SYN_SENT &&
+	    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_NONE)) {
+		/* simultaneous open: the responder sent its own SYN */
+		peer_init_syn(s, p);
+		s->state = CTG_TCPS_SYN_SENT;
+		settle_wscale(c);
+		return CTG_R_TCP_SIMULTANEOUS_OPEN;
+	}
+	if (dir == 1 && s->state == CTG_TCPS_SYN_SENT && p->tcp.seq == s->isn)
+		return CTG_R_TCP_SYN_RETRANSMIT;
+	/* the SYN/ACK was lost past this box: the client sends its SYN again */
+	if (dir == 0 && s->state == CTG_TCPS_SYN_SENT && r->state == CTG_TCPS_SYN_RCVD &&
+	    p->tcp.seq == s->isn)
+		return CTG_R_TCP_SYN_RETRANSMIT;
+	if (dir == 1 && s->state == CTG_TCPS_SYN_RCVD)
+		return CTG_R_TCP_SYN_WRONG_DIR;
+	return CTG_R_TCP_SYN_ON_ESTABLISHED;
+}
+
+/* A SYN/ACK on a connection in the table: the answer, a copy, or refused. */
+static enum ctg_reason
+tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+
+	hist_add(c, dir, H_SYNACK);
+	if (conn_dead(c))
+		return CTG_R_TCP_CLOSED;
+	/* normal answer, or the second half of a simultaneous open */
+	/*
+	 * simultaneous open: the second SYN/ACK, from either side (they
+	 * cross); the originator's only if the responder sent a SYN
+	 */
+	bool second_simul = r->state == CTG_TCPS_SYN_RCVD &&
+	    s->state == CTG_TCPS_SYN_SENT &&
+	    (dir == 1 || (c->hist_seen[1] & (1u << H_SYN)));
+	if ((r->state == CTG_TCPS_SYN_SENT &&
+	    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_SYN_SENT ||
+	    s->state == CTG_TCPS_NONE)) || second_simul) {
+		if (dir == 0 && s->state != CTG_TCPS_SYN_SENT)
+			return CTG_R_TCP_SYNACK_WRONG_DIR;
+		/* TFO: the SYN/ACK may acknowledge only the SYN, not its data */
+		if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
+			return CTG_R_TCP_SYNACK_BAD_ACK;
+		/* in a simultaneous open it must carry the SYN's own ISN */
+		bool simultaneous = s->state == CTG_TCPS_SYN_SENT;
+		if ((simultaneous || second_simul) && p->tcp.seq != s->isn)
+			return CTG_R_TCP_SYNACK_UNEXPECTED;
+		peer_init_syn(s, p);
+		s->state = CTG_TCPS_SYN_RCVD;
+		settle_wscale(c);
+		if (second_simul) {
+			/* both SYN/ACKs crossed: each side has the other's SYN acked */
+			s->state = CTG_TCPS_ESTABLISHED;
+			r->state = CTG_TCPS_ESTABLISHED;
+			c->flags |= CTG_CONN_ASSURED;
+		}
+		r->td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
+		r->flags &= ~CTG_PEER_UNACKED;
+		/* until the third ACK, the SYN's (unscaled) window bounds the answer */
+		s->td_maxend = s->td_end + (r->td_maxwin ? r->td_maxwin : 1);
+		if (dir == 1)
+			c->flags |= CTG_CONN_SYNACK;
+		if (p->payload_len) {
+			hist_add(c, dir, H_DATA);
+			return CTG_R_TCP_SYN_DATA;
+		}
+		return CTG_R_NONE;
+	}
+	if (dir == 0 && !(c->flags & CTG_CONN_FLIPPED) &&
+	    s->state != CTG_TCPS_SYN_RCVD)
+		return CTG_R_TCP_SYNACK_WRONG_DIR;
+	/* a late copy of the SYN/ACK already seen, acking the same SYN */
+	if ((s->flags & CTG_PEER_SEEN) && p->tcp.seq == s->isn &&
+	    !(s->flags & CTG_PEER_LIBERAL)) {
+		if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
+			return CTG_R_TCP_SYNACK_BAD_ACK;
+		return CTG_R_TCP_SYN_RETRANSMIT;
+	}
+	return CTG_R_TCP_SYNACK_UNEXPECTED;
+}
+
+/* ACK, data or FIN|ACK on a connection in the table: the window decides. */
+static enum ctg_reason
+tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 	uint8_t f = p->tcp.flags;
 	enum ctg_reason why;
-
-	*reopen = false;
-
-	if (f & CTG_TH_RST) {
-		hist_add(c, dir, H_RST);
-		if (conn_dead(c) && (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)))
-			return CTG_R_TCP_CLOSED;
-		return tcp_rst(c, dir, p);
-	}
-
-	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN) {
-		hist_add(c, dir, H_SYN);
-		if (conn_dead(c)) {
-			/*
-			 * Reuse of a closed tuple (RFC 1122 4.2.2.13, RFC 6191):
-			 * after a reset always; after TIME_WAIT only with a
-			 * sequence number above the old one or a newer timestamp,
-			 * so that a delayed old SYN cannot reopen it.
-			 */
-			bool by_rst = c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
-			bool newer_seq = SEQ_GT(p->tcp.seq, s->td_end);
-			bool newer_ts = (s->flags & CTG_PEER_TS) && p->tcp.opt.has_timestamp &&
-			    SEQ_GT(p->tcp.opt.tsval, s->last_tsval);
-			if (by_rst || newer_seq || newer_ts || !(s->flags & CTG_PEER_SEEN)) {
-				*reopen = true;
-				return CTG_R_TCP_REOPEN;
-			}
-			return CTG_R_TCP_CLOSED;
-		}
-		if (dir == 0 && (c->flags & CTG_CONN_FLIPPED) && s->state == CTG_TCPS_SYN_SENT &&
-		    !(s->flags & CTG_PEER_SEEN) && p->tcp.seq == s->isn) {
-			/*
-			 * The SYN of a connection picked up from its SYN/ACK,
-			 * arriving late (reordered in a capture): it tells us the
-			 * originator's options after all.
-			 */
-			uint32_t maxend = s->td_maxend;
-			peer_init_syn(s, p);
-			s->td_maxend = maxend;
-			s->state = CTG_TCPS_SYN_SENT;
-			if (!(s->flags & CTG_PEER_WSCALE) || !(r->flags & CTG_PEER_WSCALE)) {
-				s->wscale = 0;
-				r->wscale = 0;
-			}
-			s->flags |= CTG_PEER_LIBERAL;
-			c->flags |= CTG_CONN_SYN_ORIG;
-			return CTG_R_NONE;
-		}
-		if (dir == 0 && s->state == CTG_TCPS_SYN_SENT &&
-		    (r->state == CTG_TCPS_LISTEN || r->state == CTG_TCPS_NONE)) {
-			if (p->tcp.seq == s->isn)
-				return CTG_R_TCP_SYN_RETRANSMIT;
-			/* a new ISN on an unanswered attempt: start over from it */
-			peer_init_syn(s, p);
-			s->state = CTG_TCPS_SYN_SENT;
-			return CTG_R_TCP_SYN_RETRANSMIT;
-		}
-		if (dir == 1 && r->state == CTG_TCPS_SYN_SENT &&
-		    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_NONE)) {
-			/* simultaneous open: the responder sent its own SYN */
-			peer_init_syn(s, p);
-			s->state = CTG_TCPS_SYN_SENT;
-			settle_wscale(c);
-			return CTG_R_TCP_SIMULTANEOUS_OPEN;
-		}
-		if (dir == 1 && s->state == CTG_TCPS_SYN_SENT && p->tcp.seq == s->isn)
-			return CTG_R_TCP_SYN_RETRANSMIT;
-		/* the SYN/ACK was lost past this box: the client sends its SYN again */
-		if (dir == 0 && s->state == CTG_TCPS_SYN_SENT && r->state == CTG_TCPS_SYN_RCVD &&
-		    p->tcp.seq == s->isn)
-			return CTG_R_TCP_SYN_RETRANSMIT;
-		if (dir == 1 && s->state == CTG_TCPS_SYN_RCVD)
-			return CTG_R_TCP_SYN_WRONG_DIR;
-		return CTG_R_TCP_SYN_ON_ESTABLISHED;
-	}
-
-	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == (CTG_TH_SYN | CTG_TH_ACK)) {
-		hist_add(c, dir, H_SYNACK);
-		if (conn_dead(c))
-			return CTG_R_TCP_CLOSED;
-		/* normal answer, or the second half of a simultaneous open */
-		/*
-		 * simultaneous open: the second SYN/ACK, from either side (they
-		 * cross); the originator's only if the responder sent a SYN
-		 */
-		bool second_simul = r->state == CTG_TCPS_SYN_RCVD &&
-		    s->state == CTG_TCPS_SYN_SENT &&
-		    (dir == 1 || (c->hist_seen[1] & (1u << H_SYN)));
-		if ((r->state == CTG_TCPS_SYN_SENT &&
-		    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_SYN_SENT ||
-		    s->state == CTG_TCPS_NONE)) || second_simul) {
-			if (dir == 0 && s->state != CTG_TCPS_SYN_SENT)
-				return CTG_R_TCP_SYNACK_WRONG_DIR;
-			/* TFO: the SYN/ACK may acknowledge only the SYN, not its data */
-			if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
-				return CTG_R_TCP_SYNACK_BAD_ACK;
-			/* in a simultaneous open it must carry the SYN's own ISN */
-			bool simultaneous = s->state == CTG_TCPS_SYN_SENT;
-			if ((simultaneous || second_simul) && p->tcp.seq != s->isn)
-				return CTG_R_TCP_SYNACK_UNEXPECTED;
-			peer_init_syn(s, p);
-			s->state = CTG_TCPS_SYN_RCVD;
-			settle_wscale(c);
-			if (second_simul) {
-				/* both SYN/ACKs crossed: each side has the other's SYN acked */
-				s->state = CTG_TCPS_ESTABLISHED;
-				r->state = CTG_TCPS_ESTABLISHED;
-				c->flags |= CTG_CONN_ASSURED;
-			}
-			r->td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
-			r->flags &= ~CTG_PEER_UNACKED;
-			/* until the third ACK, the SYN's (unscaled) window bounds the answer */
-			s->td_maxend = s->td_end + (r->td_maxwin ? r->td_maxwin : 1);
-			if (dir == 1)
-				c->flags |= CTG_CONN_SYNACK;
-			if (p->payload_len) {
-				hist_add(c, dir, H_DATA);
-				return CTG_R_TCP_SYN_DATA;
-			}
-			return CTG_R_NONE;
-		}
-		if (dir == 0 && !(c->flags & CTG_CONN_FLIPPED) &&
-		    s->state != CTG_TCPS_SYN_RCVD)
-			return CTG_R_TCP_SYNACK_WRONG_DIR;
-		/* a late copy of the SYN/ACK already seen, acking the same SYN */
-		if ((s->flags & CTG_PEER_SEEN) && p->tcp.seq == s->isn &&
-		    !(s->flags & CTG_PEER_LIBERAL)) {
-			if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
-				return CTG_R_TCP_SYNACK_BAD_ACK;
-			return CTG_R_TCP_SYN_RETRANSMIT;
-		}
-		return CTG_R_TCP_SYNACK_UNEXPECTED;
-	}
 
 	/* ACK class: ACK, data, FIN|ACK. */
 	if (conn_dead(c) && !(c->peer[0].state == CTG_TCPS_TIME_WAIT ||
@@ -1023,9 +1023,28 @@ tcp_existing(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 		hist_add(c, dir, H_RETRANS);
 	if (p->tcp.window == 0 && !(f & (CTG_TH_RST | CTG_TH_FIN)))
 		hist_add(c, dir, H_ZEROWIN);
-	(void)t;
-	(void)now_us;
 	return why;
+}
+
+/* A segment of a connection already in the table, flags known valid. */
+static enum ctg_reason
+tcp_existing(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    bool *reopen)
+{
+	uint8_t f = p->tcp.flags;
+
+	*reopen = false;
+	if (f & CTG_TH_RST) {
+		hist_add(c, dir, H_RST);
+		if (conn_dead(c) && (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)))
+			return CTG_R_TCP_CLOSED;
+		return tcp_rst(c, dir, p);
+	}
+	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN)
+		return tcp_syn(c, dir, p, reopen);
+	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == (CTG_TH_SYN | CTG_TH_ACK))
+		return tcp_synack(c, dir, p);
+	return tcp_segment(c, dir, p);
 }
 
 static void
@@ -1070,7 +1089,7 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 		res->dir = dir;
 		res->before[0] = c->peer[0].state;
 		res->before[1] = c->peer[1].state;
-		why = tcp_existing(t, c, dir, p, now_us, &reopen);
+		why = tcp_existing(c, dir, p, &reopen);
 		if (reopen) {
 			conn_end(t, c, CTG_END_REOPENED, now_us);
 			c = NULL;
