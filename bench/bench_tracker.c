@@ -11,7 +11,10 @@
  * that generation is not timed.
  *
  * usage: bench_tracker [-n PACKETS] [-s SLOTS] [-r ROUNDS] [-w PCAP] [-q]
+ *                      [-T | -M]
  *   -w writes the same stream as a DLT_RAW pcap (for the replay benchmark)
+ *   -T skips the table benchmarks (lookups, 1M connections)
+ *   -M skips the mixed stream (only the table benchmarks)
  *   -q only runs the mixed stream once (for callgrind instruction counts:
  *      valgrind --tool=callgrind --toggle-collect=run_full ...)
  * Output: lines "METRIC name value unit" for bench/report.py.
@@ -614,24 +617,30 @@ main(int argc, char **argv)
 	const char *pcap = NULL;
 	double full[9], dec[9], trk[9], t0;
 	int rounds = 3, c;
-	bool quick = false;
+	bool quick = false, tables = true, mixed = true;
 
-	while ((c = getopt(argc, argv, "n:s:r:w:q")) != -1) {
+	while ((c = getopt(argc, argv, "n:s:r:w:qTM")) != -1) {
 		switch (c) {
 		case 'n': npkts = strtoull(optarg, NULL, 10); break;
 		case 's': slots = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'r': rounds = atoi(optarg); break;
 		case 'w': pcap = optarg; break;
 		case 'q': quick = true; break;
+		case 'T': tables = false; break;
+		case 'M': mixed = false; break;
 		default:
 			fprintf(stderr, "usage: bench_tracker [-n PACKETS] [-s SLOTS] "
-			    "[-r ROUNDS] [-w PCAP] [-q]\n");
+			    "[-r ROUNDS] [-w PCAP] [-q] [-T | -M]\n");
 			return 2;
 		}
 	}
 	if (rounds < 1 || rounds > 9 || slots < 1 || npkts < 1) {
 		fprintf(stderr, "bench_tracker: bad -r/-s/-n\n");
 		return 2;
+	}
+	if (!mixed) {
+		bench_tables();
+		return 0;
 	}
 	t0 = now_s();
 	build_stream(&s, npkts, slots);
@@ -691,7 +700,8 @@ main(int argc, char **argv)
 	printf("METRIC decode_only_mpps %.2f Mpps\n",
 	    (double)s.npkts / median(dec, rounds) / 1e6);
 	fflush(stdout);
-	bench_tables();
+	if (tables)
+		bench_tables();
 	free(s.buf);
 	return 0;
 }

@@ -120,7 +120,7 @@ def main():
     for c in CFG:
         e2e[c] = {k: summary(data.get(c, {}).get(k, [])) for k, _, _ in E2E}
         for k in ("bulk_1_retrans", "bulk_8_retrans", "crr_failed",
-                  "crr_stalled"):
+                  "crr_stalled", "udp_unlimited_loss_pct", "loadavg1"):
             e2e[c][k] = summary(data.get(c, {}).get(k, []))
 
     def med(c, k):
@@ -196,6 +196,12 @@ def main():
       "configurations interleaved; median (min–max)" % (
           machine.get("loadavg_start", "?"), machine.get("loadavg_end", "?"),
           machine.get("rounds", "?"), machine.get("secs", "?")))
+    la = [v for c in CFG for v in (data.get(c, {}).get("loadavg1") or [])
+          if v is not None]
+    if la:
+        p("1-minute load average when each end-to-end block started: "
+          "median %.2f (%.2f–%.2f); this run's own load is about 2 on 2 vCPUs"
+          % (statistics.median(la), min(la), max(la)))
     p("")
     p("End to end: client ns -> gateway ns (forwarding) -> server ns, veth")
     p("")

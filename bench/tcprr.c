@@ -175,6 +175,8 @@ run_crr(double secs, int conc, double warm)
 	char req[MSG], buf[MSG];
 	int ep = epoll_create1(0);
 
+	if (cs == NULL || ep < 0)
+		die("crr setup");
 	memset(req, 'q', sizeof(req));
 	for (int i = 0; i < conc; i++)
 		cli_start(ep, &cs[i]);
@@ -237,6 +239,11 @@ run_crr(double secs, int conc, double warm)
 	}
 	printf("crr_per_s=%.0f completed=%lu failed=%lu stalled=%lu\n",
 	    (double)done / secs, done, failed, stalled);
+	fflush(stdout);
+	for (int i = 0; i < conc; i++)
+		close(cs[i].fd);
+	close(ep);
+	free(cs);
 	return 0;
 }
 
@@ -257,6 +264,8 @@ run_rr(double secs, double warm)
 	int one = 1, fd;
 	double t0, tw, tend;
 
+	if (lat == NULL)
+		die("malloc");
 	fd = socket(peer.ss_family, SOCK_STREAM, 0);
 	if (fd < 0)
 		die("socket");
@@ -289,11 +298,14 @@ run_rr(double secs, double warm)
 	close(fd);
 	if (n == 0) {
 		fprintf(stderr, "tcprr: no round trips\n");
+		free(lat);
 		return 1;
 	}
 	qsort(lat, n, sizeof(*lat), cmp_u32);
 	printf("rr_p50_us=%.1f rr_p99_us=%.1f rr_p999_us=%.1f rr_n=%zu\n",
 	    lat[n / 2] / 1e3, lat[n * 99 / 100] / 1e3, lat[n * 999 / 1000] / 1e3, n);
+	fflush(stdout);
+	free(lat);
 	return 0;
 }
 

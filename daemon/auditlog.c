@@ -36,6 +36,7 @@
 #include <sqlite3.h>
 
 #include "ctguard/auditlog.h"
+#include "ctguard/auditring.h"
 #include "ctguard/packet.h"
 #include "ctguard/reason.h"
 #include "ctguard/record.h"
@@ -54,19 +55,6 @@
 #define SHUTDOWN_GRACE_MS       5000
 #define JOURNAL_SIZE_LIMIT      (64 * 1024 * 1024)
 #define CACHE_KIB               65536
-
-/* See the ring functions below for the protocol. */
-struct ctg_audit_ring {
-	/* producer's line */
-	_Alignas(64) _Atomic uint32_t head;
-	uint32_t cached_tail;
-	_Atomic uint64_t dropped;
-	/* consumer's line */
-	_Alignas(64) _Atomic uint32_t tail;
-	/* read-only after creation */
-	_Alignas(64) uint32_t mask;
-	struct ctg_audit_slot *slots;
-};
 
 enum {
 	STMT_VERDICT,
@@ -127,6 +115,7 @@ struct ctg_auditlog {
 	uint64_t sync_gen;              /* request being served, 0 = none */
 	uint64_t sync_seen;             /* last request taken */
 	uint64_t *drops_seen;           /* per ring, already reported as gaps */
+	unsigned drain_next;            /* ring that drain() starts with */
 	uint64_t lost_backlog, lost_backlog_seen;
 	uint64_t lost_total;            /* everything the writer discarded */
 	bool paused;
@@ -295,144 +284,6 @@ deadline_in(struct timespec *ts, uint64_t ms)
 	}
 }
 
-/*
- * The ring. The producer owns head, the consumer owns tail; each publishes
- * its index with a release store and reads the other's with an acquire
- * load, so a slot's contents are visible before the index that hands it
- * over. Indexes run freely and wrap modulo 2^32; capacity is a power of
- * two, so head - tail is the fill even across the wrap. The producer keeps
- * a stale copy of tail and reloads it only when the ring looks full, which
- * keeps the consumer's cache line out of the common case.
- */
-static size_t
-record_size(enum ctg_audit_type type)
-{
-	switch (type) {
-	case CTG_AUDIT_VERDICT:
-		return sizeof(struct ctg_verdict_record);
-	case CTG_AUDIT_CONN:
-		return sizeof(struct ctg_conn_record);
-	case CTG_AUDIT_EVENT:
-		return sizeof(struct ctg_event_record);
-	default:
-		return 0;
-	}
-}
-
-struct ctg_audit_ring *
-ctg_audit_ring_new(uint32_t capacity)
-{
-	struct ctg_audit_ring *r;
-	uint32_t cap = 2;
-
-	if (capacity > (UINT32_C(1) << 30))
-		return NULL;
-	while (cap < capacity)
-		cap <<= 1;
-	r = aligned_alloc(64, (sizeof(*r) + 63) & ~(size_t)63);
-	if (r == NULL)
-		return NULL;
-	memset(r, 0, sizeof(*r));
-	r->slots = calloc(cap, sizeof(*r->slots));
-	if (r->slots == NULL) {
-		free(r);
-		return NULL;
-	}
-	r->mask = cap - 1;
-	atomic_init(&r->head, 0);
-	atomic_init(&r->tail, 0);
-	atomic_init(&r->dropped, 0);
-	return r;
-}
-
-void
-ctg_audit_ring_free(struct ctg_audit_ring *r)
-{
-	if (r == NULL)
-		return;
-	free(r->slots);
-	free(r);
-}
-
-uint32_t
-ctg_audit_ring_capacity(const struct ctg_audit_ring *r)
-{
-	return r->mask + 1;
-}
-
-static bool
-ring_try_put(struct ctg_audit_ring *r, enum ctg_audit_type type,
-    const void *rec, size_t len)
-{
-	struct ctg_audit_slot *s;
-	uint32_t h;
-
-	h = atomic_load_explicit(&r->head, memory_order_relaxed);
-	if (h - r->cached_tail > r->mask) {
-		r->cached_tail = atomic_load_explicit(&r->tail,
-		    memory_order_acquire);
-		if (h - r->cached_tail > r->mask)
-			return false;
-	}
-	s = &r->slots[h & r->mask];
-	s->type = (uint8_t)type;
-	s->synthetic = false;
-	memcpy(&s->v, rec, len);
-	atomic_store_explicit(&r->head, h + 1, memory_order_release);
-	return true;
-}
-
-bool
-ctg_audit_ring_put(struct ctg_audit_ring *r, enum ctg_audit_type type,
-    const void *rec, size_t len)
-{
-	if ((unsigned)type >= CTG_AUDIT_MAX || len > record_size(type) ||
-	    !ring_try_put(r, type, rec, len)) {
-		atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
-		return false;
-	}
-	return true;
-}
-
-uint32_t
-ctg_audit_ring_get(struct ctg_audit_ring *r, struct ctg_audit_slot *out,
-    uint32_t max)
-{
-	uint32_t t, h, n;
-
-	t = atomic_load_explicit(&r->tail, memory_order_relaxed);
-	h = atomic_load_explicit(&r->head, memory_order_acquire);
-	n = h - t;
-	if (n > max)
-		n = max;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct ctg_audit_slot *s = &r->slots[(t + i) & r->mask];
-
-		/* Copy only the member in use: slots are sized for the largest. */
-		out[i].type = s->type;
-		out[i].synthetic = false;
-		out[i].source = 0;
-		memcpy(&out[i].v, &s->v, record_size(s->type));
-	}
-	atomic_store_explicit(&r->tail, t + n, memory_order_release);
-	return n;
-}
-
-uint32_t
-ctg_audit_ring_count(const struct ctg_audit_ring *r)
-{
-	uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
-	uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
-
-	return h - t;
-}
-
-uint64_t
-ctg_audit_ring_dropped(const struct ctg_audit_ring *r)
-{
-	return atomic_load_explicit(&r->dropped, memory_order_relaxed);
-}
-
 /* Producers. */
 
 static bool
@@ -444,19 +295,19 @@ put_record(struct ctg_auditlog *log, unsigned producer,
 	if (log == NULL || producer >= log->nrings)
 		return false;
 	r = log->rings[producer];
-	if (ring_try_put(r, type, rec, len))
+	if (ctg_audit_ring_try_put(r, type, rec, len))
 		return true;
 	if (log->block_when_full) {
 		struct timespec ts = { 0, 50000 };
 
 		while (!atomic_load_explicit(&log->stopping,
 		    memory_order_relaxed)) {
-			if (ring_try_put(r, type, rec, len))
+			if (ctg_audit_ring_try_put(r, type, rec, len))
 				return true;
 			nanosleep(&ts, NULL);
 		}
 	}
-	atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
+	ctg_audit_ring_drop(r);
 	return false;
 }
 
@@ -937,48 +788,83 @@ gap_check(struct ctg_auditlog *log)
 	}
 }
 
+/*
+ * Take up to max records of ring i into the pending buffer. Sets *stop when
+ * no ring should be drained further now: the buffer is at its bound while
+ * the database is merely busy (the rings absorb it), or out of memory.
+ */
+static uint32_t
+drain_ring(struct ctg_auditlog *log, unsigned i, uint32_t max, bool *stop)
+{
+	struct ctg_audit_slot scratch[64];
+	struct ctg_audit_ring *r = log->rings[i];
+	uint32_t avail = ctg_audit_ring_count(r), total = 0;
+
+	while (avail > 0 && total < max) {
+		uint32_t room, want, got;
+		struct ctg_audit_slot *dst;
+
+		want = avail < max - total ? avail : max - total;
+		room = log->pend_count < log->pend_bound ?
+		    log->pend_bound - (uint32_t)log->pend_count : 0;
+		if (room == 0 && !log->degraded) {
+			*stop = true;
+			break;
+		}
+		if (room == 0) {
+			/* degraded and full: these are lost */
+			if (want > 64)
+				want = 64;
+			got = ctg_audit_ring_get(r, scratch, want);
+			log->lost_backlog += got;
+			log->lost_total += got;
+			log->settled[i] += got;
+		} else {
+			if (want > room)
+				want = room;
+			dst = pend_reserve(log, want);
+			if (dst == NULL) {
+				*stop = true;
+				break;
+			}
+			got = ctg_audit_ring_get(r, dst, want);
+			for (uint32_t k = 0; k < got; k++)
+				dst[k].source = (uint16_t)i;
+			if (log->pend_count == 0 && got > 0)
+				log->pend_since_ms = mono_ms();
+			log->pend_count += got;
+		}
+		if (got == 0)
+			break;
+		avail -= got;
+		total += got;
+	}
+	return total;
+}
+
+/*
+ * One batch's worth from the rings. Each ring first gets an equal share
+ * and then whatever budget the others left, and the starting ring rotates:
+ * otherwise a flooding producer on a low-numbered ring takes the whole
+ * budget every time and the rings after it overflow.
+ */
 static unsigned
 drain(struct ctg_auditlog *log)
 {
-	struct ctg_audit_slot scratch[64];
-	unsigned total = 0;
-	uint32_t budget = log->batch_max;
+	uint32_t budget = log->batch_max, share;
+	unsigned total = 0, start = log->drain_next;
+	bool stop = false;
 
-	for (unsigned i = 0; i < log->nrings && budget > 0; i++) {
-		struct ctg_audit_ring *r = log->rings[i];
-		uint32_t avail = ctg_audit_ring_count(r);
+	log->drain_next = (start + 1) % log->nrings;
+	share = budget / log->nrings > 0 ? budget / log->nrings : 1;
+	for (int pass = 0; pass < 2 && budget > 0 && !stop; pass++) {
+		for (unsigned k = 0; k < log->nrings && budget > 0 && !stop; k++) {
+			unsigned i = (start + k) % log->nrings;
+			uint32_t got;
 
-		while (avail > 0 && budget > 0) {
-			uint32_t room, want, got;
-			struct ctg_audit_slot *dst;
-
-			room = log->pend_count < log->pend_bound ?
-			    log->pend_bound - (uint32_t)log->pend_count : 0;
-			if (room == 0 && !log->degraded)
-				break;  /* busy: let the ring absorb it */
-			if (room == 0) {
-				/* degraded and full: these are lost */
-				want = avail < 64 ? avail : 64;
-				got = ctg_audit_ring_get(r, scratch, want);
-				log->lost_backlog += got;
-				log->lost_total += got;
-				log->settled[i] += got;
-			} else {
-				want = avail < room ? avail : room;
-				if (want > budget)
-					want = budget;
-				dst = pend_reserve(log, want);
-				if (dst == NULL)
-					return total;   /* no memory: like busy */
-				got = ctg_audit_ring_get(r, dst, want);
-				for (uint32_t k = 0; k < got; k++)
-					dst[k].source = (uint16_t)i;
-				if (log->pend_count == 0 && got > 0)
-					log->pend_since_ms = mono_ms();
-				log->pend_count += got;
-			}
-			avail -= got;
-			budget = got < budget ? budget - got : 0;
+			got = drain_ring(log, i, pass == 0 && share < budget ?
+			    share : budget, &stop);
+			budget -= got;
 			total += got;
 		}
 	}
@@ -1305,8 +1191,7 @@ static void
 sync_snapshot(struct ctg_auditlog *log)
 {
 	for (unsigned i = 0; i < log->nrings; i++)
-		log->sync_target[i] = atomic_load_explicit(&log->rings[i]->head,
-		    memory_order_acquire);
+		log->sync_target[i] = ctg_audit_ring_produced(log->rings[i]);
 	if (!log->degraded)
 		gap_check(log);
 	log->sync_target[log->nrings] = log->synth_made;
@@ -1677,11 +1562,32 @@ ctg_auditlog_close(struct ctg_auditlog *log)
 }
 
 /* Test hooks: post a request and wait for the writer to act on it. */
-static void
-hook_wait(struct ctg_auditlog *log)
-{
-	uint64_t me = ++log->hook_req;
+enum hook {
+	HOOK_PAUSE,
+	HOOK_MAX_PAGES,
+	HOOK_RETENTION
+};
 
+static void
+hook_post(struct ctg_auditlog *log, enum hook which, uint32_t val)
+{
+	uint64_t me;
+
+	pthread_mutex_lock(&log->mtx);
+	switch (which) {
+	case HOOK_PAUSE:
+		log->hook_pause = true;
+		log->hook_pause_val = val != 0;
+		break;
+	case HOOK_MAX_PAGES:
+		log->hook_pages = true;
+		log->hook_pages_val = val;
+		break;
+	case HOOK_RETENTION:
+		log->hook_retention = true;
+		break;
+	}
+	me = ++log->hook_req;
 	pthread_cond_signal(&log->wake);
 	while (log->hook_done < me)
 		pthread_cond_wait(&log->done, &log->mtx);
@@ -1691,25 +1597,17 @@ hook_wait(struct ctg_auditlog *log)
 void
 ctg_auditlog_test_pause(struct ctg_auditlog *log, bool paused)
 {
-	pthread_mutex_lock(&log->mtx);
-	log->hook_pause = true;
-	log->hook_pause_val = paused;
-	hook_wait(log);
+	hook_post(log, HOOK_PAUSE, paused);
 }
 
 void
 ctg_auditlog_test_max_pages(struct ctg_auditlog *log, uint32_t pages)
 {
-	pthread_mutex_lock(&log->mtx);
-	log->hook_pages = true;
-	log->hook_pages_val = pages;
-	hook_wait(log);
+	hook_post(log, HOOK_MAX_PAGES, pages);
 }
 
 void
 ctg_auditlog_test_retention(struct ctg_auditlog *log)
 {
-	pthread_mutex_lock(&log->mtx);
-	log->hook_retention = true;
-	hook_wait(log);
+	hook_post(log, HOOK_RETENTION, 0);
 }

@@ -231,11 +231,16 @@ format_cell(enum kind kind, sqlite3_stmt *st, int i, enum jtype *jt)
 		*jt = J_STR;
 		format_time(v, buf, sizeof(buf));
 		return strdup(buf);
-	case K_DURATION:
+	case K_DURATION: {
+		/* -LLONG_MIN overflows; and -0.5 s must keep its sign */
+		unsigned long long m = v < 0 ? 0ULL - (unsigned long long)v :
+		    (unsigned long long)v;
+
 		*jt = J_NUM;
-		snprintf(buf, sizeof(buf), "%lld.%06lld", v / 1000000,
-		    (v < 0 ? -v : v) % 1000000);
+		snprintf(buf, sizeof(buf), "%s%llu.%06llu", v < 0 ? "-" : "",
+		    m / 1000000, m % 1000000);
 		return strdup(buf);
+	}
 	case K_PROTO:
 		if (proto_name(v) != NULL) {
 			*jt = J_STR;
@@ -245,10 +250,68 @@ format_cell(enum kind kind, sqlite3_stmt *st, int i, enum jtype *jt)
 		snprintf(buf, sizeof(buf), "%lld", v);
 		return strdup(buf);
 	case K_TEXT:
-	default:
+	default: {
+		const char *t = (const char *)sqlite3_column_text(st, i);
+
 		*jt = J_STR;
-		return strdup((const char *)sqlite3_column_text(st, i));
+		/*
+		 * The value is not NULL (checked above), so a NULL pointer is
+		 * a failed conversion: out of memory, which the caller reports.
+		 */
+		if (t == NULL) {
+			if (sqlite3_errcode(sqlite3_db_handle(st)) == SQLITE_NOMEM)
+				return NULL;
+			t = "";
+		}
+		return strdup(t);
 	}
+	}
+}
+
+/*
+ * The database may hold anything (a crafted or corrupt file): control
+ * bytes are shown as \xNN in table and csv, \u00NN in json, and never
+ * reach the terminal as they are.
+ */
+static bool
+is_ctl(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
+static bool
+has_ctl(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (is_ctl(*p))
+			return true;
+	return false;
+}
+
+/* Returns s itself when nothing needs escaping, else a new string (or NULL). */
+static char *
+escape_ctl(char *s)
+{
+	size_t n = 0;
+	char *e, *q;
+
+	if (!has_ctl(s))
+		return s;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		n += is_ctl(*p) ? 4 : 1;
+	e = malloc(n + 1);
+	if (e == NULL)
+		return NULL;
+	q = e;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (is_ctl(*p))
+			q += sprintf(q, "\\x%02x", *p);
+		else
+			*q++ = (char)*p;
+	}
+	*q = '\0';
+	free(s);
+	return e;
 }
 
 static void
@@ -273,7 +336,7 @@ json_string(FILE *out, const char *s)
 			fputs("\\t", out);
 			break;
 		default:
-			if (*p < 0x20)
+			if (is_ctl(*p))
 				fprintf(out, "\\u%04x", *p);
 			else
 				fputc(*p, out);
@@ -282,11 +345,15 @@ json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-/* RFC 4180: quote when needed, double the quotes inside. */
+/*
+ * RFC 4180: quote when needed, double the quotes inside. Control bytes
+ * (line breaks included) are escaped as in the table and their field is
+ * quoted, so every record stays on one line.
+ */
 static void
 csv_field(FILE *out, const char *s)
 {
-	if (strpbrk(s, ",\"\r\n") == NULL) {
+	if (strpbrk(s, ",\"") == NULL && !has_ctl(s)) {
 		fputs(s, out);
 		return;
 	}
@@ -294,7 +361,10 @@ csv_field(FILE *out, const char *s)
 	for (; *s; s++) {
 		if (*s == '"')
 			fputc('"', out);
-		fputc(*s, out);
+		if (is_ctl((unsigned char)*s))
+			fprintf(out, "\\x%02x", (unsigned char)*s);
+		else
+			fputc(*s, out);
 	}
 	fputc('"', out);
 }
@@ -305,7 +375,7 @@ right_aligned(enum kind k)
 	return k == K_INT || k == K_DURATION;
 }
 
-static void
+static int
 printer_init(struct printer *p, FILE *out, enum fmt fmt,
     const struct col *cols, int ncols)
 {
@@ -315,6 +385,7 @@ printer_init(struct printer *p, FILE *out, enum fmt fmt,
 	p->cols = cols;
 	p->ncols = ncols;
 	p->width = calloc((size_t)ncols, sizeof(*p->width));
+	return p->width == NULL ? -1 : 0;
 }
 
 static void
@@ -384,10 +455,18 @@ table_flush(struct printer *p)
 	p->nrows = 0;
 }
 
+/* Takes the row's texts, except on failure (-1): then they stay the caller's. */
 static int
 printer_row(struct printer *p, struct cell *row)
 {
 	if (p->fmt == FMT_TABLE) {
+		for (int i = 0; i < p->ncols; i++) {
+			char *e = escape_ctl(row[i].text);
+
+			if (e == NULL)
+				return -1;
+			row[i].text = e;
+		}
 		if (p->nrows == p->cap) {
 			size_t cap = p->cap ? p->cap * 2 : 64;
 			struct cell *c = realloc(p->cells,
@@ -977,6 +1056,9 @@ db_error(sqlite3 *db, const char *path, int rc, FILE *err)
 	case SQLITE_CORRUPT:
 		fprintf(err, "ctguard: database %s is corrupt\n", path);
 		break;
+	case SQLITE_NOMEM:
+		fprintf(err, "ctguard: out of memory\n");
+		break;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		fprintf(err, "ctguard: database %s is locked (still busy after "
@@ -1011,6 +1093,8 @@ run_rows(sqlite3 *db, sqlite3_stmt *st, struct printer *pr, const char *path,
 		}
 		if (printer_row(pr, row) == -1) {
 			fprintf(err, "ctguard: out of memory\n");
+			for (int j = 0; j < pr->ncols; j++)
+				free(row[j].text);
 			return 1;
 		}
 	}
@@ -1067,7 +1151,12 @@ cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	if (prepare(db, sql, &st, o->db, err) != 0)
 		return 1;
 	bind_params(st, &p);
-	printer_init(&pr, out, o->fmt, cols, ncols);
+	if (printer_init(&pr, out, o->fmt, cols, ncols) == -1) {
+		sqlite3_finalize(st);
+		printer_free(&pr);
+		fprintf(err, "ctguard: out of memory\n");
+		return 1;
+	}
 	rc = run_rows(db, st, &pr, o->db, &last_id, err);
 	sqlite3_finalize(st);
 	if (rc != 0)
@@ -1135,7 +1224,11 @@ summary_group(sqlite3 *db, const struct opts *o, const char *group,
 	/* Table: one small aligned table per group, without the group column. */
 	memcpy(named, cols, sizeof(named));
 	named[0].name = group;
-	printer_init(&tpr, out, FMT_TABLE, named, 2);
+	if (printer_init(&tpr, out, FMT_TABLE, named, 2) == -1) {
+		sqlite3_finalize(st);
+		fprintf(err, "ctguard: out of memory\n");
+		return 1;
+	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct cell row[2];
 
@@ -1186,7 +1279,13 @@ cmd_summary(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	if (prepare(db, sql, &st, o->db, err) != 0)
 		return 1;
 	bind_params(st, &p);
-	printer_init(&pr, out, o->fmt, summary_cols, NCOLS(summary_cols));
+	if (printer_init(&pr, out, o->fmt, summary_cols,
+	    NCOLS(summary_cols)) == -1) {
+		sqlite3_finalize(st);
+		printer_free(&pr);
+		fprintf(err, "ctguard: out of memory\n");
+		return 1;
+	}
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		sqlite3_finalize(st);

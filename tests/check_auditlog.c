@@ -8,6 +8,8 @@
 #include <check.h>
 #include <grp.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "ctguard/auditlog.h"
+#include "ctguard/auditring.h"
 #include "ctguard/packet.h"
 #include "ctguard/reason.h"
 #include "ctguard/record.h"
@@ -184,6 +187,17 @@ START_TEST(test_ring_put_get)
 	ck_assert_uint_eq(ctg_audit_ring_get(r, out, 16), 5);
 	ck_assert_uint_eq(out[4].e.count, 7);
 	ck_assert_uint_eq(ctg_audit_ring_get(r, out, 16), 0);
+
+	/* try_put leaves counting to the caller; produced counts what went in */
+	ck_assert_uint_eq(ctg_audit_ring_produced(r), 8);
+	for (uint64_t i = 0; i < 8; i++)
+		ck_assert(ctg_audit_ring_try_put(r, CTG_AUDIT_EVENT, &e, sizeof(e)));
+	ck_assert(!ctg_audit_ring_try_put(r, CTG_AUDIT_EVENT, &e, sizeof(e)));
+	ck_assert_uint_eq(ctg_audit_ring_dropped(r), 2);
+	ctg_audit_ring_drop(r);
+	ck_assert_uint_eq(ctg_audit_ring_dropped(r), 3);
+	ck_assert_uint_eq(ctg_audit_ring_produced(r), 16);
+	ck_assert_uint_eq(ctg_audit_ring_count(r), 8);
 	ctg_audit_ring_free(r);
 }
 END_TEST
@@ -606,6 +620,77 @@ START_TEST(test_block_when_full_two_producers)
 }
 END_TEST
 
+/*
+ * Producer 0 floods its ring while producer 1 writes a few thousand records
+ * a second: the writer must serve both rings, not take its whole budget
+ * from ring 0 every time (which left ring 1 to overflow).
+ */
+#define FAIR_N 6000
+
+static _Atomic int flood_stop;
+
+static void *
+flood_producer(void *arg)
+{
+	struct producer_arg *a = arg;
+	struct ctg_verdict_record v;
+
+	make_verdict(&v, 0, now_us());
+	v.queue = 0;
+	while (!atomic_load(&flood_stop)) {
+		v.packet_no++;
+		if (ctg_auditlog_put_verdict(a->log, 0, &v))
+			a->n++;
+		else {
+			/* still full all the time, without starving the writer of CPU */
+			a->failed++;
+			sched_yield();
+		}
+	}
+	return NULL;
+}
+
+START_TEST(test_drain_fair)
+{
+	struct ctg_auditlog_config c;
+	struct producer_arg flood = { 0 };
+	struct ctg_verdict_record v;
+	struct timespec gap = { 0, 2 * 1000 * 1000 };
+	unsigned failed = 0;
+	pthread_t t;
+
+	base_config(&c);
+	c.producers = 2;
+	c.queue_records = 2048;         /* 1024 a ring: 250 ms of producer 1 */
+	c.batch_max = 64;
+	c.batch_ms = 10;
+	flood.log = open_ok(&c);
+	atomic_store(&flood_stop, 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, flood_producer, &flood), 0);
+	/* about 4000 a second, for 1.5 s */
+	for (unsigned i = 0; i < FAIR_N; i++) {
+		make_verdict(&v, i, now_us());
+		v.queue = 1;
+		if (!ctg_auditlog_put_verdict(flood.log, 1, &v))
+			failed++;
+		if (i % 8 == 7)
+			nanosleep(&gap, NULL);
+	}
+	atomic_store(&flood_stop, 1);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(ctg_auditlog_sync(flood.log, 20000), 0);
+	/* the flood did overflow its own ring, so ring 0 always had plenty */
+	ck_assert_uint_gt(flood.failed, 0);
+	ck_assert_msg(failed == 0, "producer 1 lost %u of %u (producer 0: %u"
+	    " put, %u lost)", failed, FAIR_N, flood.n, flood.failed);
+	ck_assert_int_eq(count_path(dbpath,
+	    "SELECT count(*) FROM verdicts WHERE queue = 1"), FAIR_N);
+	ck_assert_int_eq(count_path(dbpath,
+	    "SELECT count(*) FROM verdicts WHERE queue = 0"), flood.n);
+	ctg_auditlog_close(flood.log);
+}
+END_TEST
+
 /* Schema versions and files. */
 
 static char *
@@ -890,6 +975,7 @@ auditlog_suite(void)
 	tcase_add_test(tc, test_disk_full);
 	tcase_add_test(tc, test_close_drains);
 	tcase_add_test(tc, test_block_when_full_two_producers);
+	tcase_add_test(tc, test_drain_fair);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 

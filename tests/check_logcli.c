@@ -596,6 +596,237 @@ START_TEST(test_locked)
 }
 END_TEST
 
+static void
+exec_sql(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	char *msg = NULL;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK,
+	    "%s: %s", sql, msg);
+	sqlite3_close(db);
+}
+
+/* Durations at the ends of the range, from a crafted database. */
+START_TEST(test_extreme_values)
+{
+	exec_sql(dbpath, "UPDATE connections SET first_us = 0,"
+	    " last_us = -9223372036854775807 - 1 WHERE id = 3;"
+	    "UPDATE connections SET first_us = 1000000, last_us = 500000"
+	    " WHERE id = 4;"
+	    "UPDATE connections SET first_us = -9223372036854775807 - 1,"
+	    " last_us = 9223372036854775807 WHERE id = 1;"
+	    "UPDATE verdicts SET time_us = -9223372036854775807 - 1 WHERE id = 1");
+
+	ck_assert_int_eq(run("history", "-d", dbpath, "--conn", "3", "--format",
+	    "json", NULL), 0);
+	ck_assert_msg(strstr(out_text, "\"duration\":-9223372036854.775808,")
+	    != NULL, "%s", out_text);
+	/* a negative duration under a second keeps its sign */
+	ck_assert_int_eq(run("history", "-d", dbpath, "--conn", "4", "--format",
+	    "json", NULL), 0);
+	ck_assert_msg(strstr(out_text, "\"duration\":-0.500000,") != NULL, "%s",
+	    out_text);
+	/* last - first overflows in SQLite (a REAL); shown clamped, not UB */
+	ck_assert_int_eq(run("history", "-d", dbpath, "--conn", "1", NULL), 0);
+	ck_assert_msg(strstr(out_text, "9223372036854.775807") != NULL, "%s",
+	    out_text);
+	ck_assert_int_eq(run("log", "-d", dbpath, "--conn", "1", "--format",
+	    "csv", NULL), 0);
+	ck_assert_str_eq(csv_ids(), "1 6");
+}
+END_TEST
+
+/* Bytes below 0x20 and 0x7f in table lines, excluding the line ends. */
+static int
+count_ctl(const char *s)
+{
+	int n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
+			n++;
+	return n;
+}
+
+/* Terminal escapes stored in the database are shown, not obeyed. */
+START_TEST(test_control_chars)
+{
+	const char *l1, *l2;
+
+	exec_sql(dbpath, "UPDATE verdicts SET rule = 'a' || char(27) || '[31mb'"
+	    " || char(127) || char(10) WHERE id = 2;"
+	    "UPDATE connections SET history = char(7) || 'S' || char(13)"
+	    " WHERE id = 3");
+
+	ck_assert_int_eq(run("log", "-d", dbpath, "--conn", "2", NULL), 0);
+	ck_assert_int_eq(count_ctl(out_text), 0);
+	ck_assert_msg(strstr(out_text, "  a\\x1b[31mb\\x7f\\x0a  ") != NULL, "%s",
+	    out_text);
+	/* one header and one row, the column as wide as the escaped text */
+	l1 = strchr(out_text, '\n');
+	ck_assert_ptr_nonnull(l1);
+	l2 = strchr(l1 + 1, '\n');
+	ck_assert_ptr_nonnull(l2);
+	ck_assert_str_eq(l2 + 1, "");
+	ck_assert_int_eq(l1 - out_text, l2 - (l1 + 1));
+
+	ck_assert_int_eq(run("log", "-d", dbpath, "--conn", "2", "--format",
+	    "csv", NULL), 0);
+	ck_assert_ptr_nonnull(strstr(out_text, ",\"a\\x1b[31mb\\x7f\\x0a\",0,60\r\n"));
+	ck_assert_int_eq(count_ctl(out_text), 2);      /* the two \r */
+
+	ck_assert_int_eq(run("log", "-d", dbpath, "--conn", "2", "--format",
+	    "json", NULL), 0);
+	ck_assert_ptr_nonnull(strstr(out_text,
+	    "\"rule\":\"a\\u001b[31mb\\u007f\\n\""));
+
+	ck_assert_int_eq(run("history", "-d", dbpath, "--conn", "3", NULL), 0);
+	ck_assert_int_eq(count_ctl(out_text), 0);
+	ck_assert_ptr_nonnull(strstr(out_text, "\\x07S\\x0d"));
+
+	ck_assert_int_eq(run("summary", "-d", dbpath, NULL), 0);
+	ck_assert_int_eq(count_ctl(out_text), 0);
+	ck_assert_ptr_nonnull(strstr(out_text, "\na\\x1b[31mb\\x7f\\x0a  "));
+}
+END_TEST
+
+/*
+ * A database made by hand: no types, so text columns can hold numbers,
+ * and a row that is NULL everywhere but its id.
+ */
+static void
+make_loose_db(const char *path)
+{
+	exec_sql(path,
+	    "CREATE TABLE verdicts (id INTEGER PRIMARY KEY, time_us, conn_id,"
+	    " direction, proto, src, src_bin, sport, dst, dst_bin, dport,"
+	    " tcp_flags, ctstate, orig_before, resp_before, orig_after,"
+	    " resp_after, verdict, reason, rule, queue, length);"
+	    "CREATE TABLE connections (id INTEGER PRIMARY KEY, first_us, last_us,"
+	    " proto, src, src_bin, sport, dst, dst_bin, dport, conn_state,"
+	    " history, orig_pkts, orig_bytes, resp_pkts, resp_bytes, orig_state,"
+	    " resp_state, end_reason, rule);"
+	    "INSERT INTO verdicts (id) VALUES (1);"
+	    "INSERT INTO verdicts VALUES (2, 5, 6, 7, 8, 9, X'00', 10, 11.5, NULL,"
+	    " 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23);"
+	    "INSERT INTO connections (id) VALUES (1);"
+	    "INSERT INTO connections VALUES (2, 1, 3, 4, 5, NULL, 6, 7, NULL, 8,"
+	    " 9, 10, 11, 12, 13, 14, 15, 16, 17, 18);"
+	    "PRAGMA user_version = 1");
+}
+
+START_TEST(test_null_columns)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/loose.db", tmpdir);
+	make_loose_db(path);
+
+	ck_assert_int_eq(run("log", "-d", path, "--format", "json", NULL), 0);
+	ck_assert_msg(strncmp(out_text, "{\"id\":1,\"time\":null,\"conn_id\":null,",
+	    35) == 0, "%s", out_text);
+	ck_assert_ptr_nonnull(strstr(out_text, "\"rule\":null,\"queue\":null,"
+	    "\"length\":null}\n{\"id\":2,"));
+	ck_assert_ptr_nonnull(strstr(out_text, "\"dst\":\"11.5\","));
+	ck_assert_ptr_nonnull(strstr(out_text, "\"rule\":\"21\","));
+	ck_assert_int_eq(run("log", "-d", path, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(out_text, "\n 1  -"));
+	ck_assert_int_eq(run("log", "-d", path, "--format", "csv", NULL), 0);
+	ck_assert_ptr_nonnull(strstr(out_text, "\r\n1,,,,,,,,,,,,,,,,,,,\r\n2,"));
+	ck_assert_int_eq(run("history", "-d", path, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(out_text, "\n 1  -"));
+	ck_assert_int_eq(run("summary", "-d", path, NULL), 0);
+	ck_assert_ptr_nonnull(strstr(out_text, "verdicts: 2\n"));
+	ck_assert_int_eq(run("summary", "-d", path, "--format", "json", NULL), 0);
+	ck_assert_ptr_nonnull(strstr(out_text,
+	    "{\"group\":\"rule\",\"key\":\"21\",\"count\":1}\n"));
+}
+END_TEST
+
+/*
+ * SQLite out of memory at each of its allocations in turn: every run ends
+ * with output or an error message, never a crash (sanitizer builds).
+ */
+static sqlite3_mem_methods real_mem;
+static long oom_countdown = -1;         /* fail the allocation it reaches 0 at */
+static int oom_hit;
+
+static void *
+oom_malloc(int n)
+{
+	if (oom_countdown >= 0 && oom_countdown-- == 0) {
+		oom_hit = 1;
+		return NULL;
+	}
+	return real_mem.xMalloc(n);
+}
+
+static void *
+oom_realloc(void *p, int n)
+{
+	if (oom_countdown >= 0 && oom_countdown-- == 0) {
+		oom_hit = 1;
+		return NULL;
+	}
+	return real_mem.xRealloc(p, n);
+}
+
+static void
+oom_sweep(const char *cmd, const char *path, const char *fmt)
+{
+	int rc, failed = 0;
+
+	for (long n = 0;; n++) {
+		ck_assert_msg(n < 100000, "%s: no end", cmd);
+		oom_hit = 0;
+		oom_countdown = n;
+		rc = run(cmd, "-d", path, "--format", fmt, NULL);
+		oom_countdown = -1;
+		if (!oom_hit) {
+			ck_assert_int_eq(rc, 0);
+			break;
+		}
+		ck_assert_msg(rc == 0 || (rc == 1 && err_text[0] != '\0'),
+		    "%s %s, allocation %ld: rc %d, %s", cmd, fmt, n, rc, err_text);
+		if (rc == 1)
+			failed++;
+	}
+	ck_assert_int_gt(failed, 0);
+}
+
+START_TEST(test_sqlite_oom)
+{
+	sqlite3_mem_methods mem;
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/loose.db", tmpdir);
+	make_loose_db(path);
+	ck_assert_int_eq(sqlite3_shutdown(), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &real_mem),
+	    SQLITE_OK);
+	mem = real_mem;
+	mem.xMalloc = oom_malloc;
+	mem.xRealloc = oom_realloc;
+	ck_assert_int_eq(sqlite3_config(SQLITE_CONFIG_MALLOC, &mem), SQLITE_OK);
+	/* no lookaside: number-to-text conversions must reach the allocator */
+	ck_assert_int_eq(sqlite3_config(SQLITE_CONFIG_LOOKASIDE, 0, 0), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_initialize(), SQLITE_OK);
+
+	oom_sweep("log", path, "table");
+	oom_sweep("log", path, "csv");
+	oom_sweep("history", path, "json");
+	oom_sweep("summary", path, "table");
+	oom_sweep("summary", path, "json");
+
+	ck_assert_int_eq(sqlite3_shutdown(), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_config(SQLITE_CONFIG_MALLOC, &real_mem),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_initialize(), SQLITE_OK);
+}
+END_TEST
+
 static Suite *
 logcli_suite(void)
 {
@@ -616,6 +847,10 @@ logcli_suite(void)
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_db_errors);
 	tcase_add_test(tc, test_locked);
+	tcase_add_test(tc, test_extreme_values);
+	tcase_add_test(tc, test_control_chars);
+	tcase_add_test(tc, test_null_columns);
+	tcase_add_test(tc, test_sqlite_oom);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

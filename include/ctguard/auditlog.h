@@ -107,42 +107,4 @@ void ctg_auditlog_test_pause(struct ctg_auditlog *log, bool paused);
 void ctg_auditlog_test_max_pages(struct ctg_auditlog *log, uint32_t pages);
 void ctg_auditlog_test_retention(struct ctg_auditlog *log);
 
-/*
- * The ring itself, exported for the tests: single producer, single
- * consumer, capacity a power of two, C11 acquire/release only.
- */
-enum ctg_audit_type {
-	CTG_AUDIT_VERDICT = 0,
-	CTG_AUDIT_CONN,
-	CTG_AUDIT_EVENT,
-	CTG_AUDIT_MAX
-};
-
-struct ctg_audit_slot {
-	uint8_t type;                   /* enum ctg_audit_type */
-	bool synthetic;                 /* made by the writer (gap events) */
-	uint16_t source;                /* writer: the ring it came from */
-	union {
-		struct ctg_verdict_record v;
-		struct ctg_conn_record c;
-		struct ctg_event_record e;
-	};
-};
-
-struct ctg_audit_ring;
-
-/* capacity is rounded up to a power of two (at least 2). NULL on ENOMEM. */
-struct ctg_audit_ring *ctg_audit_ring_new(uint32_t capacity);
-void ctg_audit_ring_free(struct ctg_audit_ring *r);
-uint32_t ctg_audit_ring_capacity(const struct ctg_audit_ring *r);
-/* Producer side. Returns false (and counts a drop) when full. */
-bool ctg_audit_ring_put(struct ctg_audit_ring *r, enum ctg_audit_type type,
-    const void *rec, size_t len);
-/* Consumer side: copies up to max slots out, returns how many. */
-uint32_t ctg_audit_ring_get(struct ctg_audit_ring *r,
-    struct ctg_audit_slot *out, uint32_t max);
-/* Either side; exact only from the consumer. */
-uint32_t ctg_audit_ring_count(const struct ctg_audit_ring *r);
-uint64_t ctg_audit_ring_dropped(const struct ctg_audit_ring *r);
-
 #endif
