@@ -11,9 +11,11 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ctguard/cfgtext.h"
 
@@ -37,30 +39,43 @@ scan_error(struct scan *ld, int line, const char *fmt, ...)
 }
 
 static int
-read_file(struct scan *ld, const char *path, char **bufp, size_t *lenp)
+read_file(struct scan *ld, const char *path, size_t max, char **bufp, size_t *lenp)
 {
 	FILE *fp;
-	char *buf;
-	size_t len;
+	char *buf = NULL;
+	size_t len = 0, cap;
+	struct stat st;
 
 	if ((fp = fopen(path, "r")) == NULL) {
 		scan_error(ld, 0, "%s", strerror(errno));
 		return -1;
 	}
-	if ((buf = malloc(CTG_CFGTEXT_MAX + 1)) == NULL) {
-		scan_error(ld, 0, "out of memory");
-		fclose(fp);
-		return -1;
-	}
-	len = fread(buf, 1, CTG_CFGTEXT_MAX + 1, fp);
-	if (ferror(fp)) {
-		scan_error(ld, 0, "%s", strerror(errno));
-		goto fail;
-	}
-	if (len > CTG_CFGTEXT_MAX) {
-		scan_error(ld, 0, "file is larger than %d bytes",
-		    CTG_CFGTEXT_MAX);
-		goto fail;
+	/* sized by the file, grown if it grows while we read; never past max */
+	cap = fstat(fileno(fp), &st) == 0 && st.st_size > 0 &&
+	    (uint64_t)st.st_size <= max ? (size_t)st.st_size + 1 : 4096;
+	for (;;) {
+		char *nb;
+		size_t n;
+
+		if ((nb = realloc(buf, cap + 1)) == NULL) {
+			scan_error(ld, 0, "out of memory");
+			goto fail;
+		}
+		buf = nb;
+		n = fread(buf + len, 1, cap - len, fp);
+		len += n;
+		if (ferror(fp)) {
+			scan_error(ld, 0, "%s", strerror(errno));
+			goto fail;
+		}
+		if (len > max) {
+			scan_error(ld, 0, "file is larger than %zu bytes", max);
+			goto fail;
+		}
+		if (feof(fp))
+			break;
+		if (len == cap)
+			cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
 	}
 	fclose(fp);
 	buf[len] = '\0';
@@ -215,7 +230,8 @@ prescan(struct scan *ld, const char *in, size_t len, char *out, size_t *outlen)
 }
 
 int
-ctg_cfgtext_read(const char *path, char **out, int *line, char *msg, size_t msglen)
+ctg_cfgtext_read(const char *path, size_t max, char **out, int *line, char *msg,
+    size_t msglen)
 {
 	struct scan sc = { .line = 0, .msg = msg, .msglen = msglen };
 	char *text = NULL, *scanned = NULL;
@@ -224,7 +240,7 @@ ctg_cfgtext_read(const char *path, char **out, int *line, char *msg, size_t msgl
 	*out = NULL;
 	if (msg != NULL && msglen > 0)
 		msg[0] = '\0';
-	if (read_file(&sc, path, &text, &len) == -1)
+	if (read_file(&sc, path, max, &text, &len) == -1)
 		goto fail;
 	/* every inserted L follows at least ten digits; one more for '\n' */
 	if ((scanned = malloc(len + len / 10 + 3)) == NULL) {

@@ -688,7 +688,7 @@ ctg_config_load(struct ctg_config *cfg, const char *path, char *err,
 	}
 	if (find_dir(&ld) == -1)
 		return -1;
-	if (ctg_cfgtext_read(path, &scanned, &line, msg, sizeof(msg)) == -1) {
+	if (ctg_cfgtext_read(path, CTG_CFGTEXT_CONFIG_MAX, &scanned, &line, msg, sizeof(msg)) == -1) {
 		errorf(&ld, NULL, line, "%s", msg);
 		return -1;
 	}

@@ -1522,7 +1522,8 @@ ctg_tracker_sweep(struct ctg_tracker *t, uint64_t now_us, size_t budget)
 	for (size_t n = 0; n < budget && n < t->max; n++) {
 		struct ctg_conn *c = &t->pool[t->sweep_hand];
 
-		t->sweep_hand = (t->sweep_hand + 1) % t->max;
+		if (++t->sweep_hand == t->max)
+			t->sweep_hand = 0;
 		if (c->id != 0 && expired(t, c, now_us)) {
 			conn_end(t, c, CTG_END_TIMEOUT, now_us);
 			ended++;

@@ -2331,7 +2331,7 @@ load_file(struct loader *L, const char *path, const config_setting_t *from)
 	int line;
 
 	/* the same reader as the configuration's: size bound, no NUL, no @include, 64-bit ints */
-	if (ctg_cfgtext_read(path, &text, &line, why, sizeof(why)) == -1) {
+	if (ctg_cfgtext_read(path, CTG_CFGTEXT_RULES_MAX, &text, &line, why, sizeof(why)) == -1) {
 		char msg[sizeof(L->diag->error)];
 
 		if (line > 0)
