@@ -82,6 +82,7 @@ struct ctg_tracker {
 	uint32_t timeout[TC_COUNT];
 	struct ctg_timeouts profiles[MAX_PROFILES];
 	unsigned nprofiles;
+	uint32_t last_hash;             /* of the tuple conn_find looked up last */
 	ctg_related_fn related_fn;      /* look in other trackers (other queues) */
 	void *related_arg;
 	ctg_conn_end_fn end_fn;
@@ -129,19 +130,26 @@ siphash13(const uint64_t seed[2], const uint64_t *w, size_t nwords)
 static uint32_t
 tuple_hash(const struct ctg_tracker *t, const struct ctg_tuple *tp)
 {
-	uint64_t w[5];
-	const struct ctg_addr *a = &tp->src, *b = &tp->dst;
+	uint64_t w[5], sa[2], da[2];
 	uint16_t pa = tp->sport, pb = tp->dport;
-	int cmp = memcmp(a, b, sizeof(*a));
 
-	if (cmp > 0 || (cmp == 0 && pa > pb)) {
-		a = &tp->dst;
-		b = &tp->src;
+	/* any order will do as long as both directions agree on it */
+	memcpy(sa, tp->src.b, 16);
+	memcpy(da, tp->dst.b, 16);
+	if (sa[0] > da[0] || (sa[0] == da[0] && (sa[1] > da[1] ||
+	    (sa[1] == da[1] && pa > pb)))) {
+		w[0] = da[0];
+		w[1] = da[1];
+		w[2] = sa[0];
+		w[3] = sa[1];
 		pa = tp->dport;
 		pb = tp->sport;
+	} else {
+		w[0] = sa[0];
+		w[1] = sa[1];
+		w[2] = da[0];
+		w[3] = da[1];
 	}
-	memcpy(&w[0], a->b, 16);
-	memcpy(&w[2], b->b, 16);
 	w[4] = (uint64_t)pa | (uint64_t)pb << 16 | (uint64_t)tp->proto << 32 |
 	    (uint64_t)tp->family << 40;
 	return (uint32_t)siphash13(t->seed, w, 5);
@@ -321,11 +329,17 @@ conn_end(struct ctg_tracker *t, struct ctg_conn *c, enum ctg_end_reason why,
 	conn_release(t, c);
 }
 
+/*
+ * Find tp's connection. The hash is left in t->last_hash for conn_new,
+ * which nearly always follows a miss with the same tuple.
+ */
 static struct ctg_conn *
 conn_find(struct ctg_tracker *t, const struct ctg_tuple *tp, uint8_t *dir)
 {
-	uint32_t b = tuple_hash(t, tp) & (t->nbuckets - 1);
+	uint32_t h = tuple_hash(t, tp);
+	uint32_t b = h & (t->nbuckets - 1);
 
+	t->last_hash = h;
 	for (uint32_t i = t->buckets[b]; i; i = t->pool[i - 1].hnext) {
 		struct ctg_conn *c = &t->pool[i - 1];
 
@@ -352,8 +366,10 @@ evict_one(struct ctg_tracker *t, uint64_t now_us)
 	return true;
 }
 
+/* hash: tuple_hash(tp), which the conn_find before has just computed */
 static struct ctg_conn *
-conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp, uint64_t now_us)
+conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp, uint32_t hash,
+    uint64_t now_us)
 {
 	if (!t->free_head && !evict_one(t, now_us)) {
 		t->st.refused++;
@@ -366,7 +382,7 @@ conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp, uint64_t now_us)
 	c->id = t->next_id++;
 	c->first_us = c->last_us = now_us;
 	c->rule_index = -1;
-	uint32_t b = tuple_hash(t, tp) & (t->nbuckets - 1);
+	uint32_t b = hash & (t->nbuckets - 1);
 	c->hnext = t->buckets[b];
 	t->buckets[b] = idx_of(t, c) + 1;
 	t->live++;
@@ -1121,7 +1137,7 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 	/* No connection: only a SYN opens one, or a pickup in loose mode. */
 	res->dir = 0;
 	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN) {
-		c = conn_new(t, &p->tuple, now_us);
+		c = conn_new(t, &p->tuple, t->last_hash, now_us);
 		if (!c) {
 			res->ctstate = CTG_CT_INVALID;
 			res->reason = CTG_R_TABLE_FULL;
@@ -1145,7 +1161,7 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 		struct ctg_tuple rev;
 
 		tuple_reverse(&rev, &p->tuple);
-		c = conn_new(t, &rev, now_us);
+		c = conn_new(t, &rev, t->last_hash, now_us);
 		if (!c) {
 			res->ctstate = CTG_CT_INVALID;
 			res->reason = CTG_R_TABLE_FULL;
@@ -1171,7 +1187,7 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 		why = CTG_R_TCP_MIDSTREAM;
 	} else if (t->midstream == CTG_MIDSTREAM_LOOSE &&
 	    (f & (CTG_TH_SYN | CTG_TH_RST | CTG_TH_FIN)) == 0 && (f & CTG_TH_ACK)) {
-		c = conn_new(t, &p->tuple, now_us);
+		c = conn_new(t, &p->tuple, t->last_hash, now_us);
 		if (!c) {
 			res->ctstate = CTG_CT_INVALID;
 			res->reason = CTG_R_TABLE_FULL;
@@ -1242,7 +1258,7 @@ datagram_packet(struct ctg_tracker *t, const struct ctg_packet *p,
 			res->reason = CTG_R_ICMP_REPLY_NO_REQUEST;
 			return;
 		}
-		c = conn_new(t, &key, now_us);
+		c = conn_new(t, &key, t->last_hash, now_us);
 		if (!c) {
 			res->ctstate = CTG_CT_INVALID;
 			res->reason = CTG_R_TABLE_FULL;
