@@ -156,11 +156,37 @@ struct prefilter {
 	uint16_t dlo, dhi;      /* 0-65535 when it has no usable port hull */
 };
 
+/*
+ * Destination-port index of a TCP or UDP bucket (built when it holds many
+ * rules): the port space cut into elementary intervals at every rule's
+ * port hull edge, and for each interval the rules whose hull covers it.
+ * A packet then walks its interval's rules merged with the rules that
+ * name no port, in rule order, instead of every rule of the bucket, so
+ * that first-match cost stays nearly flat as port-specific rules pile up.
+ */
+struct portidx {
+	uint16_t *bounds;       /* interval j starts at bounds[j] */
+	uint32_t nint;
+	uint32_t *start;        /* interval j's rules: cand[start[j] .. start[j + 1]) */
+	uint32_t *cand;         /* positions in the bucket, ascending */
+	uint32_t *any;          /* rules with no port hull, ascending */
+	uint32_t nany;
+};
+
 struct bucket {
 	uint32_t *idx;
 	struct prefilter *pre;
 	uint32_t n;
+	struct portidx *pidx;   /* NULL: walk the bucket */
 };
+
+static uint32_t portidx_find(const struct portidx *x, unsigned port);
+static void portidx_free(struct portidx *x);
+
+/* Buckets smaller than this are walked (the index would not pay). */
+#define PORTIDX_MIN_RULES 32
+/* Past this many (interval, rule) pairs the index is not built (nested ranges). */
+#define PORTIDX_MAX_PAIRS (4u << 20)
 
 struct ctg_ruleset {
 	struct rule *rules;
@@ -657,6 +683,51 @@ rate_ok(struct ctg_ruleset *rs, const struct rule *r, uint32_t idx,
 	return true;
 }
 
+/* Try the rule at position k of bucket b; true when it decides the packet. */
+static bool
+eval_one(struct ctg_ruleset *rs, const struct bucket *b, uint32_t k,
+    const struct ctg_rule_input *in, int fs, struct ctg_rule_result *out)
+{
+	const struct ctg_packet *p = in->pkt;
+	uint32_t i = b->idx[k];
+	struct rule *r = &rs->rules[i];
+
+	if (!rule_match(r, in, fs))
+		return false;
+	if (!in->recheck)
+		r->hits++;
+	out->action = r->action;
+	out->log = r->log;
+	out->rule_index = (int)i;
+	out->rule_name = r->name;
+	out->reason = CTG_R_NONE;
+	out->timeouts = r->has_timeouts ? &r->timeouts : NULL;
+	out->conn_counted = false;
+	/* Limits key on the source address: no packet, no limit. */
+	if (p == NULL || fs == FS_NONE)
+		return true;
+	/* a rate meters arrivals; rechecking the table is not one */
+	if (r->rate && !in->recheck && !rate_ok(rs, r, i, &p->tuple, in->now_us)) {
+		out->action = r->rate_action;
+		out->reason = CTG_R_RATE_LIMITED;
+		return true;
+	}
+	if (r->conn_limit && in->ctstate == CTG_CT_NEW) {
+		struct lim_slot *s = lim_lookup(rs, rs->conn_tab, i,
+		    p->tuple.family, &p->tuple.src, true, true);
+
+		s->last_us = in->now_us;
+		if (s->val >= r->conn_limit) {
+			out->action = CTG_ACT_DROP;
+			out->reason = CTG_R_CONN_LIMITED;
+			return true;
+		}
+		s->val++;
+		out->conn_counted = true;
+	}
+	return true;
+}
+
 void
 ctg_ruleset_eval(struct ctg_ruleset *rs, const struct ctg_rule_input *in,
     struct ctg_rule_result *out)
@@ -669,50 +740,28 @@ ctg_ruleset_eval(struct ctg_ruleset *rs, const struct ctg_rule_input *in,
 	    1u << in->ctstate : 0;
 	uint16_t dport = p ? p->tuple.dport : 0;
 
-	for (uint32_t k = 0; k < b->n; k++) {
-		const struct prefilter *pf = &b->pre[k];
-		uint32_t i;
-		struct rule *r;
+	if (b->pidx != NULL && p != NULL) {
+		const struct portidx *x = b->pidx;
+		uint32_t j = portidx_find(x, dport);
+		const uint32_t *c = x->cand + x->start[j], *ce = x->cand + x->start[j + 1];
+		const uint32_t *a = x->any, *ae = x->any + x->nany;
 
-		if (!(pf->state_mask & stbit) || dport < pf->dlo ||
-		    dport > pf->dhi)
-			continue;
-		i = b->idx[k];
-		r = &rs->rules[i];
-		if (!rule_match(r, in, fs))
-			continue;
-		if (!in->recheck)
-			r->hits++;
-		out->action = r->action;
-		out->log = r->log;
-		out->rule_index = (int)i;
-		out->rule_name = r->name;
-		out->reason = CTG_R_NONE;
-		out->timeouts = r->has_timeouts ? &r->timeouts : NULL;
-		out->conn_counted = false;
-		/* Limits key on the source address: no packet, no limit. */
-		if (p == NULL || fs == FS_NONE)
-			return;
-		/* a rate meters arrivals; rechecking the table is not one */
-		if (r->rate && !in->recheck && !rate_ok(rs, r, i, &p->tuple, in->now_us)) {
-			out->action = r->rate_action;
-			out->reason = CTG_R_RATE_LIMITED;
-			return;
-		}
-		if (r->conn_limit && in->ctstate == CTG_CT_NEW) {
-			struct lim_slot *s = lim_lookup(rs, rs->conn_tab, i,
-			    p->tuple.family, &p->tuple.src, true, true);
+		while (c < ce || a < ae) {
+			uint32_t k = (a == ae || (c < ce && *c < *a)) ? *c++ : *a++;
 
-			s->last_us = in->now_us;
-			if (s->val >= r->conn_limit) {
-				out->action = CTG_ACT_DROP;
-				out->reason = CTG_R_CONN_LIMITED;
+			if ((b->pre[k].state_mask & stbit) && eval_one(rs, b, k, in, fs, out))
 				return;
-			}
-			s->val++;
-			out->conn_counted = true;
 		}
-		return;
+	} else {
+		for (uint32_t k = 0; k < b->n; k++) {
+			const struct prefilter *pf = &b->pre[k];
+
+			if (!(pf->state_mask & stbit) || dport < pf->dlo ||
+			    dport > pf->dhi)
+				continue;
+			if (eval_one(rs, b, k, in, fs, out))
+				return;
+		}
 	}
 	if (!in->recheck)
 		rs->default_hits++;
@@ -870,6 +919,7 @@ ctg_ruleset_free(struct ctg_ruleset *rs)
 		for (int f = 0; f < FS_COUNT; f++) {
 			free(rs->buckets[c][f].idx);
 			free(rs->buckets[c][f].pre);
+			portidx_free(rs->buckets[c][f].pidx);
 		}
 	free(rs->rate_tab);
 	free(rs->conn_tab);
@@ -2556,6 +2606,119 @@ prefilter_init(struct prefilter *pf, const struct rule *r, bool ports)
 }
 
 static int
+u16_cmp(const void *x, const void *y)
+{
+	return (int)*(const uint16_t *)x - (int)*(const uint16_t *)y;
+}
+
+static void
+portidx_free(struct portidx *x)
+{
+	if (x == NULL)
+		return;
+	free(x->bounds);
+	free(x->start);
+	free(x->cand);
+	free(x->any);
+	free(x);
+}
+
+/* The last interval starting at or below port. */
+static uint32_t
+portidx_find(const struct portidx *x, unsigned port)
+{
+	uint32_t lo = 0, hi = x->nint;
+
+	while (hi - lo > 1) {
+		uint32_t mid = (lo + hi) / 2;
+
+		if (x->bounds[mid] <= port)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Build b->pidx; 0 also when it is not worth building, -1 out of memory. */
+static int
+portidx_build(struct bucket *b)
+{
+	struct portidx *x = calloc(1, sizeof(*x));
+	uint16_t *pts = malloc(((size_t)b->n * 2 + 1) * sizeof(*pts));
+	uint64_t pairs = 0;
+	uint32_t npts = 0;
+
+	if (x == NULL || pts == NULL)
+		goto oom;
+	pts[npts++] = 0;
+	for (uint32_t k = 0; k < b->n; k++) {
+		const struct prefilter *pf = &b->pre[k];
+
+		if (pf->dlo == 0 && pf->dhi == 65535) {
+			x->nany++;
+			continue;
+		}
+		pts[npts++] = pf->dlo;
+		if (pf->dhi < 65535)
+			pts[npts++] = (uint16_t)(pf->dhi + 1);
+	}
+	qsort(pts, npts, sizeof(*pts), u16_cmp);
+	x->nint = 0;
+	for (uint32_t i = 0; i < npts; i++)
+		if (x->nint == 0 || pts[i] != pts[x->nint - 1])
+			pts[x->nint++] = pts[i];
+	x->bounds = pts;
+	pts = NULL;
+	if ((x->start = calloc((size_t)x->nint + 1, sizeof(*x->start))) == NULL ||
+	    (x->any = malloc(((size_t)x->nany + 1) * sizeof(*x->any))) == NULL)
+		goto oom;
+	/* count, per interval, the rules covering it */
+	x->nany = 0;
+	for (uint32_t k = 0; k < b->n; k++) {
+		const struct prefilter *pf = &b->pre[k];
+
+		if (pf->dlo == 0 && pf->dhi == 65535) {
+			x->any[x->nany++] = k;
+			continue;
+		}
+		for (uint32_t j = portidx_find(x, pf->dlo);
+		    j < x->nint && x->bounds[j] <= pf->dhi; j++) {
+			x->start[j + 1]++;
+			if (++pairs > PORTIDX_MAX_PAIRS) {
+				/* wide nested ranges: the walk is as good */
+				portidx_free(x);
+				return 0;
+			}
+		}
+	}
+	for (uint32_t j = 0; j < x->nint; j++)
+		x->start[j + 1] += x->start[j];
+	if ((x->cand = malloc(((size_t)pairs + 1) * sizeof(*x->cand))) == NULL)
+		goto oom;
+	/* fill in rule order, so each interval's list is ascending */
+	uint32_t *fill = calloc((size_t)x->nint + 1, sizeof(*fill));
+	if (fill == NULL)
+		goto oom;
+	for (uint32_t k = 0; k < b->n; k++) {
+		const struct prefilter *pf = &b->pre[k];
+
+		if (pf->dlo == 0 && pf->dhi == 65535)
+			continue;
+		for (uint32_t j = portidx_find(x, pf->dlo);
+		    j < x->nint && x->bounds[j] <= pf->dhi; j++)
+			x->cand[x->start[j] + fill[j]++] = k;
+	}
+	free(fill);
+	b->pidx = x;
+	return 0;
+oom:
+	free(pts);
+	portidx_free(x);
+	return -1;
+}
+
+static int
 build_buckets(struct ctg_ruleset *rs)
 {
 	uint16_t *adm = calloc((size_t)rs->nrules + 1, sizeof(*adm));
@@ -2614,6 +2777,11 @@ build_buckets(struct ctg_ruleset *rs)
 				prefilter_init(&b->pre[b->n], &rs->rules[i],
 				    c == PC_TCP || c == PC_UDP);
 				b->idx[b->n++] = i;
+			}
+			if ((c == PC_TCP || c == PC_UDP) && b->n >= PORTIDX_MIN_RULES &&
+			    portidx_build(b) == -1) {
+				free(adm);
+				return -1;
 			}
 		}
 	}

@@ -663,6 +663,88 @@ START_TEST(test_recheck_has_no_side_effects)
 }
 END_TEST
 
+/*
+ * Many TCP rules put the bucket behind the destination-port index: the
+ * first match must stay the one a plain walk in rule order finds. The
+ * oracle re-checks the few fields the random rules use.
+ */
+struct rnd_rule {
+	int lo, hi;             /* -1: any port */
+	int net;                /* dst 10.net.0.0/16, -1: any */
+	int state;              /* 0 new only, 1 any */
+};
+
+START_TEST(test_port_index_first_match)
+{
+	enum { NR = 300, NPKT = 4000 };
+	static struct rnd_rule rr[NR];
+	size_t cap = NR * 200 + 64, len = 0;
+	char *text = malloc(cap);
+	unsigned seed = 12345;
+
+	len += (size_t)snprintf(text, cap, "default_policy = \"drop\";\nrules = (\n");
+	for (int i = 0; i < NR; i++) {
+		seed = seed * 1103515245 + 12345;
+		int kind = (int)(seed >> 16) % 10;
+		seed = seed * 1103515245 + 12345;
+		int base = (int)(seed >> 16) % 2000;
+		seed = seed * 1103515245 + 12345;
+		int width = kind < 6 ? 0 : (int)(seed >> 16) % 300;
+		rr[i].lo = kind == 9 ? -1 : base;
+		rr[i].hi = kind == 9 ? -1 : base + width;
+		rr[i].net = (int)(seed >> 8) % 3 == 0 ? -1 : (int)(seed >> 12) % 4;
+		rr[i].state = (int)(seed >> 20) % 2;
+		len += (size_t)snprintf(text + len, cap - len,
+		    "{ name = \"r%d\"; action = \"accept\"; proto = \"tcp\";", i);
+		if (rr[i].lo >= 0)
+			len += (size_t)snprintf(text + len, cap - len,
+			    " dst_port = ( \"%d-%d\" );", rr[i].lo, rr[i].hi);
+		if (rr[i].net >= 0)
+			len += (size_t)snprintf(text + len, cap - len,
+			    " dst = [ \"10.%d.0.0/16\" ];", rr[i].net);
+		if (rr[i].state == 0)
+			len += (size_t)snprintf(text + len, cap - len, " state = [ \"new\" ];");
+		len += (size_t)snprintf(text + len, cap - len, " }%s\n", i + 1 < NR ? "," : "");
+	}
+	snprintf(text + len, cap - len, ");\n");
+	struct ctg_rules_diag d;
+	struct ctg_ruleset *rs = load_text(text, &d);
+	ck_assert_msg(rs != NULL, "load failed: %s", d.error);
+	free(text);
+
+	for (int n = 0; n < NPKT; n++) {
+		char dst[32], want[16];
+		struct ctg_rule_result res;
+		seed = seed * 1103515245 + 12345;
+		int port = (int)(seed >> 16) % 2400;
+		int net = (int)(seed >> 4) % 5;
+		enum ctg_ctstate st = (seed >> 28) & 1 ? CTG_CT_NEW : CTG_CT_ESTABLISHED;
+		int expect = -1;
+
+		snprintf(dst, sizeof(dst), "10.%d.1.1", net);
+		struct ctg_packet p = pkt4("192.0.2.1", dst, IPPROTO_TCP, 40000, (uint16_t)port);
+		for (int i = 0; i < NR && expect < 0; i++) {
+			if (rr[i].lo >= 0 && (port < rr[i].lo || port > rr[i].hi))
+				continue;
+			if (rr[i].net >= 0 && rr[i].net != net)
+				continue;
+			if (rr[i].state == 0 && st != CTG_CT_NEW)
+				continue;
+			expect = i;
+		}
+		verdict_full(rs, &p, st, CTG_R_NONE, "", "", 1, &res);
+		if (expect < 0)
+			snprintf(want, sizeof(want), "default");
+		else
+			snprintf(want, sizeof(want), "r%d", expect);
+		ck_assert_msg(strcmp(res.rule_name, want) == 0,
+		    "port %d net %d state %d: got %s, want %s", port, net, st,
+		    res.rule_name, want);
+	}
+	ctg_ruleset_free(rs);
+}
+END_TEST
+
 START_TEST(test_conn_limit)
 {
 	struct ctg_ruleset *rs = must_load(
@@ -804,6 +886,7 @@ rules_suite(void)
 	tcase_add_test(tc, test_proto_family);
 	tcase_add_test(tc, test_rate_limit);
 	tcase_add_test(tc, test_recheck_has_no_side_effects);
+	tcase_add_test(tc, test_port_index_first_match);
 	tcase_add_test(tc, test_conn_limit);
 	tcase_add_test(tc, test_big_set);
 	tcase_add_test(tc, test_print_hash);
