@@ -994,6 +994,12 @@ build_where(const struct opts *o, char *w, size_t wlen, struct params *p)
 	if (o->verdict != NULL) {
 		append(w, wlen, " AND verdict = ?");
 		add_param(p, P_TEXT, 0, o->verdict);
+		/*
+		 * The verdict index holds drops and rejects only (accepts are
+		 * most rows and few questions); saying so lets SQLite use it.
+		 */
+		if (strcmp(o->verdict, "accept") != 0)
+			append(w, wlen, " AND verdict <> 'accept'");
 	}
 	if (o->reason != NULL) {
 		append(w, wlen, " AND reason = ?");

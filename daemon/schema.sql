@@ -65,7 +65,8 @@ CREATE TABLE events (
 CREATE INDEX verdicts_time ON verdicts(time_us);
 CREATE INDEX verdicts_src ON verdicts(src_bin);
 CREATE INDEX verdicts_dst ON verdicts(dst_bin);
-CREATE INDEX verdicts_verdict_reason ON verdicts(verdict, reason);
+CREATE INDEX verdicts_verdict_reason ON verdicts(verdict, reason)
+	WHERE verdict <> 'accept';
 CREATE INDEX verdicts_conn ON verdicts(conn_id);
 CREATE INDEX connections_first ON connections(first_us);
 CREATE INDEX connections_src ON connections(src_bin);
