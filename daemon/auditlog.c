@@ -24,6 +24,8 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
+#include <sys/resource.h>
 #include <stdarg.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -49,6 +51,8 @@
 #define BUSY_TIMEOUT_MS         50      /* SQLite's own wait, then ours */
 #define BUSY_BACKOFF_MAX_MS     1000
 #define OPEN_BUSY_TIMEOUT_MS    5000
+/* how much the writer yields to the queue workers under load */
+#define WRITER_NICE 10
 #define MAINT_INTERVAL_MS       60000
 #define RETENTION_BATCH         10000
 #define SIZE_PASSES_MAX         100     /* retention_mb: batches per pass */
@@ -1238,6 +1242,14 @@ writer_main(void *arg)
 	struct ctg_auditlog *log = arg;
 	uint64_t stop_deadline = 0;
 
+	/*
+	 * The log must never slow the packet path: when the CPUs are busy,
+	 * the queue workers go first and the rings absorb the backlog (what
+	 * overflows them is counted and reported as a gap, or dropped with
+	 * strict_audit). Linux nice values are per thread.
+	 */
+	/* not fatal if refused: the writer then competes as an equal */
+	(void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WRITER_NICE);
 	log->next_maint_ms = mono_ms() + MAINT_INTERVAL_MS;
 	for (;;) {
 		bool stop, reopen, pause_set, pause_val, pages_set, retention;
