@@ -28,7 +28,8 @@ time.sleep(0.3)
 probe("NULL scan (no flags)", IP(dst=SRV) / TCP(sport=40001, dport=PORT, flags=""))
 probe("Xmas scan (FIN PSH URG)", IP(dst=SRV) / TCP(sport=40002, dport=PORT, flags="FPU"))
 probe("SYN+FIN", IP(dst=SRV) / TCP(sport=40003, dport=PORT, flags="SF"))
-probe("ACK with no connection (ACK scan)", IP(dst=SRV) / TCP(sport=40004, dport=PORT, flags="A",
+probe("ACK with no connection (an ACK scan; with midstream = \"loose\", the default, an "
+      "inside host's stray ACK is picked up as NEW, \"strict\" would drop it)", IP(dst=SRV) / TCP(sport=40004, dport=PORT, flags="A",
       seq=1000, ack=2000))
 probe("blind RST injected into the live connection, far outside the window",
       IP(dst=SRV) / TCP(sport=sport, dport=PORT, flags="R", seq=0x12345678))
