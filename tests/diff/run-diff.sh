@@ -38,16 +38,8 @@ for b in "$CTGUARDD" "$CTGUARD"; do
 	fi
 done
 
-# scapy lives in Debian's python, which need not be first in PATH
-PY=
-for p in /usr/bin/python3 python3; do
-	if command -v "$p" >/dev/null 2>&1 &&
-	    "$p" -c 'import scapy.all' >/dev/null 2>&1; then
-		PY=$p
-		break
-	fi
-done
-[ -n "$PY" ] || ctg_skip "needs python3 with scapy (python3-scapy)"
+ctg_scapy_python
+PY=$CTG_PY
 
 ctg_tmpdir
 T=$CTG_TMPDIR

@@ -55,6 +55,22 @@ ctg_require_tools() {
 	done
 }
 
+# ctg_scapy_python: set CTG_PY to a python3 that has scapy (Debian's
+# /usr/bin/python3 has python3-scapy; another python3 may come first in
+# PATH), or skip (fail under CI=true).
+ctg_scapy_python() {
+	local p
+	CTG_PY=
+	for p in /usr/bin/python3 python3; do
+		if command -v "$p" >/dev/null 2>&1 &&
+		    "$p" -c 'import scapy.all' >/dev/null 2>&1; then
+			CTG_PY=$p
+			return 0
+		fi
+	done
+	ctg_skip "needs python3 with scapy (python3-scapy)"
+}
+
 ctg_ok() {
 	CTG_CHECKS=$((CTG_CHECKS + 1))
 	echo "ok - $*"
