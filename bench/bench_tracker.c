@@ -17,6 +17,10 @@
  *   -M skips the mixed stream (only the table benchmarks)
  *   -q only runs the mixed stream once (for callgrind instruction counts:
  *      valgrind --tool=callgrind --toggle-collect=run_full ...)
+ *   -P RULES also runs the daemon's whole pipeline (decoder, tracker, the
+ *      rules in RULES, connection summaries; no audit log) over the stream in
+ *      memory and with replay's table size, so that make bench can split
+ *      replay's cost into the pipeline's and the capture reading's
  * Output: lines "METRIC name value unit" for bench/report.py.
  */
 #include <arpa/inet.h>
@@ -30,6 +34,8 @@
 
 #include "ctguard/config.h"
 #include "ctguard/packet.h"
+#include "ctguard/pipeline.h"
+#include "ctguard/rules.h"
 #include "ctguard/tracker.h"
 
 #define REC_HDR         8       /* caplen (2), pad (2), wire_len (4) */
@@ -434,6 +440,52 @@ run_track_only(struct ctg_tracker *t, const struct stream *s)
 	return total;
 }
 
+/* The pipeline as replay runs it (1M-entry table, rules, no log), in memory. */
+static double
+run_pipeline(const struct stream *s, const char *rules_path, uint64_t *accepted)
+{
+	const uint8_t *r = s->buf, *end = s->buf + s->len;
+	const char *paths[] = { rules_path };
+	struct ctg_rules_diag diag;
+	struct ctg_pipeline pl;
+	struct ctg_ruleset *rs;
+	struct ctg_config cfg;
+	struct ctg_decision d;
+	struct ctg_pkt_in in;
+	uint64_t now = 1000000, n = 0;
+	char err[512];
+	double t0, dt;
+
+	ctg_config_defaults(&cfg);
+	cfg.max_connections = 1u << 20;
+	if ((rs = ctg_ruleset_load(paths, 1, &diag)) == NULL) {
+		fprintf(stderr, "bench_tracker: %s\n", diag.error);
+		exit(1);
+	}
+	if (ctg_pipeline_init(&pl, &cfg, rs, NULL, 0, 0, err, sizeof(err)) < 0) {
+		fprintf(stderr, "bench_tracker: %s\n", err);
+		exit(1);
+	}
+	memset(&in, 0, sizeof(in));
+	in.iif = "";
+	in.oif = "";
+	t0 = now_s();
+	while (r < end) {
+		in.buf = r + REC_HDR;
+		in.caplen = rec_caplen(r);
+		in.wire_len = rec_wire(r);
+		in.now_us = now++;
+		in.packet_no = ++n;
+		ctg_pipeline_process(&pl, &in, &d);
+		r = REC_NEXT(r);
+	}
+	dt = now_s() - t0;
+	*accepted = pl.st.verdicts[CTG_ACT_ACCEPT];
+	ctg_pipeline_fini(&pl);
+	ctg_ruleset_free(rs);
+	return dt;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -615,11 +667,13 @@ main(int argc, char **argv)
 	uint64_t npkts = 4000000;
 	uint32_t slots = 20000;
 	const char *pcap = NULL;
-	double full[9], dec[9], trk[9], t0;
+	double full[9], dec[9], trk[9], pipe[9], t0;
+	const char *rules_path = NULL;
+	uint64_t pipe_accepted = 0;
 	int rounds = 3, c;
 	bool quick = false, tables = true, mixed = true;
 
-	while ((c = getopt(argc, argv, "n:s:r:w:qTM")) != -1) {
+	while ((c = getopt(argc, argv, "n:s:r:w:qTMP:")) != -1) {
 		switch (c) {
 		case 'n': npkts = strtoull(optarg, NULL, 10); break;
 		case 's': slots = (uint32_t)strtoul(optarg, NULL, 10); break;
@@ -628,9 +682,10 @@ main(int argc, char **argv)
 		case 'q': quick = true; break;
 		case 'T': tables = false; break;
 		case 'M': mixed = false; break;
+		case 'P': rules_path = optarg; break;
 		default:
 			fprintf(stderr, "usage: bench_tracker [-n PACKETS] [-s SLOTS] "
-			    "[-r ROUNDS] [-w PCAP] [-q] [-T | -M]\n");
+			    "[-r ROUNDS] [-w PCAP] [-q] [-T | -M] [-P RULES]\n");
 			return 2;
 		}
 	}
@@ -680,6 +735,8 @@ main(int argc, char **argv)
 		trk[i] = run_track_only(t, &s);
 		ctg_tracker_free(t);
 		dec[i] = run_decode(&s);
+		if (rules_path)
+			pipe[i] = run_pipeline(&s, rules_path, &pipe_accepted);
 	}
 	printf("METRIC stream_packets %" PRIu64 " packets\n", s.npkts);
 	printf("METRIC stream_flows %" PRIu64 " flows\n", s.nflows);
@@ -691,6 +748,11 @@ main(int argc, char **argv)
 	    (double)s.npkts / full[rounds - 1] / 1e6);
 	printf("METRIC tracker_decode_track_mpps_max %.2f Mpps\n",
 	    (double)s.npkts / full[0] / 1e6);
+	if (rules_path) {
+		printf("METRIC pipeline_mem_mpps %.2f Mpps\n",
+		    (double)s.npkts / median(pipe, rounds) / 1e6);
+		printf("METRIC pipeline_mem_accepted %" PRIu64 " packets\n", pipe_accepted);
+	}
 	printf("METRIC tracker_only_mpps %.2f Mpps\n",
 	    (double)s.npkts / median(trk, rounds) / 1e6);
 	printf("METRIC tracker_only_mpps_min %.2f Mpps\n",

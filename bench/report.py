@@ -272,6 +272,8 @@ def main():
         ("rules, load time 10 / 1,000 / 10,000 rules",
          " / ".join(mv("rules_load_ms_%d" % n) for n in (10, 1000, 10000))),
         ("audit log writer, 1M rows, SQLite WAL on disk", mv("auditlog_rows_per_s")),
+        ("pipeline in memory (decode, track, rules, summaries), same stream",
+         mv("pipeline_mem_mpps")),
         ("replay (ctguardd -r), same synthetic stream", mv("replay_synth_pps")),
         ("replay, zeek/ssh-dups.pcap looped 4000x (1.5M packets)", mv("replay_corpus_pps")),
         ("replay instructions per packet: pipeline / pcap read / total",

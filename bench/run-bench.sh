@@ -111,8 +111,8 @@ EOF
 	# elsewhere hits both alike
 	"$B/bench/bench_tracker" -n "$n" -w "$pcap" >/dev/null 2>&1
 	for i in 1 2 3; do
-		"$B/bench/bench_tracker" -n "$n" -r 1 -T 2>/dev/null |
-		    sed -E 's/^METRIC (tracker_decode_track_mpps|tracker_only_mpps|decode_only_mpps) /METRIC \1_run /' |
+		"$B/bench/bench_tracker" -n "$n" -r 1 -T -P "$srcdir/rules/default.rules" 2>/dev/null |
+		    sed -E 's/^METRIC (tracker_decode_track_mpps|tracker_only_mpps|decode_only_mpps|pipeline_mem_mpps) /METRIC \1_run /' |
 		    grep -v '_mpps_m' | { [ "$i" -eq 1 ] && cat || grep '_run '; }
 		"$B/ctguardd" -r "$pcap" -c "$conf" --no-log 2>&1 |
 		    awk '/packets per second/ { printf "METRIC replay_synth_pps_run %s pps\n", $2 }
@@ -136,8 +136,9 @@ EOF
 		valgrind --tool=callgrind --callgrind-out-file="$W/cg.tracker" \
 		    --toggle-collect=run_full "$B/bench/bench_tracker" -q -n 200000 \
 		    >/dev/null 2>&1
+		# replay reads the capture in a thread of its own (reader_main)
 		valgrind --tool=callgrind --callgrind-out-file="$W/cg.replay" \
-		    --toggle-collect=ctg_replay_run "$B/ctguardd" -r "$W/s200k.pcap" \
+		    --toggle-collect=ctg_replay_run --toggle-collect=reader_main "$B/ctguardd" -r "$W/s200k.pcap" \
 		    -c "$conf" --no-log >/dev/null 2>&1
 		{
 			callgrind_annotate --inclusive=yes "$W/cg.tracker" 2>/dev/null |

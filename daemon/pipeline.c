@@ -112,7 +112,7 @@ fill_verdict(const struct ctg_pipeline *p, const struct ctg_pkt_in *in,
 	r->orig_after = d->tr.after[0];
 	r->resp_after = d->tr.after[1];
 	r->length = d->pkt.ip_len ? d->pkt.ip_len : in->wire_len;
-	snprintf(r->rule, sizeof(r->rule), "%s", d->rule ? d->rule : "");
+	ctg_copy_str(r->rule, sizeof(r->rule), d->rule ? d->rule : "");
 }
 
 void
@@ -221,7 +221,7 @@ ctg_pipeline_conn_end(void *arg, const struct ctg_conn *c,
 	if (p->rules && c->rule_index >= 0 && (c->action & ACTION_COUNTED))
 		ctg_ruleset_conn_release(p->rules, c->rule_index, &c->tuple);
 	if (c->flags & CTG_CONN_VERDICT)
-		snprintf(r.rule, sizeof(r.rule), "%s", rule_name(p, c->rule_index));
+		ctg_copy_str(r.rule, sizeof(r.rule), rule_name(p, c->rule_index));
 	if (p->on_conn_end)
 		p->on_conn_end(p->on_conn_end_arg, &r);
 	if (!p->log || p->log_policy == CTG_LOG_NONE)

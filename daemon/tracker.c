@@ -1759,8 +1759,10 @@ ctg_conn_summary(const struct ctg_conn *c, enum ctg_end_reason why,
 	rec->orig_state = c->peer[0].state;
 	rec->resp_state = c->peer[1].state;
 	rec->end_reason = (uint8_t)why;
-	snprintf(rec->conn_state, sizeof(rec->conn_state), "%s", ctg_conn_state_code(c));
-	snprintf(rec->history, sizeof(rec->history), "%s", c->history);
+	ctg_copy_str(rec->conn_state, sizeof(rec->conn_state), ctg_conn_state_code(c));
+	/* history is always terminated inside its 16 bytes (hist_add) */
+	_Static_assert(sizeof(rec->history) >= sizeof(c->history), "history fits");
+	memcpy(rec->history, c->history, sizeof(c->history));
 }
 
 /* --- snapshot -------------------------------------------------------------- */

@@ -148,6 +148,56 @@ else
 	nok "truncated capture message: $(cat "$tmp/err")"
 fi
 
+# A long capture read in many batches by replay's reader thread: 5000 UDP
+# frames of every size up to 64 KiB, each with a UDP checksum that is right
+# or (every 7th) wrong, the file cut inside frame 5000. With checksums
+# verified, every frame must arrive whole and in order.
+python3 - "$tmp" <<'PY'
+import struct, sys
+d = sys.argv[1]
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return s
+src, dst = bytes([198, 51, 100, 2]), bytes([203, 0, 113, 2])
+with open(d + "/long.pcap", "wb") as f:
+    f.write(struct.pack("<IHHiIII", 0xa1b2c3d4, 2, 4, 0, 0, 65535, 101))
+    for i in range(5000):
+        plen = 60000 if i % 1000 == 999 else (i * 37) % 1400
+        payload = bytes((i + k) & 0xff for k in range(plen))
+        sport = 1000 + i % 50
+        ulen = 8 + plen
+        pseudo = src + dst + struct.pack("!BBH", 0, 17, ulen)
+        u = struct.pack("!HHHH", sport, 53, ulen, 0) + payload
+        c = 0xffff - csum(pseudo + u)
+        if c == 0:
+            c = 0xffff
+        if i % 7 == 3:
+            c ^= 0x0100
+        u = u[:6] + struct.pack("!H", c) + u[8:]
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + ulen, i & 0xffff, 0, 64, 17, 0, src, dst)
+        ip = ip[:10] + struct.pack("!H", 0xffff - csum(ip)) + ip[12:]
+        fr = ip + u
+        f.write(struct.pack("<IIII", 1000 + i // 100, (i % 100) * 10000, len(fr), len(fr)))
+        f.write(fr if i < 4999 else fr[:len(fr) // 2])
+PY
+sed 's/verify_checksums = false/verify_checksums = true/' "$srcdir/packaging/ctguard.conf" >"$tmp/csum.conf"
+if "$d" -r "$tmp/long.pcap" -c "$tmp/csum.conf" -R "$srcdir/rules/stateful-only.rules" \
+    --verdicts >"$tmp/out" 2>"$tmp/err"; then
+	nok "long truncated capture accepted silently"
+elif ! grep -q "damaged capture at frame 5000:.*(4999 frames processed)" "$tmp/err"; then
+	nok "long truncated capture message: $(cat "$tmp/err")"
+elif [ "$(cut -f1 "$tmp/out" | awk '$1 != NR { bad++ } END { print NR, bad + 0 }')" != "4999 0" ]; then
+	nok "long capture: verdict lines not 1..4999 in order"
+elif [ "$(awk -F'\t' '(($1 - 1) % 7 == 3) != ($6 == "udp_bad_checksum") { bad++ } END { print bad + 0 }' "$tmp/out")" != 0 ]; then
+	nok "long capture: checksum verdicts wrong: $(awk -F'\t' '(($1 - 1) % 7 == 3) != ($6 == "udp_bad_checksum")' "$tmp/out" | head -3)"
+else
+	ok "long capture (many read batches, frames up to 60 KB): 4999 frames whole and in order, cut named"
+fi
+
 if ! "$d" -r "$tmp/wifi.pcap" -c "$srcdir/packaging/ctguard.conf" -R "$srcdir/rules/default.rules" \
     2>"$tmp/err" && grep -q "unsupported link type" "$tmp/err"; then
 	ok "unsupported link type named"

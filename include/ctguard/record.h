@@ -7,6 +7,7 @@
 #define CTGUARD_RECORD_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "ctguard/packet.h"
 
@@ -62,6 +63,19 @@ enum ctg_log_level {
 
 #define CTG_RULE_NAME_MAX 48
 #define CTG_HISTORY_MAX 24
+
+/*
+ * Copy src into dst[size], cut and terminated like snprintf("%s") but
+ * without its cost: this runs for every logged packet and ended connection.
+ */
+static inline void
+ctg_copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = strnlen(src, size - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
 
 struct ctg_verdict_record {
 	uint64_t time_us;       /* Unix time, microseconds */
