@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -64,7 +65,25 @@ enum {
 	STMT_VERDICT,
 	STMT_CONN,
 	STMT_EVENT,
+	STMT_VERDICT_GROUP,     /* VERDICT_GROUP rows in one statement */
 	STMT_MAX
+};
+
+/*
+ * Runs of verdict rows go in by VERDICT_GROUP per INSERT: a statement's own
+ * cost (opening cursors on the table and its indexes, halting) is then paid
+ * once per group rather than per row. The group is INSERT OR FAIL: a
+ * multi-row INSERT that may abort makes SQLite keep a statement journal,
+ * a copy of every page it changes, which cost more than grouping saved.
+ */
+#define VERDICT_GROUP 8
+#define VERDICT_COLS 23
+
+/* Text a row binds that is not in its slot: kept until the row is stepped. */
+struct row_text {
+	char src[INET6_ADDRSTRLEN];
+	char dst[INET6_ADDRSTRLEN];
+	char flags[16];
 };
 
 /*
@@ -110,6 +129,8 @@ struct ctg_auditlog {
 	/* writer */
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_MAX];
+	struct row_text text[VERDICT_GROUP];
+	char batch_error[256];          /* why the last flush_batch failed */
 	struct ctg_audit_slot *pend;
 	size_t pend_cap, pend_start, pend_count;
 	uint64_t pend_since_ms;         /* when the oldest pending slot arrived */
@@ -247,11 +268,33 @@ static const char conn_insert_sql[] =
 static const char event_insert_sql[] =
 	"INSERT INTO events (time_us, kind, count, detail) VALUES (?1, ?2, ?3, ?4)";
 
+static const char verdict_group_head_sql[] =
+	"INSERT OR FAIL INTO verdicts (time_us, conn_id, packet_no, direction, proto,"
+	" family, src, src_bin, sport, dst, dst_bin, dport, tcp_flags, ctstate,"
+	" orig_before, resp_before, orig_after, resp_after, verdict, reason,"
+	" rule, queue, length) VALUES ";
+
 static const char *const insert_sql[STMT_MAX] = {
 	[STMT_VERDICT] = verdict_insert_sql,
 	[STMT_CONN] = conn_insert_sql,
 	[STMT_EVENT] = event_insert_sql,
+	[STMT_VERDICT_GROUP] = NULL,    /* built by verdict_group_sql */
 };
+
+/* "INSERT ... VALUES (?, ... ?), ... ": VERDICT_GROUP rows of anonymous parameters. */
+static void
+verdict_group_sql(char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "%s", verdict_group_head_sql);
+
+	for (int r = 0; r < VERDICT_GROUP && n < len; r++) {
+		n += (size_t)snprintf(buf + n, len - n, "%s(", r ? ", " : "");
+		for (int c = 0; c < VERDICT_COLS && n < len; c++)
+			n += (size_t)snprintf(buf + n, len - n, "%s?", c ? ", " : "");
+		if (n < len)
+			n += (size_t)snprintf(buf + n, len - n, ")");
+	}
+}
 
 const char *
 ctg_auditlog_schema_sql(void)
@@ -534,6 +577,7 @@ apply_max_pages(struct ctg_auditlog *log)
 static int
 db_open(struct ctg_auditlog *log, char *err, size_t errlen)
 {
+	char group_sql[2048];
 	sqlite3 *db = NULL;
 	int fd, rc;
 
@@ -571,9 +615,10 @@ db_open(struct ctg_auditlog *log, char *err, size_t errlen)
 	sqlite3_busy_timeout(db, OPEN_BUSY_TIMEOUT_MS);
 	if (schema_prepare(db, log->path, err, errlen) == -1)
 		goto out_close;
+	verdict_group_sql(group_sql, sizeof(group_sql));
 	for (int i = 0; i < STMT_MAX; i++) {
-		rc = sqlite3_prepare_v3(db, insert_sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &log->stmt[i], NULL);
+		rc = sqlite3_prepare_v3(db, insert_sql[i] ? insert_sql[i] : group_sql,
+		    -1, SQLITE_PREPARE_PERSISTENT, &log->stmt[i], NULL);
 		if (rc != SQLITE_OK) {
 			snprintf(err, errlen, "%s: %s", log->path,
 			    sqlite3_errmsg(db));
@@ -594,7 +639,12 @@ out_close:
 	return -1;
 }
 
-/* Writer: binding one row. */
+/*
+ * Writer: binding rows. Text comes from the slot being written (it stays in
+ * the pending buffer until the transaction ends), from static name tables,
+ * or from a row_text the caller keeps until the row is stepped; so it is
+ * bound SQLITE_STATIC and SQLite copies nothing.
+ */
 
 static void
 bind_text_n(sqlite3_stmt *st, int col, const char *s, size_t max)
@@ -604,74 +654,79 @@ bind_text_n(sqlite3_stmt *st, int col, const char *s, size_t max)
 	if (n == 0)
 		sqlite3_bind_null(st, col);
 	else
-		sqlite3_bind_text(st, col, s, (int)n, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, col, s, (int)n, SQLITE_STATIC);
 }
 
 static void
-bind_tuple(sqlite3_stmt *st, int col, const struct ctg_tuple *t)
+bind_tuple(sqlite3_stmt *st, int col, const struct ctg_tuple *t,
+    struct row_text *txt, uint8_t bin[2][16])
 {
-	char src[64], dst[64];
-	uint8_t sb[16], db[16];
-
 	/* col: family, src, src_bin, sport, dst, dst_bin, dport */
 	sqlite3_bind_int(st, col, t->family);
-	ctg_addr_str(&t->src, t->family, src, sizeof(src));
-	ctg_addr_str(&t->dst, t->family, dst, sizeof(dst));
-	ctg_auditlog_addr_bin(&t->src, t->family, sb);
-	ctg_auditlog_addr_bin(&t->dst, t->family, db);
-	sqlite3_bind_text(st, col + 1, src, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, col + 2, sb, 16, SQLITE_TRANSIENT);
+	ctg_addr_str(&t->src, t->family, txt->src, sizeof(txt->src));
+	ctg_addr_str(&t->dst, t->family, txt->dst, sizeof(txt->dst));
+	ctg_auditlog_addr_bin(&t->src, t->family, bin[0]);
+	ctg_auditlog_addr_bin(&t->dst, t->family, bin[1]);
+	sqlite3_bind_text(st, col + 1, txt->src, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, col + 2, bin[0], 16, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, col + 3, t->sport);
-	sqlite3_bind_text(st, col + 4, dst, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_blob(st, col + 5, db, 16, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, col + 4, txt->dst, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, col + 5, bin[1], 16, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, col + 6, t->dport);
+}
+
+/* One verdict row at parameters base+1 .. base+VERDICT_COLS. */
+static void
+bind_verdict(sqlite3_stmt *st, int base, const struct ctg_verdict_record *v,
+    struct row_text *txt)
+{
+	uint8_t bin[2][16];
+
+	sqlite3_bind_int64(st, base + 1, (sqlite3_int64)v->time_us);
+	if (v->conn_id != 0)
+		sqlite3_bind_int64(st, base + 2, (sqlite3_int64)v->conn_id);
+	else
+		sqlite3_bind_null(st, base + 2);
+	sqlite3_bind_int64(st, base + 3, (sqlite3_int64)v->packet_no);
+	sqlite3_bind_text(st, base + 4, v->direction ? "reply" : "original",
+	    -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, base + 5, v->tuple.proto);
+	bind_tuple(st, base + 6, &v->tuple, txt, bin);
+	if (v->tuple.proto == 6)
+		sqlite3_bind_text(st, base + 13, ctg_tcp_flags_str(v->tcp_flags,
+		    txt->flags, sizeof(txt->flags)), -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, base + 13);
+	sqlite3_bind_text(st, base + 14, ctg_ctstate_name(v->ctstate), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, base + 15, ctg_tcp_state_name(v->orig_before),
+	    -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, base + 16, ctg_tcp_state_name(v->resp_before),
+	    -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, base + 17, ctg_tcp_state_name(v->orig_after),
+	    -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, base + 18, ctg_tcp_state_name(v->resp_after),
+	    -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, base + 19, ctg_action_name(v->verdict), -1,
+	    SQLITE_STATIC);
+	sqlite3_bind_text(st, base + 20, ctg_reason_name(v->reason), -1,
+	    SQLITE_STATIC);
+	bind_text_n(st, base + 21, v->rule, sizeof(v->rule));
+	sqlite3_bind_int(st, base + 22, v->queue);
+	sqlite3_bind_int64(st, base + 23, v->length);
 }
 
 static sqlite3_stmt *
 bind_slot(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
 {
 	sqlite3_stmt *st;
-	char flags[16];
+	uint8_t bin[2][16];
 
 	switch (s->type) {
-	case CTG_AUDIT_VERDICT: {
-		const struct ctg_verdict_record *v = &s->v;
-
+	case CTG_AUDIT_VERDICT:
 		st = log->stmt[STMT_VERDICT];
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)v->time_us);
-		if (v->conn_id != 0)
-			sqlite3_bind_int64(st, 2, (sqlite3_int64)v->conn_id);
-		else
-			sqlite3_bind_null(st, 2);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)v->packet_no);
-		sqlite3_bind_text(st, 4, v->direction ? "reply" : "original",
-		    -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 5, v->tuple.proto);
-		bind_tuple(st, 6, &v->tuple);
-		if (v->tuple.proto == 6)
-			sqlite3_bind_text(st, 13, ctg_tcp_flags_str(v->tcp_flags,
-			    flags, sizeof(flags)), -1, SQLITE_TRANSIENT);
-		else
-			sqlite3_bind_null(st, 13);
-		sqlite3_bind_text(st, 14, ctg_ctstate_name(v->ctstate), -1,
-		    SQLITE_STATIC);
-		sqlite3_bind_text(st, 15, ctg_tcp_state_name(v->orig_before),
-		    -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 16, ctg_tcp_state_name(v->resp_before),
-		    -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 17, ctg_tcp_state_name(v->orig_after),
-		    -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 18, ctg_tcp_state_name(v->resp_after),
-		    -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 19, ctg_action_name(v->verdict), -1,
-		    SQLITE_STATIC);
-		sqlite3_bind_text(st, 20, ctg_reason_name(v->reason), -1,
-		    SQLITE_STATIC);
-		bind_text_n(st, 21, v->rule, sizeof(v->rule));
-		sqlite3_bind_int(st, 22, v->queue);
-		sqlite3_bind_int64(st, 23, v->length);
+		bind_verdict(st, 0, &s->v, &log->text[0]);
 		return st;
-	}
 	case CTG_AUDIT_CONN: {
 		const struct ctg_conn_record *c = &s->c;
 
@@ -680,7 +735,7 @@ bind_slot(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)c->first_us);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)c->last_us);
 		sqlite3_bind_int(st, 4, c->tuple.proto);
-		bind_tuple(st, 5, &c->tuple);
+		bind_tuple(st, 5, &c->tuple, &log->text[0], bin);
 		bind_text_n(st, 12, c->conn_state, sizeof(c->conn_state));
 		bind_text_n(st, 13, c->history, sizeof(c->history));
 		sqlite3_bind_int64(st, 14, (sqlite3_int64)c->pkts[0]);
@@ -710,6 +765,24 @@ bind_slot(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
 	default:
 		return NULL;
 	}
+}
+
+/*
+ * Write s[0 .. VERDICT_GROUP-1], all verdicts, in one statement. Returns
+ * SQLITE_DONE, or the error; a row error leaves nothing written (the
+ * statement is undone as a whole) so the caller can go row by row.
+ */
+static int
+step_verdict_group(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
+{
+	sqlite3_stmt *st = log->stmt[STMT_VERDICT_GROUP];
+	int rc;
+
+	for (int r = 0; r < VERDICT_GROUP; r++)
+		bind_verdict(st, r * VERDICT_COLS, &s[r].v, &log->text[r]);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc;
 }
 
 /* Writer: the pending buffer. */
@@ -956,13 +1029,22 @@ row_error(int rc)
 	}
 }
 
+static bool
+group_of_verdicts(const struct ctg_audit_slot *s)
+{
+	for (int r = 0; r < VERDICT_GROUP; r++)
+		if (s[r].type != CTG_AUDIT_VERDICT)
+			return false;
+	return true;
+}
+
 /*
  * One transaction of up to batch_max pending slots. On success they leave
  * the buffer; on any failure they stay, the transaction is rolled back and
  * the caller decides when to try again.
  */
 static int
-flush_batch(struct ctg_auditlog *log)
+write_batch(struct ctg_auditlog *log, bool grouped)
 {
 	size_t n = log->pend_count < log->batch_max ?
 	    log->pend_count : log->batch_max;
@@ -971,11 +1053,32 @@ flush_batch(struct ctg_auditlog *log)
 	int rc;
 
 	rc = exec_simple(log->db, "BEGIN IMMEDIATE");
-	if (rc != SQLITE_OK)
+	if (rc != SQLITE_OK) {
+		snprintf(log->batch_error, sizeof(log->batch_error), "%s",
+		    sqlite3_errmsg(log->db));
 		return rc;
+	}
 	for (size_t i = 0; i < n; i++) {
-		sqlite3_stmt *st = bind_slot(log, &s[i]);
+		sqlite3_stmt *st;
 
+		if (grouped && i + VERDICT_GROUP <= n && group_of_verdicts(&s[i])) {
+			rc = step_verdict_group(log, &s[i]);
+			if (rc == SQLITE_DONE) {
+				i += VERDICT_GROUP - 1;
+				continue;
+			}
+			if (!row_error(rc))
+				goto out_rollback;
+			/*
+			 * One of them is refused. OR FAIL (which spares SQLite a
+			 * statement journal) kept the rows before it: undo the
+			 * transaction and write this batch row by row.
+			 */
+			if (!sqlite3_get_autocommit(log->db))
+				exec_simple(log->db, "ROLLBACK");
+			return write_batch(log, false);
+		}
+		st = bind_slot(log, &s[i]);
 		if (st == NULL) {
 			skipped++;
 			continue;
@@ -1015,10 +1118,19 @@ flush_batch(struct ctg_auditlog *log)
 	return SQLITE_OK;
 
 out_rollback:
+	/* before ROLLBACK replaces it with its own "not an error" */
+	snprintf(log->batch_error, sizeof(log->batch_error), "%s",
+	    sqlite3_errmsg(log->db));
 	/* FULL and IOERR may have rolled back already (lang_transaction §3). */
 	if (!sqlite3_get_autocommit(log->db))
 		exec_simple(log->db, "ROLLBACK");
 	return rc;
+}
+
+static int
+flush_batch(struct ctg_auditlog *log)
+{
+	return write_batch(log, true);
 }
 
 /* Flush what is due; returns true when it did something. */
@@ -1068,10 +1180,7 @@ flush_due(struct ctg_auditlog *log, uint64_t now, bool urgent)
 			pthread_mutex_unlock(&log->mtx);
 			break;
 		}
-		char msg[256];
-
-		snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(log->db));
-		enter_degraded(log, rc, msg);
+		enter_degraded(log, rc, log->batch_error);
 		/*
 		 * A full disk clears by itself; anything else (read-only,
 		 * I/O error, file replaced) may need a fresh connection.

@@ -693,6 +693,25 @@ ctg_addr_str(const struct ctg_addr *a, uint8_t family, char *buf, size_t len)
 
 	if (len == 0)
 		return buf;
+	if (family == 4 && len >= INET_ADDRSTRLEN) {
+		/* glibc formats IPv4 through sprintf; the audit writer does this
+		 * twice per row */
+		char *p = buf;
+
+		for (int i = 0; i < 4; i++) {
+			unsigned v = a->b[i];
+
+			if (i)
+				*p++ = '.';
+			if (v >= 100)
+				*p++ = (char)('0' + v / 100);
+			if (v >= 10)
+				*p++ = (char)('0' + v / 10 % 10);
+			*p++ = (char)('0' + v % 10);
+		}
+		*p = '\0';
+		return buf;
+	}
 	if ((family != 4 && family != 6) ||
 	    inet_ntop(af, a->b, buf, (socklen_t)len) == NULL)
 		snprintf(buf, len, "?");

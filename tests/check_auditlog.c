@@ -324,6 +324,79 @@ START_TEST(test_batching)
 }
 END_TEST
 
+/*
+ * Verdict rows go in by groups of several per statement. Every row must keep
+ * its own values whatever its place in a group, groups must break around
+ * other records, and a row the database refuses must cost only itself.
+ */
+START_TEST(test_groups_rows_distinct)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	struct ctg_conn_record cr;
+	uint64_t t0 = now_us();
+	sqlite3 *db;
+	char *msg = NULL;
+
+	base_config(&c);
+	c.batch_max = 97;
+	log = open_ok(&c);
+	/* a refusal the writer cannot foresee: a trigger in the database */
+	db = reader(dbpath);
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TRIGGER refuse_13 BEFORE INSERT"
+	    " ON verdicts WHEN NEW.packet_no = 13 BEGIN"
+	    " SELECT RAISE(ABORT, 'refused by test'); END", NULL, NULL, &msg),
+	    SQLITE_OK);
+	sqlite3_close(db);
+	for (uint64_t i = 0; i < 1000; i++) {
+		make_verdict(&v, i, t0 + i);
+		v.tuple.sport = (uint16_t)(1000 + i);
+		v.tuple.dst.b[0] = 192;
+		v.tuple.dst.b[1] = 0;
+		v.tuple.dst.b[2] = 2;
+		v.tuple.dst.b[3] = (uint8_t)(i % 250);
+		v.conn_id = i % 3 == 0 ? 0 : i + 1;
+		v.tuple.proto = i % 4 == 0 ? 17 : 6;
+		v.length = (uint32_t)(i * 3);
+		snprintf(v.rule, sizeof(v.rule), i % 5 == 0 ? "" : "r%u", (unsigned)(i % 5));
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+		if (i % 13 == 5) {
+			memset(&cr, 0, sizeof(cr));
+			cr.conn_id = 100000 + i;
+			cr.tuple = v.tuple;
+			snprintf(cr.conn_state, sizeof(cr.conn_state), "SF");
+			ck_assert(ctg_auditlog_put_conn(log, 0, &cr));
+		}
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_stats(log, &st);
+	ck_assert_uint_eq(st.write_errors, 1);
+	ck_assert_uint_eq(st.written, 999 + 77);
+
+	db = reader(dbpath);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts"), 999);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts WHERE packet_no = 13"), 0);
+	ck_assert_int_eq(q_int(db, "SELECT count(DISTINCT packet_no) FROM verdicts"), 999);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM connections"), 77);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts WHERE"
+	    " sport = 1000 + packet_no"
+	    " AND dst = '192.0.2.' || (packet_no % 250)"
+	    " AND hex(dst_bin) = '00000000000000000000FFFFC00002' || printf('%02X', packet_no % 250)"
+	    " AND time_us - packet_no = (SELECT min(time_us) FROM verdicts WHERE packet_no = 0)"
+	    " AND length = packet_no * 3"
+	    " AND (conn_id IS NULL) = (packet_no % 3 = 0)"
+	    " AND (conn_id IS NULL OR conn_id = packet_no + 1)"
+	    " AND proto = CASE WHEN packet_no % 4 = 0 THEN 17 ELSE 6 END"
+	    " AND (tcp_flags IS NULL) = (packet_no % 4 = 0)"
+	    " AND (rule IS NULL) = (packet_no % 5 = 0)"
+	    " AND (rule IS NULL OR rule = 'r' || (packet_no % 5))"), 999);
+	sqlite3_close(db);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
 START_TEST(test_conn_event_v6)
 {
 	struct ctg_auditlog_config c;
@@ -969,6 +1042,7 @@ auditlog_suite(void)
 	tc = tcase_create("writer");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_batching);
+	tcase_add_test(tc, test_groups_rows_distinct);
 	tcase_add_test(tc, test_conn_event_v6);
 	tcase_add_test(tc, test_overflow_gap);
 	tcase_add_test(tc, test_busy_retry);

@@ -943,6 +943,23 @@ START_TEST(test_strings)
 	inet_pton(AF_INET6, "fe80::1:2", a.b);
 	ck_assert_str_eq(ctg_addr_str(&a, 6, s, sizeof(s)), "fe80::1:2");
 	ck_assert_str_eq(ctg_addr_str(&a, 5, s, sizeof(s)), "?");
+
+	/* the hand-made IPv4 formatter agrees with inet_ntop on every byte value */
+	for (unsigned v = 0; v < 256; v++) {
+		char want[INET_ADDRSTRLEN];
+
+		a.b[0] = (uint8_t)v;
+		a.b[1] = (uint8_t)(255 - v);
+		a.b[2] = (uint8_t)(v * 7);
+		a.b[3] = (uint8_t)(v / 3);
+		inet_ntop(AF_INET, a.b, want, sizeof(want));
+		ck_assert_str_eq(ctg_addr_str(&a, 4, s, sizeof(s)), want);
+	}
+	/* too small for the longest address: inet_ntop's refusal, never a cut */
+	a.b[0] = a.b[1] = a.b[2] = a.b[3] = 1;
+	ck_assert_str_eq(ctg_addr_str(&a, 4, s, 8), "1.1.1.1");
+	a.b[0] = 200;
+	ck_assert_str_eq(ctg_addr_str(&a, 4, s, 8), "?");
 	ck_assert_str_eq(ctg_tcp_flags_str(CTG_TH_SYN | CTG_TH_ACK, s, 9), "SA");
 	ck_assert_str_eq(ctg_tcp_flags_str(0, s, 9), "");
 	ck_assert_str_eq(ctg_tcp_flags_str(CTG_TH_FIN | CTG_TH_PSH | CTG_TH_ACK,
