@@ -6,7 +6,10 @@
 # usage: run-bench.sh [--micro-only | --e2e-only] [--quick]
 # environment: builddir (default .), srcdir (default this script's ..),
 #   ROUNDS (default 3), SECS (seconds per measured run, default 4),
-#   CTG_BENCH_OUT (default $builddir/bench/results.json)
+#   CTG_BENCH_OUT (default $builddir/bench/results.json),
+#   CONFIGS (end-to-end configurations to run, default "1 2 3 4 5"),
+#   BENCH_TESTS (end-to-end tests, default "bulk small crr rr udp"); a partial run
+#   is for investigating one figure, the README's tables come from full runs
 #
 # Needs root (namespaces, iptables, NFQUEUE) for the end-to-end part, and
 # iperf3, iptables, python3; valgrind for the instruction counts (optional).
@@ -21,6 +24,8 @@ builddir=${builddir:-.}
 builddir=$(cd "$builddir" && pwd)
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-4}
+CONFIGS=${CONFIGS:-1 2 3 4 5}
+BENCH_TESTS=${BENCH_TESTS:-bulk small crr rr udp}
 OUT=${CTG_BENCH_OUT:-$builddir/bench/results.json}
 do_micro=1
 do_e2e=1
@@ -290,10 +295,12 @@ iperf_json() {
 	python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($1)" "$2" 2>/dev/null
 }
 
+want_test() { [[ " $BENCH_TESTS " == *" $1 "* ]]; }
+
 run_tests() {
 	local c=$1 r=$2 f=$W/out.json v line rate lo hi mid ceil step
 	# bulk TCP, 1 and 8 streams (Gbit/s at the receiver)
-	for p in 1 8; do
+	want_test bulk && for p in 1 8; do
 		timeout $((SECS + 20)) ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 \
 		    -t "$SECS" -O 1 -P "$p" -J >"$f" 2>/dev/null
 		v=$(iperf_json "'%.3f' % (j['end']['sum_received']['bits_per_second']/1e9)" "$f")
@@ -302,21 +309,28 @@ run_tests() {
 		res "$r" "$c" "bulk_${p}_retrans" "${v:-nan}"
 	done
 	# TCP with small writes, no delay (Mbit/s)
-	timeout $((SECS + 20)) ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 \
-	    -t "$SECS" -O 1 -N -l 64 -J >"$f" 2>/dev/null
-	v=$(iperf_json "'%.1f' % (j['end']['sum_received']['bits_per_second']/1e6)" "$f")
-	res "$r" "$c" "tcp_small_mbps" "${v:-nan}"
+	if want_test small; then
+		timeout $((SECS + 20)) ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 \
+		    -t "$SECS" -O 1 -N -l 64 -J >"$f" 2>/dev/null
+		v=$(iperf_json "'%.1f' % (j['end']['sum_received']['bits_per_second']/1e6)" "$f")
+		res "$r" "$c" "tcp_small_mbps" "${v:-nan}"
+	fi
 	# connection rate: 64 clients, connect / 64 B request / 64 B reply / close
-	line=$(timeout $((SECS + 20)) ip netns exec "$CLI" "$B/bench/tcprr" crr \
-	    "$CTG_SRV4" 7000 "$SECS" 64 1)
-	res "$r" "$c" crr_per_s "$(sed -n 's/.*crr_per_s=\([0-9.]*\).*/\1/p' <<<"$line")"
-	res "$r" "$c" crr_failed "$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$line")"
-	res "$r" "$c" crr_stalled "$(sed -n 's/.*stalled=\([0-9]*\).*/\1/p' <<<"$line")"
+	if want_test crr; then
+		line=$(timeout $((SECS + 20)) ip netns exec "$CLI" "$B/bench/tcprr" crr \
+		    "$CTG_SRV4" 7000 "$SECS" 64 1)
+		res "$r" "$c" crr_per_s "$(sed -n 's/.*crr_per_s=\([0-9.]*\).*/\1/p' <<<"$line")"
+		res "$r" "$c" crr_failed "$(sed -n 's/.*failed=\([0-9]*\).*/\1/p' <<<"$line")"
+		res "$r" "$c" crr_stalled "$(sed -n 's/.*stalled=\([0-9]*\).*/\1/p' <<<"$line")"
+	fi
 	# latency: 64 B ping-pong over one connection
-	line=$(timeout $((SECS + 20)) ip netns exec "$CLI" "$B/bench/tcprr" rr \
-	    "$CTG_SRV4" 7000 "$SECS" 1)
-	res "$r" "$c" rr_p50_us "$(sed -n 's/.*rr_p50_us=\([0-9.]*\).*/\1/p' <<<"$line")"
-	res "$r" "$c" rr_p99_us "$(sed -n 's/.*rr_p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+	if want_test rr; then
+		line=$(timeout $((SECS + 20)) ip netns exec "$CLI" "$B/bench/tcprr" rr \
+		    "$CTG_SRV4" 7000 "$SECS" 1)
+		res "$r" "$c" rr_p50_us "$(sed -n 's/.*rr_p50_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+		res "$r" "$c" rr_p99_us "$(sed -n 's/.*rr_p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
+	fi
+	want_test udp || return 0
 	# 64-byte UDP: the unlimited rate gives the ceiling, then a bisection for
 	# the highest rate with <= 0.1% loss (4 steps: 1/16 of the ceiling)
 	udp_run() {     # udp_run PPS (0 = unlimited): prints "received_pps loss_pct"
@@ -354,7 +368,8 @@ e2e() {
 		# rotate the order each round, so no configuration always runs first
 		order=""
 		for c in 1 2 3 4 5; do
-			order="$order $(( (c + r - 2) % 5 + 1 ))"
+			c=$(( (c + r - 2) % 5 + 1 ))
+			[[ " $CONFIGS " == *" $c "* ]] && order="$order $c"
 		done
 		for c in $order; do
 			log "e2e: round $r/$ROUNDS, config $c (${CFG_NAMES[$c]}), load $(cut -d' ' -f1 /proc/loadavg)"

@@ -566,7 +566,11 @@ START_TEST(test_disk_full)
 	sqlite3 *db;
 
 	base_config(&c);
-	c.batch_max = 64;
+	/*
+	 * The first batch must need a new page: 100 rows with long rule names
+	 * are more than one empty 16 KiB page holds.
+	 */
+	c.batch_max = 100;
 	c.batch_ms = 1000;
 	c.memory_bound_records = 100;
 	c.queue_records = 1024;
@@ -578,6 +582,7 @@ START_TEST(test_disk_full)
 	ctg_auditlog_test_max_pages(log, 1);
 	for (uint64_t i = 0; i < 500; i++) {
 		make_verdict(&v, i, now_us());
+		memset(v.rule, 'r', sizeof(v.rule) - 1);
 		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
 	}
 	ctg_auditlog_test_pause(log, false);
