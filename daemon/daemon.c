@@ -1111,7 +1111,7 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 		.policy = cfg->log_policy,
 		.queue_records = cfg->log_queue_records,
 		.producers = (cfg->queue_count ? cfg->queue_count : 1) + 1,
-		.batch_max = 4096,
+		.batch_max = 0,         /* the writer's default (16,384 rows) */
 		.batch_ms = 200,
 		.retention_days = cfg->log_retention_days,
 		.retention_mb = cfg->log_retention_mb,
