@@ -413,7 +413,10 @@ ctg_replay_run(const struct ctg_replay_opts *o, struct ctg_pipeline *p,
 	 * libpcap reads each frame with two freads; only the reader thread
 	 * touches the stream, so stdio's per-call locking is pure cost.
 	 */
-	if ((fp = fopen(o->path, "rb")) == NULL) {
+	/* "-" is standard input, as for tcpdump -r (e.g. tcpdump -w - | ...) */
+	if (strcmp(o->path, "-") == 0)
+		fp = stdin;
+	else if ((fp = fopen(o->path, "rb")) == NULL) {
 		fprintf(err, "%s: %s\n", o->path, strerror(errno));
 		return 1;
 	}
@@ -422,7 +425,8 @@ ctg_replay_run(const struct ctg_replay_opts *o, struct ctg_pipeline *p,
 	rd.pc = pcap_fopen_offline(fp, errbuf);
 	if (!rd.pc) {
 		fprintf(err, "%s: %s\n", o->path, errbuf);
-		fclose(fp);
+		if (fp != stdin)
+			fclose(fp);
 		return 1;
 	}
 	dlt = pcap_datalink(rd.pc);

@@ -213,6 +213,14 @@ else
 	nok "non-IP frames: $(cat "$tmp/out")"
 fi
 
+if cat "$tmp/raw.pcap" | "$d" -r - -c "$srcdir/packaging/ctguard.conf" \
+    -R "$srcdir/rules/default.rules" --verdicts >"$tmp/out" 2>"$tmp/err" &&
+    [ "$(cut -f1,2,3,6 "$tmp/out" | tr '\n' ' ')" = "$(printf '1\taccept\tnew\tnone 2\taccept\tnew\ttcp_syn_retransmit ')" ]; then
+	ok "-r - reads the capture from standard input"
+else
+	nok "-r -: $(cat "$tmp/out" "$tmp/err")"
+fi
+
 if [ -e /nonexistent.pcap ] || ! "$d" -r /nonexistent.pcap -R "$srcdir/rules/default.rules" 2>"$tmp/err"; then
 	ok "missing capture is an error"
 else
