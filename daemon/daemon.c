@@ -113,7 +113,7 @@ struct daemon {
 	struct ctg_auditlog *log;
 	int ctl_fd;
 	int clients[MAX_CLIENTS];
-	uint64_t started_us;
+	uint64_t started_us;            /* CLOCK_MONOTONIC */
 	uint64_t reloads, reload_failures;
 	char last_reload_error[512];
 };
@@ -139,12 +139,46 @@ logmsg(int prio, const char *fmt, ...)
 }
 
 static uint64_t
-wall_us(void)
+clock_us(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
+	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static uint64_t
+wall_us(void)
+{
+	return clock_us(CLOCK_REALTIME);
+}
+
+static uint64_t
+mono_us(void)
+{
+	return clock_us(CLOCK_MONOTONIC);
+}
+
+/*
+ * The tracker's clock: the wall time at start, advanced by CLOCK_MONOTONIC.
+ * Timeouts run on it, so a step of the wall clock (NTP at boot, an operator)
+ * neither expires every connection at once nor keeps them for the length of
+ * the step. It reads as wall time (snapshots restored at the next start age
+ * by the real downtime); records get the step added back (wall_shift_us).
+ */
+static uint64_t clock_base_wall, clock_base_mono;
+
+static void
+tracker_clock_init(void)
+{
+	clock_base_wall = wall_us();
+	clock_base_mono = mono_us();
+}
+
+static uint64_t
+tracker_us(void)
+{
+	return clock_base_wall + (mono_us() - clock_base_mono);
 }
 
 /*
@@ -248,7 +282,8 @@ on_packet(void *arg, const struct ctg_nfq_pkt *pkt)
 	if (!w->locked) {
 		pthread_mutex_lock(&w->lock);
 		w->locked = true;
-		w->now_us = wall_us();
+		w->now_us = tracker_us();
+		w->pl.wall_shift_us = (int64_t)(wall_us() - w->now_us);
 	}
 	if (!pkt->payload || pkt->caplen == 0) {
 		/* nothing to judge, so nothing may pass */
@@ -295,7 +330,8 @@ worker_main(void *arg)
 		if (!w->locked) {
 			pthread_mutex_lock(&w->lock);
 			w->locked = true;
-			w->now_us = wall_us();
+			w->now_us = tracker_us();
+		w->pl.wall_shift_us = (int64_t)(wall_us() - w->now_us);
 		}
 		struct ctg_ruleset *nr = atomic_exchange(&w->pending, NULL);
 		if (nr) {
@@ -357,7 +393,7 @@ snapshot_restore(struct daemon *dm, struct worker *w)
 			logmsg(LOG_WARNING, "%s: %s", path, strerror(errno));
 		return;
 	}
-	n = ctg_tracker_restore(w->pl.tracker, fd, wall_us(), err, sizeof(err));
+	n = ctg_tracker_restore(w->pl.tracker, fd, tracker_us(), err, sizeof(err));
 	close(fd);
 	unlink(path);
 	if (n < 0) {
@@ -385,7 +421,7 @@ snapshot_save(struct daemon *dm, struct worker *w)
 		logmsg(LOG_WARNING, "%s: %s", tmp, strerror(errno));
 		return;
 	}
-	if (ctg_tracker_save(w->pl.tracker, fd, wall_us()) < 0 || fsync(fd) < 0) {
+	if (ctg_tracker_save(w->pl.tracker, fd, tracker_us()) < 0 || fsync(fd) < 0) {
 		logmsg(LOG_WARNING, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);
@@ -529,6 +565,7 @@ struct conn_filter {
 	int proto;
 	const char *state;
 	unsigned shown;
+	int64_t wall_shift_us;          /* of the worker being listed */
 };
 
 static bool
@@ -574,7 +611,8 @@ list_conn(void *arg, struct ctg_conn *c)
 		    c->id, c->tuple.proto, s, c->tuple.sport, d, c->tuple.dport, label,
 		    ctg_tcp_state_name(c->peer[0].state), ctg_tcp_state_name(c->peer[1].state),
 		    ctg_conn_state_code(c), c->history, c->pkts[0], c->bytes[0], c->pkts[1],
-		    c->bytes[1], c->first_us, c->last_us);
+		    c->bytes[1], c->first_us + (uint64_t)f->wall_shift_us,
+		    c->last_us + (uint64_t)f->wall_shift_us);
 	else
 		out(f->o, "%-20" PRIu64 " %-5u %-40s %-40s %-12s %-11s %-11s %8u %10" PRIu64
 		    " %8u %10" PRIu64 "\n", c->id, c->tuple.proto,
@@ -760,7 +798,7 @@ handle_command(struct daemon *dm, char *cmd, struct outbuf *o)
 		ctg_auditlog_stats(dm->log, &ls);
 		out(o, "ok\nversion %s\nuptime %" PRIu64 "\nqueues %u-%u\nconnections %" PRIu64
 		    "/%" PRIu64 "\nlog_pending %" PRIu64 "\nlog_degraded %s\nreloads %" PRIu64
-		    " failed %" PRIu64 "\n", PACKAGE_VERSION, (wall_us() - dm->started_us) / 1000000,
+		    " failed %" PRIu64 "\n", PACKAGE_VERSION, (mono_us() - dm->started_us) / 1000000,
 		    dm->cfg->queue_first, dm->cfg->queue_first + dm->nw - 1, live, max,
 		    ls.pending, ls.degraded ? "yes" : "no", dm->reloads, dm->reload_failures);
 		if (dm->reload_failures)
@@ -787,6 +825,7 @@ handle_command(struct daemon *dm, char *cmd, struct outbuf *o)
 			ctg_tracker_stats(dm->w[i].pl.tracker, &ts);
 			while (pos < ts.max && !o->full) {
 				pthread_mutex_lock(&dm->w[i].lock);
+				f.wall_shift_us = dm->w[i].pl.wall_shift_us;
 				pos = ctg_tracker_foreach_from(dm->w[i].pl.tracker, pos, 4096,
 				    list_conn, &f);
 				pthread_mutex_unlock(&dm->w[i].lock);
@@ -803,7 +842,7 @@ handle_command(struct daemon *dm, char *cmd, struct outbuf *o)
 	} else if (strcmp(cmd, "flush") == 0) {
 		for (unsigned i = 0; i < dm->nw; i++) {
 			pthread_mutex_lock(&dm->w[i].lock);
-			ctg_tracker_flush(dm->w[i].pl.tracker, CTG_END_FLUSHED, wall_us());
+			ctg_tracker_flush(dm->w[i].pl.tracker, CTG_END_FLUSHED, tracker_us());
 			pthread_mutex_unlock(&dm->w[i].lock);
 		}
 		out(o, "ok\nflushed\n");
@@ -818,7 +857,7 @@ handle_command(struct daemon *dm, char *cmd, struct outbuf *o)
 		}
 		for (unsigned i = 0; i < dm->nw && found < 0; i++) {
 			pthread_mutex_lock(&dm->w[i].lock);
-			found = ctg_tracker_kill(dm->w[i].pl.tracker, id, wall_us());
+			found = ctg_tracker_kill(dm->w[i].pl.tracker, id, tracker_us());
 			pthread_mutex_unlock(&dm->w[i].lock);
 		}
 		if (found < 0)
@@ -1127,7 +1166,8 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 			return 1;
 		}
 	}
-	dm.started_us = wall_us();
+	tracker_clock_init();
+	dm.started_us = mono_us();
 	if (setup_workers(&dm, rules) < 0) {
 		status = 1;
 		goto out;
@@ -1156,7 +1196,7 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 	sd_notify(0, "READY=1\nSTATUS=filtering");
 	uint64_t wd_usec = 0;
 	bool wd = sd_watchdog_enabled(0, &wd_usec) > 0;
-	uint64_t last_wd = wall_us();
+	uint64_t last_wd = mono_us();
 #endif
 
 	while (!sig_term) {
@@ -1193,9 +1233,9 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 		}
 		free_retired(&dm);
 #ifdef HAVE_SYSTEMD
-		if (wd && wall_us() - last_wd > wd_usec / 2) {
+		if (wd && mono_us() - last_wd > wd_usec / 2) {
 			sd_notify(0, "WATCHDOG=1");
-			last_wd = wall_us();
+			last_wd = mono_us();
 		}
 #endif
 	}

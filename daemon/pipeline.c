@@ -97,7 +97,7 @@ fill_verdict(const struct ctg_pipeline *p, const struct ctg_pkt_in *in,
     const struct ctg_decision *d, struct ctg_verdict_record *r)
 {
 	memset(r, 0, sizeof(*r));
-	r->time_us = in->now_us;
+	r->time_us = in->now_us + (uint64_t)p->wall_shift_us;
 	r->conn_id = d->tr.conn ? d->tr.conn->id : 0;
 	r->packet_no = in->packet_no;
 	r->tuple = d->pkt.tuple;
@@ -218,6 +218,8 @@ ctg_pipeline_conn_end(void *arg, const struct ctg_conn *c,
 	struct ctg_pipeline *p = arg;
 	struct ctg_conn_record r = *rec;
 
+	r.first_us += (uint64_t)p->wall_shift_us;
+	r.last_us += (uint64_t)p->wall_shift_us;
 	if (p->rules && c->rule_index >= 0 && (c->action & ACTION_COUNTED))
 		ctg_ruleset_conn_release(p->rules, c->rule_index, &c->tuple);
 	if (c->flags & CTG_CONN_VERDICT)

@@ -20,6 +20,8 @@
 
 #include "ctguard/auditlog.h"
 #include "ctguard/auditring.h"
+#include "ctguard/config.h"
+#include "ctguard/pipeline.h"
 #include "ctguard/packet.h"
 #include "ctguard/reason.h"
 #include "ctguard/record.h"
@@ -393,6 +395,66 @@ START_TEST(test_groups_rows_distinct)
 	    " AND (rule IS NULL) = (packet_no % 5 = 0)"
 	    " AND (rule IS NULL OR rule = 'r' || (packet_no % 5))"), 999);
 	sqlite3_close(db);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+/*
+ * The daemon's tracker clock does not follow steps of the wall clock; the
+ * pipeline adds the step back (wall_shift_us) to every time it logs, for
+ * verdicts and for connection summaries alike.
+ */
+START_TEST(test_pipeline_wall_shift)
+{
+	static const uint8_t udp[28] = {
+		0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0,
+		198, 51, 100, 2, 203, 0, 113, 2,
+		0x13, 0x88, 0, 53, 0, 8, 0, 0,
+	};
+	const int64_t shift = -3600LL * 1000000;     /* wall clock stepped back 1 h */
+	const uint64_t t0 = 1800000000000000ULL;
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	struct ctg_pipeline pl;
+	struct ctg_config cfg;
+	struct ctg_decision d;
+	struct ctg_pkt_in in;
+	char err[256];
+	sqlite3 *db;
+
+	base_config(&c);
+	log = open_ok(&c);
+	ctg_config_defaults(&cfg);
+	cfg.max_connections = 64;
+	cfg.log_policy = CTG_LOG_ALL;
+	ck_assert_int_eq(ctg_pipeline_init(&pl, &cfg, NULL, log, 0, 0, err,
+	    sizeof(err)), 0);
+	pl.wall_shift_us = shift;
+	memset(&in, 0, sizeof(in));
+	in.buf = udp;
+	in.caplen = in.wire_len = sizeof(udp);
+	in.iif = in.oif = "";
+	for (int i = 0; i < 2; i++) {
+		in.now_us = t0 + (uint64_t)i * 1000;
+		in.packet_no = (uint64_t)i + 1;
+		ctg_pipeline_process(&pl, &in, &d);
+		ck_assert_int_eq(d.action, CTG_ACT_ACCEPT);
+	}
+	ctg_tracker_flush(pl.tracker, CTG_END_SHUTDOWN, t0 + 5000);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+
+	db = reader(dbpath);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts"), 2);
+	ck_assert_int_eq(q_int(db, "SELECT min(time_us) FROM verdicts"),
+	    (int64_t)t0 + shift);
+	ck_assert_int_eq(q_int(db, "SELECT max(time_us) FROM verdicts"),
+	    (int64_t)t0 + 1000 + shift);
+	ck_assert_int_eq(q_int(db, "SELECT first_us FROM connections"),
+	    (int64_t)t0 + shift);
+	ck_assert_int_eq(q_int(db, "SELECT last_us FROM connections"),
+	    (int64_t)t0 + 1000 + shift);
+	sqlite3_close(db);
+	ctg_pipeline_fini(&pl);
 	ctg_auditlog_close(log);
 }
 END_TEST
@@ -1048,6 +1110,7 @@ auditlog_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_batching);
 	tcase_add_test(tc, test_groups_rows_distinct);
+	tcase_add_test(tc, test_pipeline_wall_shift);
 	tcase_add_test(tc, test_conn_event_v6);
 	tcase_add_test(tc, test_overflow_gap);
 	tcase_add_test(tc, test_busy_retry);

@@ -36,6 +36,13 @@ struct ctg_pipeline {
 	bool strict_audit;
 	enum ctg_log_level log_policy;
 	struct ctg_pipeline_stats st;
+	/*
+	 * Wall time minus the tracker's clock, added to the times the audit
+	 * log receives. The daemon's tracker clock does not step with the
+	 * wall clock (an NTP step must not expire or prolong connections);
+	 * this is how far the wall clock has stepped since start. Replay: 0.
+	 */
+	int64_t wall_shift_us;
 	/* optional observer of connection summaries (replay prints them) */
 	void (*on_conn_end)(void *arg, const struct ctg_conn_record *rec);
 	void *on_conn_end_arg;
@@ -46,7 +53,7 @@ struct ctg_pkt_in {
 	const uint8_t *buf;             /* from the IP header on */
 	uint32_t caplen;
 	uint32_t wire_len;
-	uint64_t now_us;
+	uint64_t now_us;                /* the tracker's clock */
 	uint64_t packet_no;
 	const char *iif;                /* "" when unknown */
 	const char *oif;
