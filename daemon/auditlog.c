@@ -784,8 +784,10 @@ bind_slot(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
 
 /*
  * Write s[0 .. VERDICT_GROUP-1], all verdicts, in one statement. Returns
- * SQLITE_DONE, or the error; a row error leaves nothing written (the
- * statement is undone as a whole) so the caller can go row by row.
+ * SQLITE_DONE, or the error. Being OR FAIL, a refused row leaves the rows
+ * before it written: the caller rolls the transaction back and writes the
+ * batch again row by row (a whole batch for one bad row: a refusal needs
+ * a damaged or tampered database, so it is not worth finer bookkeeping).
  */
 static int
 step_verdict_group(struct ctg_auditlog *log, const struct ctg_audit_slot *s)

@@ -331,7 +331,7 @@ worker_main(void *arg)
 			pthread_mutex_lock(&w->lock);
 			w->locked = true;
 			w->now_us = tracker_us();
-		w->pl.wall_shift_us = (int64_t)(wall_us() - w->now_us);
+			w->pl.wall_shift_us = (int64_t)(wall_us() - w->now_us);
 		}
 		struct ctg_ruleset *nr = atomic_exchange(&w->pending, NULL);
 		if (nr) {
@@ -407,6 +407,16 @@ snapshot_restore(struct daemon *dm, struct worker *w)
 	}
 }
 
+static int
+shift_conn_times(void *arg, struct ctg_conn *c)
+{
+	uint64_t d = *(const uint64_t *)arg;
+
+	c->first_us += d;
+	c->last_us += d;
+	return 0;
+}
+
 static void
 snapshot_save(struct daemon *dm, struct worker *w)
 {
@@ -421,7 +431,16 @@ snapshot_save(struct daemon *dm, struct worker *w)
 		logmsg(LOG_WARNING, "%s: %s", tmp, strerror(errno));
 		return;
 	}
-	if (ctg_tracker_save(w->pl.tracker, fd, tracker_us()) < 0 || fsync(fd) < 0) {
+	/*
+	 * The next start reads the snapshot on a clock anchored to the wall
+	 * time of then: save it in wall time, moving the connections by the
+	 * step the wall clock took during this run (the worker has stopped).
+	 */
+	uint64_t shift = (uint64_t)(wall_us() - tracker_us());
+
+	if (shift != 0)
+		ctg_tracker_foreach(w->pl.tracker, shift_conn_times, &shift);
+	if (ctg_tracker_save(w->pl.tracker, fd, tracker_us() + shift) < 0 || fsync(fd) < 0) {
 		logmsg(LOG_WARNING, "%s: %s", tmp, strerror(errno));
 		close(fd);
 		unlink(tmp);

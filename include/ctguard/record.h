@@ -71,7 +71,11 @@ enum ctg_log_level {
 static inline void
 ctg_copy_str(char *dst, size_t size, const char *src)
 {
-	size_t n = strnlen(src, size - 1);
+	size_t n;
+
+	if (size == 0)
+		return;
+	n = strnlen(src, size - 1);
 
 	memcpy(dst, src, n);
 	dst[n] = '\0';
