@@ -62,11 +62,16 @@ try:
 except Exception as e: print('  inbound 3389 from outside:', e)"
 sleep 1
 
-bold "malicious traffic from the client (scapy)"
-ctg_in "$CTG_NS_CLI" timeout 60 /usr/bin/python3 "$top/demo/attacks.py" "$CTG_SRV4" 8080
-sleep 3
-
+# Stop following before the attacks: each attack prints its own verdicts
+# right under its label (the writer commits in batches, so a follower
+# running beside the attacks would print each verdict one step late).
+sleep 1.5
 kill "$follower" 2>/dev/null
+wait "$follower" 2>/dev/null
+
+bold "malicious traffic from the client (scapy), each probe with the verdict it got"
+ctg_in "$CTG_NS_CLI" timeout 90 /usr/bin/python3 "$top/demo/attacks.py" "$CTG_SRV4" 8080 "$DB"
+
 bold "ctguard connections (live table)"
 "$B/ctguard" -s "$SOCK" connections
 bold "stopping ctguardd (SIGTERM: answers what it holds, flushes the log)"
