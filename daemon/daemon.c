@@ -704,7 +704,7 @@ parse_filter(struct conn_filter *f, char *args, char *err, size_t errlen)
 static void
 cmd_stats(struct daemon *dm, struct outbuf *o, bool prom)
 {
-	uint64_t verdicts[3] = { 0 }, reasons[CTG_R_COUNT] = { 0 };
+	uint64_t verdicts[CTG_ACT_COUNT] = { 0 }, reasons[CTG_R_COUNT] = { 0 };
 	uint64_t live = 0, max = 0, evicted = 0, refused = 0, logdrop = 0;
 	struct ctg_auditlog_stats ls;
 	uint64_t *hits = NULL;
@@ -725,7 +725,7 @@ cmd_stats(struct daemon *dm, struct outbuf *o, bool prom)
 
 		pthread_mutex_lock(&w->lock);
 		ctg_tracker_stats(w->pl.tracker, &ts);
-		for (int a = 0; a < 3; a++)
+		for (int a = 0; a < CTG_ACT_COUNT; a++)
 			verdicts[a] += w->pl.st.verdicts[a];
 		for (unsigned r = 0; r < CTG_R_COUNT; r++)
 			reasons[r] += w->pl.st.reasons[r];
@@ -767,7 +767,7 @@ cmd_stats(struct daemon *dm, struct outbuf *o, bool prom)
 	free(hits);
 	ctg_auditlog_stats(dm->log, &ls);
 	if (prom) {
-		for (int a = 0; a < 3; a++)
+		for (int a = 0; a < CTG_ACT_COUNT; a++)
 			out(o, "ctguard_verdicts_total{verdict=\"%s\"} %" PRIu64 "\n",
 			    ctg_action_name(a), verdicts[a]);
 		for (unsigned r = 0; r < CTG_R_COUNT; r++)
@@ -779,7 +779,7 @@ cmd_stats(struct daemon *dm, struct outbuf *o, bool prom)
 		out(o, "ctguard_log_written_total %" PRIu64 "\nctguard_log_dropped_total %" PRIu64 "\n",
 		    ls.written, ls.dropped + logdrop);
 	} else {
-		for (int a = 0; a < 3; a++)
+		for (int a = 0; a < CTG_ACT_COUNT; a++)
 			out(o, "verdict %-8s %" PRIu64 "\n", ctg_action_name(a), verdicts[a]);
 		for (unsigned r = 0; r < CTG_R_COUNT; r++)
 			if (reasons[r])
