@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctguard/escape.h"
 #include "ctguard/proto.h"
 #include "logcli-int.h"
 
@@ -96,103 +97,8 @@ lc_format_cell(enum kind kind, sqlite3_stmt *st, int i, enum jtype *jt)
 /*
  * The database may hold anything (a crafted or corrupt file): control
  * bytes are shown as \xNN in table and csv, \u00NN in json, and never
- * reach the terminal as they are.
+ * reach the terminal as they are (escape.c).
  */
-static bool
-is_ctl(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
-
-static bool
-has_ctl(const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		if (is_ctl(*p))
-			return true;
-	return false;
-}
-
-/* Returns s itself when nothing needs escaping, else a new string (or NULL). */
-static char *
-escape_ctl(char *s)
-{
-	size_t n = 0;
-	char *e, *q;
-
-	if (!has_ctl(s))
-		return s;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
-		n += is_ctl(*p) ? 4 : 1;
-	e = malloc(n + 1);
-	if (e == NULL)
-		return NULL;
-	q = e;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (is_ctl(*p))
-			q += sprintf(q, "\\x%02x", *p);
-		else
-			*q++ = (char)*p;
-	}
-	*q = '\0';
-	free(s);
-	return e;
-}
-
-static void
-json_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		switch (*p) {
-		case '"':
-			fputs("\\\"", out);
-			break;
-		case '\\':
-			fputs("\\\\", out);
-			break;
-		case '\n':
-			fputs("\\n", out);
-			break;
-		case '\r':
-			fputs("\\r", out);
-			break;
-		case '\t':
-			fputs("\\t", out);
-			break;
-		default:
-			if (is_ctl(*p))
-				fprintf(out, "\\u%04x", *p);
-			else
-				fputc(*p, out);
-		}
-	}
-	fputc('"', out);
-}
-
-/*
- * RFC 4180: quote when needed, double the quotes inside. Control bytes
- * (line breaks included) are escaped as in the table and their field is
- * quoted, so every record stays on one line.
- */
-static void
-csv_field(FILE *out, const char *s)
-{
-	if (strpbrk(s, ",\"") == NULL && !has_ctl(s)) {
-		fputs(s, out);
-		return;
-	}
-	fputc('"', out);
-	for (; *s; s++) {
-		if (*s == '"')
-			fputc('"', out);
-		if (is_ctl((unsigned char)*s))
-			fprintf(out, "\\x%02x", (unsigned char)*s);
-		else
-			fputc(*s, out);
-	}
-	fputc('"', out);
-}
 
 static bool
 right_aligned(enum kind k)
@@ -285,7 +191,7 @@ lc_printer_row(struct printer *p, struct cell *row)
 {
 	if (p->fmt == FMT_TABLE) {
 		for (int i = 0; i < p->ncols; i++) {
-			char *e = escape_ctl(row[i].text);
+			char *e = ctg_escape_ctl(row[i].text);
 
 			if (e == NULL)
 				return -1;
@@ -310,28 +216,28 @@ lc_printer_row(struct printer *p, struct cell *row)
 		if (!p->header_done) {
 			for (int i = 0; i < p->ncols; i++) {
 				fputs(i ? "," : "", p->out);
-				csv_field(p->out, p->cols[i].name);
+				ctg_escape_csv(p->out, p->cols[i].name);
 			}
 			fputs("\r\n", p->out);
 			p->header_done = true;
 		}
 		for (int i = 0; i < p->ncols; i++) {
 			fputs(i ? "," : "", p->out);
-			csv_field(p->out, row[i].text);
+			ctg_escape_csv(p->out, row[i].text);
 		}
 		fputs("\r\n", p->out);
 	} else {
 		fputc('{', p->out);
 		for (int i = 0; i < p->ncols; i++) {
 			fputs(i ? "," : "", p->out);
-			json_string(p->out, p->cols[i].name);
+			ctg_escape_quoted(p->out, p->cols[i].name, CTG_ESC_JSON);
 			fputc(':', p->out);
 			if (row[i].jt == J_NULL)
 				fputs("null", p->out);
 			else if (row[i].jt == J_NUM)
 				fputs(row[i].text, p->out);
 			else
-				json_string(p->out, row[i].text);
+				ctg_escape_quoted(p->out, row[i].text, CTG_ESC_JSON);
 		}
 		fputs("}\n", p->out);
 	}
@@ -349,7 +255,7 @@ lc_printer_end(struct printer *p)
 	else if (p->fmt == FMT_CSV && !p->header_done) {
 		for (int i = 0; i < p->ncols; i++) {
 			fputs(i ? "," : "", p->out);
-			csv_field(p->out, p->cols[i].name);
+			ctg_escape_csv(p->out, p->cols[i].name);
 		}
 		fputs("\r\n", p->out);
 		p->header_done = true;
