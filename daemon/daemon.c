@@ -23,6 +23,7 @@
 #endif
 
 #include "ctguard/clock.h"
+#include "ctguard/control.h"
 #include "ctguard/daemon.h"
 #include "daemon-int.h"
 
@@ -164,7 +165,7 @@ handle_signals(struct daemon *dm)
 		struct ctg_strbuf o;
 
 		sig_usr1 = 0;
-		if (ctg_strbuf_init(&o, 4096, 0) == 0) {
+		if (ctg_strbuf_init(&o, 4096, CTG_CTL_MAX_REPLY) == 0) {
 			ctgd_stats_text(dm, &o, false);
 			ctgd_log(LOG_INFO, "counters:\n%s", o.s);
 			ctg_strbuf_free(&o);
