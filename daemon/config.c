@@ -16,13 +16,12 @@
 
 #include "ctguard/cfgtext.h"
 #include "ctguard/config.h"
+#include "ctguard/escape.h"
 
 /* A configuration file is a page of text; anything bigger is a mistake. */
 
 /* sizeof(((struct sockaddr_un *)0)->sun_path), less the terminating NUL */
 #define SOCKET_PATH_MAX 107
-
-#define MAX_TIMEOUT 31536000    /* one year */
 
 enum key_kind {
 	K_GROUP,
@@ -48,7 +47,7 @@ struct key {
 };
 
 #define F(member) offsetof(struct ctg_config, member)
-#define TIMEOUT(n) { #n, K_U32, F(timeouts.n), 1, MAX_TIMEOUT, NULL }
+#define TIMEOUT(sym, key, def, doc) { #key, K_U32, F(timeouts.key), 1, CTG_TIMEOUT_MAX_S, NULL },
 
 static const struct key queue_keys[] = {
 	{ "first", K_U16, F(queue_first), 0, 65535, NULL },
@@ -63,21 +62,7 @@ static const struct key queue_keys[] = {
 };
 
 static const struct key timeout_keys[] = {
-	TIMEOUT(tcp_syn_sent),
-	TIMEOUT(tcp_syn_rcvd),
-	TIMEOUT(tcp_established),
-	TIMEOUT(tcp_fin_wait),
-	TIMEOUT(tcp_close_wait),
-	TIMEOUT(tcp_last_ack),
-	TIMEOUT(tcp_time_wait),
-	TIMEOUT(tcp_close),
-	TIMEOUT(tcp_unacked),
-	TIMEOUT(tcp_retrans),
-	TIMEOUT(udp_unreplied),
-	TIMEOUT(udp_replied),
-	TIMEOUT(udp_assured),
-	TIMEOUT(icmp),
-	TIMEOUT(other),
+	CTG_TIMEOUT_CLASSES(TIMEOUT)
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -188,21 +173,9 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->adaptive_end_pct = 120;
 
 	/* Linux nf_conntrack defaults */
-	cfg->timeouts.tcp_syn_sent = 120;
-	cfg->timeouts.tcp_syn_rcvd = 60;
-	cfg->timeouts.tcp_established = 432000;
-	cfg->timeouts.tcp_fin_wait = 120;
-	cfg->timeouts.tcp_close_wait = 60;
-	cfg->timeouts.tcp_last_ack = 30;
-	cfg->timeouts.tcp_time_wait = 120;
-	cfg->timeouts.tcp_close = 10;
-	cfg->timeouts.tcp_unacked = 300;
-	cfg->timeouts.tcp_retrans = 300;
-	cfg->timeouts.udp_unreplied = 30;
-	cfg->timeouts.udp_replied = 120;
-	cfg->timeouts.udp_assured = 180;
-	cfg->timeouts.icmp = 30;
-	cfg->timeouts.other = 600;
+#define TIMEOUT_DEFAULT(sym, key, def, doc) cfg->timeouts.key = def;
+	CTG_TIMEOUT_CLASSES(TIMEOUT_DEFAULT)
+#undef TIMEOUT_DEFAULT
 
 	strcpy(cfg->log_database, "/var/lib/ctguard/audit.db");
 	cfg->log_policy = CTG_LOG_DECISIONS;
@@ -720,42 +693,6 @@ out:
 }
 
 static void
-print_string(FILE *out, const char *s)
-{
-	fputc('"', out);
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-
-		switch (ch) {
-		case '"':
-			fputs("\\\"", out);
-			break;
-		case '\\':
-			fputs("\\\\", out);
-			break;
-		case '\n':
-			fputs("\\n", out);
-			break;
-		case '\r':
-			fputs("\\r", out);
-			break;
-		case '\t':
-			fputs("\\t", out);
-			break;
-		case '\f':
-			fputs("\\f", out);
-			break;
-		default:
-			if (ch < 0x20 || ch == 0x7f)
-				fprintf(out, "\\x%02x", ch);
-			else
-				fputc(ch, out);
-		}
-	}
-	fputc('"', out);
-}
-
-static void
 print_u(FILE *out, unsigned long v)
 {
 	/* past 32 bits libconfig needs the L suffix (see copy_number) */
@@ -802,7 +739,7 @@ print_group(const struct ctg_config *cfg, const struct key *keys, int depth,
 			break;
 		case K_PATH:
 		case K_NAME:
-			print_string(out, f);
+			ctg_escape_quoted(out, f, CTG_ESC_CONFIG);
 			fputs(";\n", out);
 			break;
 		case K_MIDSTREAM:
@@ -826,7 +763,7 @@ print_group(const struct ctg_config *cfg, const struct key *keys, int depth,
 			    i < CTG_MAX_RULE_FILES; i++) {
 				fputs(i ? ",\n" : "\n", out);
 				indent(out, depth + 1);
-				print_string(out, cfg->rule_files[i]);
+				ctg_escape_quoted(out, cfg->rule_files[i], CTG_ESC_CONFIG);
 			}
 			fputc('\n', out);
 			indent(out, depth);

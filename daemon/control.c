@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctguard/clock.h"
 #include "ctguard/control.h"
 
 static int
@@ -28,15 +29,6 @@ wait_fd(int fd, short events, int timeout_ms)
 	return n < 0 ? -1 : 0;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * timeout_ms bounds the whole transfer, not each wait: a peer trickling
  * one byte at a time must not hold the caller for longer.
@@ -45,11 +37,11 @@ static int
 io_all(int fd, void *buf, size_t len, int timeout_ms, int writing)
 {
 	uint8_t *b = buf;
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = (int64_t)ctg_clock_mono_ms() + timeout_ms;
 
 	while (len > 0) {
 		ssize_t n;
-		int64_t left = deadline - now_ms();
+		int64_t left = deadline - (int64_t)ctg_clock_mono_ms();
 
 		if (left <= 0) {
 			errno = ETIMEDOUT;

@@ -30,6 +30,7 @@
 #include <linux/netfilter/nfnetlink_queue.h>
 #include <libnetfilter_queue/libnetfilter_queue.h>
 
+#include "ctguard/clock.h"
 #include "ctguard/nfq.h"
 
 _Static_assert(CTG_NFQ_DROP == NF_DROP, "CTG_NFQ_DROP");
@@ -106,16 +107,6 @@ static uint8_t *
 slot(struct ctg_nfq *q, unsigned i)
 {
 	return q->rxbuf + (size_t)i * q->slot_size;
-}
-
-static long
-ms_since(const struct timespec *t0)
-{
-	struct timespec now;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	return (now.tv_sec - t0->tv_sec) * 1000 +
-	    (now.tv_nsec - t0->tv_nsec) / 1000000;
 }
 
 static int
@@ -441,7 +432,7 @@ drop_cb(void *arg, const struct ctg_nfq_pkt *pkt)
 static int
 ack_wait(struct ctg_nfq *q, uint32_t seq)
 {
-	struct timespec t0;
+	uint64_t t0;
 	const struct nlmsghdr *nlh;
 	const struct nlmsgerr *e;
 	struct pollfd pfd = { .fd = q->fd, .events = POLLIN };
@@ -451,9 +442,9 @@ ack_wait(struct ctg_nfq *q, uint32_t seq)
 	int rem, r, answer;
 	bool packets;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	t0 = ctg_clock_mono_ms();
 	for (;;) {
-		left = NFQ_ACK_TIMEOUT_MS - ms_since(&t0);
+		left = NFQ_ACK_TIMEOUT_MS - (long)(ctg_clock_mono_ms() - t0);
 		if (left <= 0)
 			return ETIMEDOUT;
 		r = poll(&pfd, 1, (int)left);

@@ -9,20 +9,20 @@
 #define NAME_OF(table, v) \
 	((unsigned)(v) < sizeof(table) / sizeof(table[0]) && table[v] ? table[v] : "unknown")
 
-static const char *const ctstate_names[] = {
+static const char *const ctstate_names[CTG_CT_COUNT] = {
 	[CTG_CT_NEW] = "new",
 	[CTG_CT_ESTABLISHED] = "established",
 	[CTG_CT_RELATED] = "related",
 	[CTG_CT_INVALID] = "invalid",
 };
 
-static const char *const action_names[] = {
+static const char *const action_names[CTG_ACT_COUNT] = {
 	[CTG_ACT_ACCEPT] = "accept",
 	[CTG_ACT_DROP] = "drop",
 	[CTG_ACT_REJECT] = "reject",
 };
 
-static const char *const tcp_state_names[] = {
+static const char *const tcp_state_names[CTG_TCPS_COUNT] = {
 	[CTG_TCPS_NONE] = "-",
 	[CTG_TCPS_CLOSED] = "CLOSED",
 	[CTG_TCPS_LISTEN] = "LISTEN",
@@ -37,7 +37,7 @@ static const char *const tcp_state_names[] = {
 	[CTG_TCPS_LAST_ACK] = "LAST_ACK",
 };
 
-static const char *const end_reason_names[] = {
+static const char *const end_reason_names[CTG_END_COUNT] = {
 	[CTG_END_CLOSED] = "closed",
 	[CTG_END_RESET] = "reset",
 	[CTG_END_TIMEOUT] = "timeout",

@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ctguard/clock.h"
 #include "ctguard/replay.h"
 
 #ifndef DLT_LINUX_SLL2
@@ -404,7 +405,8 @@ ctg_replay_run(const struct ctg_replay_opts *o, struct ctg_pipeline *p,
 	struct reader rd;
 	struct batch *b;
 	uint64_t n = 0, not_ip = 0, now_us = 0, last_sweep = 0;
-	struct timespec t0, t1;
+	struct timespec t0;
+	double secs;
 	int status = 0, dlt, e;
 	pthread_t th;
 	FILE *fp;
@@ -483,11 +485,10 @@ ctg_replay_run(const struct ctg_replay_opts *o, struct ctg_pipeline *p,
 		    o->path, (unsigned long long)n + 1, rd.error, (unsigned long long)n);
 		status = 1;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
+	secs = ctg_clock_since_s(&t0);
 	/* connections still open at the end of the capture are summarised too */
 	ctg_tracker_flush(p->tracker, CTG_END_SHUTDOWN, now_us);
-	print_summary(err, p, n, not_ip,
-	    (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	print_summary(err, p, n, not_ip, secs);
 	p->on_conn_end = NULL;
 	reader_free(&rd);
 	pcap_close(rd.pc);

@@ -25,7 +25,7 @@ struct ctg_auditlog_config {
 	enum ctg_log_level policy;      /* informational: producers filter */
 	uint32_t queue_records;         /* total; split over the producers' rings */
 	unsigned producers;             /* one SPSC ring per producer thread */
-	uint32_t batch_max;             /* rows per transaction (0 = 4096) */
+	uint32_t batch_max;             /* rows per transaction (0 = 16384) */
 	uint32_t batch_ms;              /* commit at least this often (0 = 200) */
 	uint32_t retention_days;        /* 0 = keep forever */
 	uint32_t retention_mb;          /* 0 = no size bound */

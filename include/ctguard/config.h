@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "ctguard/record.h"
+#include "ctguard/timeouts.h"
 
 #define CTG_PATH_MAX 256
 #define CTG_NAME_MAX 64
@@ -28,23 +29,11 @@ enum ctg_reload_policy {
 	CTG_RELOAD_KEEP,        /* live connections keep their verdict */
 };
 
-/* All in seconds. */
+/* All in seconds; one member per timeout class (timeouts.h). */
 struct ctg_timeouts {
-	uint32_t tcp_syn_sent;
-	uint32_t tcp_syn_rcvd;
-	uint32_t tcp_established;
-	uint32_t tcp_fin_wait;
-	uint32_t tcp_close_wait;
-	uint32_t tcp_last_ack;
-	uint32_t tcp_time_wait;
-	uint32_t tcp_close;
-	uint32_t tcp_unacked;           /* data outstanding, or midstream unreplied */
-	uint32_t tcp_retrans;           /* 3+ retransmissions, or zero window */
-	uint32_t udp_unreplied;
-	uint32_t udp_replied;
-	uint32_t udp_assured;           /* replied and then seen again */
-	uint32_t icmp;
-	uint32_t other;
+#define CTG_X_TO_MEMBER(sym, key, def, doc) uint32_t key;
+	CTG_TIMEOUT_CLASSES(CTG_X_TO_MEMBER)
+#undef CTG_X_TO_MEMBER
 };
 
 struct ctg_config {

@@ -20,7 +20,7 @@
 
 struct ctg_pipeline_stats {
 	uint64_t packets;
-	uint64_t verdicts[3];           /* by enum ctg_action */
+	uint64_t verdicts[CTG_ACT_COUNT];
 	uint64_t reasons[CTG_R_COUNT];  /* reason of every packet */
 	uint64_t log_dropped;           /* records the audit ring refused */
 	uint64_t cached;                /* decided from the connection's cached verdict */

@@ -10,47 +10,7 @@
 #include <string.h>
 
 #include "ctguard/packet.h"
-
-enum ctg_ctstate {
-	CTG_CT_NEW,
-	CTG_CT_ESTABLISHED,
-	CTG_CT_RELATED,
-	CTG_CT_INVALID,
-};
-
-enum ctg_action {
-	CTG_ACT_ACCEPT,
-	CTG_ACT_DROP,
-	CTG_ACT_REJECT,
-};
-
-/* TCP endpoint states as inferred by a box in the middle. */
-enum ctg_tcp_state {
-	CTG_TCPS_NONE,          /* not TCP, or nothing seen yet */
-	CTG_TCPS_CLOSED,
-	CTG_TCPS_LISTEN,
-	CTG_TCPS_SYN_SENT,
-	CTG_TCPS_SYN_RCVD,
-	CTG_TCPS_ESTABLISHED,
-	CTG_TCPS_FIN_WAIT_1,
-	CTG_TCPS_FIN_WAIT_2,
-	CTG_TCPS_CLOSING,
-	CTG_TCPS_TIME_WAIT,
-	CTG_TCPS_CLOSE_WAIT,
-	CTG_TCPS_LAST_ACK,
-	CTG_TCPS_COUNT
-};
-
-enum ctg_end_reason {
-	CTG_END_CLOSED,
-	CTG_END_RESET,
-	CTG_END_TIMEOUT,
-	CTG_END_EVICTED,
-	CTG_END_FLUSHED,
-	CTG_END_SHUTDOWN,
-	CTG_END_KILLED,
-	CTG_END_REOPENED,       /* a new SYN took the tuple over */
-};
+#include "ctguard/types.h"
 
 /* Which record a log policy mode would write. */
 enum ctg_log_level {

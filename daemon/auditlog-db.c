@@ -1,0 +1,326 @@
+/*
+ * The audit database: creating the file, bringing its schema to this
+ * version (the schema text is daemon/schema.sql, made into a C string at
+ * build time), the connection settings, and the prepared inserts.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auditlog-int.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* daemon/schema.sql, generated into the build directory by the Makefile. */
+static const char schema_sql[] =
+#include "daemon/schema-sql.h"
+	;
+
+static const char verdict_insert_sql[] =
+	"INSERT INTO verdicts (time_us, conn_id, packet_no, direction, proto,"
+	" family, src, src_bin, sport, dst, dst_bin, dport, tcp_flags, ctstate,"
+	" orig_before, resp_before, orig_after, resp_after, verdict, reason,"
+	" rule, queue, length) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+	" ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+
+/* A tracker that reuses an id (e.g. after a restart) replaces the old row. */
+static const char conn_insert_sql[] =
+	"INSERT OR REPLACE INTO connections (id, first_us, last_us, proto,"
+	" family, src, src_bin, sport, dst, dst_bin, dport, conn_state, history,"
+	" orig_pkts, orig_bytes, resp_pkts, resp_bytes, orig_state, resp_state,"
+	" end_reason, rule) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+	" ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
+
+static const char event_insert_sql[] =
+	"INSERT INTO events (time_us, kind, count, detail) VALUES (?1, ?2, ?3, ?4)";
+
+static const char verdict_group_head_sql[] =
+	"INSERT OR FAIL INTO verdicts (time_us, conn_id, packet_no, direction, proto,"
+	" family, src, src_bin, sport, dst, dst_bin, dport, tcp_flags, ctstate,"
+	" orig_before, resp_before, orig_after, resp_after, verdict, reason,"
+	" rule, queue, length) VALUES ";
+
+static const char *const insert_sql[STMT_MAX] = {
+	[STMT_VERDICT] = verdict_insert_sql,
+	[STMT_CONN] = conn_insert_sql,
+	[STMT_EVENT] = event_insert_sql,
+	[STMT_VERDICT_GROUP] = NULL,    /* built by verdict_group_sql */
+};
+
+/* "INSERT ... VALUES (?, ... ?), ... ": VERDICT_GROUP rows of anonymous parameters. */
+static void
+verdict_group_sql(char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "%s", verdict_group_head_sql);
+
+	for (int r = 0; r < VERDICT_GROUP && n < len; r++) {
+		n += (size_t)snprintf(buf + n, len - n, "%s(", r ? ", " : "");
+		for (int c = 0; c < VERDICT_COLS && n < len; c++)
+			n += (size_t)snprintf(buf + n, len - n, "%s?", c ? ", " : "");
+		if (n < len)
+			n += (size_t)snprintf(buf + n, len - n, ")");
+	}
+}
+
+const char *
+ctg_auditlog_schema_sql(void)
+{
+	return schema_sql;
+}
+
+static int
+migrate_v0_v1(sqlite3 *db, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, schema_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "creating schema: %s",
+		    msg != NULL ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * migrations[v] takes a database from version v to v + 1; they run in order
+ * in one transaction. Adding version 2 is adding one function here (and
+ * keeping schema.sql as the history of version 1, with the v2 changes in
+ * the new function).
+ */
+static int (*const migrations[])(sqlite3 *, char *, size_t) = {
+	migrate_v0_v1,
+};
+
+#define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+_Static_assert(SCHEMA_VERSION == CTG_AUDITLOG_SCHEMA_VERSION,
+    "CTG_AUDITLOG_SCHEMA_VERSION must match the migration table");
+
+int
+audit_query_int(sqlite3 *db, const char *sql, int *out)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int(st, 0);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+audit_exec_simple(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+static int
+schema_prepare(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+	int version, objects, rc;
+	char sql[64];
+
+	rc = audit_query_int(db, "PRAGMA user_version", &version);
+	if (rc == SQLITE_OK)
+		rc = audit_query_int(db, "SELECT count(*) FROM sqlite_master", &objects);
+	if (rc != SQLITE_OK) {
+		if (rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT)
+			snprintf(err, errlen, "%s is not a SQLite database "
+			    "(or is corrupt)", path);
+		else
+			snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		return -1;
+	}
+	if (version > SCHEMA_VERSION) {
+		snprintf(err, errlen, "database schema version %d is newer than "
+		    "this ctguard (%d)", version, SCHEMA_VERSION);
+		return -1;
+	}
+	if (version == 0 && objects > 0) {
+		snprintf(err, errlen, "%s is not a ctguard audit database "
+		    "(it has tables but no schema version)", path);
+		return -1;
+	}
+	/*
+	 * Only possible before the first table. auto_vacuum lets retention
+	 * shrink the file; 16 KiB pages make the writer about 15% cheaper per
+	 * row than SQLite's 4 KiB (fewer page splits and B-tree levels across
+	 * five appending B-trees; make bench's writer figure).
+	 */
+	if (version == 0) {
+		audit_exec_simple(db, "PRAGMA page_size = " STR(DB_PAGE_SIZE));
+		audit_exec_simple(db, "PRAGMA auto_vacuum = INCREMENTAL");
+	}
+
+	rc = sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL);
+	if (rc == SQLITE_OK)
+		rc = audit_exec_simple(db, "PRAGMA synchronous = NORMAL");
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		return -1;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA journal_size_limit = %d",
+	    JOURNAL_SIZE_LIMIT);
+	audit_exec_simple(db, sql);
+	/* Index pages (src_bin, dst_bin) are hit at random: keep them cached. */
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", CACHE_KIB);
+	audit_exec_simple(db, sql);
+	if (version == SCHEMA_VERSION)
+		return 0;
+
+	if (audit_exec_simple(db, "BEGIN IMMEDIATE") != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+		return -1;
+	}
+	/* Read again under the write lock: another process may have migrated. */
+	if (audit_query_int(db, "PRAGMA user_version", &version) != SQLITE_OK)
+		goto out_rollback;
+	for (; version < SCHEMA_VERSION; version++) {
+		if (migrations[version](db, err, errlen) == -1)
+			goto out_rollback_msg;
+	}
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", SCHEMA_VERSION);
+	if (audit_exec_simple(db, sql) != SQLITE_OK ||
+	    audit_exec_simple(db, "COMMIT") != SQLITE_OK)
+		goto out_rollback;
+	return 0;
+
+out_rollback:
+	snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(db));
+out_rollback_msg:
+	if (!sqlite3_get_autocommit(db))
+		audit_exec_simple(db, "ROLLBACK");
+	return -1;
+}
+
+void
+audit_db_close(struct ctg_auditlog *log)
+{
+	for (int i = 0; i < STMT_MAX; i++) {
+		sqlite3_finalize(log->stmt[i]);
+		log->stmt[i] = NULL;
+	}
+	if (log->db != NULL) {
+		sqlite3_close(log->db);
+		log->db = NULL;
+	}
+}
+
+static void
+unlink_suffix(const char *path, const char *suffix)
+{
+	char name[4096];
+
+	if ((size_t)snprintf(name, sizeof(name), "%s%s", path, suffix) <
+	    sizeof(name))
+		unlink(name);
+}
+
+/*
+ * Before letting go of a file that may have been renamed (rotation): once
+ * the file has moved, sqlite3_close() does not checkpoint, and the rows
+ * still in the WAL would stay behind under the old name, away from the
+ * rotated file. Checkpoint through our open descriptors first; audit_db_open()
+ * then removes the emptied WAL when it creates the new file.
+ */
+void
+audit_db_close_rotated(struct ctg_auditlog *log)
+{
+	if (log->db != NULL)
+		audit_exec_simple(log->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	audit_db_close(log);
+}
+
+void
+audit_apply_max_pages(struct ctg_auditlog *log)
+{
+	char sql[64];
+
+	if (log->db == NULL || log->max_pages == 0)
+		return;
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %" PRIu32,
+	    log->max_pages);
+	sqlite3_exec(log->db, sql, NULL, NULL, NULL);
+}
+
+/*
+ * Create the file if needed (mode 0640 whatever the umask, group if set),
+ * open it, bring the schema to our version and prepare the inserts.
+ */
+int
+audit_db_open(struct ctg_auditlog *log, char *err, size_t errlen)
+{
+	char group_sql[4096];
+	sqlite3 *db = NULL;
+	int fd, rc;
+
+	fd = open(log->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	if (fd != -1) {
+		if (fchmod(fd, 0640) == -1 ||
+		    (log->chown_group && fchown(fd, (uid_t)-1, log->gid) == -1)) {
+			snprintf(err, errlen, "%s: %s", log->path,
+			    strerror(errno));
+			close(fd);
+			unlink(log->path);
+			return -1;
+		}
+		close(fd);
+		/*
+		 * A WAL left by a deleted database would be replayed into the
+		 * new one: it belongs to no file now.
+		 */
+		unlink_suffix(log->path, "-wal");
+		unlink_suffix(log->path, "-shm");
+	} else if (errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", log->path,
+		    strerror(errno));
+		return -1;
+	}
+
+	/* Only the writer thread uses the connection: no SQLite mutex needed. */
+	rc = sqlite3_open_v2(log->path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open %s: %s", log->path,
+		    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		goto out_close;
+	}
+	sqlite3_busy_timeout(db, OPEN_BUSY_TIMEOUT_MS);
+	if (schema_prepare(db, log->path, err, errlen) == -1)
+		goto out_close;
+	verdict_group_sql(group_sql, sizeof(group_sql));
+	for (int i = 0; i < STMT_MAX; i++) {
+		rc = sqlite3_prepare_v3(db, insert_sql[i] ? insert_sql[i] : group_sql,
+		    -1, SQLITE_PREPARE_PERSISTENT, &log->stmt[i], NULL);
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s", log->path,
+			    sqlite3_errmsg(db));
+			goto out_close;
+		}
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	log->db = db;
+	audit_apply_max_pages(log);
+	return 0;
+
+out_close:
+	for (int i = 0; i < STMT_MAX; i++) {
+		sqlite3_finalize(log->stmt[i]);
+		log->stmt[i] = NULL;
+	}
+	sqlite3_close(db);
+	return -1;
+}

@@ -1,0 +1,119 @@
+/*
+ * Private to the live daemon (the daemon/ files below): the shared state of its rooms.
+ *
+ *   daemon.c      lifecycle: start, main loop, signals, stop; log and events
+ *   worker.c      one thread per queue: packets, verdicts, REJECT replies
+ *   crossqueue.c  ICMP errors whose flow another worker tracks
+ *   snapshot.c    the connection tables saved across restarts
+ *   reload.c      rules (and configuration) loaded anew and swapped in
+ *   ctlserver.c   the control socket: a table of commands
+ *   privileges.c  giving up root
+ *   pidfile.c     the pid file
+ */
+#ifndef CTGUARD_DAEMON_INT_H
+#define CTGUARD_DAEMON_INT_H
+
+#include <net/if.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ctguard/auditlog.h"
+#include "ctguard/config.h"
+#include "ctguard/nfq.h"
+#include "ctguard/pipeline.h"
+#include "ctguard/rules.h"
+#include "ctguard/strbuf.h"
+
+#define CTGD_MAX_WORKERS 64     /* queues one daemon serves */
+#define CTGD_MAX_CLIENTS 16
+#define CTGD_IFCACHE 256
+
+struct worker {
+	pthread_t thread;
+	unsigned idx;
+	uint16_t queue;
+	struct ctg_nfq *nfq;
+	struct ctg_pipeline pl;
+	pthread_mutex_t lock;
+	bool locked;
+	_Atomic(struct ctg_ruleset *) pending;
+	_Atomic(struct ctg_ruleset *) retired;
+	atomic_bool recheck;    /* set with pending: a second reload may race the first */
+	int raw4, raw6;
+	uint64_t now_us;
+	uint64_t last_sweep;
+	size_t sweep_budget;
+	uint64_t rejects_sent, reject_errors;
+	uint64_t related_elsewhere;     /* ICMP errors matched in another queue's table */
+	uint64_t related_busy;          /* ... not looked up: that worker stayed busy */
+	struct daemon *dm;
+	uint64_t no_payload;            /* packets the kernel sent without content */
+	bool want_ifnames;              /* the ruleset matches on interfaces */
+	struct ifslot {
+		uint32_t index;
+		uint64_t resolved_us;
+		char name[IF_NAMESIZE];
+	} ifname[CTGD_IFCACHE];
+};
+
+struct daemon {
+	const struct ctg_config *cfg;
+	struct ctg_config live_cfg;
+	const char *config_path;
+	const char *const *rule_files;
+	unsigned nrule_files;
+	bool foreground;
+	struct worker *w;
+	unsigned nw;
+	struct ctg_auditlog *log;
+	int ctl_fd;
+	int clients[CTGD_MAX_CLIENTS];
+	uint64_t started_us;            /* CLOCK_MONOTONIC */
+	uint64_t reloads, reload_failures;
+	char last_reload_error[512];
+};
+
+/* daemon.c */
+extern atomic_bool ctgd_stopping;       /* workers finish their burst and stop */
+void ctgd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ctgd_event(struct daemon *dm, enum ctg_event_kind kind, uint64_t count,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ctgd_clock_init(void);
+uint64_t ctgd_clock_us(void);
+
+/* worker.c */
+int ctgd_workers_setup(struct daemon *dm, struct ctg_ruleset *first);
+int ctgd_workers_start(struct daemon *dm);
+void ctgd_workers_stop(struct daemon *dm);
+void ctgd_workers_close(struct daemon *dm);
+
+/* crossqueue.c */
+bool ctgd_related_elsewhere(void *arg, const struct ctg_tuple *key, struct ctg_conn *copy,
+    uint8_t *dir);
+
+/* snapshot.c */
+void ctgd_snapshot_restore(struct daemon *dm, struct worker *w);
+void ctgd_snapshot_save(struct daemon *dm, struct worker *w);
+
+/* reload.c */
+struct ctg_ruleset *ctgd_load_rules(struct daemon *dm, const struct ctg_config *cfg,
+    char *err, size_t errlen);
+int ctgd_reload(struct daemon *dm, char *err, size_t errlen);
+void ctgd_free_retired(struct daemon *dm);
+
+/* ctlserver.c */
+int ctgd_ctl_open(const struct ctg_config *cfg);
+void ctgd_ctl_serve(struct daemon *dm, int fd);
+void ctgd_ctl_close(struct daemon *dm);
+void ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom);
+
+/* privileges.c */
+int ctgd_drop_privileges(const struct ctg_config *cfg);
+
+/* pidfile.c */
+void ctgd_pidfile_write(const char *path);
+void ctgd_pidfile_remove(const char *path);
+
+#endif

@@ -1,0 +1,553 @@
+/*
+ * The audit queries behind `ctguard log`, `history` and `summary`.
+ *
+ * The database is opened read-only, so a query never takes the writer's
+ * lock and cannot corrupt the log. Every filter is a bound parameter. CIDR
+ * filters use the 16-byte address columns, where IPv4 sits in the
+ * ::ffff:0:0/96 range, so one BETWEEN on one index covers both families.
+ */
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "ctguard/auditlog.h"
+#include "ctguard/logcli.h"
+#include "logcli-int.h"
+
+#define BUSY_TIMEOUT_MS 2000
+#define FOLLOW_POLL_MS  200
+#define MAX_PARAMS      16
+#define TOP_N           10
+
+static const struct col log_cols[] = {
+	{ "id", "id", K_INT, true },
+	{ "time", "time_us", K_TIME, true },
+	{ "conn_id", "conn_id", K_INT, true },
+	{ "direction", "direction", K_TEXT, false },
+	{ "proto", "proto", K_PROTO, true },
+	{ "src", "src", K_TEXT, true },
+	{ "sport", "sport", K_INT, true },
+	{ "dst", "dst", K_TEXT, true },
+	{ "dport", "dport", K_INT, true },
+	{ "tcp_flags", "tcp_flags", K_TEXT, true },
+	{ "ctstate", "ctstate", K_TEXT, true },
+	{ "orig_before", "orig_before", K_TEXT, false },
+	{ "resp_before", "resp_before", K_TEXT, false },
+	{ "orig_after", "orig_after", K_TEXT, false },
+	{ "resp_after", "resp_after", K_TEXT, false },
+	{ "verdict", "verdict", K_TEXT, true },
+	{ "reason", "reason", K_TEXT, true },
+	{ "rule", "rule", K_TEXT, true },
+	{ "queue", "queue", K_INT, false },
+	{ "length", "length", K_INT, true },
+};
+
+static const struct col history_cols[] = {
+	{ "id", "id", K_INT, true },
+	{ "first", "first_us", K_TIME, true },
+	{ "last", "last_us", K_TIME, false },
+	{ "duration", "last_us - first_us", K_DURATION, true },
+	{ "proto", "proto", K_PROTO, true },
+	{ "src", "src", K_TEXT, true },
+	{ "sport", "sport", K_INT, true },
+	{ "dst", "dst", K_TEXT, true },
+	{ "dport", "dport", K_INT, true },
+	{ "conn_state", "conn_state", K_TEXT, true },
+	{ "history", "history", K_TEXT, true },
+	{ "orig_pkts", "orig_pkts", K_INT, true },
+	{ "orig_bytes", "orig_bytes", K_INT, true },
+	{ "resp_pkts", "resp_pkts", K_INT, true },
+	{ "resp_bytes", "resp_bytes", K_INT, true },
+	{ "orig_state", "orig_state", K_TEXT, false },
+	{ "resp_state", "resp_state", K_TEXT, false },
+	{ "end_reason", "end_reason", K_TEXT, true },
+	{ "rule", "rule", K_TEXT, true },
+};
+
+static const struct col summary_cols[] = {
+	{ "group", NULL, K_TEXT, true },
+	{ "key", NULL, K_TEXT, true },
+	{ "count", NULL, K_INT, true },
+};
+
+#define NCOLS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+/* Bound parameters of the WHERE clause. */
+struct params {
+	int n;
+	struct {
+		enum { P_INT, P_TEXT, P_BLOB } type;
+		long long i;
+		const void *p;
+	} v[MAX_PARAMS];
+};
+
+static void
+add_param(struct params *p, int type, long long i, const void *ptr)
+{
+	p->v[p->n].type = type;
+	p->v[p->n].i = i;
+	p->v[p->n].p = ptr;
+	p->n++;
+}
+
+static void
+append(char *buf, size_t len, const char *s)
+{
+	size_t n = strlen(buf);
+
+	snprintf(buf + n, len - n, "%s", s);
+}
+
+/* WHERE clause for verdicts (log, summary) or connections (history). */
+static void
+build_where(const struct opts *o, char *w, size_t wlen, struct params *p)
+{
+	bool conns = o->cmd == CMD_HISTORY;
+
+	snprintf(w, wlen, " WHERE 1");
+	if (o->has_since) {
+		/* A connection is in range when any of it is. */
+		append(w, wlen, conns ? " AND last_us >= ?" : " AND time_us >= ?");
+		add_param(p, P_INT, o->since_us, NULL);
+	}
+	if (o->has_until) {
+		append(w, wlen, conns ? " AND first_us < ?" : " AND time_us < ?");
+		add_param(p, P_INT, o->until_us, NULL);
+	}
+	if (o->verdict != NULL) {
+		append(w, wlen, " AND verdict = ?");
+		add_param(p, P_TEXT, 0, o->verdict);
+		/*
+		 * The verdict index holds drops and rejects only (accepts are
+		 * most rows and few questions); saying so lets SQLite use it.
+		 */
+		if (strcmp(o->verdict, "accept") != 0)
+			append(w, wlen, " AND verdict <> 'accept'");
+	}
+	if (o->reason != NULL) {
+		append(w, wlen, " AND reason = ?");
+		add_param(p, P_TEXT, 0, o->reason);
+	}
+	if (o->src.set) {
+		append(w, wlen, " AND src_bin BETWEEN ? AND ?");
+		add_param(p, P_BLOB, 0, o->src.lo);
+		add_param(p, P_BLOB, 0, o->src.hi);
+	}
+	if (o->dst.set) {
+		append(w, wlen, " AND dst_bin BETWEEN ? AND ?");
+		add_param(p, P_BLOB, 0, o->dst.lo);
+		add_param(p, P_BLOB, 0, o->dst.hi);
+	}
+	if (o->port >= 0) {
+		append(w, wlen, " AND (sport = ? OR dport = ?)");
+		add_param(p, P_INT, o->port, NULL);
+		add_param(p, P_INT, o->port, NULL);
+	}
+	if (o->proto >= 0) {
+		append(w, wlen, " AND proto = ?");
+		add_param(p, P_INT, o->proto, NULL);
+	}
+	if (o->rule != NULL) {
+		append(w, wlen, " AND rule = ?");
+		add_param(p, P_TEXT, 0, o->rule);
+	}
+	if (o->has_conn) {
+		append(w, wlen, conns ? " AND id = ?" : " AND conn_id = ?");
+		add_param(p, P_INT, o->conn, NULL);
+	}
+}
+
+static void
+bind_params(sqlite3_stmt *st, const struct params *p)
+{
+	for (int i = 0; i < p->n; i++) {
+		switch (p->v[i].type) {
+		case P_INT:
+			sqlite3_bind_int64(st, i + 1, p->v[i].i);
+			break;
+		case P_TEXT:
+			sqlite3_bind_text(st, i + 1, p->v[i].p, -1, SQLITE_STATIC);
+			break;
+		case P_BLOB:
+			sqlite3_bind_blob(st, i + 1, p->v[i].p, 16, SQLITE_STATIC);
+			break;
+		}
+	}
+}
+
+static int
+db_error(sqlite3 *db, const char *path, int rc, FILE *err)
+{
+	switch (rc & 0xff) {
+	case SQLITE_NOTADB:
+		fprintf(err, "ctguard: %s is not a SQLite database\n", path);
+		break;
+	case SQLITE_CORRUPT:
+		fprintf(err, "ctguard: database %s is corrupt\n", path);
+		break;
+	case SQLITE_NOMEM:
+		fprintf(err, "ctguard: out of memory\n");
+		break;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		fprintf(err, "ctguard: database %s is locked (still busy after "
+		    "%d ms)\n", path, BUSY_TIMEOUT_MS);
+		break;
+	default:
+		fprintf(err, "ctguard: %s: %s\n", path, sqlite3_errmsg(db));
+	}
+	return 1;
+}
+
+/* Runs a prepared query to its end through the printer. */
+static int
+run_rows(sqlite3 *db, sqlite3_stmt *st, struct printer *pr, const char *path,
+    long long *last_id, FILE *err)
+{
+	struct cell row[32];
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		for (int i = 0; i < pr->ncols; i++)
+			row[i].text = lc_format_cell(pr->cols[i].kind, st, i, &row[i].jt);
+		if (last_id != NULL)
+			*last_id = sqlite3_column_int64(st, 0);
+		for (int i = 0; i < pr->ncols; i++) {
+			if (row[i].text == NULL) {
+				fprintf(err, "ctguard: out of memory\n");
+				for (int j = 0; j < pr->ncols; j++)
+					free(row[j].text);
+				return 1;
+			}
+		}
+		if (lc_printer_row(pr, row) == -1) {
+			fprintf(err, "ctguard: out of memory\n");
+			for (int j = 0; j < pr->ncols; j++)
+				free(row[j].text);
+			return 1;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		return db_error(db, path, rc, err);
+	return 0;
+}
+
+static int
+prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *path,
+    FILE *err)
+{
+	int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
+
+	if (rc != SQLITE_OK)
+		return db_error(db, path, rc, err);
+	return 0;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+int
+lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
+{
+	const struct col *cols = o->cmd == CMD_LOG ? log_cols : history_cols;
+	int ncols = o->cmd == CMD_LOG ? NCOLS(log_cols) : NCOLS(history_cols);
+	const char *table = o->cmd == CMD_LOG ? "verdicts" : "connections";
+	char select[1024], where[1024], sql[4096];
+	struct params p = { 0 };
+	struct printer pr;
+	sqlite3_stmt *st;
+	long long last_id = 0, waited = 0;
+	int rc;
+
+	snprintf(select, sizeof(select), "SELECT ");
+	for (int i = 0; i < ncols; i++) {
+		append(select, sizeof(select), i ? ", " : "");
+		append(select, sizeof(select), cols[i].expr);
+	}
+	build_where(o, where, sizeof(where), &p);
+	if (o->limit > 0)
+		snprintf(sql, sizeof(sql), "SELECT * FROM (%s FROM %s%s ORDER BY "
+		    "id DESC LIMIT %lld) ORDER BY id", select, table, where,
+		    o->limit);
+	else
+		snprintf(sql, sizeof(sql), "%s FROM %s%s ORDER BY id", select,
+		    table, where);
+	if (prepare(db, sql, &st, o->db, err) != 0)
+		return 1;
+	bind_params(st, &p);
+	if (lc_printer_init(&pr, out, o->fmt, cols, ncols) == -1) {
+		sqlite3_finalize(st);
+		lc_printer_free(&pr);
+		fprintf(err, "ctguard: out of memory\n");
+		return 1;
+	}
+	rc = run_rows(db, st, &pr, o->db, &last_id, err);
+	sqlite3_finalize(st);
+	if (rc != 0)
+		goto out;
+	lc_printer_end(&pr);
+	if (!o->follow)
+		goto out;
+
+	/* Poll by id: new rows only, same filters, widths kept. */
+	pr.widths_fixed = true;
+	snprintf(sql, sizeof(sql), "%s FROM %s%s AND id > ? ORDER BY id",
+	    select, table, where);
+	if (prepare(db, sql, &st, o->db, err) != 0) {
+		rc = 1;
+		goto out;
+	}
+	for (;;) {
+		if (o->follow_ms >= 0 && waited >= o->follow_ms)
+			break;
+		sleep_ms(FOLLOW_POLL_MS);
+		waited += FOLLOW_POLL_MS;
+		bind_params(st, &p);
+		sqlite3_bind_int64(st, p.n + 1, last_id);
+		rc = run_rows(db, st, &pr, o->db, &last_id, err);
+		sqlite3_reset(st);
+		if (rc != 0)
+			break;
+		if (pr.fmt == FMT_TABLE)
+			lc_table_flush(&pr);
+		fflush(out);
+	}
+	sqlite3_finalize(st);
+out:
+	lc_printer_free(&pr);
+	return rc;
+}
+
+static int
+summary_group(sqlite3 *db, const struct opts *o, const char *group,
+    const char *expr, int limit, struct printer *pr, FILE *out, FILE *err)
+{
+	static const struct col cols[] = {
+		{ NULL, NULL, K_TEXT, true },
+		{ "count", NULL, K_INT, true },
+	};
+	struct col named[2];
+	char where[1024], sql[2048];
+	struct params p = { 0 };
+	struct printer tpr;
+	sqlite3_stmt *st;
+	int rc;
+
+	build_where(o, where, sizeof(where), &p);
+	snprintf(sql, sizeof(sql), "SELECT '%s', %s, count(*) FROM verdicts%s "
+	    "GROUP BY 2 ORDER BY 3 DESC, 2 LIMIT %d", group, expr, where,
+	    limit > 0 ? limit : -1);
+	if (prepare(db, sql, &st, o->db, err) != 0)
+		return 1;
+	bind_params(st, &p);
+	if (pr->fmt != FMT_TABLE) {
+		rc = run_rows(db, st, pr, o->db, NULL, err);
+		sqlite3_finalize(st);
+		return rc;
+	}
+	/* Table: one small aligned table per group, without the group column. */
+	memcpy(named, cols, sizeof(named));
+	named[0].name = group;
+	if (lc_printer_init(&tpr, out, FMT_TABLE, named, 2) == -1) {
+		sqlite3_finalize(st);
+		fprintf(err, "ctguard: out of memory\n");
+		return 1;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct cell row[2];
+
+		row[0].text = lc_format_cell(K_TEXT, st, 1, &row[0].jt);
+		row[1].text = lc_format_cell(K_INT, st, 2, &row[1].jt);
+		if (row[0].text == NULL || row[1].text == NULL ||
+		    lc_printer_row(&tpr, row) == -1) {
+			free(row[0].text);
+			free(row[1].text);
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		lc_printer_free(&tpr);
+		return db_error(db, o->db, rc, err);
+	}
+	fputc('\n', out);
+	lc_table_flush(&tpr);
+	lc_printer_free(&tpr);
+	return 0;
+}
+
+int
+lc_cmd_summary(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
+{
+	static const struct {
+		const char *group;
+		const char *expr;
+		int limit;
+	} groups[] = {
+		{ "verdict", "verdict", 0 },
+		{ "reason", "reason", 0 },
+		{ "rule", "rule", 0 },
+		{ "src", "src", TOP_N },
+		{ "dst", "dst", TOP_N },
+	};
+	char where[1024], sql[2048];
+	struct params p = { 0 };
+	struct printer pr;
+	sqlite3_stmt *st;
+	int rc;
+
+	build_where(o, where, sizeof(where), &p);
+	snprintf(sql, sizeof(sql), "SELECT 'total', NULL, count(*), min(time_us),"
+	    " max(time_us) FROM verdicts%s", where);
+	if (prepare(db, sql, &st, o->db, err) != 0)
+		return 1;
+	bind_params(st, &p);
+	if (lc_printer_init(&pr, out, o->fmt, summary_cols,
+	    NCOLS(summary_cols)) == -1) {
+		sqlite3_finalize(st);
+		lc_printer_free(&pr);
+		fprintf(err, "ctguard: out of memory\n");
+		return 1;
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		lc_printer_free(&pr);
+		return db_error(db, o->db, rc, err);
+	}
+	if (o->fmt == FMT_TABLE) {
+		char first[64] = "-", last[64] = "-";
+
+		if (sqlite3_column_type(st, 3) != SQLITE_NULL) {
+			lc_format_time(sqlite3_column_int64(st, 3), first, sizeof(first));
+			lc_format_time(sqlite3_column_int64(st, 4), last, sizeof(last));
+		}
+		fprintf(out, "verdicts: %lld\nfirst: %s\nlast: %s\n",
+		    (long long)sqlite3_column_int64(st, 2), first, last);
+	} else {
+		struct cell row[3];
+
+		row[0].text = strdup("total");
+		row[0].jt = J_STR;
+		row[1].text = strdup("");
+		row[1].jt = J_NULL;
+		row[2].text = lc_format_cell(K_INT, st, 2, &row[2].jt);
+		if (row[0].text == NULL || row[1].text == NULL ||
+		    row[2].text == NULL || lc_printer_row(&pr, row) == -1) {
+			free(row[0].text);
+			free(row[1].text);
+			free(row[2].text);
+			rc = SQLITE_NOMEM;
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc == SQLITE_NOMEM) {
+		lc_printer_free(&pr);
+		fprintf(err, "ctguard: out of memory\n");
+		return 1;
+	}
+	rc = 0;
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]) && rc == 0; g++)
+		rc = summary_group(db, o, groups[g].group, groups[g].expr,
+		    groups[g].limit, &pr, out, err);
+	/* Table groups printed themselves; pr only carries json and csv. */
+	if (rc == 0 && o->fmt != FMT_TABLE)
+		lc_printer_end(&pr);
+	fflush(out);
+	lc_printer_free(&pr);
+	return rc;
+}
+
+/* "file:" URI with the characters URIs reserve escaped. */
+static char *
+make_uri(const char *path)
+{
+	size_t len = strlen(path);
+	char *uri = malloc(len * 3 + 16), *q;
+
+	if (uri == NULL)
+		return NULL;
+	q = uri + sprintf(uri, "file:");
+	for (const unsigned char *s = (const unsigned char *)path; *s; s++) {
+		if (*s == '%' || *s == '?' || *s == '#' || *s < 0x20 || *s >= 0x7f)
+			q += sprintf(q, "%%%02X", *s);
+		else
+			*q++ = (char)*s;
+	}
+	strcpy(q, "?mode=ro");
+	return uri;
+}
+
+int
+lc_open_db(const char *path, sqlite3 **out, FILE *err)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st;
+	struct stat sb;
+	char *uri;
+	int rc, version = 0;
+
+	if (stat(path, &sb) == -1) {
+		if (errno == ENOENT)
+			fprintf(err, "ctguard: no audit database at %s\n", path);
+		else
+			fprintf(err, "ctguard: %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		fprintf(err, "ctguard: %s is not a SQLite database\n", path);
+		return 1;
+	}
+	uri = make_uri(path);
+	if (uri == NULL) {
+		fprintf(err, "ctguard: out of memory\n");
+		return 1;
+	}
+	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+	    NULL);
+	free(uri);
+	if (rc != SQLITE_OK) {
+		fprintf(err, "ctguard: cannot open %s: %s\n", path,
+		    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+		sqlite3_close(db);
+		return 1;
+	}
+	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+	if (rc == SQLITE_OK) {
+		rc = sqlite3_step(st);
+		version = sqlite3_column_int(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (rc != SQLITE_ROW) {
+		db_error(db, path, rc, err);
+		sqlite3_close(db);
+		return 1;
+	}
+	if (version > CTG_AUDITLOG_SCHEMA_VERSION) {
+		fprintf(err, "ctguard: database schema version %d is newer than "
+		    "this ctguard (%d)\n", version, CTG_AUDITLOG_SCHEMA_VERSION);
+		sqlite3_close(db);
+		return 1;
+	}
+	if (version < 1) {
+		fprintf(err, "ctguard: %s is not a ctguard audit database\n", path);
+		sqlite3_close(db);
+		return 1;
+	}
+	*out = db;
+	return 0;
+}

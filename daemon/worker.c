@@ -1,0 +1,340 @@
+/*
+ * Queue workers. One thread per queue owns its queue socket, its
+ * connection table and its copy of the ruleset: the kernel sends both
+ * directions of a flow to the same queue, so the packet path takes no lock
+ * but its own worker's, once per burst (the main thread takes it only to
+ * answer control commands). A new ruleset arrives through an atomic
+ * pointer that the worker swaps in between bursts, so no packet sees half
+ * a ruleset.
+ *
+ * Every packet gets exactly one verdict: the pipeline always yields one,
+ * and on shutdown the workers answer what they hold before they stop.
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ctguard/clock.h"
+#include "ctguard/reject.h"
+#include "ctguard/tracker.h"
+#include "daemon-int.h"
+
+#define BURST 64
+/*
+ * The sweep walks the table a slice per tick, so that an idle entry ends
+ * (and its summary reaches the audit log) about a second after its timeout
+ * on a table of any size up to 10 * SWEEP_BUDGET_MAX entries, and the
+ * packet path never waits for more than one slice.
+ */
+#define SWEEP_EVERY_US 100000ULL
+#define SWEEP_TICKS_PER_PASS 10
+#define SWEEP_BUDGET_MIN 4096
+#define SWEEP_BUDGET_MAX 131072
+
+/*
+ * Interface index to name, for rules that match on iif/oif. A small
+ * direct-mapped cache (failures cached too) keeps if_indextoname's
+ * socket+ioctl off most packets; entries are refreshed after
+ * IFNAME_TTL_US so a renamed or recreated interface is seen again.
+ */
+#define IFNAME_TTL_US 5000000ULL
+
+static const char *
+ifname_of(struct worker *w, uint32_t idx)
+{
+	struct ifslot *e;
+
+	if (idx == 0 || !w->want_ifnames)
+		return "";
+	e = &w->ifname[idx % CTGD_IFCACHE];
+	if (e->index != idx || w->now_us - e->resolved_us > IFNAME_TTL_US) {
+		e->index = idx;
+		e->resolved_us = w->now_us;
+		if (!if_indextoname(idx, e->name))
+			e->name[0] = '\0';
+	}
+	return e->name;
+}
+
+/*
+ * A burst starts with the first packet (or with the housekeeping after an
+ * empty poll): take our table's lock once and read the clocks once.
+ */
+static void
+burst_begin(struct worker *w)
+{
+	if (w->locked)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->locked = true;
+	w->now_us = ctgd_clock_us();
+	w->pl.wall_shift_us = (int64_t)(ctg_clock_wall_us() - w->now_us);
+}
+
+static void
+send_reject(struct worker *w, const struct ctg_decision *d,
+    const uint8_t *buf, uint32_t caplen)
+{
+	uint8_t out[1500];
+	ssize_t n = ctg_build_reject(&d->pkt, buf, caplen, out, sizeof(out), false);
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd;
+
+	if (n <= 0)
+		return;
+	memset(&ss, 0, sizeof(ss));
+	if (d->pkt.tuple.family == 4) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+		sin->sin_family = AF_INET;
+		memcpy(&sin->sin_addr, d->pkt.tuple.src.b, 4);
+		sl = sizeof(*sin);
+		fd = w->raw4;
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+		sin6->sin6_family = AF_INET6;
+		memcpy(&sin6->sin6_addr, d->pkt.tuple.src.b, 16);
+		sl = sizeof(*sin6);
+		fd = w->raw6;
+	}
+	if (fd < 0 || sendto(fd, out, (size_t)n, 0, (struct sockaddr *)&ss, sl) < 0)
+		w->reject_errors++;
+	else
+		w->rejects_sent++;
+}
+
+static void
+on_packet(void *arg, const struct ctg_nfq_pkt *pkt)
+{
+	struct worker *w = arg;
+	struct ctg_decision d;
+	struct ctg_pkt_in in;
+
+	burst_begin(w);
+	if (!pkt->payload || pkt->caplen == 0) {
+		/* nothing to judge, so nothing may pass */
+		w->no_payload++;
+		ctg_nfq_verdict(w->nfq, pkt->id, CTG_NFQ_DROP);
+		return;
+	}
+	memset(&in, 0, sizeof(in));
+	in.buf = pkt->payload;
+	in.caplen = pkt->caplen;
+	in.wire_len = pkt->wire_len > pkt->caplen ? pkt->wire_len : pkt->caplen;
+	in.now_us = w->now_us;
+	in.packet_no = pkt->id;
+	in.iif = ifname_of(w, pkt->ifindex_in);
+	in.oif = ifname_of(w, pkt->ifindex_out);
+	ctg_pipeline_process(&w->pl, &in, &d);
+	if (d.action == CTG_ACT_REJECT)
+		send_reject(w, &d, in.buf, in.caplen);
+	ctg_nfq_verdict(w->nfq, pkt->id,
+	    d.action == CTG_ACT_ACCEPT ? CTG_NFQ_ACCEPT : CTG_NFQ_DROP);
+}
+
+/* Between bursts: a ruleset that reload() left for us replaces ours. */
+static void
+swap_rules(struct worker *w)
+{
+	struct ctg_ruleset *nr = atomic_exchange(&w->pending, NULL);
+
+	if (!nr)
+		return;
+	struct ctg_ruleset *old = w->pl.rules;
+	unsigned cut = ctg_pipeline_set_rules(&w->pl, nr, atomic_load(&w->recheck), w->now_us);
+	if (cut)
+		ctgd_log(LOG_INFO, "queue %u: reload cut %u connections the new rules refuse",
+		    w->queue, cut);
+	w->want_ifnames = ctg_ruleset_uses_interfaces(nr);
+	/* two reloads before main freed the first retired set */
+	struct ctg_ruleset *unfreed = atomic_exchange(&w->retired, old);
+	if (unfreed)
+		ctg_ruleset_free(unfreed);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	while (!atomic_load(&ctgd_stopping)) {
+		int n = ctg_nfq_receive(w->nfq, 100, BURST, on_packet, w);
+
+		if (n < 0 && errno != EINTR) {
+			ctgd_log(LOG_ERR, "queue %u: receive failed: %s", w->queue, strerror(errno));
+			if (w->locked) {
+				pthread_mutex_unlock(&w->lock);
+				w->locked = false;
+			}
+			struct timespec pause = { 0, 10 * 1000 * 1000 };
+			nanosleep(&pause, NULL);
+			continue;
+		}
+		burst_begin(w);
+		swap_rules(w);
+		if (w->now_us - w->last_sweep >= SWEEP_EVERY_US) {
+			ctg_tracker_sweep(w->pl.tracker, w->now_us, w->sweep_budget);
+			w->last_sweep = w->now_us;
+		}
+		pthread_mutex_unlock(&w->lock);
+		w->locked = false;
+	}
+	/*
+	 * Answer what the kernel already queued to us before we unbind, so
+	 * stopping judges those packets instead of dropping them unseen.
+	 * Bounded: the rules keep queueing new packets until removed.
+	 */
+	for (int i = 0; i < 64; i++) {
+		if (ctg_nfq_receive(w->nfq, 0, BURST, on_packet, w) <= 0)
+			break;
+	}
+	if (w->locked) {
+		pthread_mutex_unlock(&w->lock);
+		w->locked = false;
+	}
+	ctg_nfq_flush(w->nfq);
+	return NULL;
+}
+
+/*
+ * Set worker i up: pipeline over rs (owned from here on, freed on error),
+ * queue, raw sockets for REJECT replies, and the snapshot of the last run.
+ */
+static int
+worker_open(struct daemon *dm, struct worker *w, unsigned i, struct ctg_ruleset *rs,
+    const char *rs_err)
+{
+	const struct ctg_config *cfg = dm->cfg;
+	char err[512];
+	struct ctg_nfq_config qc = {
+		.queue = (uint16_t)(cfg->queue_first + i),
+		.copy_range = cfg->copy_range,
+		.maxlen = cfg->queue_maxlen,
+		.rcvbuf = cfg->rcvbuf_bytes,
+		.gso = cfg->gso,
+		.fail_open = cfg->fail_open,
+	};
+
+	w->idx = i;
+	w->queue = qc.queue;
+	w->sweep_budget = cfg->max_connections / SWEEP_TICKS_PER_PASS + 1;
+	if (w->sweep_budget < SWEEP_BUDGET_MIN)
+		w->sweep_budget = SWEEP_BUDGET_MIN;
+	if (w->sweep_budget > SWEEP_BUDGET_MAX)
+		w->sweep_budget = SWEEP_BUDGET_MAX;
+	w->raw4 = w->raw6 = -1;
+	pthread_mutex_init(&w->lock, NULL);
+	if (!rs) {
+		ctgd_log(LOG_ERR, "%s", rs_err);
+		return -1;
+	}
+	if (ctg_pipeline_init(&w->pl, cfg, rs, dm->log, i + 1, w->queue, err, sizeof(err)) < 0) {
+		ctgd_log(LOG_ERR, "%s", err);
+		ctg_ruleset_free(rs);
+		return -1;
+	}
+	w->want_ifnames = ctg_ruleset_uses_interfaces(rs);
+	w->nfq = ctg_nfq_open(&qc, err, sizeof(err));
+	if (!w->nfq) {
+		ctgd_log(LOG_ERR, "queue %u: %s", w->queue, err);
+		return -1;
+	}
+	const char *refused = ctg_nfq_refused(w->nfq);
+	if (refused && refused[0])
+		ctgd_log(LOG_NOTICE, "queue %u: kernel refused optional flags: %s; running without them",
+		    w->queue, refused);
+	bool forced;
+	uint32_t rb = ctg_nfq_rcvbuf(w->nfq, &forced);
+	if (!forced)
+		ctgd_log(LOG_WARNING, "queue %u: receive buffer %u bytes (SO_RCVBUFFORCE refused)",
+		    w->queue, rb);
+	w->raw4 = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	w->raw6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
+	w->dm = dm;
+	ctg_tracker_set_related_lookup(w->pl.tracker, ctgd_related_elsewhere, w);
+	ctgd_snapshot_restore(dm, w);
+	return 0;
+}
+
+int
+ctgd_workers_setup(struct daemon *dm, struct ctg_ruleset *first)
+{
+	const struct ctg_config *cfg = dm->cfg;
+	char err[512];
+
+	dm->nw = cfg->queue_count ? cfg->queue_count : 1;
+	if (dm->nw > CTGD_MAX_WORKERS)
+		dm->nw = CTGD_MAX_WORKERS;
+	dm->w = calloc(dm->nw, sizeof(*dm->w));
+	if (!dm->w)
+		return -1;
+	for (unsigned i = 0; i < dm->nw; i++)
+		dm->w[i].raw4 = dm->w[i].raw6 = -1;     /* closed on error, set up or not */
+	for (unsigned i = 0; i < dm->nw; i++) {
+		struct ctg_ruleset *rs = i == 0 ? first : ctgd_load_rules(dm, cfg, err, sizeof(err));
+
+		if (worker_open(dm, &dm->w[i], i, rs, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+ctgd_workers_start(struct daemon *dm)
+{
+	for (unsigned i = 0; i < dm->nw; i++) {
+		if (pthread_create(&dm->w[i].thread, NULL, worker_main, &dm->w[i]) != 0) {
+			ctgd_log(LOG_ERR, "cannot start worker %u", i);
+			atomic_store(&ctgd_stopping, true);
+			for (unsigned j = 0; j < i; j++)
+				pthread_join(dm->w[j].thread, NULL);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Workers answer what they hold and stop; their tables are kept for the snapshot. */
+void
+ctgd_workers_stop(struct daemon *dm)
+{
+	atomic_store(&ctgd_stopping, true);
+	for (unsigned i = 0; i < dm->nw; i++)
+		pthread_join(dm->w[i].thread, NULL);
+}
+
+void
+ctgd_workers_close(struct daemon *dm)
+{
+	for (unsigned i = 0; dm->w && i < dm->nw; i++) {
+		struct worker *w = &dm->w[i];
+		if (w->nfq)
+			ctg_nfq_close(w->nfq);
+		if (w->raw4 >= 0)
+			close(w->raw4);
+		if (w->raw6 >= 0)
+			close(w->raw6);
+		struct ctg_ruleset *p = atomic_exchange(&w->pending, NULL);
+		if (p)
+			ctg_ruleset_free(p);
+		if (w->pl.rules)
+			ctg_ruleset_free(w->pl.rules);
+		w->pl.rules = NULL;
+		if (w->pl.tracker)
+			ctg_pipeline_fini(&w->pl);
+	}
+	free(dm->w);
+	dm->w = NULL;
+}
