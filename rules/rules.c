@@ -41,6 +41,7 @@
 #include <time.h>
 
 #include "ctguard/cfgtext.h"
+#include "ctguard/netaddr.h"
 #include "ctguard/rules.h"
 
 _Static_assert(CTG_R_COUNT <= 128, "reason bitmap holds 128 reasons");
@@ -1205,121 +1206,17 @@ check_keys(struct loader *L, const config_setting_t *s,
 
 /* --- addresses and ports --- */
 
-struct cidr {
-	int fs;                 /* FS_V4 / FS_V6 */
-	uint8_t net[16];
-	unsigned len;
-};
-
-static int
-parse_cidr(struct loader *L, const config_setting_t *s, const char *str,
-    struct cidr *c)
-{
-	char buf[INET6_ADDRSTRLEN + 8], net[INET6_ADDRSTRLEN];
-	const char *slash = strchr(str, '/');
-	size_t alen = slash ? (size_t)(slash - str) : strlen(str);
-	unsigned max;
-	bool hostbits = false;
-
-	if (alen >= sizeof(buf))
-		goto bad;
-	memcpy(buf, str, alen);
-	buf[alen] = '\0';
-	memset(c, 0, sizeof(*c));
-	if (inet_pton(AF_INET, buf, c->net) == 1) {
-		c->fs = FS_V4;
-		max = 32;
-	} else if (inet_pton(AF_INET6, buf, c->net) == 1) {
-		c->fs = FS_V6;
-		max = 128;
-	} else
-		goto bad;
-	c->len = max;
-	if (slash != NULL) {
-		char *end;
-		unsigned long v;
-
-		if (slash[1] < '0' || slash[1] > '9')
-			goto bad;
-		errno = 0;
-		v = strtoul(slash + 1, &end, 10);
-		if (*end != '\0' || errno != 0 || end - (slash + 1) > 3)
-			goto bad;
-		if (v > max) {
-			lerr(L, s, "prefix /%lu too long for an IPv%d address in '%s'",
-			    v, c->fs == FS_V4 ? 4 : 6, str);
-			return -1;
-		}
-		c->len = (unsigned)v;
-	}
-	for (unsigned bit = c->len; bit < max; bit++) {
-		uint8_t m = (uint8_t)(0x80 >> (bit & 7));
-
-		if (c->net[bit >> 3] & m) {
-			hostbits = true;
-			c->net[bit >> 3] &= (uint8_t)~m;
-		}
-	}
-	if (hostbits) {
-		inet_ntop(c->fs == FS_V4 ? AF_INET : AF_INET6, c->net, net,
-		    sizeof(net));
-		lerr(L, s, "host bits set in '%s' (the network is %s/%u)", str,
-		    net, c->len);
-		return -1;
-	}
-	return 0;
-bad:
-	lerr(L, s, "bad address '%s'", str);
-	return -1;
-}
-
 static void
-cidr_range(const struct cidr *c, struct r128 *a, struct r128 *b)
+prefix_range(const struct ctg_prefix *c, struct r128 *a, struct r128 *b)
 {
-	struct ctg_addr lo, hi;
-	unsigned max = c->fs == FS_V4 ? 32 : 128;
+	struct ctg_addr hi = c->addr;
+	int fs = c->family == 4 ? FS_V4 : FS_V6;
+	unsigned max = c->family == 4 ? 32 : 128;
 
-	memset(&lo, 0, sizeof(lo));
-	memcpy(lo.b, c->net, 16);
-	hi = lo;
-	for (unsigned bit = c->len; bit < max; bit++)
+	for (unsigned bit = c->plen; bit < max; bit++)
 		hi.b[bit >> 3] |= (uint8_t)(0x80 >> (bit & 7));
-	*a = addr_key(&lo, c->fs);
-	*b = addr_key(&hi, c->fs);
-}
-
-static void
-cidr_text(const struct cidr *c, struct sbuf *sb)
-{
-	char buf[INET6_ADDRSTRLEN];
-
-	inet_ntop(c->fs == FS_V4 ? AF_INET : AF_INET6, c->net, buf,
-	    sizeof(buf));
-	sb_printf(sb, "%s/%u", buf, c->len);
-}
-
-static int
-parse_port_num(struct loader *L, const config_setting_t *s, const char *p,
-    const char *whole, unsigned *out)
-{
-	char *end;
-	long v;
-
-	if (*p < '0' || *p > '9')
-		goto bad;
-	errno = 0;
-	v = strtol(p, &end, 10);
-	if (end == p || *end != '\0' || errno != 0)
-		goto bad;
-	if (v > 65535) {
-		lerr(L, s, "port %ld out of range (0-65535)", v);
-		return -1;
-	}
-	*out = (unsigned)v;
-	return 0;
-bad:
-	lerr(L, s, "bad port '%s'", whole);
-	return -1;
+	*a = addr_key(&c->addr, fs);
+	*b = addr_key(&hi, fs);
 }
 
 /* A port member: integer, "p" or "lo-hi". */
@@ -1327,8 +1224,8 @@ static int
 parse_port(struct loader *L, const config_setting_t *s, const char *str,
     long long ival, bool is_int, unsigned *lo, unsigned *hi)
 {
-	char buf[32];
-	char *dash;
+	char err[256];
+	uint16_t a, b;
 
 	if (is_int) {
 		if (ival < 0 || ival > 65535) {
@@ -1338,26 +1235,12 @@ parse_port(struct loader *L, const config_setting_t *s, const char *str,
 		*lo = *hi = (unsigned)ival;
 		return 0;
 	}
-	if (strlen(str) >= sizeof(buf)) {
-		lerr(L, s, "bad port '%s'", str);
+	if (ctg_port_range_parse(str, &a, &b, err, sizeof(err)) == -1) {
+		lerr(L, s, "%s", err);
 		return -1;
 	}
-	strcpy(buf, str);
-	dash = strchr(buf, '-');
-	if (dash == NULL) {
-		if (parse_port_num(L, s, buf, str, lo) == -1)
-			return -1;
-		*hi = *lo;
-		return 0;
-	}
-	*dash = '\0';
-	if (parse_port_num(L, s, buf, str, lo) == -1 ||
-	    parse_port_num(L, s, dash + 1, str, hi) == -1)
-		return -1;
-	if (*lo > *hi) {
-		lerr(L, s, "port range %u-%u is upside down", *lo, *hi);
-		return -1;
-	}
+	*lo = a;
+	*hi = b;
 	return 0;
 }
 
@@ -1370,22 +1253,25 @@ parse_member(struct loader *L, config_setting_t *e, int type,
     struct rvec vec[2], struct sbuf *sb, const char *str)
 {
 	if (type == SET_ADDRESS) {
-		struct cidr c;
+		struct ctg_prefix c;
 		struct r128 a, b;
+		char err[256], txt[CTG_PREFIX_STRLEN];
 
 		if (str == NULL) {
 			lerr(L, e, "address must be a string, not %s",
 			    type_name(config_setting_type(e)));
 			return -1;
 		}
-		if (parse_cidr(L, e, str, &c) == -1)
+		if (ctg_prefix_parse(str, &c, err, sizeof(err)) == -1) {
+			lerr(L, e, "%s", err);
 			return -1;
-		cidr_range(&c, &a, &b);
-		if (rvec_push(&vec[c.fs], a, b) == -1) {
+		}
+		prefix_range(&c, &a, &b);
+		if (rvec_push(&vec[c.family == 4 ? FS_V4 : FS_V6], a, b) == -1) {
 			oom(L);
 			return -1;
 		}
-		cidr_text(&c, sb);
+		sb_printf(sb, "%s", ctg_prefix_str(&c, txt, sizeof(txt)));
 	} else {
 		unsigned lo, hi;
 		int t = config_setting_type(e);
@@ -1620,23 +1506,6 @@ parse_ifaces(struct loader *L, config_setting_t *s, char ***out,
 	return 0;
 }
 
-static const char *
-proto_name(unsigned p)
-{
-	switch (p) {
-	case IPPROTO_TCP:
-		return "tcp";
-	case IPPROTO_UDP:
-		return "udp";
-	case IPPROTO_ICMP:
-		return "icmp";
-	case IPPROTO_ICMPV6:
-		return "icmpv6";
-	default:
-		return NULL;
-	}
-}
-
 struct icmp_name {
 	const char *name;
 	int v4, v6;             /* -1: no such type in that family */
@@ -1786,9 +1655,8 @@ parse_matches(struct loader *L, config_setting_t *g, struct rule *r,
 					return -1;
 				}
 			} else if ((str = elem_str(e)) != NULL) {
-				for (unsigned q = 0; q < 256; q++)
-					if (proto_name(q) && strcmp(proto_name(q), str) == 0)
-						p = q;
+				/* names only: a number is written as an integer */
+				p = ctg_proto_by_name(str);
 				if (p < 0) {
 					lerr(L, e, "unknown protocol '%s' (tcp, udp, icmp, icmpv6 or a number)",
 					    str);
@@ -1800,8 +1668,8 @@ parse_matches(struct loader *L, config_setting_t *g, struct rule *r,
 				return -1;
 			}
 			bm_set(r->proto_bm, (unsigned)p);
-			if (proto_name((unsigned)p))
-				sb_printf(t, "%s%s", i ? "," : "", proto_name((unsigned)p));
+			if (ctg_proto_name((uint8_t)p))
+				sb_printf(t, "%s%s", i ? "," : "", ctg_proto_name((uint8_t)p));
 			else
 				sb_printf(t, "%s%lld", i ? "," : "", p);
 		}
