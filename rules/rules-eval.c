@@ -161,9 +161,11 @@ eval_one(struct ctg_ruleset *rs, const struct bucket *b, uint32_t k,
 	out->reason = CTG_R_NONE;
 	out->timeouts = r->has_timeouts ? &r->timeouts : NULL;
 	out->conn_counted = false;
+	out->rate_metered = false;
 	/* Limits key on the source address: no packet, no limit. */
 	if (p == NULL || fs == FS_NONE)
 		return true;
+	out->rate_metered = r->rate != 0;
 	/* a rate meters arrivals; rechecking the table is not one */
 	if (r->rate && !in->recheck &&
 	    !rules_rate_ok(rs, r, i, &p->tuple, in->now_us)) {
@@ -226,5 +228,6 @@ ctg_ruleset_eval(struct ctg_ruleset *rs, const struct ctg_rule_input *in,
 	out->reason = CTG_R_DEFAULT_POLICY;
 	out->timeouts = NULL;
 	out->conn_counted = false;
+	out->rate_metered = false;
 }
 

@@ -143,10 +143,12 @@ struct rule {
 	char *where;            /* FILE:LINE */
 };
 
+/* One (rule, source) or (rule, prefix) entry of a limit table. */
 struct lim_slot {
 	struct ctg_addr addr;
 	uint32_t rule;          /* rule index + 1, 0 = free */
 	uint8_t family;
+	uint8_t plen;           /* 0: one source; else the prefix length */
 	uint64_t last_us;
 	uint64_t val;           /* micro-tokens, or live connections */
 };
@@ -201,6 +203,7 @@ struct ctg_ruleset {
 	uint64_t hash;
 	uint64_t seed;
 	struct lim_slot *rate_tab, *conn_tab;
+	struct lim_slot *rate_shared, *conn_shared;    /* per rule: overflow */
 	bool uses_interfaces;
 	struct bucket buckets[PC_COUNT][FS_COUNT];
 };
