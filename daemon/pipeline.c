@@ -3,7 +3,8 @@
  *
  * Rules run when a connection starts, and for INVALID and RELATED packets;
  * the verdict is then kept on the connection, so its established traffic
- * never walks the rule list again. A new connection whose first packet the
+ * never walks the rule list again (a rule's rate_limit still meters every
+ * packet the connection's source sends). A new connection whose first packet the
  * rules refuse is forgotten at once, as the kernel's conntrack forgets an
  * unconfirmed entry: only connections that passed a packet are tracked and
  * summarised in the audit log.

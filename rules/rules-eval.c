@@ -173,6 +173,13 @@ eval_one(struct ctg_ruleset *rs, const struct bucket *b, uint32_t k,
 		out->reason = CTG_R_RATE_LIMITED;
 		return true;
 	}
+	/* a connection rate meters connections: NEW packets only */
+	if (r->crate && !in->recheck && in->ctstate == CTG_CT_NEW &&
+	    !rules_crate_ok(rs, r, i, &p->tuple, in->now_us)) {
+		out->action = r->crate_action;
+		out->reason = CTG_R_RATE_LIMITED;
+		return true;
+	}
 	if (r->conn_limit && in->ctstate == CTG_CT_NEW) {
 		if (!rules_conn_take(rs, r, i, &p->tuple, in->now_us)) {
 			out->action = CTG_ACT_DROP;

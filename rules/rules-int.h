@@ -125,6 +125,7 @@ struct rule {
 	uint8_t action;         /* enum ctg_action */
 	uint8_t log;            /* enum ctg_rule_log */
 	uint8_t rate_action;
+	uint8_t crate_action;
 	bool icmp_v4_ptb;       /* IPv4 type 3 code 4 (packet-too-big) */
 	bool has_timeouts;
 	uint64_t proto_bm[4];
@@ -134,7 +135,8 @@ struct rule {
 	struct mlist src, dst, sport, dport;
 	char **iif, **oif;
 	uint32_t niif, noif;
-	uint32_t rate, burst;   /* rate 0: no rate limit */
+	uint32_t rate, burst;   /* rate_limit, packets; rate 0: none */
+	uint32_t crate, cburst; /* conn_rate, new connections; crate 0: none */
 	uint32_t conn_limit;    /* 0: none */
 	struct ctg_timeouts timeouts;
 	uint64_t hits;
@@ -202,8 +204,9 @@ struct ctg_ruleset {
 	uint64_t default_hits;
 	uint64_t hash;
 	uint64_t seed;
-	struct lim_slot *rate_tab, *conn_tab;
-	struct lim_slot *rate_shared, *conn_shared;    /* per rule: overflow */
+	struct lim_slot *rate_tab, *crate_tab, *conn_tab;
+	/* per rule: the overflow entry of each table */
+	struct lim_slot *rate_shared, *crate_shared, *conn_shared;
 	bool uses_interfaces;
 	struct bucket buckets[PC_COUNT][FS_COUNT];
 };
@@ -423,6 +426,8 @@ bool rules_glob_match(const char *pat, const char *s);
 int rules_limits_init(struct ctg_ruleset *rs);
 bool rules_rate_ok(struct ctg_ruleset *rs, const struct rule *r, uint32_t idx,
     const struct ctg_tuple *t, uint64_t now);
+bool rules_crate_ok(struct ctg_ruleset *rs, const struct rule *r,
+    uint32_t idx, const struct ctg_tuple *t, uint64_t now);
 bool rules_conn_take(struct ctg_ruleset *rs, const struct rule *r,
     uint32_t idx, const struct ctg_tuple *t, uint64_t now);
 

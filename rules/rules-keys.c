@@ -495,40 +495,61 @@ key_log(struct loader *L, config_setting_t *s, struct rule *r,
 	return 0;
 }
 
+/* rate_limit and conn_rate: { rate = N; burst = N; action = "drop"; } */
 static int
-key_rate_limit(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+token_bucket(struct loader *L, config_setting_t *s, const char *unit,
+    uint32_t *rate, uint32_t *burst, uint8_t *action, struct sbuf *t)
 {
-	static const char *const rl_keys[] = { "rate", "burst", "action", NULL };
+	static const char *const keys[] = { "rate", "burst", "action", NULL };
+	const char *key = config_setting_name(s);
+	char what[48];
 	config_setting_t *e;
 	long long v;
 
 	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
-		rules_err(L, s, "'rate_limit' must be a group { rate = N; burst = N; action = \"drop\"; }");
+		rules_err(L, s, "'%s' must be a group { rate = N; burst = N; action = \"drop\"; }",
+		    key);
 		return -1;
 	}
-	if (rules_check_keys(L, s, rl_keys, "rate_limit setting") == -1)
+	snprintf(what, sizeof(what), "%s setting", key);
+	if (rules_check_keys(L, s, keys, what) == -1)
 		return -1;
 	if ((e = member(s, "rate")) == NULL) {
-		rules_err(L, s, "'rate_limit' needs 'rate' (packets per second)");
+		rules_err(L, s, "'%s' needs 'rate' (%s per second)", key, unit);
 		return -1;
 	}
 	if (rules_get_int(L, e, 1, MAX_RATE, &v) == -1)
 		return -1;
-	r->rate = (uint32_t)v;
-	r->burst = r->rate;
+	*rate = (uint32_t)v;
+	*burst = *rate;
 	if ((e = member(s, "burst")) != NULL) {
 		if (rules_get_int(L, e, 1, MAX_RATE, &v) == -1)
 			return -1;
-		r->burst = (uint32_t)v;
+		*burst = (uint32_t)v;
 	}
-	r->rate_action = CTG_ACT_DROP;
+	*action = CTG_ACT_DROP;
 	if ((e = member(s, "action")) != NULL &&
-	    rules_parse_action(L, e, &r->rate_action) == -1)
+	    rules_parse_action(L, e, action) == -1)
 		return -1;
-	rules_sb_printf(t, "rate:%u,burst:%u,action:%s", r->rate, r->burst,
-	    ctg_action_name(r->rate_action));
+	rules_sb_printf(t, "rate:%u,burst:%u,action:%s", *rate, *burst,
+	    ctg_action_name(*action));
 	return 0;
+}
+
+static int
+key_rate_limit(struct loader *L, config_setting_t *s, struct rule *r,
+    struct sbuf *t)
+{
+	return token_bucket(L, s, "packets", &r->rate, &r->burst,
+	    &r->rate_action, t);
+}
+
+static int
+key_conn_rate(struct loader *L, config_setting_t *s, struct rule *r,
+    struct sbuf *t)
+{
+	return token_bucket(L, s, "new connections", &r->crate, &r->cburst,
+	    &r->crate_action, t);
 }
 
 static int
@@ -608,6 +629,7 @@ static const struct rule_key rule_keys[] = {
 	{ "icmp_code", key_icmp_code, "any" },
 	{ "log", key_log, "inherit" },
 	{ "rate_limit", key_rate_limit, "none" },
+	{ "conn_rate", key_conn_rate, "none" },
 	{ "conn_limit", key_conn_limit, "none" },
 	{ "timeouts", key_timeouts, "none" },
 };

@@ -1,9 +1,11 @@
 /*
- * Rule engine: rate_limit and conn_limit, the per-(rule, source) state
- * that a first match consults, and that later packets of a rate-limited
- * connection consult again (packet path: no allocation, no locks).
+ * Rule engine: rate_limit (packets per second), conn_rate (new
+ * connections per second) and conn_limit (live connections), the
+ * per-(rule, source) state that a first match consults, and that later
+ * packets of a rate-limited connection consult again (packet path: no
+ * allocation, no locks).
  *
- * Both live in two fixed tables of CTG_RULES_LIMIT_SLOTS entries, 4-way
+ * Each lives in a fixed table of CTG_RULES_LIMIT_SLOTS entries, 4-way
  * set associative on a keyed hash of (rule, source). Tables this size are
  * filled by a flood of spoofed sources, so what matters is what they give
  * up. They give up only what can be forgotten without effect: a free
@@ -33,28 +35,37 @@
 
 #include "rules-int.h"
 
+/* The three tables: packets per second, new connections per second,
+ * live connections. */
+enum lim_kind { LK_RATE, LK_CRATE, LK_CONN };
+
 /* Prefix lengths of the aggregate entries. */
 #define AGG_PLEN_V4 24
 #define AGG_PLEN_V6 64
+
+static int
+lim_alloc(const struct ctg_ruleset *rs, struct lim_slot **tab,
+    struct lim_slot **shared)
+{
+	*tab = calloc(CTG_RULES_LIMIT_SLOTS, sizeof(struct lim_slot));
+	*shared = calloc(rs->nrules ? rs->nrules : 1, sizeof(struct lim_slot));
+	return *tab != NULL && *shared != NULL ? 0 : -1;
+}
 
 /* The tables the ruleset needs, and the seed of their hash; -1 OOM. */
 int
 rules_limits_init(struct ctg_ruleset *rs)
 {
-	bool need_rate = false, need_conn = false;
-	size_t n = rs->nrules ? rs->nrules : 1;
+	bool need_rate = false, need_crate = false, need_conn = false;
 
 	for (uint32_t i = 0; i < rs->nrules; i++) {
 		need_rate |= rs->rules[i].rate != 0;
+		need_crate |= rs->rules[i].crate != 0;
 		need_conn |= rs->rules[i].conn_limit != 0;
 	}
-	if (need_rate && ((rs->rate_tab = calloc(CTG_RULES_LIMIT_SLOTS,
-	    sizeof(struct lim_slot))) == NULL ||
-	    (rs->rate_shared = calloc(n, sizeof(struct lim_slot))) == NULL))
-		return -1;
-	if (need_conn && ((rs->conn_tab = calloc(CTG_RULES_LIMIT_SLOTS,
-	    sizeof(struct lim_slot))) == NULL ||
-	    (rs->conn_shared = calloc(n, sizeof(struct lim_slot))) == NULL))
+	if ((need_rate && lim_alloc(rs, &rs->rate_tab, &rs->rate_shared) == -1) ||
+	    (need_crate && lim_alloc(rs, &rs->crate_tab, &rs->crate_shared) == -1) ||
+	    (need_conn && lim_alloc(rs, &rs->conn_tab, &rs->conn_shared) == -1))
 		return -1;
 	if (getrandom(&rs->seed, sizeof(rs->seed), GRND_NONBLOCK) !=
 	    (ssize_t)sizeof(rs->seed)) {
@@ -108,25 +119,26 @@ lim_find(struct lim_slot *set, uint32_t rule, uint8_t family, uint8_t plen,
  * connection, or its token bucket is full by now. */
 static bool
 lim_forgettable(const struct ctg_ruleset *rs, const struct lim_slot *s,
-    bool is_conn, uint64_t now)
+    enum lim_kind kind, uint64_t now)
 {
 	const struct rule *r;
-	uint64_t cap, el;
+	uint64_t cap, el, rate;
 
 	if (s->rule == 0)
 		return true;
-	if (is_conn)
+	if (kind == LK_CONN)
 		return s->val == 0;
 	if (s->last_us == 0 && s->val == 0)
 		return true;            /* claimed, never charged */
 	r = &rs->rules[s->rule - 1];
-	cap = (uint64_t)r->burst * TOKEN;
+	rate = kind == LK_RATE ? r->rate : r->crate;
+	cap = (uint64_t)(kind == LK_RATE ? r->burst : r->cburst) * TOKEN;
 	if (s->val >= cap)
 		return true;
 	if (now <= s->last_us)
 		return false;
 	el = now - s->last_us;
-	return el >= 1000000000ULL || s->val + el * r->rate >= cap;
+	return el >= 1000000000ULL || s->val + el * rate >= cap;
 }
 
 /*
@@ -136,8 +148,8 @@ lim_forgettable(const struct ctg_ruleset *rs, const struct lim_slot *s,
  */
 static struct lim_slot *
 lim_claim(const struct ctg_ruleset *rs, struct lim_slot *set, uint32_t rule,
-    uint8_t family, uint8_t plen, const struct ctg_addr *key, bool is_conn,
-    uint64_t now)
+    uint8_t family, uint8_t plen, const struct ctg_addr *key,
+    enum lim_kind kind, uint64_t now)
 {
 	struct lim_slot *victim = NULL;
 
@@ -148,7 +160,7 @@ lim_claim(const struct ctg_ruleset *rs, struct lim_slot *set, uint32_t rule,
 			victim = s;
 			break;
 		}
-		if (!lim_forgettable(rs, s, is_conn, now))
+		if (!lim_forgettable(rs, s, kind, now))
 			continue;
 		if (victim == NULL || s->last_us < victim->last_us)
 			victim = s;
@@ -171,7 +183,7 @@ lim_claim(const struct ctg_ruleset *rs, struct lim_slot *set, uint32_t rule,
 static struct lim_slot *
 lim_get(const struct ctg_ruleset *rs, struct lim_slot *tab,
     struct lim_slot *shared, uint32_t idx, const struct ctg_tuple *t,
-    bool is_conn, uint64_t now)
+    enum lim_kind kind, uint64_t now)
 {
 	uint8_t agg = t->family == 4 ? AGG_PLEN_V4 : AGG_PLEN_V6;
 	struct ctg_addr own, pfx;
@@ -185,24 +197,21 @@ lim_get(const struct ctg_ruleset *rs, struct lim_slot *tab,
 	set_pfx = lim_set(rs, tab, idx, t->family, agg, &pfx);
 	if ((s = lim_find(set_pfx, idx, t->family, agg, &pfx)) != NULL)
 		return s;
-	if ((s = lim_claim(rs, set_own, idx, t->family, 0, &own, is_conn,
+	if ((s = lim_claim(rs, set_own, idx, t->family, 0, &own, kind,
 	    now)) != NULL)
 		return s;
-	if ((s = lim_claim(rs, set_pfx, idx, t->family, agg, &pfx, is_conn,
+	if ((s = lim_claim(rs, set_pfx, idx, t->family, agg, &pfx, kind,
 	    now)) != NULL)
 		return s;
 	return &shared[idx];
 }
 
-/* Token bucket; true when the packet is within the limit. */
-bool
-rules_rate_ok(struct ctg_ruleset *rs, const struct rule *r, uint32_t idx,
-    const struct ctg_tuple *t, uint64_t now)
+/* Take a token from s (rate per second, burst); false when none is left. */
+static bool
+token_take(struct lim_slot *s, uint32_t rate, uint32_t burst, uint64_t now)
 {
-	struct lim_slot *s;
-	uint64_t cap = (uint64_t)r->burst * TOKEN;
+	uint64_t cap = (uint64_t)burst * TOKEN;
 
-	s = lim_get(rs, rs->rate_tab, rs->rate_shared, idx, t, false, now);
 	if (s->last_us == 0 && s->val == 0)
 		s->val = cap;
 	else if (now > s->last_us) {
@@ -212,7 +221,7 @@ rules_rate_ok(struct ctg_ruleset *rs, const struct rule *r, uint32_t idx,
 		if (el >= 1000000000ULL)
 			s->val = cap;
 		else {
-			s->val += el * r->rate;
+			s->val += el * rate;
 			if (s->val > cap)
 				s->val = cap;
 		}
@@ -224,6 +233,24 @@ rules_rate_ok(struct ctg_ruleset *rs, const struct rule *r, uint32_t idx,
 	return true;
 }
 
+/* rate_limit: true when the packet is within the limit. */
+bool
+rules_rate_ok(struct ctg_ruleset *rs, const struct rule *r, uint32_t idx,
+    const struct ctg_tuple *t, uint64_t now)
+{
+	return token_take(lim_get(rs, rs->rate_tab, rs->rate_shared, idx, t,
+	    LK_RATE, now), r->rate, r->burst, now);
+}
+
+/* conn_rate: true when the new connection is within the limit. */
+bool
+rules_crate_ok(struct ctg_ruleset *rs, const struct rule *r, uint32_t idx,
+    const struct ctg_tuple *t, uint64_t now)
+{
+	return token_take(lim_get(rs, rs->crate_tab, rs->crate_shared, idx, t,
+	    LK_CRATE, now), r->crate, r->cburst, now);
+}
+
 /*
  * A NEW connection accepted by rule idx from t->src: true and counted
  * when the source is under the rule's conn_limit.
@@ -233,7 +260,7 @@ rules_conn_take(struct ctg_ruleset *rs, const struct rule *r, uint32_t idx,
     const struct ctg_tuple *t, uint64_t now)
 {
 	struct lim_slot *s = lim_get(rs, rs->conn_tab, rs->conn_shared, idx, t,
-	    true, now);
+	    LK_CONN, now);
 
 	s->last_us = now;
 	if (s->val >= r->conn_limit)

@@ -122,6 +122,8 @@ ctg_ruleset_free(struct ctg_ruleset *rs)
 	free(rs->rate_tab);
 	free(rs->conn_tab);
 	free(rs->rate_shared);
+	free(rs->crate_tab);
+	free(rs->crate_shared);
 	free(rs->conn_shared);
 	free(rs);
 }

@@ -96,7 +96,7 @@ rule_covers(const struct rule *a, const struct rule *b)
 {
 	uint32_t m = a->mask;
 
-	if (a->rate || a->conn_limit)
+	if (a->rate || a->crate || a->conn_limit)
 		return false;
 	if (m & ~b->mask)
 		return false;

@@ -904,6 +904,53 @@ START_TEST(test_rate_limit_every_packet_of_the_flow)
 }
 END_TEST
 
+/*
+ * conn_rate meters new connections (NEW packets) per source, not packets:
+ * established packets take no token, and the rule leaves later packets
+ * unmetered (rate_metered false), unlike rate_limit.
+ */
+START_TEST(test_conn_rate)
+{
+	struct ctg_ruleset *rs = must_load(
+	    "rules = ( { name = \"ssh\"; action = \"accept\"; proto = \"tcp\"; dst_port = 22;\n"
+	    "  conn_rate = { rate = 1; burst = 2; action = \"reject\"; }; },\n"
+	    " { name = \"ping\"; action = \"accept\"; proto = \"icmp\";\n"
+	    "  rate_limit = { rate = 1; burst = 2; }; } );\n");
+	struct ctg_packet a = pkt4("1.1.1.1", "2.2.2.2", IPPROTO_TCP, 1000, 22);
+	struct ctg_packet b = pkt4("1.1.1.2", "2.2.2.2", IPPROTO_TCP, 1000, 22);
+	struct ctg_packet ping = pkt4("1.1.1.1", "2.2.2.2", IPPROTO_ICMP, 9, 0);
+	struct ctg_rule_result res;
+	uint64_t t = 1000000;
+
+	for (int i = 0; i < 2; i++) {
+		verdict_full(rs, &a, CTG_CT_NEW, 0, "", "", t, &res);
+		ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+		ck_assert(!res.rate_metered);
+	}
+	for (int i = 0; i < 50; i++) {
+		verdict_full(rs, &a, CTG_CT_ESTABLISHED, 0, "", "", t, &res);
+		ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+	}
+	verdict_full(rs, &a, CTG_CT_NEW, 0, "", "", t, &res);
+	ck_assert_int_eq(res.action, CTG_ACT_REJECT);
+	ck_assert_int_eq(res.reason, CTG_R_RATE_LIMITED);
+	verdict_full(rs, &b, CTG_CT_NEW, 0, "", "", t, &res);
+	ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+	verdict_full(rs, &a, CTG_CT_NEW, 0, "", "", t + 1000000, &res);
+	ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+	/* rate_limit: the result asks for every later packet to be metered */
+	verdict_full(rs, &ping, CTG_CT_NEW, 0, "", "", t, &res);
+	ck_assert(res.rate_metered);
+	ck_assert(ctg_ruleset_rate_check(rs, res.rule_index, &ping.tuple, t, &res.action));
+	ck_assert(!ctg_ruleset_rate_check(rs, res.rule_index, &ping.tuple, t, &res.action));
+	ck_assert_int_eq(res.action, CTG_ACT_DROP);
+	/* nothing to meter: unknown rule, rule without rate_limit */
+	ck_assert(ctg_ruleset_rate_check(rs, 7, &ping.tuple, t, &res.action));
+	ck_assert(ctg_ruleset_rate_check(rs, 0, &a.tuple, t, &res.action));
+	ctg_ruleset_free(rs);
+}
+END_TEST
+
 /* The i-th of 2^32 distinct IPv4 sources (an odd multiplier permutes). */
 static void
 spoofed4(struct ctg_packet *p, uint32_t i)
@@ -1113,6 +1160,7 @@ rules_suite(void)
 	tcase_set_timeout(tc, 120);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_rate_limit_every_packet_of_the_flow);
+	tcase_add_test(tc, test_conn_rate);
 	tcase_add_test(tc, test_rate_limit_survives_source_flood);
 	tcase_add_test(tc, test_conn_limit_survives_source_flood);
 	suite_add_tcase(s, tc);

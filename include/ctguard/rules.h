@@ -28,13 +28,15 @@
  * which the caller decides from the connection's cached verdict, through
  * ctg_ruleset_rate_check (the result's rate_metered says so). Packets of
  * the other direction take none. A packet over the limit gets the rate
- * action (default drop) and reason rate_limited. conn_limit = N (accept
+ * action (default drop) and reason rate_limited. conn_rate = { rate;
+ * burst; action; } is the same bucket for new connections: only NEW
+ * packets take a token, reason rate_limited. conn_limit = N (accept
  * rules only) counts, per (rule, source), the NEW packets the rule
  * accepted; the N+1st gets drop with reason conn_limited. The caller
  * gives a slot back with ctg_ruleset_conn_release() when the connection
  * ends (or is never created).
  *
- * Both tables are fixed size (CTG_RULES_LIMIT_SLOTS entries, 4-way set
+ * The tables are fixed size (CTG_RULES_LIMIT_SLOTS entries, 4-way set
  * associative). They degrade by aggregating, never by forgetting a
  * limited source: an entry is replaced only when forgetting it changes
  * nothing (its bucket has refilled, or it holds no connection). A source
@@ -49,8 +51,8 @@
  *   set <name> <address|port> <member>,<member>,...
  *   rule <index> <name>: action=.. family=.. proto=.. src=.. src_port=..
  *     dst=.. dst_port=.. iif=.. oif=.. state=.. reason=.. tcp_flags=..
- *     icmp_type=.. icmp_code=.. log=.. rate_limit=.. conn_limit=..
- *     timeouts=..                                   (all on one line)
+ *     icmp_type=.. icmp_code=.. log=.. rate_limit=.. conn_rate=..
+ *     conn_limit=.. timeouts=..                     (all on one line)
  * Every field is printed; "any" (or "none" for options) when absent. Set
  * references print as @name{members}. CIDRs are normalised (inet_ntop,
  * always with /len), tcp flags in FSRPAUEC order, lists comma separated
@@ -79,7 +81,7 @@
 #define CTG_RULES_SHADOW_CHECK_MAX 4000
 /* Include nesting bound; deeper is an error. */
 #define CTG_RULES_MAX_DEPTH 16
-/* Entries in each of the rate-limit and conn-limit tables. */
+/* Entries in each of the rate_limit, conn_rate and conn_limit tables. */
 #define CTG_RULES_LIMIT_SLOTS 65536
 
 enum ctg_rule_log {
