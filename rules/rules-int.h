@@ -211,6 +211,7 @@ struct ctg_ruleset {
 	struct bucket buckets[PC_COUNT][FS_COUNT];
 };
 
+/* A growable string (rules-print.c); once out of memory it stays so. */
 struct sbuf {
 	char *s;
 	size_t len, cap;
