@@ -3,7 +3,8 @@
  *
  * Rules run when a connection starts, and for INVALID and RELATED packets;
  * the verdict is then kept on the connection, so its established traffic
- * never walks the rule list again. A new connection whose first packet the
+ * never walks the rule list again (a rule's rate_limit still meters every
+ * packet the connection's source sends). A new connection whose first packet the
  * rules refuse is forgotten at once, as the kernel's conntrack forgets an
  * unconfirmed entry: only connections that passed a packet are tracked and
  * summarised in the audit log.
@@ -18,6 +19,8 @@
 #define ACTION_LOG_FLOW 0x80
 /* ... and: it holds one of its rule's conn_limit slots */
 #define ACTION_COUNTED 0x40
+/* ... and: its rule has a rate_limit, which meters every packet it sends */
+#define ACTION_RATED 0x20
 #define ACTION_MASK 0x03
 
 int
@@ -142,6 +145,10 @@ ctg_pipeline_process(struct ctg_pipeline *p, const struct ctg_pkt_in *in,
 		d->rule = rule_name(p, c->rule_index);
 		if (c->action & ACTION_LOG_FLOW)
 			rule_log = CTG_RULELOG_FLOW;
+		if ((c->action & ACTION_RATED) && d->tr.dir == 0 &&
+		    !ctg_ruleset_rate_check(p->rules, c->rule_index,
+		    &d->pkt.tuple, in->now_us, &d->action))
+			d->reason = CTG_R_RATE_LIMITED;
 		p->st.cached++;
 	} else if (p->rules) {
 		struct ctg_rule_input ri = {
@@ -167,7 +174,8 @@ ctg_pipeline_process(struct ctg_pipeline *p, const struct ctg_pkt_in *in,
 			c->flags |= CTG_CONN_VERDICT;
 			c->action = (uint8_t)(d->action |
 			    (rr.log == CTG_RULELOG_FLOW ? ACTION_LOG_FLOW : 0) |
-			    (rr.conn_counted ? ACTION_COUNTED : 0));
+			    (rr.conn_counted ? ACTION_COUNTED : 0) |
+			    (rr.rate_metered ? ACTION_RATED : 0));
 			c->rule_index = (int16_t)rr.rule_index;
 			if (rr.timeouts)
 				ctg_tracker_set_timeouts(p->tracker, c, rr.timeouts);
@@ -283,7 +291,8 @@ recheck_conn(void *arg, struct ctg_conn *c)
 	c->rule_index = (int16_t)rr.rule_index;
 	c->action = (uint8_t)(CTG_ACT_ACCEPT |
 	    (rr.log == CTG_RULELOG_FLOW ? ACTION_LOG_FLOW : 0) |
-	    (rr.conn_counted ? ACTION_COUNTED : 0));
+	    (rr.conn_counted ? ACTION_COUNTED : 0) |
+	    (rr.rate_metered ? ACTION_RATED : 0));
 	return 0;
 }
 

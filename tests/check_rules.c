@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "ctguard/pipeline.h"
 #include "ctguard/rules.h"
 
 static char tmpdir[] = "/tmp/check_rules.XXXXXX";
@@ -791,6 +792,269 @@ START_TEST(test_conn_limit)
 }
 END_TEST
 
+/* --- limits that hold (issue 14 item 3) --- */
+
+static uint16_t
+csum(const uint8_t *b, size_t n)
+{
+	uint32_t sum = 0;
+
+	for (size_t i = 0; i + 1 < n; i += 2)
+		sum += (uint32_t)b[i] << 8 | b[i + 1];
+	if (n & 1)
+		sum += (uint32_t)b[n - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* An IPv4 ICMP echo request (type 8) or reply (type 0), checksums right. */
+static void
+icmp_echo4(uint8_t b[28], const char *src, const char *dst, uint8_t type,
+    uint16_t id, uint16_t seq)
+{
+	uint16_t c;
+
+	memset(b, 0, 28);
+	b[0] = 0x45;
+	b[3] = 28;
+	b[8] = 64;
+	b[9] = IPPROTO_ICMP;
+	ck_assert_int_eq(inet_pton(AF_INET, src, b + 12), 1);
+	ck_assert_int_eq(inet_pton(AF_INET, dst, b + 16), 1);
+	c = csum(b, 20);
+	b[10] = (uint8_t)(c >> 8);
+	b[11] = (uint8_t)c;
+	b[20] = type;
+	b[24] = (uint8_t)(id >> 8);
+	b[25] = (uint8_t)id;
+	b[26] = (uint8_t)(seq >> 8);
+	b[27] = (uint8_t)seq;
+	c = csum(b + 20, 8);
+	b[22] = (uint8_t)(c >> 8);
+	b[23] = (uint8_t)c;
+}
+
+/*
+ * The shipped gateway ruleset's ping rule (5/s, burst 10) against 100
+ * echo requests of one flow (one ICMP id) in one second, each passed one
+ * answered: the rule's first match created the connection, the others
+ * are decided from its cached verdict and must still be metered. Before,
+ * all 100 passed. Replies are not metered.
+ */
+START_TEST(test_rate_limit_every_packet_of_the_flow)
+{
+	char path[512], err[256];
+	const char *p = path;
+	struct ctg_rules_diag diag;
+	struct ctg_ruleset *rs;
+	struct ctg_pipeline pl;
+	struct ctg_config cfg;
+	struct ctg_decision d;
+	struct ctg_pkt_in in;
+	uint8_t req[28], rep[28];
+	uint64_t t0 = 5000000000ULL;
+	unsigned passed = 0, limited = 0;
+
+	snprintf(path, sizeof(path), "%s/rules/default.rules", srcdir());
+	ck_assert_msg((rs = ctg_ruleset_load(&p, 1, &diag)) != NULL, "%s",
+	    diag.error);
+	ctg_config_defaults(&cfg);
+	cfg.max_connections = 64;
+	ck_assert_int_eq(ctg_pipeline_init(&pl, &cfg, rs, NULL, 0, 0, err,
+	    sizeof(err)), 0);
+	memset(&in, 0, sizeof(in));
+	in.iif = in.oif = "";
+	for (unsigned i = 0; i < 100; i++) {
+		icmp_echo4(req, "203.0.113.7", "198.51.100.1", 8, 0x4242,
+		    (uint16_t)i);
+		in.buf = req;
+		in.caplen = in.wire_len = sizeof(req);
+		in.now_us = t0 + (uint64_t)i * 10000;   /* 100 in 0.99 s */
+		in.packet_no++;
+		ctg_pipeline_process(&pl, &in, &d);
+		ck_assert_str_eq(d.rule, "ping");
+		if (d.action != CTG_ACT_ACCEPT) {
+			ck_assert_int_eq(d.action, CTG_ACT_DROP);
+			ck_assert_int_eq(d.reason, CTG_R_RATE_LIMITED);
+			limited++;
+			continue;
+		}
+		passed++;
+		icmp_echo4(rep, "198.51.100.1", "203.0.113.7", 0, 0x4242,
+		    (uint16_t)i);
+		in.buf = rep;
+		in.packet_no++;
+		ctg_pipeline_process(&pl, &in, &d);
+		ck_assert_int_eq(d.action, CTG_ACT_ACCEPT);
+	}
+	/* burst 10, then 5/s for 0.99 s: 14 */
+	ck_assert_msg(passed >= 10 && passed <= 15, "%u of 100 passed", passed);
+	ck_assert_uint_eq(passed + limited, 100);
+	ck_assert_uint_eq(pl.st.reasons[CTG_R_RATE_LIMITED], limited);
+	ck_assert_uint_ge(pl.st.cached, 99);
+	/* a quiet second later the flow gets its burst back */
+	icmp_echo4(req, "203.0.113.7", "198.51.100.1", 8, 0x4242, 1000);
+	in.buf = req;
+	in.now_us = t0 + 3000000;
+	ctg_pipeline_process(&pl, &in, &d);
+	ck_assert_int_eq(d.action, CTG_ACT_ACCEPT);
+	ctg_pipeline_fini(&pl);
+	ctg_ruleset_free(rs);
+}
+END_TEST
+
+/*
+ * conn_rate meters new connections (NEW packets) per source, not packets:
+ * established packets take no token, and the rule leaves later packets
+ * unmetered (rate_metered false), unlike rate_limit.
+ */
+START_TEST(test_conn_rate)
+{
+	struct ctg_ruleset *rs = must_load(
+	    "rules = ( { name = \"ssh\"; action = \"accept\"; proto = \"tcp\"; dst_port = 22;\n"
+	    "  conn_rate = { rate = 1; burst = 2; action = \"reject\"; }; },\n"
+	    " { name = \"ping\"; action = \"accept\"; proto = \"icmp\";\n"
+	    "  rate_limit = { rate = 1; burst = 2; }; } );\n");
+	struct ctg_packet a = pkt4("1.1.1.1", "2.2.2.2", IPPROTO_TCP, 1000, 22);
+	struct ctg_packet b = pkt4("1.1.1.2", "2.2.2.2", IPPROTO_TCP, 1000, 22);
+	struct ctg_packet ping = pkt4("1.1.1.1", "2.2.2.2", IPPROTO_ICMP, 9, 0);
+	struct ctg_rule_result res;
+	uint64_t t = 1000000;
+
+	for (int i = 0; i < 2; i++) {
+		verdict_full(rs, &a, CTG_CT_NEW, 0, "", "", t, &res);
+		ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+		ck_assert(!res.rate_metered);
+	}
+	for (int i = 0; i < 50; i++) {
+		verdict_full(rs, &a, CTG_CT_ESTABLISHED, 0, "", "", t, &res);
+		ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+	}
+	verdict_full(rs, &a, CTG_CT_NEW, 0, "", "", t, &res);
+	ck_assert_int_eq(res.action, CTG_ACT_REJECT);
+	ck_assert_int_eq(res.reason, CTG_R_RATE_LIMITED);
+	verdict_full(rs, &b, CTG_CT_NEW, 0, "", "", t, &res);
+	ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+	verdict_full(rs, &a, CTG_CT_NEW, 0, "", "", t + 1000000, &res);
+	ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+	/* rate_limit: the result asks for every later packet to be metered */
+	verdict_full(rs, &ping, CTG_CT_NEW, 0, "", "", t, &res);
+	ck_assert(res.rate_metered);
+	ck_assert(ctg_ruleset_rate_check(rs, res.rule_index, &ping.tuple, t, &res.action));
+	ck_assert(!ctg_ruleset_rate_check(rs, res.rule_index, &ping.tuple, t, &res.action));
+	ck_assert_int_eq(res.action, CTG_ACT_DROP);
+	/* nothing to meter: unknown rule, rule without rate_limit */
+	ck_assert(ctg_ruleset_rate_check(rs, 7, &ping.tuple, t, &res.action));
+	ck_assert(ctg_ruleset_rate_check(rs, 0, &a.tuple, t, &res.action));
+	ctg_ruleset_free(rs);
+}
+END_TEST
+
+/* The i-th of 2^32 distinct IPv4 sources (an odd multiplier permutes). */
+static void
+spoofed4(struct ctg_packet *p, uint32_t i)
+{
+	uint32_t a = i * 2654435761u;
+
+	p->tuple.src.b[0] = (uint8_t)(a >> 24);
+	p->tuple.src.b[1] = (uint8_t)(a >> 16);
+	p->tuple.src.b[2] = (uint8_t)(a >> 8);
+	p->tuple.src.b[3] = (uint8_t)a;
+}
+
+/*
+ * A source that used up its burst stays limited after a million distinct
+ * spoofed sources went through the same rule (before: the table forgot it
+ * and it got a fresh burst), and the flood itself is limited in
+ * aggregate once the table has no forgettable entry.
+ */
+START_TEST(test_rate_limit_survives_source_flood)
+{
+	struct ctg_ruleset *rs = must_load(
+	    "rules = ( { name = \"ping\"; action = \"accept\"; proto = \"icmp\";\n"
+	    "  rate_limit = { rate = 5; burst = 10; }; } );\n");
+	struct ctg_packet lim = pkt4("203.0.113.7", "198.51.100.1", IPPROTO_ICMP, 7, 0);
+	struct ctg_packet other = pkt4("203.0.113.8", "198.51.100.1", IPPROTO_ICMP, 7, 0);
+	struct ctg_packet f = pkt4("0.0.0.0", "198.51.100.1", IPPROTO_ICMP, 7, 0);
+	struct ctg_rule_result res;
+	uint64_t t0 = 1000000, t;
+	unsigned flood_passed = 0;
+	const uint32_t nflood = 1000000;
+
+	for (int i = 0; i < 20; i++)
+		verdict_full(rs, &lim, CTG_CT_NEW, 0, "", "", t0, &res);
+	ck_assert_int_eq(res.reason, CTG_R_RATE_LIMITED);
+	/* a source that used a little and is refilled by the end */
+	verdict_full(rs, &other, CTG_CT_NEW, 0, "", "", t0, &res);
+	ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+	/* 1M sources in 0.1 s: the limited source earns half a token */
+	for (uint32_t i = 1; i <= nflood; i++) {
+		spoofed4(&f, i);
+		if (memcmp(f.tuple.src.b, lim.tuple.src.b, 4) == 0)
+			continue;
+		t = t0 + (uint64_t)i * 100000 / nflood;
+		verdict_full(rs, &f, CTG_CT_NEW, 0, "", "", t, &res);
+		flood_passed += res.action == CTG_ACT_ACCEPT;
+	}
+	t = t0 + 100000;
+	verdict_full(rs, &lim, CTG_CT_NEW, 0, "", "", t, &res);
+	ck_assert_int_eq(res.action, CTG_ACT_DROP);
+	ck_assert_int_eq(res.reason, CTG_R_RATE_LIMITED);
+	/* limited still at 0.15 s (0.75 token); at 0.2 s one whole token */
+	verdict_full(rs, &lim, CTG_CT_NEW, 0, "", "", t + 50000, &res);
+	ck_assert_int_eq(res.reason, CTG_R_RATE_LIMITED);
+	verdict_full(rs, &lim, CTG_CT_NEW, 0, "", "", t + 100000, &res);
+	ck_assert_int_eq(res.reason, CTG_R_NONE);
+	verdict_full(rs, &lim, CTG_CT_NEW, 0, "", "", t + 100000, &res);
+	ck_assert_int_eq(res.reason, CTG_R_RATE_LIMITED);
+	/* the flood: one entry each while the table lasted, then shared */
+	ck_assert_msg(flood_passed > 30000 && flood_passed < 80000,
+	    "%u of %u flood sources passed", flood_passed, nflood);
+	ctg_ruleset_free(rs);
+}
+END_TEST
+
+/* The same for conn_limit, over IPv6 (sources from a million /64s). */
+START_TEST(test_conn_limit_survives_source_flood)
+{
+	struct ctg_ruleset *rs = must_load(
+	    "rules = ( { name = \"ssh\"; action = \"accept\"; proto = \"tcp\";\n"
+	    "  dst_port = 22; conn_limit = 2; } );\n");
+	struct ctg_packet lim = pkt6("2001:db8:7::1", "2001:db8::22", IPPROTO_TCP, 1000, 22);
+	struct ctg_packet f = pkt6("2001:db8::", "2001:db8::22", IPPROTO_TCP, 1000, 22);
+	struct ctg_rule_result res;
+	const uint32_t nflood = 1000000;
+	unsigned flood_passed = 0;
+
+	for (int i = 0; i < 2; i++) {
+		verdict_full(rs, &lim, CTG_CT_NEW, 0, "", "", 1, &res);
+		ck_assert(res.conn_counted);
+	}
+	verdict_full(rs, &lim, CTG_CT_NEW, 0, "", "", 1, &res);
+	ck_assert_int_eq(res.reason, CTG_R_CONN_LIMITED);
+	for (uint32_t i = 1; i <= nflood; i++) {
+		uint32_t a = i * 2654435761u;
+
+		memcpy(f.tuple.src.b + 4, &a, 4);       /* a distinct /64 each */
+		verdict_full(rs, &f, CTG_CT_NEW, 0, "", "", 1 + i, &res);
+		flood_passed += res.conn_counted;
+	}
+	verdict_full(rs, &lim, CTG_CT_NEW, 0, "", "", 2 + nflood, &res);
+	ck_assert_int_eq(res.reason, CTG_R_CONN_LIMITED);
+	/* its own connections end: its own entry gives the slots back */
+	ctg_ruleset_conn_release(rs, 0, &lim.tuple);
+	verdict_full(rs, &lim, CTG_CT_NEW, 0, "", "", 3 + nflood, &res);
+	ck_assert_int_eq(res.action, CTG_ACT_ACCEPT);
+	verdict_full(rs, &lim, CTG_CT_NEW, 0, "", "", 4 + nflood, &res);
+	ck_assert_int_eq(res.reason, CTG_R_CONN_LIMITED);
+	/* every entry holds connections: the rest share the overflow's 2 */
+	ck_assert_msg(flood_passed <= CTG_RULES_LIMIT_SLOTS * 2 + 2,
+	    "%u of %u flood sources counted", flood_passed, nflood);
+	ctg_ruleset_free(rs);
+}
+END_TEST
+
 START_TEST(test_big_set)
 {
 	/* 20,000 /30 prefixes in one set: bisection, not a scan. */
@@ -890,6 +1154,15 @@ rules_suite(void)
 	tcase_add_test(tc, test_conn_limit);
 	tcase_add_test(tc, test_big_set);
 	tcase_add_test(tc, test_print_hash);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("limits");
+	tcase_set_timeout(tc, 120);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_rate_limit_every_packet_of_the_flow);
+	tcase_add_test(tc, test_conn_rate);
+	tcase_add_test(tc, test_rate_limit_survives_source_flood);
+	tcase_add_test(tc, test_conn_limit_survives_source_flood);
 	suite_add_tcase(s, tc);
 	return s;
 }

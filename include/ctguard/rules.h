@@ -22,16 +22,28 @@
  * family. A CIDR with host bits set is an error, not a warning.
  *
  * Options: rate_limit = { rate; burst; action; } is a token bucket per
- * (rule, source address), rate per second, burst defaulting to rate; a
- * packet over the limit gets the rate action (default drop) and reason
- * rate_limited. conn_limit = N (accept rules only) counts, per (rule,
- * source), the NEW packets the rule accepted; the N+1st gets drop with
- * reason conn_limited. The caller gives a slot back with
- * ctg_ruleset_conn_release() when the connection ends (or is never
- * created). Both tables are fixed size (CTG_RULES_LIMIT_SLOTS entries,
- * 4-way set associative, least recently used entry replaced): under a
- * flood of distinct sources a bucket can be forgotten, so limits fail
- * open rather than block innocent sources.
+ * (rule, source address), rate packets per second, burst defaulting to
+ * rate. Every packet the source sends on a connection the rule accepted
+ * takes a token: the first one here (ctg_ruleset_eval), the later ones,
+ * which the caller decides from the connection's cached verdict, through
+ * ctg_ruleset_rate_check (the result's rate_metered says so). Packets of
+ * the other direction take none. A packet over the limit gets the rate
+ * action (default drop) and reason rate_limited. conn_rate = { rate;
+ * burst; action; } is the same bucket for new connections: only NEW
+ * packets take a token, reason rate_limited. conn_limit = N (accept
+ * rules only) counts, per (rule, source), the NEW packets the rule
+ * accepted; the N+1st gets drop with reason conn_limited. The caller
+ * gives a slot back with ctg_ruleset_conn_release() when the connection
+ * ends (or is never created).
+ *
+ * The tables are fixed size (CTG_RULES_LIMIT_SLOTS entries, 4-way set
+ * associative). They degrade by aggregating, never by forgetting a
+ * limited source: an entry is replaced only when forgetting it changes
+ * nothing (its bucket has refilled, or it holds no connection). A source
+ * that finds no such entry to take shares one with its prefix (IPv4 /24,
+ * IPv6 /64) and, when even that has no room, the rule's one overflow
+ * bucket: under a flood of distinct sources, the newcomers are limited
+ * together.
  *
  * Canonical form (ctg_ruleset_print, also hashed by ctg_ruleset_hash):
  *   # ctguard ruleset: N rules, M sets
@@ -39,8 +51,8 @@
  *   set <name> <address|port> <member>,<member>,...
  *   rule <index> <name>: action=.. family=.. proto=.. src=.. src_port=..
  *     dst=.. dst_port=.. iif=.. oif=.. state=.. reason=.. tcp_flags=..
- *     icmp_type=.. icmp_code=.. log=.. rate_limit=.. conn_limit=..
- *     timeouts=..                                   (all on one line)
+ *     icmp_type=.. icmp_code=.. log=.. rate_limit=.. conn_rate=..
+ *     conn_limit=.. timeouts=..                     (all on one line)
  * Every field is printed; "any" (or "none" for options) when absent. Set
  * references print as @name{members}. CIDRs are normalised (inet_ntop,
  * always with /len), tcp flags in FSRPAUEC order, lists comma separated
@@ -69,7 +81,7 @@
 #define CTG_RULES_SHADOW_CHECK_MAX 4000
 /* Include nesting bound; deeper is an error. */
 #define CTG_RULES_MAX_DEPTH 16
-/* Entries in each of the rate-limit and conn-limit tables. */
+/* Entries in each of the rate_limit, conn_rate and conn_limit tables. */
 #define CTG_RULES_LIMIT_SLOTS 65536
 
 enum ctg_rule_log {
@@ -104,6 +116,8 @@ struct ctg_rule_result {
 	                                   CTG_R_DEFAULT_POLICY for the default, else CTG_R_NONE */
 	const struct ctg_timeouts *timeouts; /* override (only fields != 0 count) or NULL */
 	bool conn_counted;              /* a conn_limit slot was taken: release it when the connection ends */
+	bool rate_metered;              /* the rule has a rate_limit: meter the connection's later
+	                                   packets with ctg_ruleset_rate_check */
 };
 
 struct ctg_rules_diag {
@@ -133,6 +147,17 @@ void ctg_ruleset_eval(struct ctg_ruleset *rs, const struct ctg_rule_input *in,
  */
 void ctg_ruleset_conn_release(struct ctg_ruleset *rs, int rule_index,
     const struct ctg_tuple *orig);
+
+/*
+ * Rate limit of a later packet of a connection whose first packet rule
+ * rule_index accepted with rate_metered set: t is the packet's tuple,
+ * for packets the connection's source sent (original direction). True
+ * when the packet is within the rule's rate_limit (or nothing limits
+ * it); false with *action set to the rate action (reason rate_limited).
+ * Packet path: no allocation, no locks, no system calls.
+ */
+bool ctg_ruleset_rate_check(struct ctg_ruleset *rs, int rule_index,
+    const struct ctg_tuple *t, uint64_t now_us, enum ctg_action *action);
 
 /* The canonical form described above. */
 void ctg_ruleset_print(const struct ctg_ruleset *rs, FILE *out);
