@@ -114,6 +114,7 @@ static const struct key daemon_keys[] = {
 	{ "control_mode", K_MODE, F(control_mode), 0, 0777, NULL },
 	{ "control_group", K_NAME, F(control_group), 0, 0, NULL },
 	{ "state_file", K_PATH, F(state_file), 0, CTG_PATH_MAX - 1, NULL },
+	{ "checkpoint_interval", K_U32, F(checkpoint_interval), 0, 86400, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -216,6 +217,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	strcpy(cfg->control_socket, "/run/ctguard/control.sock");
 	cfg->control_mode = 0660;
 	strcpy(cfg->state_file, "/var/lib/ctguard/conntable.snap");
+	cfg->checkpoint_interval = 5;
 
 	strcpy(cfg->rule_files[0], "/etc/ctguard/rules/default.rules");
 	cfg->rule_file_count = 1;

@@ -35,6 +35,7 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,6 +117,10 @@ struct daemon {
 	uint64_t started_us;            /* CLOCK_MONOTONIC */
 	uint64_t reloads, reload_failures;
 	char last_reload_error[512];
+	pid_t ckpt_pid;                 /* checkpoint writer running, or 0 */
+	uint64_t last_checkpoint_try_us;        /* CLOCK_MONOTONIC */
+	uint64_t last_checkpoint_us;    /* wall time of the last one written */
+	uint64_t checkpoints, checkpoint_failures;
 };
 
 static volatile sig_atomic_t sig_term, sig_hup, sig_usr1;
@@ -449,6 +454,95 @@ snapshot_save(struct daemon *dm, struct worker *w)
 	close(fd);
 	if (rename(tmp, path) < 0)
 		logmsg(LOG_WARNING, "%s: %s", path, strerror(errno));
+}
+
+/*
+ * Checkpoints: a crash (kill -9, a watchdog abort, a power cut) must not
+ * cost every connection, so the tables are written every
+ * checkpoint_interval seconds while packets flow. The copy is the
+ * kernel's: every worker is held between two bursts for as long as fork()
+ * takes, and the child, which owns a frozen copy-on-write image of all the
+ * tables, writes them at its own pace (atomically: temporary file, fsync,
+ * rename) while the workers go on. No packet waits for the disk.
+ */
+static void
+checkpoint_child(struct daemon *dm)
+{
+	int status = 0;
+
+	for (unsigned i = 0; i < dm->nw; i++) {
+		struct worker *w = &dm->w[i];
+		char path[CTG_PATH_MAX + 16], tmp[CTG_PATH_MAX + 32];
+		int fd;
+
+		snapshot_path(dm, w, path, sizeof(path));
+		snprintf(tmp, sizeof(tmp), "%s.ckpt", path);
+		if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+			status = 1;
+			continue;
+		}
+		/* this image is ours alone: shifting it to wall time is safe */
+		uint64_t shift = (uint64_t)(wall_us() - tracker_us());
+
+		if (shift != 0)
+			ctg_tracker_foreach(w->pl.tracker, shift_conn_times, &shift);
+		if (ctg_tracker_save_as(w->pl.tracker, fd, tracker_us() + shift, true) < 0 ||
+		    fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
+			unlink(tmp);
+			status = 1;
+		}
+	}
+	_exit(status);
+}
+
+static void
+checkpoint_reap(struct daemon *dm, bool wait)
+{
+	int st;
+
+	if (dm->ckpt_pid <= 0)
+		return;
+	pid_t r = waitpid(dm->ckpt_pid, &st, wait ? 0 : WNOHANG);
+
+	if (r == 0)
+		return;
+	if (r == dm->ckpt_pid && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		dm->checkpoints++;
+		dm->last_checkpoint_us = wall_us();
+	} else {
+		dm->checkpoint_failures++;
+		logmsg(LOG_WARNING, "checkpoint of the connection tables failed (%s)",
+		    r < 0 ? strerror(errno) : "see the state directory");
+	}
+	dm->ckpt_pid = 0;
+}
+
+static void
+checkpoint_start(struct daemon *dm)
+{
+	uint64_t now = mono_us();
+
+	if (!dm->cfg->state_file[0] || !dm->cfg->checkpoint_interval || dm->ckpt_pid > 0)
+		return;
+	if (now - dm->last_checkpoint_try_us < (uint64_t)dm->cfg->checkpoint_interval * 1000000)
+		return;
+	dm->last_checkpoint_try_us = now;
+	/* in index order, as no worker ever holds two of these locks */
+	for (unsigned i = 0; i < dm->nw; i++)
+		pthread_mutex_lock(&dm->w[i].lock);
+	pid_t pid = fork();
+	int saved = errno;
+
+	if (pid == 0)
+		checkpoint_child(dm);
+	for (unsigned i = dm->nw; i-- > 0;)
+		pthread_mutex_unlock(&dm->w[i].lock);
+	if (pid < 0) {
+		dm->checkpoint_failures++;
+		logmsg(LOG_WARNING, "checkpoint: fork: %s", strerror(saved));
+		return;
+	}
+	dm->ckpt_pid = pid;
 }
 
 /* --- reload -------------------------------------------------------------------- */
@@ -822,6 +916,9 @@ handle_command(struct daemon *dm, char *cmd, struct outbuf *o)
 		    ls.pending, ls.degraded ? "yes" : "no", dm->reloads, dm->reload_failures);
 		if (dm->reload_failures)
 			out(o, "last_reload_error %s\n", dm->last_reload_error);
+		out(o, "checkpoints %" PRIu64 " failed %" PRIu64 " last_age %" PRId64 "\n",
+		    dm->checkpoints, dm->checkpoint_failures, dm->last_checkpoint_us ?
+		    (int64_t)((wall_us() - dm->last_checkpoint_us) / 1000000) : (int64_t)-1);
 	} else if (strcmp(cmd, "connections") == 0) {
 		struct conn_filter f;
 
@@ -1010,23 +1107,16 @@ related_elsewhere(void *arg, const struct ctg_tuple *key, struct ctg_conn *copy,
 	for (unsigned i = 0; i < dm->nw && !found; i++) {
 		struct worker *o = &dm->w[i];
 		struct ctg_conn *c;
-		int tries = 0;
 
 		if (o == w)
 			continue;
 		/*
-		 * A worker holds its lock for a burst: wait a little, not
-		 * for ever, so a flood of forged errors cannot stall a queue
-		 * behind another.
+		 * A worker holds its lock for a burst. Never wait for it: a
+		 * flood of forged errors would otherwise stall this queue
+		 * behind a busy one. A busy owner means "not found here",
+		 * which makes the error INVALID (counted as related_busy).
 		 */
-		while (pthread_mutex_trylock(&o->lock) != 0) {
-			struct timespec pause = { 0, 20 * 1000 };
-
-			if (++tries > 50)
-				break;
-			nanosleep(&pause, NULL);
-		}
-		if (tries > 50) {
+		if (pthread_mutex_trylock(&o->lock) != 0) {
 			w->related_busy++;
 			continue;
 		}
@@ -1187,6 +1277,7 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 	}
 	tracker_clock_init();
 	dm.started_us = mono_us();
+	dm.last_checkpoint_try_us = dm.started_us;
 	if (setup_workers(&dm, rules) < 0) {
 		status = 1;
 		goto out;
@@ -1251,6 +1342,8 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 			}
 		}
 		free_retired(&dm);
+		checkpoint_reap(&dm, false);
+		checkpoint_start(&dm);
 #ifdef HAVE_SYSTEMD
 		if (wd && mono_us() - last_wd > wd_usec / 2) {
 			sd_notify(0, "WATCHDOG=1");
@@ -1266,6 +1359,8 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 	for (unsigned i = 0; i < dm.nw; i++)
 		pthread_join(dm.w[i].thread, NULL);
 	free_retired(&dm);
+	/* a checkpoint still being written must not rename over the final save */
+	checkpoint_reap(&dm, true);
 	for (unsigned i = 0; i < dm.nw; i++) {
 		snapshot_save(&dm, &dm.w[i]);
 	}

@@ -1768,7 +1768,9 @@ ctg_conn_summary(const struct ctg_conn *c, enum ctg_end_reason why,
 /* --- snapshot -------------------------------------------------------------- */
 
 #define SNAP_MAGIC "CTGSNAP\n"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
+#define SNAP_KIND_FINAL 0       /* written at a clean stop: every packet seen */
+#define SNAP_KIND_CHECKPOINT 1  /* written while running: may be behind */
 
 struct snap_header {
 	char magic[8];
@@ -1777,7 +1779,12 @@ struct snap_header {
 	uint64_t count;
 	uint64_t saved_us;
 	uint64_t next_id;
+	uint32_t kind;          /* SNAP_KIND_* (version 2 on) */
+	uint32_t reserved;
 };
+
+/* Version 1 had no kind: it was only ever written at a clean stop. */
+#define SNAP_V1_HEADER_SIZE 40
 
 static uint64_t
 fnv1a(uint64_t h, const void *data, size_t len)
@@ -1832,12 +1839,19 @@ read_all(int fd, void *buf, size_t len)
 int
 ctg_tracker_save(struct ctg_tracker *t, int fd, uint64_t now_us)
 {
+	return ctg_tracker_save_as(t, fd, now_us, false);
+}
+
+int
+ctg_tracker_save_as(struct ctg_tracker *t, int fd, uint64_t now_us, bool checkpoint)
+{
 	struct snap_header h;
 	uint64_t sum = 0xcbf29ce484222325ULL;
 
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, SNAP_MAGIC, 8);
 	h.version = SNAP_VERSION;
+	h.kind = checkpoint ? SNAP_KIND_CHECKPOINT : SNAP_KIND_FINAL;
 	h.entry_size = sizeof(struct ctg_conn);
 	h.saved_us = now_us;
 	h.next_id = t->next_id;
@@ -1884,7 +1898,8 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 	struct ctg_conn *buf = NULL;
 	int restored = 0;
 
-	if (read_all(fd, &h, sizeof(h)) < 0) {
+	memset(&h, 0, sizeof(h));
+	if (read_all(fd, &h, SNAP_V1_HEADER_SIZE) < 0) {
 		snprintf(err, errlen, "snapshot truncated in its header");
 		return -1;
 	}
@@ -1892,9 +1907,19 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 		snprintf(err, errlen, "not a ctguard connection snapshot");
 		return -1;
 	}
-	if (h.version != SNAP_VERSION || h.entry_size != sizeof(struct ctg_conn)) {
+	if ((h.version != 1 && h.version != SNAP_VERSION) ||
+	    h.entry_size != sizeof(struct ctg_conn)) {
 		snprintf(err, errlen, "snapshot version %u (entry size %u) not supported",
 		    h.version, h.entry_size);
+		return -1;
+	}
+	if (h.version >= 2 && read_all(fd, (char *)&h + SNAP_V1_HEADER_SIZE,
+	    sizeof(h) - SNAP_V1_HEADER_SIZE) < 0) {
+		snprintf(err, errlen, "snapshot truncated in its header");
+		return -1;
+	}
+	if (h.kind > SNAP_KIND_CHECKPOINT) {
+		snprintf(err, errlen, "snapshot of unknown kind %u", h.kind);
 		return -1;
 	}
 	if (h.count > t->max) {
@@ -1902,7 +1927,7 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 		    (unsigned long long)h.count, t->max);
 		return -1;
 	}
-	sum = fnv1a(sum, &h, sizeof(h));
+	sum = fnv1a(sum, &h, h.version == 1 ? SNAP_V1_HEADER_SIZE : sizeof(h));
 	if (h.count && (buf = calloc(h.count, sizeof(*buf))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -1951,8 +1976,21 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 			conn_end(t, c, CTG_END_TIMEOUT, now_us);
 			continue;
 		}
-		if (c->tuple.proto == IPPROTO_TCP)
+		if (c->tuple.proto == IPPROTO_TCP) {
+			/*
+			 * A checkpoint is up to one interval behind: the
+			 * endpoints moved their windows on since, with packets
+			 * this table never saw. Each side's next segment
+			 * re-learns its edges (as a pick-up does); the checks
+			 * are strict again from the segment after. A final
+			 * snapshot saw every packet that passed: no re-learning.
+			 */
+			if (h.kind == SNAP_KIND_CHECKPOINT && !(c->flags & CTG_CONN_CLOSED)) {
+				c->peer[0].flags |= CTG_PEER_LIBERAL;
+				c->peer[1].flags |= CTG_PEER_LIBERAL;
+			}
 			tcp_set_tclass(t, c);
+		}
 		restored++;
 	}
 	free(buf);

@@ -1560,6 +1560,57 @@ fd_with(const uint8_t *buf, size_t len)
 	return fd;
 }
 
+/*
+ * A checkpoint is behind the endpoints: the data sent after it must pass
+ * once the table is restored from it (each side re-learns its edges from
+ * its next segment), then the checks are strict again. A final snapshot
+ * saw everything: the same jump is INVALID after it.
+ */
+static enum ctg_ctstate
+after_restore(bool checkpoint, uint32_t jump, struct ctg_tracker **out)
+{
+	struct ctg_tracker *t2;
+	char err[256];
+	int fd = snapshot_fd();
+
+	populate();
+	ck_assert_int_eq(ctg_tracker_save_as(trk, fd, now, checkpoint), 0);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	t2 = make_tracker(1024, CTG_MIDSTREAM_STRICT, 1);
+	ck_assert_int_eq(ctg_tracker_restore(t2, fd, now, err, sizeof(err)), 3);
+	close(fd);
+	/* the client sent 1 MB more while the checkpoint aged */
+	struct ctg_packet p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11 + jump,
+	    SISN + 1, WIN, 100);
+	*out = t2;
+	return classify_in(t2, &p).ctstate;
+}
+
+START_TEST(test_snapshot_checkpoint_relearns)
+{
+	struct ctg_tracker *t2;
+	const uint32_t jump = 1000000;
+
+	ck_assert_int_eq(after_restore(true, jump, &t2), CTG_CT_ESTABLISHED);
+	/* the server's ack of it passes, and the checks are strict again */
+	struct ctg_packet a = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 11 + jump + 100, WIN, 0);
+	ck_assert_int_eq(classify_in(t2, &a).ctstate, CTG_CT_ESTABLISHED);
+	struct ctg_packet far = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11 + 3 * jump,
+	    SISN + 1, WIN, 100);
+	ck_assert_int_eq(classify_in(t2, &far).ctstate, CTG_CT_INVALID);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+START_TEST(test_snapshot_final_stays_strict)
+{
+	struct ctg_tracker *t2;
+
+	ck_assert_int_eq(after_restore(false, 1000000, &t2), CTG_CT_INVALID);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
 START_TEST(test_snapshot_round_trip)
 {
 	struct ctg_tracker *t2;
@@ -1892,6 +1943,8 @@ tracker_suite(void)
 	tc = tcase_create("snapshot");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_snapshot_round_trip);
+	tcase_add_test(tc, test_snapshot_checkpoint_relearns);
+	tcase_add_test(tc, test_snapshot_final_stays_strict);
 	tcase_add_test(tc, test_snapshot_corrupt);
 	tcase_add_test(tc, test_snapshot_truncated);
 	tcase_add_test(tc, test_snapshot_drops_expired);

@@ -202,6 +202,12 @@ const char *ctg_conn_label(const struct ctg_conn *c);
  * that fails any check is refused as a whole (never trusted in part).
  */
 int ctg_tracker_save(struct ctg_tracker *t, int fd, uint64_t now_us);
+/*
+ * A checkpoint (taken while packets flow) may be behind the endpoints:
+ * restoring one lets each TCP connection re-learn its sequence edges from
+ * its next segment each way instead of judging it by stale ones.
+ */
+int ctg_tracker_save_as(struct ctg_tracker *t, int fd, uint64_t now_us, bool checkpoint);
 int ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
     char *err, size_t errlen);
 
