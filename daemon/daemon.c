@@ -35,7 +35,6 @@
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,10 +116,12 @@ struct daemon {
 	uint64_t started_us;            /* CLOCK_MONOTONIC */
 	uint64_t reloads, reload_failures;
 	char last_reload_error[512];
-	pid_t ckpt_pid;                 /* checkpoint writer running, or 0 */
-	uint64_t last_checkpoint_try_us;        /* CLOCK_MONOTONIC */
+	pthread_t ckpt_thread;
+	bool ckpt_running;
+	/* written by the checkpoint thread, read by status: plain counters */
 	uint64_t last_checkpoint_us;    /* wall time of the last one written */
 	uint64_t checkpoints, checkpoint_failures;
+	uint64_t checkpoint_write_us, checkpoint_hold_max_us;
 };
 
 static volatile sig_atomic_t sig_term, sig_hup, sig_usr1;
@@ -458,91 +459,105 @@ snapshot_save(struct daemon *dm, struct worker *w)
 
 /*
  * Checkpoints: a crash (kill -9, a watchdog abort, a power cut) must not
- * cost every connection, so the tables are written every
- * checkpoint_interval seconds while packets flow. The copy is the
- * kernel's: every worker is held between two bursts for as long as fork()
- * takes, and the child, which owns a frozen copy-on-write image of all the
- * tables, writes them at its own pace (atomically: temporary file, fsync,
- * rename) while the workers go on. No packet waits for the disk.
+ * cost every connection, so a thread of its own writes the tables every
+ * checkpoint_interval seconds while packets flow. It holds a worker's
+ * table only to copy CKPT_SLICE pool slots (tens of microseconds), and
+ * writes after letting go, so no packet ever waits for the disk. The file
+ * appears atomically (temporary file, fsync, rename).
  */
-static void
-checkpoint_child(struct daemon *dm)
+#define CKPT_SLICE 1024
+
+static int
+checkpoint_queue(struct daemon *dm, struct worker *w, struct ctg_conn *buf)
 {
-	int status = 0;
+	char path[CTG_PATH_MAX + 16], tmp[CTG_PATH_MAX + 32];
+	struct ctg_tracker_stats ts;
+	struct ctg_snap_writer sw;
+	uint64_t next_id = 0;
+	int fd, rc = 0;
 
-	for (unsigned i = 0; i < dm->nw; i++) {
-		struct worker *w = &dm->w[i];
-		char path[CTG_PATH_MAX + 16], tmp[CTG_PATH_MAX + 32];
-		int fd;
+	snapshot_path(dm, w, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.ckpt", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -1;
+	pthread_mutex_lock(&w->lock);
+	ctg_tracker_stats(w->pl.tracker, &ts);
+	pthread_mutex_unlock(&w->lock);
+	if (ctg_snap_begin(&sw, fd, true) < 0)
+		rc = -1;
+	for (size_t i = 0; rc == 0 && i < ts.max; i += CKPT_SLICE) {
+		uint64_t t0 = mono_us();
 
-		snapshot_path(dm, w, path, sizeof(path));
-		snprintf(tmp, sizeof(tmp), "%s.ckpt", path);
-		if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
-			status = 1;
-			continue;
-		}
-		/* this image is ours alone: shifting it to wall time is safe */
+		pthread_mutex_lock(&w->lock);
+		size_t n = ctg_tracker_copy_slice(w->pl.tracker, i, CKPT_SLICE, buf, &next_id);
+		pthread_mutex_unlock(&w->lock);
+		uint64_t held = mono_us() - t0;
+
+		if (held > dm->checkpoint_hold_max_us)
+			dm->checkpoint_hold_max_us = held;
+		/* saved in wall time: the next start's clock is anchored to it */
 		uint64_t shift = (uint64_t)(wall_us() - tracker_us());
 
-		if (shift != 0)
-			ctg_tracker_foreach(w->pl.tracker, shift_conn_times, &shift);
-		if (ctg_tracker_save_as(w->pl.tracker, fd, tracker_us() + shift, true) < 0 ||
-		    fsync(fd) < 0 || close(fd) < 0 || rename(tmp, path) < 0) {
-			unlink(tmp);
-			status = 1;
+		for (size_t k = 0; k < n; k++)
+			shift_conn_times(&shift, &buf[k]);
+		if (n && ctg_snap_write(&sw, buf, n) < 0)
+			rc = -1;
+	}
+	if (rc == 0 && (ctg_snap_finish(&sw, wall_us(), next_id) < 0 || fsync(fd) < 0))
+		rc = -1;
+	if (close(fd) < 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc < 0)
+		unlink(tmp);
+	return rc;
+}
+
+static void *
+checkpoint_main(void *arg)
+{
+	struct daemon *dm = arg;
+	struct ctg_conn *buf = malloc(CKPT_SLICE * sizeof(*buf));
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	if (!buf) {
+		logmsg(LOG_ERR, "checkpoints off: out of memory");
+		return NULL;
+	}
+	uint64_t next = mono_us() + (uint64_t)dm->cfg->checkpoint_interval * 1000000;
+
+	while (!atomic_load(&stopping)) {
+		struct timespec tick = { 0, 100 * 1000 * 1000 };
+
+		if (mono_us() < next) {
+			nanosleep(&tick, NULL);
+			continue;
 		}
+		uint64_t t0 = mono_us();
+		int failed = 0;
+
+		for (unsigned i = 0; i < dm->nw && !atomic_load(&stopping); i++) {
+			if (checkpoint_queue(dm, &dm->w[i], buf) < 0) {
+				failed++;
+				logmsg(LOG_WARNING, "checkpoint of queue %u: %s", dm->w[i].queue,
+				    strerror(errno));
+			}
+		}
+		dm->checkpoint_write_us = mono_us() - t0;
+		if (failed)
+			dm->checkpoint_failures++;
+		else {
+			dm->checkpoints++;
+			dm->last_checkpoint_us = wall_us();
+		}
+		next = mono_us() + (uint64_t)dm->cfg->checkpoint_interval * 1000000;
 	}
-	_exit(status);
-}
-
-static void
-checkpoint_reap(struct daemon *dm, bool wait)
-{
-	int st;
-
-	if (dm->ckpt_pid <= 0)
-		return;
-	pid_t r = waitpid(dm->ckpt_pid, &st, wait ? 0 : WNOHANG);
-
-	if (r == 0)
-		return;
-	if (r == dm->ckpt_pid && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		dm->checkpoints++;
-		dm->last_checkpoint_us = wall_us();
-	} else {
-		dm->checkpoint_failures++;
-		logmsg(LOG_WARNING, "checkpoint of the connection tables failed (%s)",
-		    r < 0 ? strerror(errno) : "see the state directory");
-	}
-	dm->ckpt_pid = 0;
-}
-
-static void
-checkpoint_start(struct daemon *dm)
-{
-	uint64_t now = mono_us();
-
-	if (!dm->cfg->state_file[0] || !dm->cfg->checkpoint_interval || dm->ckpt_pid > 0)
-		return;
-	if (now - dm->last_checkpoint_try_us < (uint64_t)dm->cfg->checkpoint_interval * 1000000)
-		return;
-	dm->last_checkpoint_try_us = now;
-	/* in index order, as no worker ever holds two of these locks */
-	for (unsigned i = 0; i < dm->nw; i++)
-		pthread_mutex_lock(&dm->w[i].lock);
-	pid_t pid = fork();
-	int saved = errno;
-
-	if (pid == 0)
-		checkpoint_child(dm);
-	for (unsigned i = dm->nw; i-- > 0;)
-		pthread_mutex_unlock(&dm->w[i].lock);
-	if (pid < 0) {
-		dm->checkpoint_failures++;
-		logmsg(LOG_WARNING, "checkpoint: fork: %s", strerror(saved));
-		return;
-	}
-	dm->ckpt_pid = pid;
+	free(buf);
+	return NULL;
 }
 
 /* --- reload -------------------------------------------------------------------- */
@@ -916,9 +931,11 @@ handle_command(struct daemon *dm, char *cmd, struct outbuf *o)
 		    ls.pending, ls.degraded ? "yes" : "no", dm->reloads, dm->reload_failures);
 		if (dm->reload_failures)
 			out(o, "last_reload_error %s\n", dm->last_reload_error);
-		out(o, "checkpoints %" PRIu64 " failed %" PRIu64 " last_age %" PRId64 "\n",
+		out(o, "checkpoints %" PRIu64 " failed %" PRIu64 " last_age %" PRId64
+		    " write_ms %" PRIu64 " hold_max_us %" PRIu64 "\n",
 		    dm->checkpoints, dm->checkpoint_failures, dm->last_checkpoint_us ?
-		    (int64_t)((wall_us() - dm->last_checkpoint_us) / 1000000) : (int64_t)-1);
+		    (int64_t)((wall_us() - dm->last_checkpoint_us) / 1000000) : (int64_t)-1,
+		    dm->checkpoint_write_us / 1000, dm->checkpoint_hold_max_us);
 	} else if (strcmp(cmd, "connections") == 0) {
 		struct conn_filter f;
 
@@ -1277,7 +1294,6 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 	}
 	tracker_clock_init();
 	dm.started_us = mono_us();
-	dm.last_checkpoint_try_us = dm.started_us;
 	if (setup_workers(&dm, rules) < 0) {
 		status = 1;
 		goto out;
@@ -1300,6 +1316,12 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 			status = 1;
 			goto out;
 		}
+	}
+	if (cfg->state_file[0] && cfg->checkpoint_interval) {
+		if (pthread_create(&dm.ckpt_thread, NULL, checkpoint_main, &dm) == 0)
+			dm.ckpt_running = true;
+		else
+			logmsg(LOG_WARNING, "checkpoints off: cannot start their thread");
 	}
 	logmsg(LOG_INFO, "running on queues %u-%u", cfg->queue_first, cfg->queue_first + dm.nw - 1);
 #ifdef HAVE_SYSTEMD
@@ -1342,8 +1364,6 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 			}
 		}
 		free_retired(&dm);
-		checkpoint_reap(&dm, false);
-		checkpoint_start(&dm);
 #ifdef HAVE_SYSTEMD
 		if (wd && mono_us() - last_wd > wd_usec / 2) {
 			sd_notify(0, "WATCHDOG=1");
@@ -1360,7 +1380,8 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 		pthread_join(dm.w[i].thread, NULL);
 	free_retired(&dm);
 	/* a checkpoint still being written must not rename over the final save */
-	checkpoint_reap(&dm, true);
+	if (dm.ckpt_running)
+		pthread_join(dm.ckpt_thread, NULL);
 	for (unsigned i = 0; i < dm.nw; i++) {
 		snapshot_save(&dm, &dm.w[i]);
 	}

@@ -1836,6 +1836,76 @@ read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Version 2 writes the entries first and the header's counts last (a
+ * checkpoint learns how many it wrote only at the end): the header is
+ * rewritten in place, and the checksum covers the entries, then the header.
+ */
+int
+ctg_snap_begin(struct ctg_snap_writer *w, int fd, bool checkpoint)
+{
+	struct snap_header h;
+
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+	w->sum = 0xcbf29ce484222325ULL;
+	w->checkpoint = checkpoint;
+	memset(&h, 0, sizeof(h));
+	return write_all(fd, &h, sizeof(h));
+}
+
+int
+ctg_snap_write(struct ctg_snap_writer *w, const struct ctg_conn *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		w->sum = fnv1a(w->sum, &c[i], sizeof(c[i]));
+	w->count += n;
+	return write_all(w->fd, c, n * sizeof(*c));
+}
+
+int
+ctg_snap_finish(struct ctg_snap_writer *w, uint64_t saved_us, uint64_t next_id)
+{
+	struct snap_header h;
+	uint64_t sum;
+
+	memset(&h, 0, sizeof(h));
+	memcpy(h.magic, SNAP_MAGIC, 8);
+	h.version = SNAP_VERSION;
+	h.entry_size = sizeof(struct ctg_conn);
+	h.count = w->count;
+	h.saved_us = saved_us;
+	h.next_id = next_id;
+	h.kind = w->checkpoint ? SNAP_KIND_CHECKPOINT : SNAP_KIND_FINAL;
+	sum = fnv1a(w->sum, &h, sizeof(h));
+	if (write_all(w->fd, &sum, sizeof(sum)) < 0)
+		return -1;
+	if (pwrite(w->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return -1;
+	return 0;
+}
+
+size_t
+ctg_tracker_copy_slice(const struct ctg_tracker *t, size_t start, size_t count,
+    struct ctg_conn *out, uint64_t *next_id)
+{
+	size_t n = 0;
+
+	for (size_t i = start; i < start + count && i < t->max; i++) {
+		const struct ctg_conn *c = &t->pool[i];
+
+		if (c->id == 0 || !(c->flags & CTG_CONN_CONFIRMED))
+			continue;
+		out[n] = *c;
+		/* places in this table and this run's rules mean nothing to another */
+		out[n].hnext = out[n].lprev = out[n].lnext = 0;
+		out[n].tprofile = 0;
+		n++;
+	}
+	*next_id = t->next_id;
+	return n;
+}
+
 int
 ctg_tracker_save(struct ctg_tracker *t, int fd, uint64_t now_us)
 {
@@ -1845,34 +1915,19 @@ ctg_tracker_save(struct ctg_tracker *t, int fd, uint64_t now_us)
 int
 ctg_tracker_save_as(struct ctg_tracker *t, int fd, uint64_t now_us, bool checkpoint)
 {
-	struct snap_header h;
-	uint64_t sum = 0xcbf29ce484222325ULL;
+	struct ctg_snap_writer w;
+	struct ctg_conn chunk[256];
+	uint64_t next_id = t->next_id;
 
-	memset(&h, 0, sizeof(h));
-	memcpy(h.magic, SNAP_MAGIC, 8);
-	h.version = SNAP_VERSION;
-	h.kind = checkpoint ? SNAP_KIND_CHECKPOINT : SNAP_KIND_FINAL;
-	h.entry_size = sizeof(struct ctg_conn);
-	h.saved_us = now_us;
-	h.next_id = t->next_id;
-	for (uint32_t i = 0; i < t->max; i++)
-		if (t->pool[i].id != 0 && (t->pool[i].flags & CTG_CONN_CONFIRMED))
-			h.count++;
-	sum = fnv1a(sum, &h, sizeof(h));
-	if (write_all(fd, &h, sizeof(h)) < 0)
+	if (ctg_snap_begin(&w, fd, checkpoint) < 0)
 		return -1;
-	for (uint32_t i = 0; i < t->max; i++) {
-		struct ctg_conn c = t->pool[i];
+	for (size_t i = 0; i < t->max; i += 256) {
+		size_t n = ctg_tracker_copy_slice(t, i, 256, chunk, &next_id);
 
-		if (c.id == 0 || !(c.flags & CTG_CONN_CONFIRMED))
-			continue;
-		c.hnext = c.lprev = c.lnext = 0;
-		c.tprofile = 0;
-		sum = fnv1a(sum, &c, sizeof(c));
-		if (write_all(fd, &c, sizeof(c)) < 0)
+		if (n && ctg_snap_write(&w, chunk, n) < 0)
 			return -1;
 	}
-	return write_all(fd, &sum, sizeof(sum));
+	return ctg_snap_finish(&w, now_us, next_id);
 }
 
 static bool
@@ -1927,7 +1982,8 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 		    (unsigned long long)h.count, t->max);
 		return -1;
 	}
-	sum = fnv1a(sum, &h, h.version == 1 ? SNAP_V1_HEADER_SIZE : sizeof(h));
+	if (h.version == 1)
+		sum = fnv1a(sum, &h, SNAP_V1_HEADER_SIZE);
 	if (h.count && (buf = calloc(h.count, sizeof(*buf))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -1945,6 +2001,8 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 			return -1;
 		}
 	}
+	if (h.version >= 2)
+		sum = fnv1a(sum, &h, sizeof(h));
 	if (read_all(fd, &want, sizeof(want)) < 0 || want != sum) {
 		snprintf(err, errlen, "snapshot checksum mismatch");
 		free(buf);

@@ -208,6 +208,25 @@ int ctg_tracker_save(struct ctg_tracker *t, int fd, uint64_t now_us);
  * its next segment each way instead of judging it by stale ones.
  */
 int ctg_tracker_save_as(struct ctg_tracker *t, int fd, uint64_t now_us, bool checkpoint);
+
+/*
+ * The same format written in slices, for a table that keeps changing: the
+ * owner of the table copies up to count pool slots from start (only the
+ * connections in them) while it holds the table, and the writer writes
+ * them after letting go. Each entry is consistent; the whole is not a
+ * single instant, which a checkpoint does not need.
+ */
+struct ctg_snap_writer {
+	int fd;
+	bool checkpoint;
+	uint64_t sum;
+	uint64_t count;
+};
+size_t ctg_tracker_copy_slice(const struct ctg_tracker *t, size_t start, size_t count,
+    struct ctg_conn *out, uint64_t *next_id);
+int ctg_snap_begin(struct ctg_snap_writer *w, int fd, bool checkpoint);
+int ctg_snap_write(struct ctg_snap_writer *w, const struct ctg_conn *c, size_t n);
+int ctg_snap_finish(struct ctg_snap_writer *w, uint64_t saved_us, uint64_t next_id);
 int ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
     char *err, size_t errlen);
 
