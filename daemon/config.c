@@ -92,6 +92,7 @@ static const struct key tracker_keys[] = {
 	{ "verify_checksums", K_BOOL, F(verify_checksums), 0, 0, NULL },
 	{ "adaptive_start", K_U8, F(adaptive_start_pct), 0, 100, NULL },
 	{ "adaptive_end", K_U8, F(adaptive_end_pct), 0, 255, NULL },
+	{ "unanswered_share", K_U8, F(unanswered_pct), 1, 100, NULL },
 	{ "timeouts", K_GROUP, 0, 0, 0, timeout_keys },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
@@ -187,6 +188,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->verify_checksums = false;
 	cfg->adaptive_start_pct = 60;
 	cfg->adaptive_end_pct = 120;
+	cfg->unanswered_pct = 50;
 
 	/* Linux nf_conntrack defaults */
 	cfg->timeouts.tcp_syn_sent = 120;

@@ -73,7 +73,19 @@ struct ctg_tracker {
 	uint32_t max;
 	uint32_t live;
 	uint32_t free_head;             /* pool index + 1 */
-	uint32_t evict_head, evict_tail;
+	/*
+	 * Entries that may be ended to make room, oldest first, in two
+	 * lists: those one side has not answered (half-open, pick-ups,
+	 * unreplied datagrams), which go first and may hold at most
+	 * unanswered_max entries, and those closing. An entry both sides
+	 * have spoken in is on neither: it is never ended to make room.
+	 */
+	struct evict_list {
+		uint32_t head, tail;    /* pool index + 1 */
+		uint32_t count;
+	} lists[3];
+	uint8_t *list_of;               /* per pool slot: L_* */
+	uint32_t unanswered_max;
 	uint32_t sweep_hand;
 	uint64_t seed[2];
 	uint64_t next_id;
@@ -191,41 +203,51 @@ idx_of(const struct ctg_tracker *t, const struct ctg_conn *c)
 	return (uint32_t)(c - t->pool);
 }
 
+enum { L_NONE, L_CLOSING, L_UNANSWERED };
+
 static void
 evict_list_remove(struct ctg_tracker *t, struct ctg_conn *c)
 {
-	if (c->lprev == 0 && c->lnext == 0 && t->evict_head != idx_of(t, c) + 1)
+	uint32_t i = idx_of(t, c);
+	struct evict_list *l;
+
+	if (t->list_of[i] == L_NONE)
 		return;
+	l = &t->lists[t->list_of[i]];
 	if (c->lprev)
 		t->pool[c->lprev - 1].lnext = c->lnext;
 	else
-		t->evict_head = c->lnext;
+		l->head = c->lnext;
 	if (c->lnext)
 		t->pool[c->lnext - 1].lprev = c->lprev;
 	else
-		t->evict_tail = c->lprev;
+		l->tail = c->lprev;
 	c->lprev = c->lnext = 0;
+	l->count--;
+	t->list_of[i] = L_NONE;
 }
 
+/* Put c at the young end of list which, unless it is on that list already. */
 static void
-evict_list_append(struct ctg_tracker *t, struct ctg_conn *c)
+evict_list_place(struct ctg_tracker *t, struct ctg_conn *c, uint8_t which)
 {
-	uint32_t i = idx_of(t, c) + 1;
+	uint32_t i = idx_of(t, c);
+	struct evict_list *l = &t->lists[which];
 
+	if (t->list_of[i] == which)
+		return;
 	evict_list_remove(t, c);
-	c->lprev = t->evict_tail;
+	if (which == L_NONE)
+		return;
+	c->lprev = l->tail;
 	c->lnext = 0;
-	if (t->evict_tail)
-		t->pool[t->evict_tail - 1].lnext = i;
+	if (l->tail)
+		t->pool[l->tail - 1].lnext = i + 1;
 	else
-		t->evict_head = i;
-	t->evict_tail = i;
-}
-
-static bool
-on_evict_list(const struct ctg_tracker *t, const struct ctg_conn *c)
-{
-	return c->lprev != 0 || c->lnext != 0 || t->evict_head == idx_of(t, c) + 1;
+		l->head = i + 1;
+	l->tail = i + 1;
+	l->count++;
+	t->list_of[i] = which;
 }
 
 static uint32_t
@@ -359,10 +381,14 @@ conn_find(struct ctg_tracker *t, const struct ctg_tuple *tp, uint8_t *dir)
 static bool
 evict_one(struct ctg_tracker *t, uint64_t now_us)
 {
-	if (!t->evict_head)
+	uint32_t i = t->lists[L_UNANSWERED].head;
+
+	if (!i)
+		i = t->lists[L_CLOSING].head;
+	if (!i)
 		return false;
 	t->st.evicted++;
-	conn_end(t, &t->pool[t->evict_head - 1], CTG_END_EVICTED, now_us);
+	conn_end(t, &t->pool[i - 1], CTG_END_EVICTED, now_us);
 	return true;
 }
 
@@ -371,6 +397,16 @@ static struct ctg_conn *
 conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp, uint32_t hash,
     uint64_t now_us)
 {
+	/*
+	 * Every new entry is unanswered. Their share of the table is
+	 * bounded, so a flood of spoofed first packets (SYNs, ACKs picked up
+	 * midstream, datagrams) recycles its own entries and never crowds
+	 * out the connections both sides speak in.
+	 */
+	if (t->lists[L_UNANSWERED].count >= t->unanswered_max) {
+		t->st.evicted++;
+		conn_end(t, &t->pool[t->lists[L_UNANSWERED].head - 1], CTG_END_EVICTED, now_us);
+	}
 	if (!t->free_head && !evict_one(t, now_us)) {
 		t->st.refused++;
 		return NULL;
@@ -387,7 +423,7 @@ conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp, uint32_t hash,
 	t->buckets[b] = idx_of(t, c) + 1;
 	t->live++;
 	t->st.created++;
-	evict_list_append(t, c);
+	evict_list_place(t, c, L_UNANSWERED);
 	return c;
 }
 
@@ -454,12 +490,15 @@ tcp_set_tclass(struct ctg_tracker *t, struct ctg_conn *c)
 	}
 	c->tclass = (uint8_t)tc;
 
-	/* Established connections are never evicted to make room. */
-	bool evictable = tc != TC_ESTABLISHED && tc != TC_UNACKED && tc != TC_RETRANS;
-	if (evictable && !on_evict_list(t, c))
-		evict_list_append(t, c);
-	else if (!evictable)
-		evict_list_remove(t, c);
+	/*
+	 * Open connections are never evicted to make room, once both sides
+	 * have spoken: a pick-up the other side never answered is as cheap
+	 * to forge as a SYN and is treated like one.
+	 */
+	bool answered = (c->peer[0].flags & c->peer[1].flags & CTG_PEER_SEEN) != 0;
+	bool open = tc == TC_ESTABLISHED || tc == TC_UNACKED || tc == TC_RETRANS;
+
+	evict_list_place(t, c, !answered ? L_UNANSWERED : open ? L_NONE : L_CLOSING);
 }
 
 /*
@@ -1294,10 +1333,12 @@ datagram_packet(struct ctg_tracker *t, const struct ctg_packet *p,
 	if (p->tuple.proto == IPPROTO_UDP) {
 		c->tclass = c->proto_state == 0 ? TC_UDP_UNREPLIED :
 		    c->proto_state == 1 ? TC_UDP_REPLIED : TC_UDP_ASSURED;
-		if (c->proto_state == 2)
-			evict_list_remove(t, c);
-	} else if (c->proto_state >= 1 && !is_icmp)
-		evict_list_remove(t, c);
+		evict_list_place(t, c, c->proto_state == 0 ? L_UNANSWERED :
+		    c->proto_state == 1 ? L_CLOSING : L_NONE);
+	} else if (is_icmp)
+		evict_list_place(t, c, c->proto_state == 0 ? L_UNANSWERED : L_CLOSING);
+	else
+		evict_list_place(t, c, c->proto_state == 0 ? L_UNANSWERED : L_NONE);
 	res->ctstate = (c->flags & CTG_CONN_SEEN_REPLY) ? CTG_CT_ESTABLISHED : CTG_CT_NEW;
 	res->reason = CTG_R_NONE;
 }
@@ -1381,6 +1422,7 @@ ctg_tracker_config_from(struct ctg_tracker_config *tc, const struct ctg_config *
 	tc->adaptive_start_pct = cfg->adaptive_start_pct;
 	tc->adaptive_end_pct = cfg->adaptive_end_pct;
 	tc->timeouts = cfg->timeouts;
+	tc->unanswered_pct = cfg->unanswered_pct;
 }
 
 struct ctg_tracker *
@@ -1399,7 +1441,8 @@ ctg_tracker_new(const struct ctg_tracker_config *tc, ctg_conn_end_fn end_fn,
 		t->nbuckets <<= 1;
 	t->pool = calloc(max, sizeof(*t->pool));
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (!t->pool || !t->buckets) {
+	t->list_of = calloc(max, sizeof(*t->list_of));
+	if (!t->pool || !t->buckets || !t->list_of) {
 		ctg_tracker_free(t);
 		return NULL;
 	}
@@ -1426,6 +1469,10 @@ ctg_tracker_new(const struct ctg_tracker_config *tc, ctg_conn_end_fn end_fn,
 		t->next_id = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
 	}
 	t->midstream = tc->midstream;
+	uint32_t pct = tc->unanswered_pct ? tc->unanswered_pct : CTG_UNANSWERED_PCT_DEFAULT;
+	t->unanswered_max = (uint32_t)((uint64_t)max * (pct > 100 ? 100 : pct) / 100);
+	if (t->unanswered_max == 0)
+		t->unanswered_max = 1;
 	if (tc->adaptive_end_pct > tc->adaptive_start_pct) {
 		t->adaptive_start = (uint32_t)((uint64_t)max * tc->adaptive_start_pct / 100);
 		t->adaptive_end = (uint32_t)((uint64_t)max * tc->adaptive_end_pct / 100);
@@ -1459,6 +1506,7 @@ ctg_tracker_free(struct ctg_tracker *t)
 		return;
 	free(t->pool);
 	free(t->buckets);
+	free(t->list_of);
 	free(t);
 }
 
@@ -1617,14 +1665,14 @@ ctg_tracker_stats(const struct ctg_tracker *t, struct ctg_tracker_stats *st)
 size_t
 ctg_tracker_bytes_per_entry(const struct ctg_tracker *t)
 {
-	return sizeof(struct ctg_conn) +
+	return sizeof(struct ctg_conn) + sizeof(*t->list_of) +
 	    ((size_t)t->nbuckets * sizeof(uint32_t) + t->max - 1) / t->max;
 }
 
 size_t
 ctg_tracker_memory(const struct ctg_tracker *t)
 {
-	return sizeof(*t) + (size_t)t->max * sizeof(struct ctg_conn) +
+	return sizeof(*t) + (size_t)t->max * (sizeof(struct ctg_conn) + sizeof(*t->list_of)) +
 	    (size_t)t->nbuckets * sizeof(uint32_t);
 }
 
@@ -2048,7 +2096,10 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 				c->peer[1].flags |= CTG_PEER_LIBERAL;
 			}
 			tcp_set_tclass(t, c);
-		}
+		} else if (!(c->flags & CTG_CONN_SEEN_REPLY))
+			evict_list_place(t, c, L_UNANSWERED);
+		else if (c->proto_state < 2)
+			evict_list_place(t, c, L_CLOSING);
 		restored++;
 	}
 	free(buf);

@@ -66,6 +66,7 @@ struct ctg_config {
 	bool verify_checksums;
 	uint8_t adaptive_start_pct;     /* timeouts shrink past this fill (0 = off) */
 	uint8_t adaptive_end_pct;
+	uint8_t unanswered_pct;         /* table share for entries one side never answered */
 	struct ctg_timeouts timeouts;
 
 	/* audit log */

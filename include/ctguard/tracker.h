@@ -95,12 +95,15 @@ struct ctg_track_result {
 	uint8_t after[2];
 };
 
+#define CTG_UNANSWERED_PCT_DEFAULT 50
+
 struct ctg_tracker_config {
 	uint32_t max_connections;
 	enum ctg_midstream midstream;
 	uint8_t adaptive_start_pct;
 	uint8_t adaptive_end_pct;
 	struct ctg_timeouts timeouts;
+	uint8_t unanswered_pct;         /* share of the table for unanswered entries (0: default) */
 	uint64_t id_base;               /* first connection id (0: derive from the clock) */
 	uint64_t hash_seed[2];          /* 0,0: random */
 };
