@@ -77,6 +77,7 @@ static const struct key tracker_keys[] = {
 	{ "verify_checksums", K_BOOL, F(verify_checksums), 0, 0, NULL },
 	{ "adaptive_start", K_U8, F(adaptive_start_pct), 0, 100, NULL },
 	{ "adaptive_end", K_U8, F(adaptive_end_pct), 0, 255, NULL },
+	{ "unanswered_share", K_U8, F(unanswered_pct), 1, 100, NULL },
 	{ "timeouts", K_GROUP, 0, 0, 0, timeout_keys },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
@@ -99,6 +100,7 @@ static const struct key daemon_keys[] = {
 	{ "control_mode", K_MODE, F(control_mode), 0, 0777, NULL },
 	{ "control_group", K_NAME, F(control_group), 0, 0, NULL },
 	{ "state_file", K_PATH, F(state_file), 0, CTG_PATH_MAX - 1, NULL },
+	{ "checkpoint_interval", K_U32, F(checkpoint_interval), 0, 86400, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -171,6 +173,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->verify_checksums = false;
 	cfg->adaptive_start_pct = 60;
 	cfg->adaptive_end_pct = 120;
+	cfg->unanswered_pct = 50;
 
 	/* Linux nf_conntrack defaults */
 #define TIMEOUT_DEFAULT(sym, key, def, doc) cfg->timeouts.key = def;
@@ -189,6 +192,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	strcpy(cfg->control_socket, "/run/ctguard/control.sock");
 	cfg->control_mode = 0660;
 	strcpy(cfg->state_file, "/var/lib/ctguard/conntable.snap");
+	cfg->checkpoint_interval = 5;
 
 	strcpy(cfg->rule_files[0], "/etc/ctguard/rules/default.rules");
 	cfg->rule_file_count = 1;

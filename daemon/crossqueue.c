@@ -5,7 +5,6 @@
  * here, and we look in the other workers' tables.
  */
 #include <pthread.h>
-#include <time.h>
 
 #include "daemon-int.h"
 
@@ -29,23 +28,16 @@ ctgd_related_elsewhere(void *arg, const struct ctg_tuple *key, struct ctg_conn *
 	for (unsigned i = 0; i < dm->nw && !found; i++) {
 		struct worker *o = &dm->w[i];
 		struct ctg_conn *c;
-		int tries = 0;
 
 		if (o == w)
 			continue;
 		/*
-		 * A worker holds its lock for a burst: wait a little, not
-		 * for ever, so a flood of forged errors cannot stall a queue
-		 * behind another.
+		 * A worker holds its lock for a burst. Never wait for it: a
+		 * flood of forged errors would otherwise stall this queue
+		 * behind a busy one. A busy owner means "not found here",
+		 * which makes the error INVALID (counted as related_busy).
 		 */
-		while (pthread_mutex_trylock(&o->lock) != 0) {
-			struct timespec pause = { 0, 20 * 1000 };
-
-			if (++tries > 50)
-				break;
-			nanosleep(&pause, NULL);
-		}
-		if (tries > 50) {
+		if (pthread_mutex_trylock(&o->lock) != 0) {
 			w->related_busy++;
 			continue;
 		}

@@ -186,6 +186,11 @@ cmd_status(struct daemon *dm, char *args, struct ctg_strbuf *o)
 	    ls.pending, ls.degraded ? "yes" : "no", dm->reloads, dm->reload_failures);
 	if (dm->reload_failures)
 		ctg_strbuf_printf(o, "last_reload_error %s\n", dm->last_reload_error);
+	ctg_strbuf_printf(o, "checkpoints %" PRIu64 " failed %" PRIu64 " last_age %" PRId64
+	    " write_ms %" PRIu64 " hold_max_us %" PRIu64 "\n",
+	    dm->checkpoints, dm->checkpoint_failures, dm->last_checkpoint_us ?
+	    (int64_t)((ctg_clock_wall_us() - dm->last_checkpoint_us) / 1000000) : (int64_t)-1,
+	    dm->checkpoint_write_us / 1000, dm->checkpoint_hold_max_us);
 }
 
 static void

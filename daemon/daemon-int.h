@@ -73,6 +73,12 @@ struct daemon {
 	uint64_t started_us;            /* CLOCK_MONOTONIC */
 	uint64_t reloads, reload_failures;
 	char last_reload_error[512];
+	/* checkpoints (snapshot.c): written by its thread, read by status */
+	pthread_t ckpt_thread;
+	bool ckpt_running;
+	uint64_t last_checkpoint_us;    /* wall time of the last one written */
+	uint64_t checkpoints, checkpoint_failures;
+	uint64_t checkpoint_write_us, checkpoint_hold_max_us;
 };
 
 /* daemon.c */
@@ -96,6 +102,8 @@ bool ctgd_related_elsewhere(void *arg, const struct ctg_tuple *key, struct ctg_c
 /* snapshot.c */
 void ctgd_snapshot_restore(struct daemon *dm, struct worker *w);
 void ctgd_snapshot_save(struct daemon *dm, struct worker *w);
+void ctgd_checkpoints_start(struct daemon *dm);
+void ctgd_checkpoints_stop(struct daemon *dm);
 
 /* reload.c */
 struct ctg_ruleset *ctgd_load_rules(struct daemon *dm, const struct ctg_config *cfg,

@@ -246,6 +246,7 @@ static void
 stop(struct daemon *dm)
 {
 	ctgd_free_retired(dm);
+	ctgd_checkpoints_stop(dm);
 	for (unsigned i = 0; i < dm->nw; i++)
 		ctgd_snapshot_save(dm, &dm->w[i]);
 	ctgd_event(dm, CTG_EV_STOP, 0, "ctguardd stopped");
@@ -284,6 +285,7 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 	if (start_early(&dm, rules) < 0)
 		return 1;
 	if (start(&dm, rules) == 0) {
+		ctgd_checkpoints_start(&dm);
 		ctgd_log(LOG_INFO, "running on queues %u-%u", cfg->queue_first,
 		    cfg->queue_first + dm.nw - 1);
 #ifdef HAVE_SYSTEMD

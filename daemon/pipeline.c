@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
 
 #include "ctguard/pipeline.h"
 
@@ -183,6 +184,21 @@ ctg_pipeline_process(struct ctg_pipeline *p, const struct ctg_pkt_in *in,
 	} else {
 		/* no ruleset at all: the stateful-only policy */
 		d->action = d->tr.ctstate == CTG_CT_INVALID ? CTG_ACT_DROP : CTG_ACT_ACCEPT;
+	}
+
+	/*
+	 * A RST answers a segment of a connection we do not know: a pick-up
+	 * (loose) or a segment that is not a plain SYN (strict). After a crash or a
+	 * restart without a snapshot those are the live connections of
+	 * before, and a RST would cut them: drop silently instead.
+	 */
+	if (d->action == CTG_ACT_REJECT && d->pkt.tuple.proto == IPPROTO_TCP &&
+	    d->decode == CTG_R_NONE &&
+	    (d->pkt.tcp.flags & (CTG_TH_SYN | CTG_TH_ACK)) != CTG_TH_SYN &&
+	    ((c && d->tr.created && (c->flags & CTG_CONN_MIDSTREAM)) ||
+	    d->tr.reason == CTG_R_TCP_NEW_NOT_SYN || d->tr.reason == CTG_R_TCP_NO_CONN)) {
+		d->action = CTG_ACT_DROP;
+		d->reason = CTG_R_REJECT_SUPPRESSED;
 	}
 
 	if (want_log(p, d, evaluated, rule_log)) {

@@ -73,7 +73,19 @@ struct ctg_tracker {
 	uint32_t max;
 	uint32_t live;
 	uint32_t free_head;             /* pool index + 1 */
-	uint32_t evict_head, evict_tail;
+	/*
+	 * Entries that may be ended to make room, oldest first, in two
+	 * lists: those one side has not answered (half-open, pick-ups,
+	 * unreplied datagrams), which go first and may hold at most
+	 * unanswered_max entries, and those closing. An entry both sides
+	 * have spoken in is on neither: it is never ended to make room.
+	 */
+	struct evict_list {
+		uint32_t head, tail;    /* pool index + 1 */
+		uint32_t count;
+	} lists[3];
+	uint8_t *list_of;               /* per pool slot: L_* */
+	uint32_t unanswered_max;
 	uint32_t sweep_hand;
 	uint64_t seed[2];
 	uint64_t next_id;
@@ -191,41 +203,51 @@ idx_of(const struct ctg_tracker *t, const struct ctg_conn *c)
 	return (uint32_t)(c - t->pool);
 }
 
+enum { L_NONE, L_CLOSING, L_UNANSWERED };
+
 static void
 evict_list_remove(struct ctg_tracker *t, struct ctg_conn *c)
 {
-	if (c->lprev == 0 && c->lnext == 0 && t->evict_head != idx_of(t, c) + 1)
+	uint32_t i = idx_of(t, c);
+	struct evict_list *l;
+
+	if (t->list_of[i] == L_NONE)
 		return;
+	l = &t->lists[t->list_of[i]];
 	if (c->lprev)
 		t->pool[c->lprev - 1].lnext = c->lnext;
 	else
-		t->evict_head = c->lnext;
+		l->head = c->lnext;
 	if (c->lnext)
 		t->pool[c->lnext - 1].lprev = c->lprev;
 	else
-		t->evict_tail = c->lprev;
+		l->tail = c->lprev;
 	c->lprev = c->lnext = 0;
+	l->count--;
+	t->list_of[i] = L_NONE;
 }
 
+/* Put c at the young end of list which, unless it is on that list already. */
 static void
-evict_list_append(struct ctg_tracker *t, struct ctg_conn *c)
+evict_list_place(struct ctg_tracker *t, struct ctg_conn *c, uint8_t which)
 {
-	uint32_t i = idx_of(t, c) + 1;
+	uint32_t i = idx_of(t, c);
+	struct evict_list *l = &t->lists[which];
 
+	if (t->list_of[i] == which)
+		return;
 	evict_list_remove(t, c);
-	c->lprev = t->evict_tail;
+	if (which == L_NONE)
+		return;
+	c->lprev = l->tail;
 	c->lnext = 0;
-	if (t->evict_tail)
-		t->pool[t->evict_tail - 1].lnext = i;
+	if (l->tail)
+		t->pool[l->tail - 1].lnext = i + 1;
 	else
-		t->evict_head = i;
-	t->evict_tail = i;
-}
-
-static bool
-on_evict_list(const struct ctg_tracker *t, const struct ctg_conn *c)
-{
-	return c->lprev != 0 || c->lnext != 0 || t->evict_head == idx_of(t, c) + 1;
+		l->head = i + 1;
+	l->tail = i + 1;
+	l->count++;
+	t->list_of[i] = which;
 }
 
 static uint32_t
@@ -359,10 +381,14 @@ conn_find(struct ctg_tracker *t, const struct ctg_tuple *tp, uint8_t *dir)
 static bool
 evict_one(struct ctg_tracker *t, uint64_t now_us)
 {
-	if (!t->evict_head)
+	uint32_t i = t->lists[L_UNANSWERED].head;
+
+	if (!i)
+		i = t->lists[L_CLOSING].head;
+	if (!i)
 		return false;
 	t->st.evicted++;
-	conn_end(t, &t->pool[t->evict_head - 1], CTG_END_EVICTED, now_us);
+	conn_end(t, &t->pool[i - 1], CTG_END_EVICTED, now_us);
 	return true;
 }
 
@@ -371,6 +397,16 @@ static struct ctg_conn *
 conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp, uint32_t hash,
     uint64_t now_us)
 {
+	/*
+	 * Every new entry is unanswered. Their share of the table is
+	 * bounded, so a flood of spoofed first packets (SYNs, ACKs picked up
+	 * midstream, datagrams) recycles its own entries and never crowds
+	 * out the connections both sides speak in.
+	 */
+	if (t->lists[L_UNANSWERED].count >= t->unanswered_max) {
+		t->st.evicted++;
+		conn_end(t, &t->pool[t->lists[L_UNANSWERED].head - 1], CTG_END_EVICTED, now_us);
+	}
 	if (!t->free_head && !evict_one(t, now_us)) {
 		t->st.refused++;
 		return NULL;
@@ -387,7 +423,7 @@ conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp, uint32_t hash,
 	t->buckets[b] = idx_of(t, c) + 1;
 	t->live++;
 	t->st.created++;
-	evict_list_append(t, c);
+	evict_list_place(t, c, L_UNANSWERED);
 	return c;
 }
 
@@ -454,12 +490,15 @@ tcp_set_tclass(struct ctg_tracker *t, struct ctg_conn *c)
 	}
 	c->tclass = (uint8_t)tc;
 
-	/* Established connections are never evicted to make room. */
-	bool evictable = tc != TC_ESTABLISHED && tc != TC_UNACKED && tc != TC_RETRANS;
-	if (evictable && !on_evict_list(t, c))
-		evict_list_append(t, c);
-	else if (!evictable)
-		evict_list_remove(t, c);
+	/*
+	 * Open connections are never evicted to make room, once both sides
+	 * have spoken: a pick-up the other side never answered is as cheap
+	 * to forge as a SYN and is treated like one.
+	 */
+	bool answered = (c->peer[0].flags & c->peer[1].flags & CTG_PEER_SEEN) != 0;
+	bool open = tc == TC_ESTABLISHED || tc == TC_UNACKED || tc == TC_RETRANS;
+
+	evict_list_place(t, c, !answered ? L_UNANSWERED : open ? L_NONE : L_CLOSING);
 }
 
 /*
@@ -1294,10 +1333,12 @@ datagram_packet(struct ctg_tracker *t, const struct ctg_packet *p,
 	if (p->tuple.proto == IPPROTO_UDP) {
 		c->tclass = c->proto_state == 0 ? TC_UDP_UNREPLIED :
 		    c->proto_state == 1 ? TC_UDP_REPLIED : TC_UDP_ASSURED;
-		if (c->proto_state == 2)
-			evict_list_remove(t, c);
-	} else if (c->proto_state >= 1 && !is_icmp)
-		evict_list_remove(t, c);
+		evict_list_place(t, c, c->proto_state == 0 ? L_UNANSWERED :
+		    c->proto_state == 1 ? L_CLOSING : L_NONE);
+	} else if (is_icmp)
+		evict_list_place(t, c, c->proto_state == 0 ? L_UNANSWERED : L_CLOSING);
+	else
+		evict_list_place(t, c, c->proto_state == 0 ? L_UNANSWERED : L_NONE);
 	res->ctstate = (c->flags & CTG_CONN_SEEN_REPLY) ? CTG_CT_ESTABLISHED : CTG_CT_NEW;
 	res->reason = CTG_R_NONE;
 }
@@ -1381,6 +1422,7 @@ ctg_tracker_config_from(struct ctg_tracker_config *tc, const struct ctg_config *
 	tc->adaptive_start_pct = cfg->adaptive_start_pct;
 	tc->adaptive_end_pct = cfg->adaptive_end_pct;
 	tc->timeouts = cfg->timeouts;
+	tc->unanswered_pct = cfg->unanswered_pct;
 }
 
 struct ctg_tracker *
@@ -1399,7 +1441,8 @@ ctg_tracker_new(const struct ctg_tracker_config *tc, ctg_conn_end_fn end_fn,
 		t->nbuckets <<= 1;
 	t->pool = calloc(max, sizeof(*t->pool));
 	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
-	if (!t->pool || !t->buckets) {
+	t->list_of = calloc(max, sizeof(*t->list_of));
+	if (!t->pool || !t->buckets || !t->list_of) {
 		ctg_tracker_free(t);
 		return NULL;
 	}
@@ -1426,6 +1469,10 @@ ctg_tracker_new(const struct ctg_tracker_config *tc, ctg_conn_end_fn end_fn,
 		t->next_id = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
 	}
 	t->midstream = tc->midstream;
+	uint32_t pct = tc->unanswered_pct ? tc->unanswered_pct : CTG_UNANSWERED_PCT_DEFAULT;
+	t->unanswered_max = (uint32_t)((uint64_t)max * (pct > 100 ? 100 : pct) / 100);
+	if (t->unanswered_max == 0)
+		t->unanswered_max = 1;
 	if (tc->adaptive_end_pct > tc->adaptive_start_pct) {
 		t->adaptive_start = (uint32_t)((uint64_t)max * tc->adaptive_start_pct / 100);
 		t->adaptive_end = (uint32_t)((uint64_t)max * tc->adaptive_end_pct / 100);
@@ -1459,6 +1506,7 @@ ctg_tracker_free(struct ctg_tracker *t)
 		return;
 	free(t->pool);
 	free(t->buckets);
+	free(t->list_of);
 	free(t);
 }
 
@@ -1617,14 +1665,14 @@ ctg_tracker_stats(const struct ctg_tracker *t, struct ctg_tracker_stats *st)
 size_t
 ctg_tracker_bytes_per_entry(const struct ctg_tracker *t)
 {
-	return sizeof(struct ctg_conn) +
+	return sizeof(struct ctg_conn) + sizeof(*t->list_of) +
 	    ((size_t)t->nbuckets * sizeof(uint32_t) + t->max - 1) / t->max;
 }
 
 size_t
 ctg_tracker_memory(const struct ctg_tracker *t)
 {
-	return sizeof(*t) + (size_t)t->max * sizeof(struct ctg_conn) +
+	return sizeof(*t) + (size_t)t->max * (sizeof(struct ctg_conn) + sizeof(*t->list_of)) +
 	    (size_t)t->nbuckets * sizeof(uint32_t);
 }
 
@@ -1768,7 +1816,9 @@ ctg_conn_summary(const struct ctg_conn *c, enum ctg_end_reason why,
 /* --- snapshot -------------------------------------------------------------- */
 
 #define SNAP_MAGIC "CTGSNAP\n"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
+#define SNAP_KIND_FINAL 0       /* written at a clean stop: every packet seen */
+#define SNAP_KIND_CHECKPOINT 1  /* written while running: may be behind */
 
 struct snap_header {
 	char magic[8];
@@ -1777,7 +1827,12 @@ struct snap_header {
 	uint64_t count;
 	uint64_t saved_us;
 	uint64_t next_id;
+	uint32_t kind;          /* SNAP_KIND_* (version 2 on) */
+	uint32_t reserved;
 };
+
+/* Version 1 had no kind: it was only ever written at a clean stop. */
+#define SNAP_V1_HEADER_SIZE 40
 
 static uint64_t
 fnv1a(uint64_t h, const void *data, size_t len)
@@ -1829,36 +1884,98 @@ read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Version 2 writes the entries first and the header's counts last (a
+ * checkpoint learns how many it wrote only at the end): the header is
+ * rewritten in place, and the checksum covers the entries, then the header.
+ */
 int
-ctg_tracker_save(struct ctg_tracker *t, int fd, uint64_t now_us)
+ctg_snap_begin(struct ctg_snap_writer *w, int fd, bool checkpoint)
 {
 	struct snap_header h;
-	uint64_t sum = 0xcbf29ce484222325ULL;
+
+	memset(w, 0, sizeof(*w));
+	w->fd = fd;
+	w->sum = 0xcbf29ce484222325ULL;
+	w->checkpoint = checkpoint;
+	memset(&h, 0, sizeof(h));
+	return write_all(fd, &h, sizeof(h));
+}
+
+int
+ctg_snap_write(struct ctg_snap_writer *w, const struct ctg_conn *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		w->sum = fnv1a(w->sum, &c[i], sizeof(c[i]));
+	w->count += n;
+	return write_all(w->fd, c, n * sizeof(*c));
+}
+
+int
+ctg_snap_finish(struct ctg_snap_writer *w, uint64_t saved_us, uint64_t next_id)
+{
+	struct snap_header h;
+	uint64_t sum;
 
 	memset(&h, 0, sizeof(h));
 	memcpy(h.magic, SNAP_MAGIC, 8);
 	h.version = SNAP_VERSION;
 	h.entry_size = sizeof(struct ctg_conn);
-	h.saved_us = now_us;
-	h.next_id = t->next_id;
-	for (uint32_t i = 0; i < t->max; i++)
-		if (t->pool[i].id != 0 && (t->pool[i].flags & CTG_CONN_CONFIRMED))
-			h.count++;
-	sum = fnv1a(sum, &h, sizeof(h));
-	if (write_all(fd, &h, sizeof(h)) < 0)
+	h.count = w->count;
+	h.saved_us = saved_us;
+	h.next_id = next_id;
+	h.kind = w->checkpoint ? SNAP_KIND_CHECKPOINT : SNAP_KIND_FINAL;
+	sum = fnv1a(w->sum, &h, sizeof(h));
+	if (write_all(w->fd, &sum, sizeof(sum)) < 0)
 		return -1;
-	for (uint32_t i = 0; i < t->max; i++) {
-		struct ctg_conn c = t->pool[i];
+	if (pwrite(w->fd, &h, sizeof(h), 0) != (ssize_t)sizeof(h))
+		return -1;
+	return 0;
+}
 
-		if (c.id == 0 || !(c.flags & CTG_CONN_CONFIRMED))
+size_t
+ctg_tracker_copy_slice(const struct ctg_tracker *t, size_t start, size_t count,
+    struct ctg_conn *out, uint64_t *next_id)
+{
+	size_t n = 0;
+
+	for (size_t i = start; i < start + count && i < t->max; i++) {
+		const struct ctg_conn *c = &t->pool[i];
+
+		if (c->id == 0 || !(c->flags & CTG_CONN_CONFIRMED))
 			continue;
-		c.hnext = c.lprev = c.lnext = 0;
-		c.tprofile = 0;
-		sum = fnv1a(sum, &c, sizeof(c));
-		if (write_all(fd, &c, sizeof(c)) < 0)
+		out[n] = *c;
+		/* places in this table and this run's rules mean nothing to another */
+		out[n].hnext = out[n].lprev = out[n].lnext = 0;
+		out[n].tprofile = 0;
+		n++;
+	}
+	*next_id = t->next_id;
+	return n;
+}
+
+int
+ctg_tracker_save(struct ctg_tracker *t, int fd, uint64_t now_us)
+{
+	return ctg_tracker_save_as(t, fd, now_us, false);
+}
+
+int
+ctg_tracker_save_as(struct ctg_tracker *t, int fd, uint64_t now_us, bool checkpoint)
+{
+	struct ctg_snap_writer w;
+	struct ctg_conn chunk[256];
+	uint64_t next_id = t->next_id;
+
+	if (ctg_snap_begin(&w, fd, checkpoint) < 0)
+		return -1;
+	for (size_t i = 0; i < t->max; i += 256) {
+		size_t n = ctg_tracker_copy_slice(t, i, 256, chunk, &next_id);
+
+		if (n && ctg_snap_write(&w, chunk, n) < 0)
 			return -1;
 	}
-	return write_all(fd, &sum, sizeof(sum));
+	return ctg_snap_finish(&w, now_us, next_id);
 }
 
 static bool
@@ -1884,7 +2001,8 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 	struct ctg_conn *buf = NULL;
 	int restored = 0;
 
-	if (read_all(fd, &h, sizeof(h)) < 0) {
+	memset(&h, 0, sizeof(h));
+	if (read_all(fd, &h, SNAP_V1_HEADER_SIZE) < 0) {
 		snprintf(err, errlen, "snapshot truncated in its header");
 		return -1;
 	}
@@ -1892,9 +2010,19 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 		snprintf(err, errlen, "not a ctguard connection snapshot");
 		return -1;
 	}
-	if (h.version != SNAP_VERSION || h.entry_size != sizeof(struct ctg_conn)) {
+	if ((h.version != 1 && h.version != SNAP_VERSION) ||
+	    h.entry_size != sizeof(struct ctg_conn)) {
 		snprintf(err, errlen, "snapshot version %u (entry size %u) not supported",
 		    h.version, h.entry_size);
+		return -1;
+	}
+	if (h.version >= 2 && read_all(fd, (char *)&h + SNAP_V1_HEADER_SIZE,
+	    sizeof(h) - SNAP_V1_HEADER_SIZE) < 0) {
+		snprintf(err, errlen, "snapshot truncated in its header");
+		return -1;
+	}
+	if (h.kind > SNAP_KIND_CHECKPOINT) {
+		snprintf(err, errlen, "snapshot of unknown kind %u", h.kind);
 		return -1;
 	}
 	if (h.count > t->max) {
@@ -1902,7 +2030,8 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 		    (unsigned long long)h.count, t->max);
 		return -1;
 	}
-	sum = fnv1a(sum, &h, sizeof(h));
+	if (h.version == 1)
+		sum = fnv1a(sum, &h, SNAP_V1_HEADER_SIZE);
 	if (h.count && (buf = calloc(h.count, sizeof(*buf))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -1920,6 +2049,8 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 			return -1;
 		}
 	}
+	if (h.version >= 2)
+		sum = fnv1a(sum, &h, sizeof(h));
 	if (read_all(fd, &want, sizeof(want)) < 0 || want != sum) {
 		snprintf(err, errlen, "snapshot checksum mismatch");
 		free(buf);
@@ -1951,8 +2082,24 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 			conn_end(t, c, CTG_END_TIMEOUT, now_us);
 			continue;
 		}
-		if (c->tuple.proto == IPPROTO_TCP)
+		if (c->tuple.proto == IPPROTO_TCP) {
+			/*
+			 * A checkpoint is up to one interval behind: the
+			 * endpoints moved their windows on since, with packets
+			 * this table never saw. Each side's next segment
+			 * re-learns its edges (as a pick-up does); the checks
+			 * are strict again from the segment after. A final
+			 * snapshot saw every packet that passed: no re-learning.
+			 */
+			if (h.kind == SNAP_KIND_CHECKPOINT && !(c->flags & CTG_CONN_CLOSED)) {
+				c->peer[0].flags |= CTG_PEER_LIBERAL;
+				c->peer[1].flags |= CTG_PEER_LIBERAL;
+			}
 			tcp_set_tclass(t, c);
+		} else if (!(c->flags & CTG_CONN_SEEN_REPLY))
+			evict_list_place(t, c, L_UNANSWERED);
+		else if (c->proto_state < 2)
+			evict_list_place(t, c, L_CLOSING);
 		restored++;
 	}
 	free(buf);

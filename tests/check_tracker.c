@@ -1430,6 +1430,105 @@ START_TEST(test_table_full_refuses)
 }
 END_TEST
 
+/*
+ * Table pressure (a spoofed-ACK or SYN flood at five times the table size
+ * per second, as the tracker sees it with loose pick-up): every packet of
+ * the established connections passes, and at least 95% of the real new
+ * connections opened during the flood complete their handshake.
+ */
+static struct ctg_packet
+spoofed(uint32_t i, uint8_t flags)
+{
+	struct ctg_packet p = tcp_pkt(0, flags, i * 7919u, i * 104729u, WIN, 0);
+
+	/* sources anywhere in 100.64.0.0/10, ports all over */
+	p.tuple.src = v4(100, (uint8_t)(64 + ((i >> 16) & 63)), (uint8_t)(i >> 8), (uint8_t)i);
+	p.tuple.sport = (uint16_t)(1024 + i % 60000);
+	p.tuple.dport = 22;
+	return p;
+}
+
+static void
+flood_round(uint32_t max, uint8_t flood_flags)
+{
+	struct ctg_tracker_config tc;
+	const unsigned nest = 20, seconds = 2, new_per_s = 100;
+	const uint32_t flood_per_s = 5 * max;
+	const uint32_t ticks = 100;     /* per second */
+	unsigned admitted = 0, tried = 0;
+	uint32_t sent[20], spoof = 0;
+	struct ctg_track_result r;
+
+	base_config(&tc, max, CTG_MIDSTREAM_LOOSE);
+	tc.unanswered_pct = 0;          /* the shipped default */
+	reset_tracker_cfg(&tc);
+	for (unsigned k = 0; k < nest; k++) {
+		cport = (uint16_t)(30000 + k);
+		handshake();
+		sent[k] = CISN + 1;
+	}
+	for (uint32_t tick = 0; tick < seconds * ticks; tick++) {
+		for (uint32_t j = 0; j < flood_per_s / ticks; j++) {
+			struct ctg_packet p = spoofed(spoof++, flood_flags);
+
+			classify(&p);
+		}
+		/* every established connection sends and is acknowledged */
+		for (unsigned k = 0; k < nest; k++) {
+			cport = (uint16_t)(30000 + k);
+			r = seg(0, CTG_TH_ACK | CTG_TH_PSH, sent[k], SISN + 1, WIN, 100);
+			ck_assert_msg(r.ctstate == CTG_CT_ESTABLISHED,
+			    "established data refused (%s) at tick %u", ctg_reason_name(r.reason), tick);
+			sent[k] += 100;
+			r = seg(1, CTG_TH_ACK, SISN + 1, sent[k], WIN, 0);
+			ck_assert_msg(r.ctstate == CTG_CT_ESTABLISHED,
+			    "established ack refused (%s) at tick %u", ctg_reason_name(r.reason), tick);
+		}
+		/* a real client opens new connections, answered within the tick */
+		for (unsigned j = 0; j < new_per_s / ticks; j++) {
+			cport = (uint16_t)(40000 + tried % 20000);
+			tried++;
+			r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+			if (r.ctstate != CTG_CT_NEW)
+				continue;
+			r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+			if (r.ctstate != CTG_CT_ESTABLISHED)
+				continue;
+			r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+			if (r.ctstate == CTG_CT_ESTABLISHED)
+				admitted++;
+		}
+		now += SEC / ticks;
+	}
+	ck_assert_msg(admitted * 100 >= tried * 95, "table %u, flood %s: %u of %u new connections admitted",
+	    max, flood_flags == CTG_TH_SYN ? "SYN" : "ACK", admitted, tried);
+	ck_assert_uint_gt(stats().evicted, flood_per_s);
+}
+
+START_TEST(test_flood_ack_small_table)
+{
+	flood_round(1000, CTG_TH_ACK);
+}
+END_TEST
+
+START_TEST(test_flood_syn_small_table)
+{
+	flood_round(1000, CTG_TH_SYN);
+}
+END_TEST
+
+START_TEST(test_flood_ack_default_table)
+{
+	flood_round(262144, CTG_TH_ACK);
+}
+END_TEST
+
+START_TEST(test_flood_syn_default_table)
+{
+	flood_round(262144, CTG_TH_SYN);
+}
+END_TEST
+
 /* --- expiry, unconfirm ------------------------------------------------------ */
 
 START_TEST(test_expiry_sweep)
@@ -1559,6 +1658,57 @@ fd_with(const uint8_t *buf, size_t len)
 	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
 	return fd;
 }
+
+/*
+ * A checkpoint is behind the endpoints: the data sent after it must pass
+ * once the table is restored from it (each side re-learns its edges from
+ * its next segment), then the checks are strict again. A final snapshot
+ * saw everything: the same jump is INVALID after it.
+ */
+static enum ctg_ctstate
+after_restore(bool checkpoint, uint32_t jump, struct ctg_tracker **out)
+{
+	struct ctg_tracker *t2;
+	char err[256];
+	int fd = snapshot_fd();
+
+	populate();
+	ck_assert_int_eq(ctg_tracker_save_as(trk, fd, now, checkpoint), 0);
+	ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+	t2 = make_tracker(1024, CTG_MIDSTREAM_STRICT, 1);
+	ck_assert_int_eq(ctg_tracker_restore(t2, fd, now, err, sizeof(err)), 3);
+	close(fd);
+	/* the client sent 1 MB more while the checkpoint aged */
+	struct ctg_packet p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11 + jump,
+	    SISN + 1, WIN, 100);
+	*out = t2;
+	return classify_in(t2, &p).ctstate;
+}
+
+START_TEST(test_snapshot_checkpoint_relearns)
+{
+	struct ctg_tracker *t2;
+	const uint32_t jump = 1000000;
+
+	ck_assert_int_eq(after_restore(true, jump, &t2), CTG_CT_ESTABLISHED);
+	/* the server's ack of it passes, and the checks are strict again */
+	struct ctg_packet a = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 11 + jump + 100, WIN, 0);
+	ck_assert_int_eq(classify_in(t2, &a).ctstate, CTG_CT_ESTABLISHED);
+	struct ctg_packet far = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11 + 3 * jump,
+	    SISN + 1, WIN, 100);
+	ck_assert_int_eq(classify_in(t2, &far).ctstate, CTG_CT_INVALID);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+START_TEST(test_snapshot_final_stays_strict)
+{
+	struct ctg_tracker *t2;
+
+	ck_assert_int_eq(after_restore(false, 1000000, &t2), CTG_CT_INVALID);
+	ctg_tracker_free(t2);
+}
+END_TEST
 
 START_TEST(test_snapshot_round_trip)
 {
@@ -1882,6 +2032,12 @@ tracker_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_table_evicts_oldest_unestablished);
 	tcase_add_test(tc, test_table_full_refuses);
+	tcase_add_test(tc, test_flood_ack_small_table);
+	tcase_add_test(tc, test_flood_syn_small_table);
+	tcase_add_test(tc, test_flood_ack_default_table);
+	tcase_add_test(tc, test_flood_syn_default_table);
+	/* two floods of 2.6M packets each under the sanitizers */
+	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_expiry_sweep);
 	tcase_add_test(tc, test_expiry_lookup);
 	tcase_add_test(tc, test_unconfirm);
@@ -1892,6 +2048,8 @@ tracker_suite(void)
 	tc = tcase_create("snapshot");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_snapshot_round_trip);
+	tcase_add_test(tc, test_snapshot_checkpoint_relearns);
+	tcase_add_test(tc, test_snapshot_final_stays_strict);
 	tcase_add_test(tc, test_snapshot_corrupt);
 	tcase_add_test(tc, test_snapshot_truncated);
 	tcase_add_test(tc, test_snapshot_drops_expired);

@@ -117,6 +117,13 @@ def handle(c):
             c.sendall(b'%d %s\n' % (n, h.hexdigest().encode()))
         elif cmd[0] == b'get':
             c.sendall(blob(int(cmd[1]), int(cmd[2])))
+        elif cmd[0] == b'sget':
+            # server-first, paced: N bytes in chunks, a pause after each
+            n, seed, chunk, delay = int(cmd[1]), int(cmd[2]), int(cmd[3]), float(cmd[4])
+            data = blob(n, seed)
+            for i in range(0, n, chunk):
+                c.sendall(data[i:i + chunk])
+                time.sleep(delay)
         elif cmd[0] == b'echo':
             while True:
                 d = c.recv(65536)
@@ -175,6 +182,18 @@ def get(host, port, n, seed, sport=0):
     s.close()
     if got != blob(n, seed):
         say('get: %d bytes, content %s' % (len(got),
+              'differs' if len(got) == n else 'short'))
+        return 1
+    return 0
+
+def sget(host, port, n, seed, sport, chunk, delay):
+    s = tcp(host, port, sport, timeout=15)
+    s.sendall(b'sget %d %d %d %f\n' % (n, seed, chunk, delay))
+    s.shutdown(socket.SHUT_WR)
+    got = readall(s)
+    s.close()
+    if got != blob(n, seed):
+        say('sget: %d bytes, content %s' % (len(got),
               'differs' if len(got) == n else 'short'))
         return 1
     return 0
@@ -359,6 +378,8 @@ elif cmd == 'put':
                  timeout=float(a[6]) if len(a) > 6 else 10))
 elif cmd == 'get':
     sys.exit(get(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4])))
+elif cmd == 'sget':
+    sys.exit(sget(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]), float(a[6])))
 elif cmd == 'hold':
     sys.exit(hold(a[0], int(a[1]), int(a[2]), float(a[3]), a[4]))
 elif cmd == 'udp':
@@ -475,7 +496,7 @@ queue_bound() {
 }
 
 write_config() {
-	# write_config FILE MIDSTREAM QUEUES
+	# write_config FILE MIDSTREAM QUEUES [CHECKPOINT_SECONDS]
 	cat >"$1" <<EOF
 queue = { first = 0; count = $3; };
 tracker = {
@@ -490,6 +511,7 @@ daemon = {
 	control_socket = "$SOCK";
 	control_mode = "0600";
 	state_file = "$T/conntable.snap";
+	checkpoint_interval = ${4:-0};
 };
 rules = { files = [ "$RULES" ]; reload = "recheck"; };
 EOF
@@ -863,6 +885,49 @@ ctg_check "the restart restored the connection from the snapshot" \
 ctg_check "strict midstream: no packet of the transfer was INVALID" \
     qeq "SELECT count(*) FROM verdicts WHERE sport = 41400 AND ctstate = 'invalid'" 0
 ctg_check "graceful stop (SIGTERM) exits 0" stop_daemon
+
+# kill -9 in the middle of transfers both ways (client-first upload,
+# server-first download), with checkpoints every second: after a restart
+# every connection goes on, with loose and with strict midstream, and no
+# RST is sent into any of them.
+crash_round() {
+	local mode=$1 up=$2 down=$3 up_pid down_pid
+	write_config "$CONF" "$mode" 1 1
+	rm -f "$T"/conntable.snap*
+	start_daemon "$CONF" 1 || ctg_not_ok "ctguardd started ($mode midstream, checkpoints)"
+	# about 6 s each: 64 KiB every 100 ms
+	PYT=45 py_cli put "$CTG_SRV4" "$SRVPORT" $((64 * 1024 * 60)) "$up" 65536 0.1 20 \
+	    >"$T/crash-up.out" 2>&1 &
+	up_pid=$!
+	PYT=45 py_cli sget "$CTG_SRV4" "$SRVPORT" $((64 * 1024 * 60)) 7 "$down" 65536 0.1 \
+	    >"$T/crash-down.out" 2>&1 &
+	down_pid=$!
+	sleep 2.5
+	ctg_check "$mode: a checkpoint was written while the transfers ran" \
+	    eval "ls '$T'/conntable.snap.q0 >/dev/null 2>&1"
+	kill -KILL "$DPID"
+	wait "$DPID" 2>/dev/null
+	start_daemon "$CONF" 1 || ctg_not_ok "ctguardd restarted after kill -9 ($mode)"
+	if wait "$up_pid"; then
+		ctg_ok "$mode: upload (client speaks first) survives kill -9"
+	else
+		ctg_not_ok "$mode: upload survives kill -9: $(head -c 200 "$T/crash-up.out")"
+	fi
+	if wait "$down_pid"; then
+		ctg_ok "$mode: download (server pushes) survives kill -9"
+	else
+		ctg_not_ok "$mode: download survives kill -9: $(head -c 200 "$T/crash-down.out")"
+	fi
+	ctg_check "$mode: the restart restored the connections from the checkpoint" \
+	    ctg_wait_for 5 qge "SELECT count FROM events WHERE detail LIKE 'restored %'
+	        ORDER BY id DESC LIMIT 1" 2
+	ctg_check "$mode: no packet of either transfer was refused or answered with a RST" \
+	    qeq "SELECT count(*) FROM verdicts WHERE (sport IN ($up, $down) OR dport IN ($up, $down))
+	        AND verdict <> 'accept'" 0
+	ctg_check "$mode: graceful stop (SIGTERM) exits 0" stop_daemon
+}
+crash_round loose 41500 41501
+crash_round strict 41502 41503
 
 # --- 7. two queues --------------------------------------------------------------
 for i in $(seq 10 25); do

@@ -53,6 +53,8 @@ base_config(struct ctg_tracker_config *tc, uint32_t max, enum ctg_midstream ms)
 	tc->max_connections = max;
 	tc->midstream = ms;
 	default_timeouts(&tc->timeouts);
+	/* no budget for unanswered entries unless a test sets one */
+	tc->unanswered_pct = 100;
 }
 
 /* Every tracker gets the fixture's end callback and hash seed. */

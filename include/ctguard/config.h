@@ -55,6 +55,7 @@ struct ctg_config {
 	bool verify_checksums;
 	uint8_t adaptive_start_pct;     /* timeouts shrink past this fill (0 = off) */
 	uint8_t adaptive_end_pct;
+	uint8_t unanswered_pct;         /* table share for entries one side never answered */
 	struct ctg_timeouts timeouts;
 
 	/* audit log */
@@ -73,6 +74,7 @@ struct ctg_config {
 	uint32_t control_mode;          /* permission bits, e.g. 0660 */
 	char control_group[CTG_NAME_MAX];
 	char state_file[CTG_PATH_MAX];  /* connection table saved across restarts */
+	uint32_t checkpoint_interval;   /* seconds between table checkpoints (0 = only at stop) */
 
 	/* rules */
 	char rule_files[CTG_MAX_RULE_FILES][CTG_PATH_MAX];

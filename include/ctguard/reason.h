@@ -102,6 +102,7 @@ enum ctg_reason_class {
 	X(RATE_LIMITED,         "rate_limited",         POLICY,  "rule rate limit exceeded") \
 	X(CONN_LIMITED,         "conn_limited",         POLICY,  "rule per-source connection limit exceeded") \
 	X(DEFAULT_POLICY,       "default_policy",       POLICY,  "no rule matched: default policy applied") \
+	X(REJECT_SUPPRESSED,    "reject_suppressed",    POLICY,  "reject of a segment of an unknown connection made a silent drop") \
 	X(AUDIT_OVERFLOW,       "audit_overflow",       POLICY,  "strict_audit: the audit log could not take the record") \
 	X(INTERNAL_ERROR,       "internal_error",       POLICY,  "the daemon could not process the packet")
 

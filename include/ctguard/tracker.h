@@ -95,12 +95,15 @@ struct ctg_track_result {
 	uint8_t after[2];
 };
 
+#define CTG_UNANSWERED_PCT_DEFAULT 50
+
 struct ctg_tracker_config {
 	uint32_t max_connections;
 	enum ctg_midstream midstream;
 	uint8_t adaptive_start_pct;
 	uint8_t adaptive_end_pct;
 	struct ctg_timeouts timeouts;
+	uint8_t unanswered_pct;         /* share of the table for unanswered entries (0: default) */
 	uint64_t id_base;               /* first connection id (0: derive from the clock) */
 	uint64_t hash_seed[2];          /* 0,0: random */
 };
@@ -202,6 +205,31 @@ const char *ctg_conn_label(const struct ctg_conn *c);
  * that fails any check is refused as a whole (never trusted in part).
  */
 int ctg_tracker_save(struct ctg_tracker *t, int fd, uint64_t now_us);
+/*
+ * A checkpoint (taken while packets flow) may be behind the endpoints:
+ * restoring one lets each TCP connection re-learn its sequence edges from
+ * its next segment each way instead of judging it by stale ones.
+ */
+int ctg_tracker_save_as(struct ctg_tracker *t, int fd, uint64_t now_us, bool checkpoint);
+
+/*
+ * The same format written in slices, for a table that keeps changing: the
+ * owner of the table copies up to count pool slots from start (only the
+ * connections in them) while it holds the table, and the writer writes
+ * them after letting go. Each entry is consistent; the whole is not a
+ * single instant, which a checkpoint does not need.
+ */
+struct ctg_snap_writer {
+	int fd;
+	bool checkpoint;
+	uint64_t sum;
+	uint64_t count;
+};
+size_t ctg_tracker_copy_slice(const struct ctg_tracker *t, size_t start, size_t count,
+    struct ctg_conn *out, uint64_t *next_id);
+int ctg_snap_begin(struct ctg_snap_writer *w, int fd, bool checkpoint);
+int ctg_snap_write(struct ctg_snap_writer *w, const struct ctg_conn *c, size_t n);
+int ctg_snap_finish(struct ctg_snap_writer *w, uint64_t saved_us, uint64_t next_id);
 int ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
     char *err, size_t errlen);
 
