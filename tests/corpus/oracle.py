@@ -205,6 +205,8 @@ def main():
             row = line.rstrip("\n").split("\t")
             name = os.path.basename(row[col["file"]])
             if row[col["oracle"]] != "independent":
+                print("# %s: oracle column says %r, not independent: not compared" %
+                      (name, row[col["oracle"]]))
                 continue
             claims = parse_outcome(row[col["expected_outcome"]])
             conns = read_conns(os.path.join(conndir, name + ".conn"))
