@@ -2,7 +2,10 @@
 # Build ctguard with AddressSanitizer + UBSan and warnings as errors, run
 # every test (`make check`), run each fuzzer briefly over its seed corpus,
 # check the release tarball (`make distcheck`), and print one line:
-# "N passed, N failed, N skipped", counting every single test case.
+# "N passed, N failed, N skipped", counting every test case of every test
+# program automake ran (its .trs results, in every folder), the fuzzers,
+# the package test and distcheck. Every skip is printed by name; under
+# CI=true a skip is a failure.
 # Dependencies: see packaging/build-deps.txt (the README's one-liner installs them).
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -11,7 +14,18 @@ jobs=$(nproc 2>/dev/null || echo 2)
 passed=0 failed=0 skipped=0
 fail_notes=()
 
+skip_notes=()
+
 note_fail() { failed=$((failed + 1)); fail_notes+=("$1"); }
+# note_skip WHAT: one test case that did not run.
+note_skip() {
+	if [ "${CI:-}" = true ]; then
+		note_fail "skipped under CI=true: $1"
+	else
+		skipped=$((skipped + 1))
+		skip_notes+=("$1")
+	fi
+}
 
 # The public captures for the replay regression suite live beside the checkout.
 if [ -z "${CTG_CORPUS:-}" ] && [ -d "$top/../shared/corpus" ]; then
@@ -38,39 +52,52 @@ make -j"$jobs" check >check.out 2>&1
 check_rc=$?
 grep -E '^(PASS|FAIL|SKIP|XFAIL|XPASS|ERROR):' check.out
 
-# Count test cases: Check's own summary per unit-test program, and the
-# "ok - " / "not ok - " lines of the script tests.
-for trs in tests/*.trs; do
-	[ -f "$trs" ] || continue
+# Count test cases, for every test program automake ran, in every folder
+# (one .trs per program, cross-checked with test-suite.log's total): Check's
+# own summary of a unit-test program, the "ok - " / "not ok - " lines of a
+# script test; "ok - ... # SKIP" lines are skips, not passes. A program
+# that reported nothing is one case; one that exited 77 (automake: SKIP)
+# without naming its skipped cases is one skipped case.
+mapfile -t trs_files < <(find . -name '*.trs' | sort)
+total=$(sed -n 's/^# TOTAL: *//p' test-suite.log 2>/dev/null | head -n1)
+if [ "${#trs_files[@]}" -eq 0 ] || [ "${#trs_files[@]}" != "${total:-}" ]; then
+	note_fail "make check: ${#trs_files[@]} test results (.trs) found, test-suite.log says ${total:-nothing} (see build/check.out)"
+fi
+for trs in "${trs_files[@]}"; do
 	log="${trs%.trs}.log"
+	name=${trs#./}
+	name=${name%.trs}
 	result=$(sed -n 's/^:test-result: //p' "$trs" | head -n1)
-	name=$(basename "${trs%.trs}")
-	if [ "$result" = SKIP ]; then
-		skipped=$((skipped + 1))
-		continue
-	fi
+	cases=0 bad=0
 	line=$(grep -E '^[0-9]+%: Checks: [0-9]+' "$log" | tail -n1)
 	if [ -n "$line" ]; then
 		n=$(sed -E 's/.*Checks: ([0-9]+).*/\1/' <<<"$line")
 		f=$(sed -E 's/.*Failures: ([0-9]+).*/\1/' <<<"$line")
 		e=$(sed -E 's/.*Errors: ([0-9]+).*/\1/' <<<"$line")
 		passed=$((passed + n - f - e))
-		failed=$((failed + f + e))
-		[ $((f + e)) -gt 0 ] && fail_notes+=("$name: $f failures, $e errors")
-		[ "$result" != PASS ] && [ $((f + e)) -eq 0 ] && note_fail "$name: exited with failure"
-		continue
+		cases=$n bad=$((f + e))
+		[ "$bad" -gt 0 ] && fail_notes+=("$name: $f failures, $e errors")
+	else
+		ok=$(grep '^ok - ' "$log" | grep -vc '# SKIP')
+		nok=$(grep -c '^not ok - ' "$log")
+		passed=$((passed + ok))
+		cases=$((ok + nok)) bad=$nok
+		[ "$nok" -gt 0 ] && fail_notes+=("$name: $nok checks failed")
 	fi
-	ok=$(grep -c '^ok - ' "$log" || true)
-	nok=$(grep -c '^not ok - ' "$log" || true)
-	passed=$((passed + ok))
-	failed=$((failed + nok))
-	[ "$nok" -gt 0 ] && fail_notes+=("$name: $nok checks failed")
-	if [ "$result" != PASS ] && [ "$nok" -eq 0 ]; then
-		note_fail "$name: $result without a failing check (see build/$log)"
-	fi
-	if [ "$result" = PASS ] && [ "$ok" -eq 0 ]; then
-		passed=$((passed + 1))
-	fi
+	failed=$((failed + bad))
+	nskip=0
+	while IFS= read -r l; do
+		nskip=$((nskip + 1))
+		note_skip "$name: ${l#ok - }"
+	done < <(grep -E '^ok - .*# SKIP' "$log")
+	case $result in
+	PASS)
+		[ $((cases + nskip)) -eq 0 ] && passed=$((passed + 1)) ;;
+	SKIP)
+		[ "$nskip" -eq 0 ] && note_skip "$name: $(grep -m1 -E '^# SKIP|skipped' "$log" || tail -n1 "$log")" ;;
+	*)
+		[ "$bad" -eq 0 ] && note_fail "$name: $result without a failing check (see build/$name.log)" ;;
+	esac
 done
 if [ $check_rc -ne 0 ] && [ $failed -eq 0 ]; then
 	note_fail "make check failed (see build/check.out)"
@@ -98,8 +125,10 @@ if command -v clang >/dev/null; then
 		note_fail "fuzz build failed"
 	fi
 	cd "$top"
-elif [ "${CI:-}" = true ]; then
-	note_fail "clang missing: fuzzers not run"
+else
+	for f in "$top"/tests/fuzz/fuzz_*.c; do
+		note_skip "$(basename "${f%.c}"): clang not installed"
+	done
 fi
 
 # The Debian package builds from the release tarball, installs into a
@@ -108,18 +137,23 @@ cd "$top/build"
 srcdir=$top builddir=$top/build bash "$top/tests/test_package.sh" >package.out 2>&1
 pkg_rc=$?
 grep -E '^(ok|not ok) - ' package.out
-ok=$(grep -c '^ok - ' package.out || true)
-nok=$(grep -c '^not ok - ' package.out || true)
+ok=$(grep '^ok - ' package.out | grep -vc '# SKIP')
+nok=$(grep -c '^not ok - ' package.out)
 passed=$((passed + ok))
 failed=$((failed + nok))
 [ "$nok" -gt 0 ] && fail_notes+=("test_package: $nok checks failed")
-if [ $pkg_rc -ne 0 ] && [ "$nok" -eq 0 ]; then
+while IFS= read -r l; do note_skip "test_package: ${l#ok - }"; done < <(grep -E '^ok - .*# SKIP' package.out)
+if [ $pkg_rc -eq 77 ]; then
+	note_skip "test_package: $(tail -n1 package.out)"
+elif [ $pkg_rc -ne 0 ] && [ "$nok" -eq 0 ]; then
 	note_fail "test_package.sh exited $pkg_rc (see build/package.out)"
 fi
 cd "$top"
 
 # The release tarball builds and passes its own tests.
-if [ "${CTG_SKIP_DISTCHECK:-}" != 1 ]; then
+if [ "${CTG_SKIP_DISTCHECK:-}" = 1 ]; then
+	note_skip "make distcheck: CTG_SKIP_DISTCHECK=1"
+else
 	cd "$top/build"
 	if make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >distcheck.out 2>&1; then
 		echo "ok - make distcheck"
@@ -131,6 +165,9 @@ if [ "${CTG_SKIP_DISTCHECK:-}" != 1 ]; then
 	cd "$top"
 fi
 
+if [ ${#skip_notes[@]} -gt 0 ]; then
+	printf 'skipped: %s\n' "${skip_notes[@]}"
+fi
 if [ ${#fail_notes[@]} -gt 0 ]; then
 	printf 'failed: %s\n' "${fail_notes[@]}"
 fi
