@@ -78,7 +78,7 @@ fi
 
 # Fuzzers: a short run of each over its seed corpus (tests/fuzz/corpus/NAME),
 # built with clang, with leak detection on: tests/lsan.supp (LSAN_OPTIONS
-# above) suppresses only libconfig 1.5's own leaks. A fuzzer whose corpus is
+# above) suppresses only libconfig 1.5's scanner leak. A fuzzer whose corpus is
 # missing, or that does not report its runs, fails like a crash.
 FUZZERS="packet config rules linkoff snapshot tracker ctlfilter"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}

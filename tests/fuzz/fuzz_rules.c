@@ -5,7 +5,7 @@
  *
  * Leak detection stays on; libconfig 1.5 leaks its string buffer on some
  * syntax errors (a string token followed by a parse error), which is not
- * ours to fix, so tests/lsan.supp suppresses leaks inside libconfig only:
+ * ours to fix, so tests/lsan.supp suppresses that leak (strbuf_append) only:
  *   LSAN_OPTIONS=suppressions=tests/lsan.supp \
  *       build-fuzz/tests/fuzz/fuzz_rules -max_total_time=60 tests/fuzz/corpus/rules
  */
