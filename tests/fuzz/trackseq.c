@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+
 #include "trackseq.h"
 
 static void
@@ -17,6 +19,12 @@ on_end(void *arg, const struct ctg_conn *c, const struct ctg_conn_record *rec)
 	if (c->id == 0 || !(c->flags & CTG_CONN_CONFIRMED) || rec->conn_state[0] == '\0' ||
 	    memchr(rec->history, '\0', sizeof(rec->history)) == NULL ||
 	    rec->end_reason > CTG_END_REOPENED)
+		abort();
+	/* established entries are never evicted to make room (tracker.c) */
+	if (rec->end_reason == CTG_END_EVICTED && !(c->flags & CTG_CONN_CLOSED) &&
+	    (c->tuple.proto == IPPROTO_TCP ?
+	    c->peer[0].state == CTG_TCPS_ESTABLISHED && c->peer[1].state == CTG_TCPS_ESTABLISHED :
+	    c->tuple.proto == IPPROTO_UDP && c->proto_state == 2))
 		abort();
 	s->ends++;
 }
