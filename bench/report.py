@@ -121,6 +121,8 @@ def main():
         e2e[c] = {k: summary(data.get(c, {}).get(k, [])) for k, _, _ in E2E}
         for k in ("bulk_1_retrans", "bulk_8_retrans", "crr_failed",
                   "crr_stalled", "udp_unlimited_loss_pct", "udp_rcvbuf_drops",
+                  "udp_unlimited_sent_pps", "udp_loss_exceeded_pps",
+                  "udp_generator_limited", "udp_ladder_runs",
                   "loadavg1"):
             e2e[c][k] = summary(data.get(c, {}).get(k, []))
 
@@ -225,6 +227,23 @@ def main():
     p("")
     drops = ["(%d) %s" % (c, "n/a" if med(c, "udp_rcvbuf_drops") is None
                           else "%.0f" % med(c, "udp_rcvbuf_drops")) for c in CFG]
+    lim = []
+    for c in CFG:
+        g = e2e[c]["udp_generator_limited"]
+        if g is None:
+            continue
+        n = len(g["runs"])
+        gen = sum(1 for x in g["runs"] if x == 1)
+        lim.append("(%d) loss beyond 0.1%% from %s pps; limit: %s" % (
+            c, cell(e2e[c]["udp_loss_exceeded_pps"]),
+            "the generator (sender could not offer more)" if gen == n else
+            "none found" if e2e[c]["udp_loss_exceeded_pps"] is None else
+            "the gateway" if gen == 0 else
+            "the generator in %d of %d rounds" % (gen, n)))
+    if lim:
+        p("UDP loss-free search (up and down from the unlimited rate): " +
+          "; ".join(lim))
+        p("")
     p("UDP: packets the server's own socket buffer dropped in the 2 s run at "
       "the loss-free rate (forwarded, so not counted as loss), median: " +
       ", ".join(drops))

@@ -298,7 +298,7 @@ iperf_json() {
 want_test() { [[ " $BENCH_TESTS " == *" $1 "* ]]; }
 
 run_tests() {
-	local c=$1 r=$2 f=$W/out.json v line rate lo hi mid ceil step
+	local c=$1 r=$2 f=$W/out.json v line
 	# bulk TCP, 1 and 8 streams (Gbit/s at the receiver)
 	want_test bulk && for p in 1 8; do
 		timeout $((SECS + 20)) ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 \
@@ -331,8 +331,17 @@ run_tests() {
 		res "$r" "$c" rr_p99_us "$(sed -n 's/.*rr_p99_us=\([0-9.]*\).*/\1/p' <<<"$line")"
 	fi
 	want_test udp || return 0
-	# 64-byte UDP: the unlimited rate gives the ceiling, then a bisection for
-	# the highest rate with <= 0.1% loss (4 steps: 1/16 of the ceiling).
+	# 64-byte UDP: the highest offered rate with <= 0.1% loss, searched above
+	# and below the unlimited run's rate: an exponential probe (x2) upward
+	# from it until loss exceeds the bound or the generator cannot send the
+	# offered rate, or (when the unlimited run already lost too much) downward
+	# (/2) until loss is within it; then a bisection between the highest rate
+	# within the bound and the lowest beyond it, to 2% of the latter.
+	# Recorded: udp_lossfree_pps (offered rate, as the sender measured it),
+	# udp_loss_exceeded_pps (lowest offered rate beyond the bound, nan when
+	# none was reached), udp_generator_limited (1 when the sender could not
+	# reach an offered rate at which the gateway still kept within the bound:
+	# then the loss-free figure is the generator's limit, not the gateway's).
 	# Loss counts packets that never reached the server: those the server's
 	# own socket buffer dropped (UdpRcvbufErrors there) were forwarded, and
 	# on this 2-core machine they measure how much CPU the receiving iperf3
@@ -340,7 +349,8 @@ run_tests() {
 	rcvbuf_errors() {
 		ctg_in "$SRV" cat /proc/net/snmp | awk '$1 == "Udp:" && $2 ~ /^[0-9]+$/ { print $6 }'
 	}
-	udp_run() {     # udp_run PPS (0 = unlimited): prints "received_pps loss_pct rcvbuf_drops"
+	# udp_run PPS (0 = unlimited): prints "sent_pps received_pps loss_pct rcvbuf_drops"
+	udp_run() {
 		local bps=$(($1 * 64 * 8)) e0 e1
 		e0=$(rcvbuf_errors)
 		timeout 30 ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 -u \
@@ -351,39 +361,113 @@ run_tests() {
 		python3 -c "import json, sys
 j = json.load(open(sys.argv[1]))['end']['sum']
 drops = int(sys.argv[3]) - int(sys.argv[2])
-print('%d %.4f %d' % ((j['packets'] - j['lost_packets']) / j['seconds'],
+print('%d %d %.4f %d' % (j['packets'] / j['seconds'],
+    (j['packets'] - j['lost_packets']) / j['seconds'],
     100.0 * max(0, j['lost_packets'] - drops) / max(1, j['packets']), drops))" \
 		    "$f" "$e0" "$e1" 2>/dev/null
 	}
+	# every step in the raw files: round config target sent received loss% drops
+	udp_step() {
+		local line
+		line=$(udp_run "$1")
+		echo -e "$r\t$c\t$1\t${line// /\\t}" >>"$RAW/udp-ladder.tsv"
+		echo "$line"
+	}
+	within() { python3 -c "import sys; sys.exit(0 if float('$1') <= 0.1 else 1)"; }
+	# reached TARGET SENT: the sender got within 5% of the offered rate
+	reached() { [ "$2" -ge $(($1 * 95 / 100)) ]; }
+	# beyond: the run at $target lost too much; the offered rate is what
+	# the sender managed, unless that fell below the best rate within
+	beyond() { bad=$(( ${sent:-0} > ok ? ${sent:-0} : target )); }
+	local sent got drops ok=0 ok_drops=nan bad="" genlim=0 target i probes=1
+	read -r sent got v drops <<<"$(udp_step 0)"
+	res "$r" "$c" udp_unlimited_pps "${got:-nan}"
+	res "$r" "$c" udp_unlimited_sent_pps "${sent:-nan}"
 	# udp_unlimited_loss_pct, like the ladder, leaves out the server's own drops
-	read -r ceil v drops <<<"$(udp_run 0)"
-	res "$r" "$c" udp_unlimited_pps "${ceil:-nan}"
 	res "$r" "$c" udp_unlimited_loss_pct "${v:-nan}"
-	if [ -z "$ceil" ] || [ "$ceil" -le 0 ]; then
-		res "$r" "$c" udp_rcvbuf_drops nan
-		res "$r" "$c" udp_lossfree_pps nan
+	if [ -z "$v" ] || [ "$sent" -le 0 ]; then
+		for v in udp_rcvbuf_drops udp_lossfree_pps udp_loss_exceeded_pps \
+		    udp_generator_limited udp_ladder_runs; do
+			res "$r" "$c" "$v" nan
+		done
 		return 0
 	fi
-	lo=0
-	hi=$ceil
-	lo_drops=0
-	for step in 1 2 3 4; do
-		mid=$(((lo + hi) / 2))
-		read -r rate v drops <<<"$(udp_run "$mid")"
-		if [ -n "$v" ] && python3 -c "import sys; sys.exit(0 if float('$v') <= 0.1 else 1)"; then
-			lo=$mid
-			lo_drops=${drops:-0}
-		else
-			hi=$mid
-		fi
-	done
-	res "$r" "$c" udp_rcvbuf_drops "$lo_drops"
-	res "$r" "$c" udp_lossfree_pps "$lo"
+	if within "$v"; then
+		ok=$sent
+		ok_drops=$drops
+		# upward: the unlimited run is what the sender manages flat out, so
+		# the first doubling tells whether more could be offered at all
+		target=$((sent * 2))
+		for i in 1 2 3 4 5; do
+			read -r sent got v drops <<<"$(udp_step "$target")"
+			probes=$((probes + 1))
+			[ -n "$v" ] || { bad=$target; break; }
+			if ! within "$v"; then
+				beyond
+				break
+			fi
+			[ "$sent" -gt "$ok" ] && { ok=$sent; ok_drops=$drops; }
+			if ! reached "$target" "$sent"; then
+				genlim=1
+				break
+			fi
+			target=$((target * 2))
+		done
+	else
+		bad=$sent
+		# downward until within the bound (or below 1000 pps: nothing to find)
+		target=$((sent / 2))
+		while [ "$target" -ge 1000 ]; do
+			read -r sent got v drops <<<"$(udp_step "$target")"
+			probes=$((probes + 1))
+			if [ -n "$v" ] && within "$v"; then
+				ok=$sent
+				ok_drops=$drops
+				break
+			fi
+			beyond
+			target=$((target / 2))
+		done
+	fi
+	# bisect between ok (within) and bad (beyond), to 2% of bad
+	if [ -n "$bad" ] && [ "$ok" -gt 0 ]; then
+		for i in 1 2 3 4 5 6; do
+			[ $((bad - ok)) -le $((bad / 50)) ] && break
+			target=$(((ok + bad) / 2))
+			read -r sent got v drops <<<"$(udp_step "$target")"
+			probes=$((probes + 1))
+			if [ -n "$v" ] && within "$v"; then
+				if ! reached "$target" "$sent"; then
+					# the sender fell short below a rate it reached before:
+					# the machine is too loaded to say more
+					[ "$sent" -gt "$ok" ] && { ok=$sent; ok_drops=$drops; }
+					break
+				fi
+				[ "$sent" -gt "$ok" ] && { ok=$sent; ok_drops=$drops; }
+			else
+				beyond
+			fi
+		done
+	fi
+	if [ "$genlim" -eq 1 ]; then
+		v="limit: the generator (it could not offer more)"
+	elif [ -n "$bad" ]; then
+		v="limit: the gateway (loss beyond 0.1% from $bad pps)"
+	else
+		v="limit: none found (32x the unlimited rate kept within the bound)"
+	fi
+	log "udp: config $c: loss-free $ok pps, $v, $probes runs"
+	res "$r" "$c" udp_rcvbuf_drops "$ok_drops"
+	res "$r" "$c" udp_lossfree_pps "$ok"
+	res "$r" "$c" udp_loss_exceeded_pps "${bad:-nan}"
+	res "$r" "$c" udp_generator_limited "$genlim"
+	res "$r" "$c" udp_ladder_runs "$probes"
 }
 
 e2e() {
 	local r c order
 	: >"$RAW/e2e.tsv"
+	: >"$RAW/udp-ladder.tsv"
 	: >"$RAW/checks.tsv"
 	e2e_setup
 	# one warm-up pass (not recorded): page cache, ARP, iperf3 start-up

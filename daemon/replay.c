@@ -240,12 +240,8 @@ is_inside(const struct ctg_replay_opts *o, const struct ctg_addr *a, uint8_t fam
 	return false;
 }
 
-/*
- * Find the IP header in a frame. Returns its offset, or -1 for a frame that
- * carries no IP (*why says so) and -2 for a frame cut inside its link header.
- */
-static int
-link_offset(int dlt, const uint8_t *f, uint32_t len)
+int
+ctg_replay_link_offset(int dlt, const uint8_t *f, uint32_t len)
 {
 	uint32_t off;
 	uint16_t type;
@@ -359,7 +355,7 @@ replay_frame(const struct ctg_replay_opts *o, struct ctg_pipeline *p, FILE *out,
 {
 	struct ctg_decision d;
 	struct ctg_pkt_in in;
-	int off = link_offset(dlt, frame, caplen);
+	int off = ctg_replay_link_offset(dlt, frame, caplen);
 
 	if (off < 0) {
 		(*not_ip)++;
@@ -432,7 +428,7 @@ ctg_replay_run(const struct ctg_replay_opts *o, struct ctg_pipeline *p,
 		return 1;
 	}
 	dlt = pcap_datalink(rd.pc);
-	if (link_offset(dlt, (const uint8_t *)"", 0) == -3) {
+	if (ctg_replay_link_offset(dlt, (const uint8_t *)"", 0) == -3) {
 		const char *name = pcap_datalink_val_to_name(dlt);
 
 		fprintf(err, "%s: unsupported link type %s (%d)\n", o->path,

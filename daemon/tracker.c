@@ -1978,10 +1978,18 @@ ctg_tracker_save_as(struct ctg_tracker *t, int fd, uint64_t now_us, bool checkpo
 	return ctg_snap_finish(&w, now_us, next_id);
 }
 
+/*
+ * Ids come from the clock in microseconds (about 2^51 now); one near 2^64
+ * is corrupt, and would wrap next_id to 0, the mark of a free slot.
+ */
+#define SNAP_MAX_ID (1ULL << 62)
+
 static bool
 conn_sane(const struct ctg_conn *c)
 {
-	if (c->id == 0 || (c->tuple.family != 4 && c->tuple.family != 6))
+	if (c->id == 0 || c->id >= SNAP_MAX_ID)
+		return false;
+	if (c->tuple.family != 4 && c->tuple.family != 6)
 		return false;
 	if (c->peer[0].state >= CTG_TCPS_COUNT || c->peer[1].state >= CTG_TCPS_COUNT)
 		return false;
@@ -1990,6 +1998,17 @@ conn_sane(const struct ctg_conn *c)
 	if (memchr(c->history, '\0', sizeof(c->history)) == NULL)
 		return false;
 	return c->peer[0].wscale <= CTG_TCP_MAX_WSCALE && c->peer[1].wscale <= CTG_TCP_MAX_WSCALE;
+}
+
+/* As datagram_packet leaves them: unassured UDP, ICMP, unreplied others. */
+static bool
+datagram_evictable(const struct ctg_conn *c)
+{
+	if (c->tuple.proto == IPPROTO_UDP)
+		return c->proto_state < 2;
+	if (c->tuple.proto == IPPROTO_ICMP || c->tuple.proto == IPPROTO_ICMPV6)
+		return true;
+	return c->proto_state == 0;
 }
 
 int
@@ -2023,6 +2042,11 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 	}
 	if (h.kind > SNAP_KIND_CHECKPOINT) {
 		snprintf(err, errlen, "snapshot of unknown kind %u", h.kind);
+		return -1;
+	}
+	if (h.next_id >= SNAP_MAX_ID) {
+		snprintf(err, errlen, "snapshot next id %llu is corrupt",
+		    (unsigned long long)h.next_id);
 		return -1;
 	}
 	if (h.count > t->max) {
@@ -2074,6 +2098,10 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 		c->flags &= ~CTG_CONN_VERDICT;
 		c->rule_index = -1;
 		c->action = 0;
+		c->tprofile = 0;        /* an index into the last run's profiles */
+		/* new ids must not repeat a restored one, whatever next_id said */
+		if (c->id >= t->next_id)
+			t->next_id = c->id + 1;
 		uint32_t b = tuple_hash(t, &c->tuple) & (t->nbuckets - 1);
 		c->hnext = t->buckets[b];
 		t->buckets[b] = idx_of(t, c) + 1;
@@ -2098,7 +2126,7 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 			tcp_set_tclass(t, c);
 		} else if (!(c->flags & CTG_CONN_SEEN_REPLY))
 			evict_list_place(t, c, L_UNANSWERED);
-		else if (c->proto_state < 2)
+		else if (datagram_evictable(c))
 			evict_list_place(t, c, L_CLOSING);
 		restored++;
 	}

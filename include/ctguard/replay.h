@@ -8,6 +8,7 @@
 #define CTGUARD_REPLAY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "ctguard/pipeline.h"
@@ -29,6 +30,14 @@ struct ctg_replay_opts {
 
 /* Parse "ADDR/LEN" into opts->inside; returns -1 on a bad prefix. */
 int ctg_replay_add_inside(struct ctg_replay_opts *o, const char *cidr);
+
+/*
+ * Find the IP header in a frame of link type dlt (pcap's DLT_* value).
+ * Returns its offset (never past len), -1 for a frame that carries no IP,
+ * -2 for a frame cut inside its link header, -3 for a link type replay
+ * does not read.
+ */
+int ctg_replay_link_offset(int dlt, const uint8_t *frame, uint32_t len);
 
 /*
  * Replay o->path through p. Returns 0, or 1 when the capture could not be
