@@ -20,10 +20,14 @@ on_end(void *arg, const struct ctg_conn *c, const struct ctg_conn_record *rec)
 	    memchr(rec->history, '\0', sizeof(rec->history)) == NULL ||
 	    rec->end_reason > CTG_END_REOPENED)
 		abort();
-	/* established entries are never evicted to make room (tracker.c) */
+	/*
+	 * Established entries both sides have spoken in are never evicted to
+	 * make room (tracker.c); a pick-up nobody answered may be.
+	 */
 	if (rec->end_reason == CTG_END_EVICTED && !(c->flags & CTG_CONN_CLOSED) &&
 	    (c->tuple.proto == IPPROTO_TCP ?
-	    c->peer[0].state == CTG_TCPS_ESTABLISHED && c->peer[1].state == CTG_TCPS_ESTABLISHED :
+	    c->peer[0].state == CTG_TCPS_ESTABLISHED && c->peer[1].state == CTG_TCPS_ESTABLISHED &&
+	    (c->peer[0].flags & c->peer[1].flags & CTG_PEER_SEEN) :
 	    c->tuple.proto == IPPROTO_UDP && c->proto_state == 2))
 		abort();
 	s->ends++;
