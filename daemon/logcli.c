@@ -18,6 +18,7 @@
 
 #include "ctguard/clock.h"
 #include "ctguard/logcli.h"
+#include "ctguard/netaddr.h"
 #include "ctguard/proto.h"
 #include "ctguard/reason.h"
 #include "ctguard/types.h"
@@ -113,41 +114,31 @@ ctg_logcli_parse_time(const char *s, long long now_us, long long *out_us)
 	return 0;
 }
 
+/*
+ * An address argument: the rule language's acceptance (netaddr.h), as a
+ * range of the 16-byte keys the database stores (IPv4 mapped to
+ * ::ffff:0:0/96), so that one BETWEEN answers either family.
+ */
 static int
-parse_cidr(const char *s, struct range *r)
+parse_cidr(const char *s, struct range *r, char *err, size_t errlen)
 {
-	char addr[INET6_ADDRSTRLEN + 8];
-	const char *slash = strchr(s, '/');
+	struct ctg_prefix p;
 	uint8_t a[16];
-	long bits, maxbits;
-	size_t n = slash ? (size_t)(slash - s) : strlen(s);
-	char *end;
+	unsigned bits;
 
-	if (n == 0 || n >= sizeof(addr))
+	if (ctg_prefix_parse(s, &p, err, errlen) == -1)
 		return -1;
-	memcpy(addr, s, n);
-	addr[n] = '\0';
-	if (inet_pton(AF_INET, addr, a + 12) == 1) {
+	if (p.family == 4) {
 		memset(a, 0, 10);
 		a[10] = a[11] = 0xff;
-		maxbits = 32;
-	} else if (inet_pton(AF_INET6, addr, a) == 1)
-		maxbits = 128;
-	else
-		return -1;
-	bits = maxbits;
-	if (slash != NULL) {
-		errno = 0;
-		bits = strtol(slash + 1, &end, 10);
-		if (errno != 0 || *end != '\0' || end == slash + 1 || bits < 0 ||
-		    bits > maxbits)
-			return -1;
+		memcpy(a + 12, p.addr.b, 4);
+		bits = 96u + p.plen;
+	} else {
+		memcpy(a, p.addr.b, 16);
+		bits = p.plen;
 	}
-	if (maxbits == 32)
-		bits += 96;
-	for (int i = 0; i < 16; i++) {
-		int keep = bits >= (i + 1) * 8 ? 8 : bits > i * 8 ?
-		    (int)bits - i * 8 : 0;
+	for (unsigned i = 0; i < 16; i++) {
+		unsigned keep = bits >= (i + 1) * 8 ? 8 : bits > i * 8 ? bits - i * 8 : 0;
 		uint8_t mask = keep == 0 ? 0 : (uint8_t)(0xff << (8 - keep));
 
 		r->lo[i] = a[i] & mask;
@@ -305,9 +296,11 @@ set_reason(struct cli *c, const char *val)
 static int
 set_addr(struct cli *c, const char *val, struct range *r)
 {
-	if (parse_cidr(val, r) == -1)
+	char why[160];
+
+	if (parse_cidr(val, r, why, sizeof(why)) == -1)
 		return usage_error(c->o->cmd, c->err, "invalid address "
-		    "'%s' (use ADDR or ADDR/LEN)", val);
+		    "'%s' (%s; use ADDR or ADDR/LEN)", val, why);
 	return -1;
 }
 
@@ -326,27 +319,24 @@ set_dst(struct cli *c, const char *val)
 static int
 set_port(struct cli *c, const char *val)
 {
-	long long v;
+	char why[160];
+	uint16_t port;
 
-	if (parse_num(val, 0, 65535, &v) == -1)
-		return usage_error(c->o->cmd, c->err, "invalid port '%s'", val);
-	c->o->port = (long)v;
+	if (ctg_port_parse(val, &port, why, sizeof(why)) == -1)
+		return usage_error(c->o->cmd, c->err, "invalid port '%s' (%s)", val, why);
+	c->o->port = port;
 	return -1;
 }
 
 static int
 set_proto(struct cli *c, const char *val)
 {
-	long long v;
-	int p = ctg_proto_by_name(val);
+	char why[160];
+	uint8_t proto;
 
-	if (p >= 0)
-		c->o->proto = p;
-	else if (parse_num(val, 0, 255, &v) == 0)
-		c->o->proto = (long)v;
-	else
-		return usage_error(c->o->cmd, c->err, "invalid protocol "
-		    "'%s' (tcp, udp, icmp, icmpv6 or 0-255)", val);
+	if (ctg_proto_parse(val, &proto, why, sizeof(why)) == -1)
+		return usage_error(c->o->cmd, c->err, "invalid protocol '%s' (%s)", val, why);
+	c->o->proto = proto;
 	return -1;
 }
 

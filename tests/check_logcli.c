@@ -16,6 +16,7 @@
 
 #include <sqlite3.h>
 
+#include "netaddr_cases.h"
 #include "ctguard/auditlog.h"
 #include "ctguard/logcli.h"
 #include "ctguard/packet.h"
@@ -226,6 +227,32 @@ csv_ids(void)
 	    __VA_ARGS__, NULL), 0); \
 	ck_assert_str_eq(csv_ids(), expect); \
 } while (0)
+
+/*
+ * Every address, port and protocol argument accepts and refuses exactly
+ * what the rule language does: the shared table of tests/netaddr_cases.h
+ * through --src, --dst, --port and --proto.
+ */
+START_TEST(test_netaddr_table)
+{
+	for (size_t i = 0; i < sizeof(netaddr_cases) / sizeof(netaddr_cases[0]); i++) {
+		const struct netaddr_case *nc = &netaddr_cases[i];
+		const char *opt = nc->kind == NA_PREFIX ? (i % 2 ? "--src" : "--dst") :
+		    nc->kind == NA_PORT ? "--port" : nc->kind == NA_PROTO ? "--proto" : NULL;
+		int rc;
+
+		if (!opt)
+			continue;       /* ranges: no CLI option takes one */
+		rc = run("log", "-d", dbpath, "--format", "csv", opt, nc->text, NULL);
+		if (nc->ok)
+			ck_assert_msg(rc == 0, "%s '%s' refused: %s", opt, nc->text, err_text);
+		else
+			ck_assert_msg(rc == 2 && strstr(err_text, nc->expect) != NULL,
+			    "%s '%s': rc %d, want a refusal saying \"%s\": %s", opt, nc->text,
+			    rc, nc->expect, err_text);
+	}
+}
+END_TEST
 
 START_TEST(test_log_filters)
 {
@@ -840,6 +867,7 @@ logcli_suite(void)
 	tc = tcase_create("queries");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_log_filters);
+	tcase_add_test(tc, test_netaddr_table);
 	tcase_add_test(tc, test_log_formats);
 	tcase_add_test(tc, test_history);
 	tcase_add_test(tc, test_summary);
