@@ -28,6 +28,7 @@
 
 #include <netinet/in.h>
 
+#include "ctguard/timeouts.h"
 #include "ctguard/tracker.h"
 
 #define SEQ_LT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
@@ -40,24 +41,25 @@
 #define RETRANS_LIMIT 3
 #define MAX_PROFILES 254
 
+/* The timeout classes are timeouts.h's list, in its order. */
 enum tclass {
-	TC_SYN_SENT,
-	TC_SYN_RCVD,
-	TC_ESTABLISHED,
-	TC_FIN_WAIT,
-	TC_CLOSE_WAIT,
-	TC_LAST_ACK,
-	TC_TIME_WAIT,
-	TC_CLOSE,
-	TC_UNACKED,
-	TC_RETRANS,
-	TC_UDP_UNREPLIED,
-	TC_UDP_REPLIED,
-	TC_UDP_ASSURED,
-	TC_ICMP,
-	TC_OTHER,
-	TC_COUNT
+#define CTG_X_TCLASS(sym, key, def, doc) TC_##sym = CTG_TO_##sym,
+	CTG_TIMEOUT_CLASSES(CTG_X_TCLASS)
+#undef CTG_X_TCLASS
+	TC_COUNT = CTG_TO_COUNT
 };
+
+/* A class's timeout in a set of timeouts (0: not set there). */
+static uint32_t
+class_timeout(const struct ctg_timeouts *to, unsigned cls)
+{
+	switch (cls) {
+#define CTG_X_FIELD(sym, key, def, doc) case CTG_TO_##sym: return to->key;
+	CTG_TIMEOUT_CLASSES(CTG_X_FIELD)
+#undef CTG_X_FIELD
+	}
+	return 0;
+}
 
 /* History letters, Zeek's alphabet; upper case for the originator. */
 enum hist_bit {
@@ -257,25 +259,8 @@ timeout_of(const struct ctg_tracker *t, const struct ctg_conn *c)
 
 	if (c->tprofile) {
 		const struct ctg_timeouts *p = &t->profiles[c->tprofile - 1];
-		uint32_t o = 0;
+		uint32_t o = class_timeout(p, c->tclass);
 
-		switch (c->tclass) {
-		case TC_ESTABLISHED: o = p->tcp_established; break;
-		case TC_SYN_SENT: o = p->tcp_syn_sent; break;
-		case TC_SYN_RCVD: o = p->tcp_syn_rcvd; break;
-		case TC_FIN_WAIT: o = p->tcp_fin_wait; break;
-		case TC_CLOSE_WAIT: o = p->tcp_close_wait; break;
-		case TC_LAST_ACK: o = p->tcp_last_ack; break;
-		case TC_TIME_WAIT: o = p->tcp_time_wait; break;
-		case TC_CLOSE: o = p->tcp_close; break;
-		case TC_UNACKED: o = p->tcp_unacked; break;
-		case TC_RETRANS: o = p->tcp_retrans; break;
-		case TC_UDP_UNREPLIED: o = p->udp_unreplied; break;
-		case TC_UDP_REPLIED: o = p->udp_replied; break;
-		case TC_UDP_ASSURED: o = p->udp_assured; break;
-		case TC_ICMP: o = p->icmp; break;
-		case TC_OTHER: o = p->other; break;
-		}
 		if (o)
 			v = o;
 	}
@@ -1478,21 +1463,8 @@ ctg_tracker_new(const struct ctg_tracker_config *tc, ctg_conn_end_fn end_fn,
 		t->adaptive_end = (uint32_t)((uint64_t)max * tc->adaptive_end_pct / 100);
 	}
 	const struct ctg_timeouts *to = &tc->timeouts;
-	t->timeout[TC_SYN_SENT] = to->tcp_syn_sent;
-	t->timeout[TC_SYN_RCVD] = to->tcp_syn_rcvd;
-	t->timeout[TC_ESTABLISHED] = to->tcp_established;
-	t->timeout[TC_FIN_WAIT] = to->tcp_fin_wait;
-	t->timeout[TC_CLOSE_WAIT] = to->tcp_close_wait;
-	t->timeout[TC_LAST_ACK] = to->tcp_last_ack;
-	t->timeout[TC_TIME_WAIT] = to->tcp_time_wait;
-	t->timeout[TC_CLOSE] = to->tcp_close;
-	t->timeout[TC_UNACKED] = to->tcp_unacked;
-	t->timeout[TC_RETRANS] = to->tcp_retrans;
-	t->timeout[TC_UDP_UNREPLIED] = to->udp_unreplied;
-	t->timeout[TC_UDP_REPLIED] = to->udp_replied;
-	t->timeout[TC_UDP_ASSURED] = to->udp_assured;
-	t->timeout[TC_ICMP] = to->icmp;
-	t->timeout[TC_OTHER] = to->other;
+	for (unsigned cls = 0; cls < TC_COUNT; cls++)
+		t->timeout[cls] = class_timeout(to, cls);
 	t->end_fn = end_fn;
 	t->end_arg = end_arg;
 	t->st.max = max;

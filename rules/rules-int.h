@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctguard/timeouts.h"
 #include "ctguard/netaddr.h"
 #include "ctguard/rules.h"
 
@@ -54,7 +55,7 @@ _Static_assert(CTG_R_COUNT <= 128, "reason bitmap holds 128 reasons");
 #define TOKEN           1000000ULL      /* one token in micro-tokens */
 #define MAX_RATE        1000000
 #define MAX_CONN_LIMIT  1000000
-#define MAX_TIMEOUT     (366U * 86400U)
+#define MAX_TIMEOUT     CTG_TIMEOUT_MAX_S      /* as ctguard.conf: 365 days */
 #define IFPAT_MAX       32
 
 /* Match kinds present in a rule. */

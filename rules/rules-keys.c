@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ctguard/timeouts.h"
 #include "rules-int.h"
 
 static int
@@ -68,25 +69,23 @@ static const struct icmp_name icmp_names[] = {
 	{ "neighbor-advertisement", -1, 136 },
 };
 
+/* The timeout classes of timeouts.h, by the keys rule files use. */
 static const char *const timeout_keys[] = {
-	"tcp_syn_sent", "tcp_syn_rcvd", "tcp_established", "tcp_fin_wait",
-	"tcp_close_wait", "tcp_last_ack", "tcp_time_wait", "tcp_close",
-	"tcp_unacked", "tcp_retrans", "udp_unreplied", "udp_replied",
-	"udp_assured", "icmp", "other", NULL
+#define CTG_X_KEY(sym, key, def, doc) #key,
+	CTG_TIMEOUT_CLASSES(CTG_X_KEY)
+#undef CTG_X_KEY
+	NULL
 };
 
 static uint32_t *
 timeout_field(struct ctg_timeouts *t, unsigned i)
 {
-	uint32_t *f[] = {
-		&t->tcp_syn_sent, &t->tcp_syn_rcvd, &t->tcp_established,
-		&t->tcp_fin_wait, &t->tcp_close_wait, &t->tcp_last_ack,
-		&t->tcp_time_wait, &t->tcp_close, &t->tcp_unacked,
-		&t->tcp_retrans, &t->udp_unreplied, &t->udp_replied,
-		&t->udp_assured, &t->icmp, &t->other,
-	};
-
-	return f[i];
+	switch (i) {
+#define CTG_X_FIELD(sym, key, def, doc) case CTG_TO_##sym: return &t->key;
+	CTG_TIMEOUT_CLASSES(CTG_X_FIELD)
+#undef CTG_X_FIELD
+	}
+	return NULL;
 }
 
 static const char tcp_flag_letters[] = "FSRPAUEC";

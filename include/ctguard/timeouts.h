@@ -35,10 +35,7 @@ enum ctg_timeout_class {
 	CTG_TO_COUNT
 };
 
-/*
- * Largest timeout a configuration file accepts: 365 days. (The rule
- * language accepts 366 days today; see the report of issue 13.)
- */
+/* Largest timeout ctguard.conf and rule files accept: 365 days. */
 #define CTG_TIMEOUT_MAX_S (365U * 86400U)
 
 #endif

@@ -65,6 +65,16 @@ struct ctg_tcp_peer {
 #define CTG_CONN_DATA_ORIG    0x4000
 #define CTG_CONN_DATA_RESP    0x8000
 
+/*
+ * A connection's Zeek history as the tracker keeps it: each letter at most
+ * once per direction (hist_seen). Real histories are a handful of letters;
+ * one past 15 is cut there (summaries copy it into a record's wider
+ * CTG_HISTORY_MAX field). Kept small because it is in every entry and in
+ * the snapshot format: changing it changes the entry size, which refuses
+ * older snapshots.
+ */
+#define CTG_CONN_HISTORY 16
+
 struct ctg_conn {
 	struct ctg_tuple tuple;         /* originator's direction */
 	uint16_t flags;                 /* CTG_CONN_* */
@@ -82,7 +92,7 @@ struct ctg_conn {
 	uint32_t pkts[2];
 	uint64_t bytes[2];
 	struct ctg_tcp_peer peer[2];    /* [0] originator, [1] responder */
-	char history[16];
+	char history[CTG_CONN_HISTORY];
 };
 
 struct ctg_track_result {
@@ -111,10 +121,10 @@ struct ctg_tracker_config {
 struct ctg_tracker_stats {
 	uint64_t packets;
 	uint64_t created;
-	uint64_t ended[8];              /* by enum ctg_end_reason */
+	uint64_t ended[CTG_END_COUNT];              /* by enum ctg_end_reason */
 	uint64_t evicted;               /* entries removed to make room */
 	uint64_t refused;               /* new connections refused: table full */
-	uint64_t ctstate[4];            /* by enum ctg_ctstate */
+	uint64_t ctstate[CTG_CT_COUNT];            /* by enum ctg_ctstate */
 	uint64_t reason[CTG_R_COUNT];
 	uint32_t live;
 	uint32_t max;
