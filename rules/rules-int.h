@@ -45,6 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctguard/strbuf.h"
 #include "ctguard/timeouts.h"
 #include "ctguard/netaddr.h"
 #include "ctguard/rules.h"
@@ -212,12 +213,6 @@ struct ctg_ruleset {
 	struct bucket buckets[PC_COUNT][FS_COUNT];
 };
 
-/* A growable string (rules-print.c); once out of memory it stays so. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool oom;
-};
 
 static inline bool
 r_le(struct r128 x, struct r128 y)
@@ -410,7 +405,7 @@ int rules_parse_action(struct loader *L, config_setting_t *s, uint8_t *out);
 /* rules-lists.c */
 int rules_parse_set(struct loader *L, config_setting_t *s);
 int rules_parse_mlist(struct loader *L, config_setting_t *s, int type,
-    struct mlist *m, struct sbuf *text);
+    struct mlist *m, struct ctg_strbuf *text);
 
 /* rules-compile.c */
 int rules_rvec_push(struct rvec *v, struct r128 a, struct r128 b);
@@ -434,9 +429,6 @@ bool rules_conn_take(struct ctg_ruleset *rs, const struct rule *r,
     uint32_t idx, const struct ctg_tuple *t, uint64_t now);
 
 /* rules-print.c */
-void rules_sb_printf(struct sbuf *sb, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-char *rules_sb_take(struct sbuf *sb);
 int rules_hash(struct ctg_ruleset *rs);
 
 #endif

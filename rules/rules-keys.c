@@ -19,7 +19,7 @@
 
 static int
 parse_ifaces(struct loader *L, config_setting_t *s, char ***out,
-    uint32_t *nout, struct sbuf *text)
+    uint32_t *nout, struct ctg_strbuf *text)
 {
 	unsigned n;
 
@@ -46,7 +46,7 @@ parse_ifaces(struct loader *L, config_setting_t *s, char ***out,
 			return -1;
 		}
 		*nout = i + 1;
-		rules_sb_printf(text, "%s%s", i ? "," : "", str);
+		ctg_strbuf_printf(text, "%s%s", i ? "," : "", str);
 	}
 	return 0;
 }
@@ -109,11 +109,11 @@ parse_flag_letters(struct loader *L, const config_setting_t *s,
 }
 
 static void
-flags_text(uint8_t f, struct sbuf *sb)
+flags_text(uint8_t f, struct ctg_strbuf *sb)
 {
 	for (int i = 0; i < 8; i++)
 		if (f & (1u << i))
-			rules_sb_printf(sb, "%c", tcp_flag_letters[i]);
+			ctg_strbuf_printf(sb, "%c", tcp_flag_letters[i]);
 }
 
 int
@@ -163,17 +163,17 @@ proto_admits(const struct rule *r, unsigned p1, unsigned p2)
 
 static int
 key_action(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	if (rules_parse_action(L, s, &r->action) == -1)
 		return -1;
-	rules_sb_printf(t, "%s", ctg_action_name(r->action));
+	ctg_strbuf_printf(t, "%s", ctg_action_name(r->action));
 	return 0;
 }
 
 static int
 key_family(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	const char *str;
 
@@ -195,14 +195,14 @@ key_family(struct loader *L, config_setting_t *s, struct rule *r,
 	if (rules_nonempty(L, s) == -1)
 		return -1;
 	r->mask |= M_FAMILY;
-	rules_sb_printf(t, "%s", r->family_mask == 3 ? "any" :
+	ctg_strbuf_printf(t, "%s", r->family_mask == 3 ? "any" :
 	    r->family_mask == 1 ? "ipv4" : "ipv6");
 	return 0;
 }
 
 static int
 key_proto(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	if (rules_nonempty(L, s) == -1)
 		return -1;
@@ -231,9 +231,9 @@ key_proto(struct loader *L, config_setting_t *s, struct rule *r,
 		}
 		bm_set(r->proto_bm, (unsigned)p);
 		if ((nm = ctg_proto_name((uint8_t)p)) != NULL)
-			rules_sb_printf(t, "%s%s", i ? "," : "", nm);
+			ctg_strbuf_printf(t, "%s%s", i ? "," : "", nm);
 		else
-			rules_sb_printf(t, "%s%lld", i ? "," : "", p);
+			ctg_strbuf_printf(t, "%s%lld", i ? "," : "", p);
 	}
 	r->mask |= M_PROTO;
 	return 0;
@@ -242,7 +242,7 @@ key_proto(struct loader *L, config_setting_t *s, struct rule *r,
 /* src, src_port, dst, dst_port: an address or port list. */
 static int
 key_list(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t, struct mlist *m, int type, uint32_t bit)
+    struct ctg_strbuf *t, struct mlist *m, int type, uint32_t bit)
 {
 	if (type == SET_PORT && !proto_admits(r, IPPROTO_TCP, IPPROTO_UDP)) {
 		rules_err(L, s, "'%s' needs proto tcp or udp",
@@ -257,35 +257,35 @@ key_list(struct loader *L, config_setting_t *s, struct rule *r,
 
 static int
 key_src(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	return key_list(L, s, r, t, &r->src, SET_ADDRESS, M_SRC);
 }
 
 static int
 key_src_port(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	return key_list(L, s, r, t, &r->sport, SET_PORT, M_SPORT);
 }
 
 static int
 key_dst(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	return key_list(L, s, r, t, &r->dst, SET_ADDRESS, M_DST);
 }
 
 static int
 key_dst_port(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	return key_list(L, s, r, t, &r->dport, SET_PORT, M_DPORT);
 }
 
 static int
 key_iif(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	if (parse_ifaces(L, s, &r->iif, &r->niif, t) == -1)
 		return -1;
@@ -295,7 +295,7 @@ key_iif(struct loader *L, config_setting_t *s, struct rule *r,
 
 static int
 key_oif(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	if (parse_ifaces(L, s, &r->oif, &r->noif, t) == -1)
 		return -1;
@@ -305,7 +305,7 @@ key_oif(struct loader *L, config_setting_t *s, struct rule *r,
 
 static int
 key_state(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	const char *str;
 
@@ -326,7 +326,7 @@ key_state(struct loader *L, config_setting_t *s, struct rule *r,
 			return -1;
 		}
 		r->state_mask |= (uint8_t)(1u << st);
-		rules_sb_printf(t, "%s%s", i ? "," : "", str);
+		ctg_strbuf_printf(t, "%s%s", i ? "," : "", str);
 	}
 	r->mask |= M_STATE;
 	return 0;
@@ -334,7 +334,7 @@ key_state(struct loader *L, config_setting_t *s, struct rule *r,
 
 static int
 key_reason(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	const char *str;
 
@@ -351,7 +351,7 @@ key_reason(struct loader *L, config_setting_t *s, struct rule *r,
 			return -1;
 		}
 		bm_set(r->reason_bm, rc);
-		rules_sb_printf(t, "%s%s", i ? "," : "", str);
+		ctg_strbuf_printf(t, "%s%s", i ? "," : "", str);
 	}
 	r->mask |= M_REASON;
 	return 0;
@@ -359,7 +359,7 @@ key_reason(struct loader *L, config_setting_t *s, struct rule *r,
 
 static int
 key_tcp_flags(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	const char *str, *slash;
 
@@ -389,7 +389,7 @@ key_tcp_flags(struct loader *L, config_setting_t *s, struct rule *r,
 		return -1;
 	}
 	flags_text(r->flags_set, t);
-	rules_sb_printf(t, "/");
+	ctg_strbuf_printf(t, "/");
 	flags_text(r->flags_mask, t);
 	r->mask |= M_TCPFLAGS;
 	return 0;
@@ -398,7 +398,7 @@ key_tcp_flags(struct loader *L, config_setting_t *s, struct rule *r,
 /* One icmp_type element: a number (either family) or a name. */
 static int
 icmp_type_elem(struct loader *L, config_setting_t *e, struct rule *r,
-    struct sbuf *t, bool first)
+    struct ctg_strbuf *t, bool first)
 {
 	const char *str;
 	long long v;
@@ -409,7 +409,7 @@ icmp_type_elem(struct loader *L, config_setting_t *e, struct rule *r,
 			return -1;
 		bm_set(r->icmp_type_bm[0], (unsigned)v);
 		bm_set(r->icmp_type_bm[1], (unsigned)v);
-		rules_sb_printf(t, "%s%lld", first ? "" : ",", v);
+		ctg_strbuf_printf(t, "%s%lld", first ? "" : ",", v);
 		return 0;
 	}
 	if ((str = rules_elem_str(e)) == NULL) {
@@ -429,13 +429,13 @@ icmp_type_elem(struct loader *L, config_setting_t *e, struct rule *r,
 	else if (strcmp(str, "packet-too-big") == 0)
 		r->icmp_v4_ptb = true;
 	bm_set(r->icmp_type_bm[1], (unsigned)icmp_names[k].v6);
-	rules_sb_printf(t, "%s%s", first ? "" : ",", str);
+	ctg_strbuf_printf(t, "%s%s", first ? "" : ",", str);
 	return 0;
 }
 
 static int
 key_icmp_type(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	if (rules_nonempty(L, s) == -1)
 		return -1;
@@ -452,7 +452,7 @@ key_icmp_type(struct loader *L, config_setting_t *s, struct rule *r,
 
 static int
 key_icmp_code(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	long long v;
 
@@ -466,7 +466,7 @@ key_icmp_code(struct loader *L, config_setting_t *s, struct rule *r,
 		if (rules_get_int(L, rules_elem(s, i), 0, 255, &v) == -1)
 			return -1;
 		bm_set(r->icmp_code_bm, (unsigned)v);
-		rules_sb_printf(t, "%s%lld", i ? "," : "", v);
+		ctg_strbuf_printf(t, "%s%lld", i ? "," : "", v);
 	}
 	r->mask |= M_ICMPCODE;
 	return 0;
@@ -474,7 +474,7 @@ key_icmp_code(struct loader *L, config_setting_t *s, struct rule *r,
 
 static int
 key_log(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	const char *str;
 
@@ -490,14 +490,14 @@ key_log(struct loader *L, config_setting_t *s, struct rule *r,
 		rules_err(L, s, "unknown log '%s' (none, verdict, flow)", str);
 		return -1;
 	}
-	rules_sb_printf(t, "%s", str);
+	ctg_strbuf_printf(t, "%s", str);
 	return 0;
 }
 
 /* rate_limit and conn_rate: { rate = N; burst = N; action = "drop"; } */
 static int
 token_bucket(struct loader *L, config_setting_t *s, const char *unit,
-    uint32_t *rate, uint32_t *burst, uint8_t *action, struct sbuf *t)
+    uint32_t *rate, uint32_t *burst, uint8_t *action, struct ctg_strbuf *t)
 {
 	static const char *const keys[] = { "rate", "burst", "action", NULL };
 	const char *key = config_setting_name(s);
@@ -530,14 +530,14 @@ token_bucket(struct loader *L, config_setting_t *s, const char *unit,
 	if ((e = member(s, "action")) != NULL &&
 	    rules_parse_action(L, e, action) == -1)
 		return -1;
-	rules_sb_printf(t, "rate:%u,burst:%u,action:%s", *rate, *burst,
+	ctg_strbuf_printf(t, "rate:%u,burst:%u,action:%s", *rate, *burst,
 	    ctg_action_name(*action));
 	return 0;
 }
 
 static int
 key_rate_limit(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	return token_bucket(L, s, "packets", &r->rate, &r->burst,
 	    &r->rate_action, t);
@@ -545,7 +545,7 @@ key_rate_limit(struct loader *L, config_setting_t *s, struct rule *r,
 
 static int
 key_conn_rate(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	return token_bucket(L, s, "new connections", &r->crate, &r->cburst,
 	    &r->crate_action, t);
@@ -553,7 +553,7 @@ key_conn_rate(struct loader *L, config_setting_t *s, struct rule *r,
 
 static int
 key_conn_limit(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	long long v;
 
@@ -564,13 +564,13 @@ key_conn_limit(struct loader *L, config_setting_t *s, struct rule *r,
 		return -1;
 	}
 	r->conn_limit = (uint32_t)v;
-	rules_sb_printf(t, "%u", r->conn_limit);
+	ctg_strbuf_printf(t, "%u", r->conn_limit);
 	return 0;
 }
 
 static int
 key_timeouts(struct loader *L, config_setting_t *s, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	config_setting_t *e;
 	long long v;
@@ -591,7 +591,7 @@ key_timeouts(struct loader *L, config_setting_t *s, struct rule *r,
 		if (rules_get_int(L, e, 1, MAX_TIMEOUT, &v) == -1)
 			return -1;
 		*timeout_field(&r->timeouts, i) = (uint32_t)v;
-		rules_sb_printf(t, "%s%s:%lld", r->has_timeouts ? "," : "",
+		ctg_strbuf_printf(t, "%s%s:%lld", r->has_timeouts ? "," : "",
 		    timeout_keys[i], v);
 		r->has_timeouts = true;
 	}
@@ -605,7 +605,7 @@ struct rule_key {
 	/* check, compile, append the canonical value; NULL: name, taken
 	 * by rules_parse_rule itself and not part of the text */
 	int (*parse)(struct loader *, config_setting_t *, struct rule *,
-	    struct sbuf *);
+	    struct ctg_strbuf *);
 	/* canonical value when absent; NULL: the key is required */
 	const char *absent;
 };
@@ -650,7 +650,7 @@ check_rule_keys(struct loader *L, config_setting_t *g)
 /* The keys after the name, in table order, into r and its text t. */
 static int
 parse_keys(struct loader *L, config_setting_t *g, struct rule *r,
-    struct sbuf *t)
+    struct ctg_strbuf *t)
 {
 	bool first = true;
 
@@ -664,10 +664,10 @@ parse_keys(struct loader *L, config_setting_t *g, struct rule *r,
 			rules_err(L, g, "rule has no %s", key->name);
 			return -1;
 		}
-		rules_sb_printf(t, "%s%s=", first ? "" : " ", key->name);
+		ctg_strbuf_printf(t, "%s%s=", first ? "" : " ", key->name);
 		first = false;
 		if (s == NULL)
-			rules_sb_printf(t, "%s", key->absent);
+			ctg_strbuf_printf(t, "%s", key->absent);
 		else if (key->parse(L, s, r, t) == -1)
 			return -1;
 	}
@@ -705,7 +705,7 @@ rules_parse_rule(struct loader *L, config_setting_t *g)
 	struct rule *r;
 	config_setting_t *s;
 	const char *name;
-	struct sbuf t = { 0 };
+	struct ctg_strbuf t = { 0 };
 	uint32_t prev;
 	int res;
 
@@ -745,10 +745,10 @@ rules_parse_rule(struct loader *L, config_setting_t *g)
 		return -1;
 	}
 	if (parse_keys(L, g, r, &t) == -1) {
-		free(t.s);
+		ctg_strbuf_free(&t);
 		return -1;
 	}
-	if ((r->text = rules_sb_take(&t)) == NULL) {
+	if ((r->text = ctg_strbuf_take(&t)) == NULL) {
 		rules_oom(L);
 		return -1;
 	}

@@ -55,7 +55,7 @@ parse_port(struct loader *L, const config_setting_t *s, const char *str,
  */
 static int
 parse_member(struct loader *L, config_setting_t *e, int type,
-    struct rvec vec[2], struct sbuf *sb, const char *str)
+    struct rvec vec[2], struct ctg_strbuf *sb, const char *str)
 {
 	if (type == SET_ADDRESS) {
 		struct ctg_prefix c;
@@ -76,7 +76,7 @@ parse_member(struct loader *L, config_setting_t *e, int type,
 			rules_oom(L);
 			return -1;
 		}
-		rules_sb_printf(sb, "%s", ctg_prefix_str(&c, txt, sizeof(txt)));
+		ctg_strbuf_printf(sb, "%s", ctg_prefix_str(&c, txt, sizeof(txt)));
 	} else {
 		unsigned lo, hi;
 		int t = config_setting_type(e);
@@ -96,9 +96,9 @@ parse_member(struct loader *L, config_setting_t *e, int type,
 			return -1;
 		}
 		if (lo == hi)
-			rules_sb_printf(sb, "%u", lo);
+			ctg_strbuf_printf(sb, "%u", lo);
 		else
-			rules_sb_printf(sb, "%u-%u", lo, hi);
+			ctg_strbuf_printf(sb, "%u-%u", lo, hi);
 	}
 	return 0;
 }
@@ -111,7 +111,7 @@ rules_parse_set(struct loader *L, config_setting_t *s)
 	config_setting_t *ts, *ms;
 	const char *tstr, *name = config_setting_name(s);
 	struct rvec vec[2] = { { 0 }, { 0 } };
-	struct sbuf sb = { 0 };
+	struct ctg_strbuf sb = { 0 };
 	struct rset *set;
 	uint32_t prev;
 	int type, r;
@@ -154,7 +154,7 @@ rules_parse_set(struct loader *L, config_setting_t *s)
 			goto fail;
 		}
 		if (i > 0)
-			rules_sb_printf(&sb, ",");
+			ctg_strbuf_printf(&sb, ",");
 		if (parse_member(L, e, type, vec, &sb, str) == -1)
 			goto fail;
 	}
@@ -172,7 +172,7 @@ rules_parse_set(struct loader *L, config_setting_t *s)
 	set->type = type;
 	rules_rtab_build(&set->t[0], &vec[0]);
 	rules_rtab_build(&set->t[1], &vec[1]);
-	set->text = rules_sb_take(&sb);
+	set->text = ctg_strbuf_take(&sb);
 	/* Owned by rs from here on, so ctg_ruleset_free cleans up. */
 	rs->sets[rs->nsets++] = set;
 	set->name = strdup(name);
@@ -196,14 +196,14 @@ fail_oom:
 fail:
 	free(vec[0].r);
 	free(vec[1].r);
-	free(sb.s);
+	ctg_strbuf_free(&sb);
 	return -1;
 }
 
 /* An address or port match of a rule. */
 int
 rules_parse_mlist(struct loader *L, config_setting_t *s, int type, struct mlist *m,
-    struct sbuf *text)
+    struct ctg_strbuf *text)
 {
 	struct rvec pos[2] = { { 0 }, { 0 } }, neg[2] = { { 0 }, { 0 } };
 	unsigned n;
@@ -217,11 +217,11 @@ rules_parse_mlist(struct loader *L, config_setting_t *s, int type, struct mlist 
 		bool isneg = false;
 
 		if (i > 0)
-			rules_sb_printf(text, ",");
+			ctg_strbuf_printf(text, ",");
 		if (str != NULL && str[0] == '!') {
 			isneg = true;
 			str++;
-			rules_sb_printf(text, "!");
+			ctg_strbuf_printf(text, "!");
 		}
 		if (str != NULL && str[0] == '@') {
 			uint32_t si;
@@ -248,7 +248,7 @@ rules_parse_mlist(struct loader *L, config_setting_t *s, int type, struct mlist 
 			m->refs[m->nrefs].set = set;
 			m->refs[m->nrefs].neg = isneg;
 			m->nrefs++;
-			rules_sb_printf(text, "@%s{%s}", set->name, set->text);
+			ctg_strbuf_printf(text, "@%s{%s}", set->name, set->text);
 		} else if (parse_member(L, e, type, isneg ? neg : pos, text,
 		    str) == -1)
 			goto fail;

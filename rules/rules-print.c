@@ -1,8 +1,8 @@
 /*
  * Rule engine: canonical text. Every rule key writes its part of a rule's
- * text while it is loaded (rules-keys.c); this file holds the growable
- * string they write into, prints the ruleset in the form rules.h
- * describes, and hashes that form for the audit log.
+ * text while it is loaded (rules-keys.c, into a ctg_strbuf); this file
+ * prints the ruleset in the form rules.h describes, and hashes that form
+ * for the audit log.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -10,57 +10,6 @@
 #include <string.h>
 
 #include "rules-int.h"
-
-void
-rules_sb_printf(struct sbuf *sb, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (sb->oom)
-		return;
-	for (;;) {
-		size_t room = sb->cap - sb->len;
-
-		va_start(ap, fmt);
-		n = vsnprintf(sb->s ? sb->s + sb->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			sb->oom = true;
-			return;
-		}
-		if ((size_t)n < room) {
-			sb->len += (size_t)n;
-			return;
-		}
-		size_t ncap = sb->cap ? sb->cap * 2 : 64;
-		while (ncap - sb->len <= (size_t)n)
-			ncap *= 2;
-		char *ns = realloc(sb->s, ncap);
-		if (ns == NULL) {
-			sb->oom = true;
-			return;
-		}
-		sb->s = ns;
-		sb->cap = ncap;
-	}
-}
-
-/* Take the string; "" when nothing was written. NULL on OOM. */
-char *
-rules_sb_take(struct sbuf *sb)
-{
-	char *s;
-
-	if (sb->oom) {
-		free(sb->s);
-		return NULL;
-	}
-	s = sb->s ? sb->s : strdup("");
-	sb->s = NULL;
-	sb->len = sb->cap = 0;
-	return s;
-}
 
 void
 ctg_ruleset_print(const struct ctg_ruleset *rs, FILE *out)
