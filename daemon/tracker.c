@@ -391,16 +391,33 @@ conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp, uint32_t hash,
 	return c;
 }
 
+/* Whether dir's history holds a letter, or (any) any letter at all. */
+static bool
+hist_has(const struct ctg_conn *c, uint8_t dir, char upper, bool any)
+{
+	size_t n = strnlen(c->history, sizeof(c->history));
+
+	for (size_t i = 0; i < n; i++) {
+		char h = c->history[i];
+		bool mine = dir == 0 ? (h >= 'A' && h <= 'Z') : (h >= 'a' && h <= 'z');
+
+		if (mine && (any || h == (dir == 0 ? upper : (char)(upper - 'A' + 'a'))))
+			return true;
+	}
+	return false;
+}
+
 static void
 hist_add(struct ctg_conn *c, uint8_t dir, enum hist_bit bit)
 {
-	if (c->hist_seen[dir] & (1u << bit))
+	char l = dir == 0 ? hist_letter[bit] : (char)(hist_letter[bit] - 'A' + 'a');
+
+	/* each letter once per direction: the string itself says which are in */
+	if (memchr(c->history, l, strnlen(c->history, sizeof(c->history))))
 		return;
-	c->hist_seen[dir] |= (uint16_t)(1u << bit);
 	size_t n = strnlen(c->history, sizeof(c->history));
 	if (n + 1 < sizeof(c->history)) {
-		char l = hist_letter[bit];
-		c->history[n] = dir == 0 ? l : (char)(l - 'A' + 'a');
+		c->history[n] = l;
 		c->history[n + 1] = '\0';
 	}
 }
@@ -575,23 +592,32 @@ peer_init_midstream(struct ctg_tcp_peer *s, const struct ctg_packet *p,
 	}
 }
 
-/* Timestamp strictly older than the newest one this sender used. */
+/*
+ * PAWS as the receiving stack applies it (RFC 7323 5.3; Linux
+ * tcp_paws_discard() with TCP_PAWS_WINDOW 1): the segment's TSval is more
+ * than one tick older than TS.Recent.
+ */
 static bool
-paws_fails(const struct ctg_tcp_peer *s, const struct ctg_packet *p)
+paws_fails(const struct ctg_conn *c, const struct ctg_tcp_peer *s,
+    const struct ctg_packet *p, uint64_t now_us)
 {
+	(void)c;
+	(void)now_us;
 	if (!(s->flags & CTG_PEER_TS))
 		return false;
 	if (!p->tcp.opt.has_timestamp)
 		return false;
-	return SEQ_LT(p->tcp.opt.tsval, s->last_tsval);
+	return (int32_t)(s->last_tsval - p->tcp.opt.tsval) > 1;
 }
 
 /* The highest sequence number this segment acknowledges, SACK included. */
 static uint32_t
-seg_sack(const struct ctg_packet *p, const struct ctg_tcp_peer *receiver)
+seg_sack(const struct ctg_packet *p, const struct ctg_tcp_peer *receiver,
+    uint32_t sent)
 {
 	uint32_t sack = p->tcp.ack;
 
+	(void)sent;
 	if (receiver->flags & CTG_PEER_SACK_PERM) {
 		for (unsigned i = 0; i < p->tcp.opt.sack_count && i < CTG_MAX_SACK_BLOCKS; i++)
 			if (SEQ_GT(p->tcp.opt.sack_right[i], sack))
@@ -652,7 +678,8 @@ mark_closed(struct ctg_conn *c)
  * peer then sends the exact RST); one outside the window is INVALID.
  */
 static enum ctg_reason
-tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint64_t now_us)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 	uint32_t seq = p->tcp.seq;
@@ -674,7 +701,7 @@ tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 			goto closes;
 		return CTG_R_TCP_RST_OUT_OF_WINDOW;
 	}
-	if (paws_fails(s, p))
+	if (paws_fails(c, s, p, now_us))
 		return CTG_R_TCP_PAWS;
 	if ((s->flags & CTG_PEER_LIBERAL) || (r->flags & CTG_PEER_LIBERAL)) {
 		/* picked up: no window known, take the RST as it comes */
@@ -698,34 +725,58 @@ closes:
 	return CTG_R_NONE;
 }
 
+/* Sequence number of dir's FIN beyond a gap (CTG_PEERX_FIN_OOO), at or past td_end. */
+static uint32_t
+fin_ooo_seq(const struct ctg_conn *c, uint8_t dir)
+{
+	uint32_t e = c->peer[dir].td_end;
+
+	return e + (uint16_t)(c->fin_ooo[dir] - (uint16_t)e);
+}
+
 /*
  * The sequence-space checks on a segment from peer s to peer r, after
  * van Rooij (as Linux tcp_in_window() and pf_tcp_track_full()):
  *   I   end <= s.td_maxend            data inside the receiver's window
  *   II  end >= s.td_end - r.td_maxwin  not more than a window back
  *   III sack <= r.td_end               acks only data r has sent
- *   IV  sack >= r.td_end - MAXACKWINDOW
+ *   IV  ack >= s.td_maxack - MAXACKWINDOW
  * Linux lets II and IV pass unrecorded (IGNORE) and tolerates I by up to a
  * window; we follow pf and call all four INVALID, because every packet of
  * the connection crosses this box, so a window update we did not see does
  * not exist. A segment wholly below td_end is a retransmission: it passes
  * and moves nothing.
+ *
+ * State moves only as the receiver's would (RFC 793 3.9, Linux
+ * tcp_data_queue()): data and FIN advance td_end only in order; a segment
+ * beyond a gap is passed but only recorded as "out of order" (its
+ * receiver queues it and acts on it once the gap is filled, which the
+ * receiver's ack then tells us); an empty segment never moves td_end.
+ * TS.Recent moves as in RFC 7323 4.3 and Linux tcp_replace_ts_recent():
+ * only from a segment that is not older than the last ack (tcp_ack()'s
+ * old_ack path does not store it) and whose SEG.SEQ <= Last.ACK.sent.
+ * *fin is set when the segment's FIN is in order, i.e. the receiver acts
+ * on it.
  * Returns CTG_R_NONE (state updated), a NOTE (passed, state kept), or an
  * INVALID reason (nothing changed).
  */
 static enum ctg_reason
-tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    bool *fin)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 	uint32_t seq = p->tcp.seq, end = seg_end(p);
 	bool ackf = (p->tcp.flags & CTG_TH_ACK) != 0;
+	/* r may ack beyond its in-order edge only after data beyond a gap */
+	uint32_t r_sent = (r->xflags & CTG_PEERX_OOO) ? r->td_maxend : r->td_end;
 	uint32_t ack = ackf ? p->tcp.ack : r->td_end;
-	uint32_t sack = ackf ? seg_sack(p, r) : ack;
+	uint32_t sack = ackf ? seg_sack(p, r, r_sent) : ack;
 	uint32_t win = p->tcp.window;
 	uint32_t plen = p->payload_len + ((p->tcp.flags & CTG_TH_FIN) ? 1 : 0);
 	bool liberal = (s->flags | r->flags) & CTG_PEER_LIBERAL;
 	enum ctg_reason note = CTG_R_NONE;
 
+	*fin = false;
 	if (!(p->tcp.flags & CTG_TH_SYN))
 		win <<= s->wscale;
 
@@ -734,7 +785,7 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 		uint32_t maxackwin = s->td_maxwin > MAXACKWINDOW_MIN ?
 		    s->td_maxwin : MAXACKWINDOW_MIN;
 
-		if (ackf && SEQ_GT(sack, r->td_end))
+		if (ackf && SEQ_GT(sack, r_sent))
 			return CTG_R_TCP_ACK_ABOVE_SENT;
 		if (ackf && SEQ_LT(sack, r->td_end - maxackwin))
 			return CTG_R_TCP_ACK_BELOW_WINDOW;
@@ -768,6 +819,7 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 			return CTG_R_TCP_SEQ_BELOW_WINDOW;
 	}
 
+	bool in_order = false;
 	if (plen > 0 && SEQ_LEQ(end, s->td_end)) {
 		/* keepalive: one byte (or none) just below the next sequence */
 		if (p->payload_len <= 1 && end == s->td_end && seq == s->td_end - 1 &&
@@ -775,23 +827,49 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 			note = CTG_R_TCP_KEEPALIVE;
 		else {
 			note = CTG_R_TCP_RETRANSMIT;
-			if (s->retrans < 255)
+			if (s->retrans < 15)
 				s->retrans++;
 		}
 	} else if (plen > 0) {
 		s->retrans = 0;
-		/* bytes before this segment never crossed us (lost upstream) */
-		if (!liberal && SEQ_GT(seq, s->td_end))
+		in_order = liberal || SEQ_LEQ(seq, s->td_end);
+		if (!in_order) {
+			/* bytes before this segment have not crossed us (yet) */
+			s->xflags |= CTG_PEERX_OOO;
 			hist_add(c, dir, H_GAP);
+			/* a FIN within 64 kB of the edge is remembered until the gap fills */
+			if ((p->tcp.flags & CTG_TH_FIN) && end - 1 - s->td_end < 65536) {
+				s->xflags |= CTG_PEERX_FIN_OOO;
+				c->fin_ooo[dir] = (uint16_t)(end - 1);
+			}
+		}
 	} else if (seq == s->td_end - 1) {
 		/* the usual keepalive carries no data at all */
 		note = CTG_R_TCP_KEEPALIVE;
 	}
 
+	/* TS.Recent before the ack moves Last.ACK.sent (RFC 7323 4.3) */
+	uint32_t last_ack_sent = (r->flags & CTG_PEER_MAXACK) ? r->td_maxack : s->td_end;
+	if (p->tcp.opt.has_timestamp && (s->flags & CTG_PEER_TS) &&
+	    SEQ_GEQ(p->tcp.opt.tsval, s->last_tsval) &&
+	    (liberal || SEQ_LEQ(seq, last_ack_sent)) &&
+	    !(ackf && (s->flags & CTG_PEER_MAXACK) && SEQ_LT(ack, s->td_maxack)))
+		s->last_tsval = p->tcp.opt.tsval;
+
 	/* Update the sender's and receiver's sequence space. */
 	if (s->td_maxwin < (win ? win : 1))
 		s->td_maxwin = win ? win : 1;
-	if (SEQ_GT(end, s->td_end)) {
+	if (in_order && SEQ_GT(end, s->td_end)) {
+		uint32_t fseq = fin_ooo_seq(c, dir);
+
+		*fin = (p->tcp.flags & CTG_TH_FIN) != 0;
+		if (!*fin && (s->xflags & CTG_PEERX_FIN_OOO) && fseq == end) {
+			/* the gap before the queued FIN is filled: it counts now */
+			end++;
+			*fin = true;
+		}
+		if (*fin || SEQ_GEQ(end, fseq))
+			s->xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
 		s->td_end = end;
 		s->flags |= CTG_PEER_UNACKED;
 	}
@@ -802,12 +880,31 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 		}
 		if (SEQ_GT(sack + (win ? win : 1), r->td_maxend) || liberal)
 			r->td_maxend = sack + (win ? win : 1);
+		/* the receiver holds what r sent beyond the gap: the gap was filled */
+		if (SEQ_GT(ack, r->td_end)) {
+			uint32_t fseq = fin_ooo_seq(c, !dir);
+
+			if ((r->xflags & CTG_PEERX_FIN_OOO) && ack == fseq + 1 &&
+			    !(r->flags & CTG_PEER_FIN)) {
+				/* the receiver acked exactly through the queued FIN */
+				sent_fin(c, !dir);
+			}
+			if ((r->xflags & CTG_PEERX_FIN_OOO) && SEQ_GEQ(ack, fseq))
+				r->xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
+			r->td_end = ack;
+			if (SEQ_GT(r->td_end, r->td_maxend))
+				r->td_maxend = r->td_end;
+		}
 		if (SEQ_GEQ(ack, r->td_end))
 			r->flags &= ~CTG_PEER_UNACKED;
+		/*
+		 * An ack at r's edge without SACK blocks, when SACK is in use,
+		 * says the receiver holds nothing beyond it.
+		 */
+		if ((r->xflags & CTG_PEERX_OOO) && SEQ_GEQ(ack, r->td_end) &&
+		    (r->flags & s->flags & CTG_PEER_SACK_PERM) && p->tcp.opt.sack_count == 0)
+			r->xflags &= (uint8_t)~CTG_PEERX_OOO;
 	}
-	if (p->tcp.opt.has_timestamp && (s->flags & CTG_PEER_TS) &&
-	    SEQ_GT(p->tcp.opt.tsval, s->last_tsval))
-		s->last_tsval = p->tcp.opt.tsval;
 	return note;
 }
 
@@ -898,7 +995,7 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	 */
 	bool second_simul = r->state == CTG_TCPS_SYN_RCVD &&
 	    s->state == CTG_TCPS_SYN_SENT &&
-	    (dir == 1 || (c->hist_seen[1] & (1u << H_SYN)));
+	    (dir == 1 || hist_has(c, 1, 'S', false));
 	if ((r->state == CTG_TCPS_SYN_SENT &&
 	    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_SYN_SENT ||
 	    s->state == CTG_TCPS_NONE)) || second_simul) {
@@ -947,7 +1044,8 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 
 /* ACK, data or FIN|ACK on a connection in the table: the window decides. */
 static enum ctg_reason
-tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint64_t now_us)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 	uint8_t f = p->tcp.flags;
@@ -988,8 +1086,17 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	if ((f & CTG_TH_FIN) && (s->state == CTG_TCPS_SYN_SENT ||
 	    s->state == CTG_TCPS_LISTEN) && r->state != CTG_TCPS_SYN_RCVD)
 		return CTG_R_TCP_FIN_BEFORE_ESTABLISHED;
-	if ((f & CTG_TH_FIN) && paws_fails(s, p))
-		return CTG_R_TCP_PAWS;
+	/*
+	 * PAWS (RFC 7323 5.3): the receiver discards the segment. A FIN
+	 * would move the close, so it is INVALID; data and ACKs pass (the
+	 * receiver drops them itself and the sender resends with a current
+	 * timestamp) but move nothing here either.
+	 */
+	if (paws_fails(c, s, p, now_us)) {
+		if (f & CTG_TH_FIN)
+			return CTG_R_TCP_PAWS;
+		return CTG_R_TCP_PAWS_IGNORED;
+	}
 
 	/* Third ACK must acknowledge the SYN/ACK exactly or beyond. */
 	bool third_ack = s->state == CTG_TCPS_SYN_SENT && r->state == CTG_TCPS_SYN_RCVD;
@@ -999,7 +1106,8 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	bool simul_ack = s->state == CTG_TCPS_SYN_RCVD && r->state == CTG_TCPS_SYN_RCVD;
 
 	bool liberal_before = (s->flags | r->flags) & CTG_PEER_LIBERAL;
-	why = tcp_window(c, dir, p);
+	bool fin_in_order;
+	why = tcp_window(c, dir, p, &fin_in_order);
 	if (ctg_reason_class(why) == CTG_RC_INVALID)
 		return why;
 
@@ -1024,11 +1132,10 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	/* The close: acks of the other side's FIN first, then our own FIN. */
 	if ((f & CTG_TH_ACK) && (r->flags & CTG_PEER_FIN) && SEQ_GEQ(p->tcp.ack, r->td_end))
 		ack_of_fin(c, dir);
-	if ((f & CTG_TH_FIN) && why != CTG_R_TCP_RETRANSMIT) {
+	if (f & CTG_TH_FIN)
 		hist_add(c, dir, H_FIN);
+	if (fin_in_order)
 		sent_fin(c, dir);
-	} else if (f & CTG_TH_FIN)
-		hist_add(c, dir, H_FIN);
 
 	if (p->payload_len) {
 		hist_add(c, dir, H_DATA);
@@ -1045,7 +1152,7 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 /* A segment of a connection already in the table, flags known valid. */
 static enum ctg_reason
 tcp_existing(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
-    bool *reopen)
+    uint64_t now_us, bool *reopen)
 {
 	uint8_t f = p->tcp.flags;
 
@@ -1054,13 +1161,13 @@ tcp_existing(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 		hist_add(c, dir, H_RST);
 		if (conn_dead(c) && (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)))
 			return CTG_R_TCP_CLOSED;
-		return tcp_rst(c, dir, p);
+		return tcp_rst(c, dir, p, now_us);
 	}
 	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN)
 		return tcp_syn(c, dir, p, reopen);
 	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == (CTG_TH_SYN | CTG_TH_ACK))
 		return tcp_synack(c, dir, p);
-	return tcp_segment(c, dir, p);
+	return tcp_segment(c, dir, p, now_us);
 }
 
 static void
@@ -1105,7 +1212,7 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 		res->dir = dir;
 		res->before[0] = c->peer[0].state;
 		res->before[1] = c->peer[1].state;
-		why = tcp_existing(c, dir, p, &reopen);
+		why = tcp_existing(c, dir, p, now_us, &reopen);
 		if (reopen) {
 			conn_end(t, c, CTG_END_REOPENED, now_us);
 			c = NULL;
@@ -1630,6 +1737,23 @@ ctg_tracker_memory(const struct ctg_tracker *t)
 
 /* --- summaries ------------------------------------------------------------ */
 
+/* Whether dir's history holds any letter other than upper. */
+static bool
+hist_has_other(const struct ctg_conn *c, uint8_t dir, char upper)
+{
+	size_t n = strnlen(c->history, sizeof(c->history));
+	char want = dir == 0 ? upper : (char)(upper - 'A' + 'a');
+
+	for (size_t i = 0; i < n; i++) {
+		char h = c->history[i];
+		bool mine = dir == 0 ? (h >= 'A' && h <= 'Z') : (h >= 'a' && h <= 'z');
+
+		if (mine && h != want)
+			return true;
+	}
+	return false;
+}
+
 /* Zeek's endpoint states, reconstructed from what we recorded. */
 enum zstate { Z_INACTIVE, Z_SYN_SENT, Z_SYN_ACK_SENT, Z_PARTIAL, Z_ESTABLISHED, Z_CLOSED, Z_RESET };
 
@@ -1645,11 +1769,11 @@ zeek_state(const struct ctg_conn *c, uint8_t dir)
 		return Z_RESET;
 	if (c->flags & (dir == 0 ? CTG_CONN_FIN_ORIG : CTG_CONN_FIN_RESP))
 		return Z_CLOSED;
-	if (c->hist_seen[dir] == 0)
+	if (!hist_has(c, dir, 0, true))
 		return Z_INACTIVE;
 	if (c->flags & CTG_CONN_MIDSTREAM) {
 		if (dir == 1 && (c->flags & CTG_CONN_SYNACK) &&
-		    !(c->hist_seen[1] & ~(1u << H_SYNACK)))
+		    !hist_has_other(c, 1, 'H'))
 			return Z_SYN_ACK_SENT;
 		return Z_PARTIAL;
 	}
@@ -1684,7 +1808,7 @@ const char *
 ctg_conn_state_code(const struct ctg_conn *c)
 {
 	if (c->tuple.proto != IPPROTO_TCP) {
-		bool o = c->hist_seen[0] != 0, r = c->hist_seen[1] != 0;
+		bool o = hist_has(c, 0, 0, true), r = hist_has(c, 1, 0, true);
 		if (o)
 			return r ? "SF" : "S0";
 		return r ? "SHR" : "OTH";

@@ -617,11 +617,13 @@ START_TEST(test_c4_39_retransmissions_shorten_timeout)
 END_TEST
 
 /*
- * Item 40: PAWS guards the segments that change state (RST, FIN:
+ * Item 40: PAWS guards the segments that change state (FIN:
  * check_tracker.c:test_paws). A data segment with an old timestamp
- * passes without advancing last_tsval: the receiver itself discards it
- * (RFC 7323 5.3), so it can neither inject nor desynchronise. Linux has
- * no PAWS; pf's scrub drops it (PFRES_TS).
+ * passes (NOTE tcp_paws_ignored) and moves nothing, neither last_tsval
+ * nor the sent edge: the receiver itself discards it (RFC 7323 5.3;
+ * Linux tcp_validate_incoming() -> tcp_paws_discard()), so it can neither
+ * inject nor desynchronise. Linux conntrack has no PAWS; pf's scrub drops
+ * it (PFRES_TS).
  */
 START_TEST(test_c4_40_paws_data)
 {
@@ -636,8 +638,9 @@ START_TEST(test_c4_40_paws_data)
 	p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11, SISN + 1, WIN, 10);
 	ts(&p, 150, 900);
 	r = run(&p);
-	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_PAWS_IGNORED);
 	ck_assert_uint_eq(r.conn->peer[0].last_tsval, 200);
+	ck_assert_uint_eq(r.conn->peer[0].td_end, CISN + 11);
 	/* the RST that follows with the same old timestamp is refused */
 	p = tcp_pkt(0, CTG_TH_RST, CISN + 21, 0, 0, 0);
 	ts(&p, 150, 900);

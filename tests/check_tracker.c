@@ -1153,6 +1153,183 @@ START_TEST(test_paws)
 }
 END_TEST
 
+/* --- issue 22 class 1: only what the receiver acts on moves state ---------- */
+
+/*
+ * A forged FIN ahead of the real data: a Linux receiver queues it out of
+ * order (tcp_data_queue() -> tcp_data_queue_ofo()) and acts on it only
+ * when everything before it has arrived, so the sender is not closing and
+ * the real data that follows is not "data after FIN". The entry keeps the
+ * established timeout (5 days), not the 120 s of FIN_WAIT.
+ */
+START_TEST(test_forged_fin_ahead_of_data)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1 + 5000, SISN + 1, WIN, 0);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	ck_assert_uint_eq(r.conn->peer[0].flags & CTG_PEER_FIN, 0);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 101, SISN + 1, WIN, 1000);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 1101, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	now += 3600 * SEC;
+	ck_assert_uint_eq(sweep_all(), 0);
+	/* the real close still works */
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1101, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+/*
+ * A forged byte 60 kB ahead (inside the window) does not move the sent
+ * edge: the real data that follows is new data, not a retransmission, and
+ * does not push the entry into the retransmission class.
+ */
+START_TEST(test_forged_byte_far_ahead)
+{
+	struct ctg_track_result r;
+	struct ctg_conn *c = handshake();
+
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1 + 60000, SISN + 1, WIN, 1);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	ck_assert_uint_eq(c->peer[0].td_end, CISN + 1);
+	for (uint32_t off = 0; off < 4000; off += 1000) {
+		r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1 + off, SISN + 1, WIN, 1000);
+		EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	}
+	ck_assert_uint_eq(c->peer[0].retrans, 0);
+	ck_assert_uint_eq(c->peer[0].td_end, CISN + 4001);
+	/* the server acks what it holds; nothing forged is acked */
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 4001, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+/*
+ * Reordering for real: a segment overtakes the one before it. The
+ * receiver holds both once the first arrives and acks past everything;
+ * that ack is valid and moves the edge (the receiver says it holds the
+ * data).
+ */
+START_TEST(test_reordered_data_then_ack)
+{
+	struct ctg_track_result r;
+	struct ctg_conn *c = handshake();
+
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1001, SISN + 1, WIN, 1000);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(c->peer[0].td_end, CISN + 1);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 1000);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(c->peer[0].td_end, CISN + 1001);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 2001, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(c->peer[0].td_end, CISN + 2001);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 2001, SISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+/*
+ * A forged ACK ahead of the real sequence with a far-future TSval: the
+ * receiver stores TS.Recent only from a segment with SEG.SEQ <= Last.ACK.sent
+ * (RFC 7323 4.3, Linux tcp_replace_ts_recent()), so the real FIN that
+ * follows with the sender's current timestamp passes PAWS.
+ */
+START_TEST(test_forged_future_tsval)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	handshake_ts();
+	p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	ts(&p, 200, 900);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 11, WIN, 0);
+	ts(&p, 950, 200);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 11 + 3000, SISN + 1, WIN, 0);
+	ts(&p, 0x7fff0000u, 950);
+	r = run(&p);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	ck_assert_uint_eq(r.conn->peer[0].last_tsval, 200);
+	p = tcp_pkt(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 11, SISN + 1, WIN, 0);
+	ts(&p, 201, 950);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+	ck_assert_uint_eq(r.conn->peer[0].last_tsval, 201);
+}
+END_TEST
+
+/*
+ * A forged empty ACK ahead, then a RST at that sequence: an empty segment
+ * moves no edge (RFC 793: it occupies no sequence space), so the RST is
+ * not exact for the receiver (RFC 5961 3.2): it answers with a challenge
+ * ACK and the connection lives on.
+ */
+START_TEST(test_forged_empty_ack_then_rst)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(0, CTG_TH_ACK, CISN + 1 + 3000, SISN + 1, WIN, 0);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	r = seg(0, CTG_TH_RST, CISN + 1 + 3000, 0, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RST_INEXACT);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_int_eq(nends, 0);
+}
+END_TEST
+
+/*
+ * A FIN overtaken by the sender's own later ACK (reordering): the ACK is
+ * empty and one past the FIN, so it moves neither the edge nor TS.Recent;
+ * the FIN then arrives in order, passes PAWS, and the close completes, so
+ * the next SYN on the tuple reopens it.
+ */
+START_TEST(test_fin_overtaken_by_own_ack)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	handshake_ts();
+	p = tcp_pkt(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 100);
+	ts(&p, 950, 101);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* sent second, arrives first */
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 2, SISN + 101, WIN, 0);
+	ts(&p, 301, 950);
+	r = run(&p);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	p = tcp_pkt(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	ts(&p, 300, 950);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+	p = tcp_pkt(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 101, CISN + 2, WIN, 0);
+	ts(&p, 951, 301);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 2, SISN + 102, WIN, 0);
+	ts(&p, 302, 951);
+	r = run(&p);
+	EXPECT_AFTER(r, CTG_TCPS_TIME_WAIT, CTG_TCPS_CLOSED);
+	now += 5 * SEC;
+	p = tcp_pkt(0, CTG_TH_SYN, CISN + 100000, 0, WIN, 0);
+	ts(&p, 400, 0);
+	EXPECT(run(&p), CTG_CT_NEW, CTG_R_TCP_REOPEN);
+}
+END_TEST
+
 /* --- UDP, ICMP -------------------------------------------------------------- */
 
 START_TEST(test_udp_states)
@@ -1855,6 +2032,16 @@ tracker_suite(void)
 	tcase_add_test(tc, test_wscale_clamped);
 	tcase_add_test(tc, test_sack_above_sent);
 	tcase_add_test(tc, test_paws);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("receiver_acts");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_forged_fin_ahead_of_data);
+	tcase_add_test(tc, test_forged_byte_far_ahead);
+	tcase_add_test(tc, test_reordered_data_then_ack);
+	tcase_add_test(tc, test_forged_future_tsval);
+	tcase_add_test(tc, test_forged_empty_ack_then_rst);
+	tcase_add_test(tc, test_fin_overtaken_by_own_ack);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("flags");

@@ -97,6 +97,7 @@ enum ctg_reason_class {
 	X(TCP_SYN_DATA,         "tcp_syn_data",         NOTE,    "SYN or SYN/ACK carrying data (TCP Fast Open)") \
 	X(TCP_SYN_RETRANSMIT,   "tcp_syn_retransmit",   NOTE,    "retransmitted SYN or SYN/ACK") \
 	X(TCP_SIMULTANEOUS_OPEN,"tcp_simultaneous_open",NOTE,    "SYN crossed SYN") \
+	X(TCP_PAWS_IGNORED,     "tcp_paws_ignored",     NOTE,    "data or ACK with a timestamp older than the sender's last: passed, moves nothing (the receiver discards it, RFC 7323 5.3)") \
 	/* policy and resources */ \
 	X(TABLE_FULL,           "table_full",           POLICY,  "connection table full and nothing could be evicted") \
 	X(RATE_LIMITED,         "rate_limited",         POLICY,  "rule rate limit exceeded") \
