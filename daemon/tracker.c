@@ -548,14 +548,35 @@ peer_init_syn(struct ctg_tcp_peer *s, const struct ctg_packet *p)
 	}
 	if (o->sack_permitted)
 		s->flags |= CTG_PEER_SACK_PERM;
+	s->xflags = 0;
+	if (o->has_md5)
+		s->xflags |= CTG_PEERX_MD5;
 	if (o->has_timestamp) {
 		s->flags |= CTG_PEER_TS;
 		s->last_tsval = o->tsval;
+		/* a SYN: td_maxack holds its latest TSval (tsecr_bad) */
+		s->td_maxack = o->tsval;
 	}
 	if (p->tcp.flags & CTG_TH_ACK) {
 		s->td_maxack = p->tcp.ack;
 		s->flags |= CTG_PEER_MAXACK;
 	}
+}
+
+/*
+ * An answer to the originator's SYN whose TSecr echoes no TSval of its
+ * SYNs: the Linux client discards it (tcp_rcv_synsent_state_process():
+ * rcv_tsecr not between retrans_stamp and now, PAWSActiveRejected).
+ * TSecr 0 is not checked, as there.
+ */
+static bool
+tsecr_bad(const struct ctg_tcp_peer *orig, const struct ctg_packet *p)
+{
+	if (!(orig->flags & CTG_PEER_TS) || (orig->flags & CTG_PEER_MAXACK) ||
+	    !p->tcp.opt.has_timestamp || p->tcp.opt.tsecr == 0)
+		return false;
+	return (uint32_t)(p->tcp.opt.tsecr - orig->last_tsval) >
+	    (uint32_t)(orig->td_maxack - orig->last_tsval);
 }
 
 /* Scaling counts only when both SYNs offered it (RFC 7323 section 2.2). */
@@ -672,10 +693,13 @@ mark_closed(struct ctg_conn *c)
 }
 
 /*
- * RST (RFC 5961 section 3): an RST whose sequence number is exactly the
- * next one expected closes the connection; one inside the window but not
- * exact does not (the endpoint answers with a challenge ACK, and a real
- * peer then sends the exact RST); one outside the window is INVALID.
+ * RST, judged as the receiving stack judges it (RFC 5961 3.2, Linux
+ * tcp_validate_incoming()): one whose sequence number is exactly the next
+ * one the receiver expects closes the connection, whatever its timestamp
+ * ("Reset is accepted even if it did not pass PAWS"; RFC 7323 5.2); one
+ * inside the window but not exact does not (the receiver answers with a
+ * challenge ACK, and a real peer then sends the exact RST); one outside
+ * the window is INVALID.
  */
 static enum ctg_reason
 tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
@@ -683,13 +707,21 @@ tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 	uint32_t seq = p->tcp.seq;
-	bool has_ack = (p->tcp.flags & CTG_TH_ACK) && p->tcp.ack != 0;
 
-	/* Answer to a SYN: acceptable only if it acknowledges that SYN. */
+	(void)now_us;
+	/*
+	 * Answer to a SYN: acceptable only if it acknowledges that SYN
+	 * (ack in (ISN, SYN end], tcp_rcv_synsent_state_process(); an ack of
+	 * 0 is fine when the SYN's ISN was 0xffffffff) and echoes one of its
+	 * timestamps.
+	 */
 	if (r->state == CTG_TCPS_SYN_SENT &&
 	    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_NONE)) {
-		if (!has_ack || p->tcp.ack != r->td_end)
+		if (!(p->tcp.flags & CTG_TH_ACK) || SEQ_LEQ(p->tcp.ack, r->isn) ||
+		    SEQ_GT(p->tcp.ack, r->td_end))
 			return CTG_R_TCP_RST_BAD_ACK;
+		if (tsecr_bad(r, p))
+			return CTG_R_TCP_BAD_TSECR;
 		goto closes;
 	}
 	/* Originator abandons its own unanswered SYN. */
@@ -701,8 +733,6 @@ tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 			goto closes;
 		return CTG_R_TCP_RST_OUT_OF_WINDOW;
 	}
-	if (paws_fails(c, s, p, now_us))
-		return CTG_R_TCP_PAWS;
 	if ((s->flags & CTG_PEER_LIBERAL) || (r->flags & CTG_PEER_LIBERAL)) {
 		/* picked up: no window known, take the RST as it comes */
 		goto closes;
@@ -711,7 +741,29 @@ tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	uint32_t rcv_nxt = (r->flags & CTG_PEER_MAXACK) ? r->td_maxack : s->td_end;
 	uint32_t rcv_wnd = r->td_maxwin ? r->td_maxwin : 1;
 
-	if (seq == rcv_nxt || seq == s->td_end)
+	/*
+	 * The receiver still half-open (SYN_RCVD): any RST inside its window
+	 * ends it (tcp_check_req() -> embryonic_reset), not only an exact one.
+	 */
+	if (r->state == CTG_TCPS_SYN_RCVD && s->state == CTG_TCPS_SYN_SENT) {
+		if (SEQ_GEQ(seq, s->td_end) && SEQ_LT(seq, s->td_end + rcv_wnd))
+			goto closes;
+		return CTG_R_TCP_RST_OUT_OF_WINDOW;
+	}
+	/*
+	 * Exact: the receiver's next expected sequence number is the end of
+	 * what crossed in order (the receiver has it once it arrives, even
+	 * before it acks it; its last ack may lag behind data in flight).
+	 */
+	if (seq == s->td_end)
+		goto closes;
+	/*
+	 * tcp_reset_check(): a receiver in CLOSE_WAIT, LAST_ACK or CLOSING
+	 * (it has the sender's FIN) also takes the FIN's own sequence number.
+	 */
+	if ((s->flags & CTG_PEER_FIN) && seq == s->td_end - 1 &&
+	    r->state != CTG_TCPS_FIN_WAIT_2 && r->state != CTG_TCPS_TIME_WAIT &&
+	    r->state != CTG_TCPS_CLOSED)
 		goto closes;
 	if (SEQ_GEQ(seq, rcv_nxt) && SEQ_LT(seq, rcv_nxt + rcv_wnd))
 		return CTG_R_TCP_RST_INEXACT;
@@ -953,8 +1005,13 @@ tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p, bool *reope
 	}
 	if (dir == 0 && s->state == CTG_TCPS_SYN_SENT &&
 	    (r->state == CTG_TCPS_LISTEN || r->state == CTG_TCPS_NONE)) {
-		if (p->tcp.seq == s->isn)
+		if (p->tcp.seq == s->isn) {
+			/* its answer may echo this SYN's timestamp (tsecr_bad) */
+			if (p->tcp.opt.has_timestamp && (s->flags & CTG_PEER_TS) &&
+			    SEQ_GT(p->tcp.opt.tsval, s->td_maxack))
+				s->td_maxack = p->tcp.opt.tsval;
 			return CTG_R_TCP_SYN_RETRANSMIT;
+		}
 		/* a new ISN on an unanswered attempt: start over from it */
 		peer_init_syn(s, p);
 		s->state = CTG_TCPS_SYN_SENT;
@@ -1004,6 +1061,8 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 		/* TFO: the SYN/ACK may acknowledge only the SYN, not its data */
 		if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
 			return CTG_R_TCP_SYNACK_BAD_ACK;
+		if (dir == 1 && !second_simul && tsecr_bad(r, p))
+			return CTG_R_TCP_BAD_TSECR;
 		/* in a simultaneous open it must carry the SYN's own ISN */
 		bool simultaneous = s->state == CTG_TCPS_SYN_SENT;
 		if ((simultaneous || second_simul) && p->tcp.seq != s->isn)
@@ -1157,6 +1216,19 @@ tcp_existing(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	uint8_t f = p->tcp.flags;
 
 	*reopen = false;
+	/*
+	 * A TCP-MD5 option on a connection whose SYNs carried none: the
+	 * receiving stack has no key for it and drops the segment (Linux
+	 * tcp_inbound_hash(), TCPMD5Unexpected), so it must move nothing,
+	 * in particular an RST must not close the flow.
+	 */
+	if (p->tcp.opt.has_md5 && !(f & CTG_TH_SYN) && (c->flags & CTG_CONN_SYN_ORIG) &&
+	    !((c->peer[0].flags | c->peer[1].flags) & CTG_PEER_LIBERAL) &&
+	    !((c->peer[0].xflags | c->peer[1].xflags) & CTG_PEERX_MD5)) {
+		if (f & CTG_TH_RST)
+			hist_add(c, dir, H_RST);
+		return CTG_R_TCP_MD5_UNEXPECTED;
+	}
 	if (f & CTG_TH_RST) {
 		hist_add(c, dir, H_RST);
 		if (conn_dead(c) && (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)))
@@ -1892,7 +1964,8 @@ ctg_conn_summary(const struct ctg_conn *c, enum ctg_end_reason why,
 /* --- snapshot -------------------------------------------------------------- */
 
 #define SNAP_MAGIC "CTGSNAP\n"
-#define SNAP_VERSION 1
+/* 2: td_end is the in-order edge, fin_ooo replaced hist_seen, peer nibbles */
+#define SNAP_VERSION 2
 
 struct snap_header {
 	char magic[8];
@@ -2016,7 +2089,8 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 		snprintf(err, errlen, "not a ctguard connection snapshot");
 		return -1;
 	}
-	if (h.version != SNAP_VERSION || h.entry_size != sizeof(struct ctg_conn)) {
+	if ((h.version != SNAP_VERSION && h.version != 1) ||
+	    h.entry_size != sizeof(struct ctg_conn)) {
 		snprintf(err, errlen, "snapshot version %u (entry size %u) not supported",
 		    h.version, h.entry_size);
 		return -1;
@@ -2038,6 +2112,16 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 			return -1;
 		}
 		sum = fnv1a(sum, &buf[i], sizeof(buf[i]));
+		if (h.version == 1) {
+			/* same layout: hist_seen and the whole retrans byte become ours */
+			buf[i].fin_ooo[0] = buf[i].fin_ooo[1] = 0;
+			for (int d = 0; d < 2; d++) {
+				if (buf[i].peer[d].xflags)
+					buf[i].peer[d].retrans = 15;
+				buf[i].peer[d].xflags = 0;
+				buf[i].peer[d].syn_wscale = 0;
+			}
+		}
 		if (!conn_sane(&buf[i])) {
 			snprintf(err, errlen, "snapshot entry %llu is corrupt", (unsigned long long)i);
 			free(buf);

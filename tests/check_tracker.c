@@ -607,6 +607,182 @@ START_TEST(test_challenge_ack_wrong_rst)
 }
 END_TEST
 
+/* --- issue 22 class 2 / issue 14 item 5: RSTs as endpoints judge them ---- */
+
+/*
+ * An RST or FIN answering a SYN whose TSecr echoes no TSval of that SYN
+ * is discarded by the Linux client (tcp_rcv_synsent_state_process():
+ * PAWSActiveRejected -> reset_and_undo), and so is such a SYN/ACK: INVALID
+ * tcp_bad_tsecr with nothing moved, and the real SYN/ACK and the session
+ * that follows pass.
+ */
+START_TEST(test_answer_to_syn_bad_tsecr)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	ts(&p, 100, 0);
+	EXPECT(run(&p), CTG_CT_NEW, CTG_R_NONE);
+	/* the SYN is retransmitted: its answer may echo either TSval */
+	now += 1 * SEC;
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	ts(&p, 1100, 0);
+	EXPECT(run(&p), CTG_CT_NEW, CTG_R_TCP_SYN_RETRANSMIT);
+	p = tcp_pkt(1, CTG_TH_RST | CTG_TH_ACK, 0, CISN + 1, 0, 0);
+	ts(&p, 7, 55);
+	EXPECT_INVALID(run(&p), CTG_R_TCP_BAD_TSECR);
+	p = tcp_pkt(1, CTG_TH_RST | CTG_TH_ACK, 0, CISN + 1, 0, 0);
+	ts(&p, 7, 1101);
+	EXPECT_INVALID(run(&p), CTG_R_TCP_BAD_TSECR);
+	p = tcp_pkt(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 1, WIN, 0);
+	ts(&p, 7, 55);
+	r = run(&p);
+	ck_assert_int_eq(r.ctstate, CTG_CT_INVALID);
+	EXPECT_UNCHANGED(r);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN + 99, CISN + 1, WIN, 0);
+	ts(&p, 7, 55);
+	EXPECT_INVALID(run(&p), CTG_R_TCP_BAD_TSECR);
+	r = run(&p);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_LISTEN);
+	/* the real answer echoes the retransmitted SYN's TSval */
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	ts(&p, 900, 1100);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	ts(&p, 1101, 900);
+	r = run(&p);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	p = tcp_pkt(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 100);
+	ts(&p, 901, 1101);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* an RST answering the SYN with the right echo is fine */
+	cport++;
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	ts(&p, 100, 0);
+	run(&p);
+	p = tcp_pkt(1, CTG_TH_RST | CTG_TH_ACK, 0, CISN + 1, 0, 0);
+	ts(&p, 7, 100);
+	r = run(&p);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+}
+END_TEST
+
+/*
+ * A SYN with ISN 0xffffffff ends at 0, so the RST that refuses it carries
+ * ack 0: it acks the SYN and is valid (the "ack 0 means no ACK" rule of
+ * broken stacks cannot apply to it).
+ */
+START_TEST(test_rst_answers_syn_isn_ffffffff)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, 0xffffffffu, 0, WIN, 0);
+	r = seg(1, CTG_TH_RST | CTG_TH_ACK, 0, 0, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+}
+END_TEST
+
+/*
+ * A receiver in CLOSE_WAIT (it has the sender's FIN) accepts an RST whose
+ * sequence number is that FIN's (Linux tcp_reset_check(): seq ==
+ * rcv_nxt - 1 in CLOSE_WAIT, LAST_ACK, CLOSING).
+ */
+START_TEST(test_rst_fin_seq_in_close_wait)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_CLOSE_WAIT);
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+}
+END_TEST
+
+/*
+ * An in-window RST to a half-open server (SYN_RCVD) ends it even if it
+ * is not exact: Linux tcp_check_req() goes to embryonic_reset for any RST
+ * that passes tcp_in_window(). Keeping SYN_RCVD would leave the table and
+ * the server disagreeing. Out of the window it is still INVALID.
+ */
+START_TEST(test_rst_inexact_in_syn_rcvd)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	r = seg(0, CTG_TH_RST, CISN + 1 + 70000, 0, 0, 0);
+	EXPECT_INVALID(r, CTG_R_TCP_RST_OUT_OF_WINDOW);
+	r = seg(0, CTG_TH_RST, CISN + 1 + 500, 0, 0, 0);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+}
+END_TEST
+
+/*
+ * RFC 5961 3.2 with data in flight: the client's RST at the server's
+ * last ack is no longer exact once the client's data has reached the
+ * server, which answers with a challenge ACK; that ACK and the client's
+ * exact RST that follows pass, and the RST closes.
+ */
+START_TEST(test_challenge_ack_then_exact_rst)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RST_INEXACT);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 101, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_RST, CISN + 101, 0, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+}
+END_TEST
+
+/*
+ * An RST (or any segment) with a TCP-MD5 option on a connection whose
+ * SYNs carried none is dropped by the receiving stack (Linux
+ * tcp_inbound_hash(): TCPMD5Unexpected): INVALID tcp_md5_unexpected, and
+ * the flow is not closed. On a connection that negotiated MD5 the same
+ * RST closes.
+ */
+START_TEST(test_rst_md5_unexpected)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	handshake();
+	p = tcp_pkt(1, CTG_TH_RST, SISN + 1, 0, 0, 0);
+	p.tcp.opt.has_md5 = true;
+	EXPECT_INVALID(run(&p), CTG_R_TCP_MD5_UNEXPECTED);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_int_eq(nends, 0);
+
+	cport++;
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	p.tcp.opt.has_md5 = true;
+	EXPECT(run(&p), CTG_CT_NEW, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	p.tcp.opt.has_md5 = true;
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	p.tcp.opt.has_md5 = true;
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_RST, SISN + 1, 0, 0, 0);
+	p.tcp.opt.has_md5 = true;
+	r = run(&p);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+}
+END_TEST
+
 /* --- keepalive, probes ------------------------------------------------------ */
 
 START_TEST(test_keepalive)
@@ -1133,13 +1309,7 @@ START_TEST(test_paws)
 	ts(&p, 200, 900);
 	r = run(&p);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
-	/* RST with an old timestamp, exact sequence: PAWS rejects it */
-	p = tcp_pkt(0, CTG_TH_RST | CTG_TH_ACK, CISN + 11, SISN + 1, 0, 0);
-	ts(&p, 150, 900);
-	r = run(&p);
-	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_PAWS);
-	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
-	/* FIN with an old timestamp */
+	/* FIN with an old timestamp: the receiver discards it (RFC 7323 5.3) */
 	p = tcp_pkt(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 11, SISN + 1, WIN, 0);
 	ts(&p, 150, 900);
 	r = run(&p);
@@ -1150,6 +1320,33 @@ START_TEST(test_paws)
 	r = run(&p);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+/*
+ * An RST with an exact sequence number is accepted whatever its
+ * timestamp: RFC 7323 5.2 exempts RSTs from PAWS, and Linux
+ * tcp_validate_incoming() says "Reset is accepted even if it did not pass
+ * PAWS" (a real SSH server ends sessions with TSval 0). An inexact one is
+ * still only a note (the receiver sends a challenge ACK).
+ */
+START_TEST(test_rst_ignores_paws)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	handshake_ts();
+	p = tcp_pkt(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 10);
+	ts(&p, 5000, 101);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_RST, SISN + 11 + 5, 0, 0, 0);
+	ts(&p, 0, 0);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_TCP_RST_INEXACT);
+	p = tcp_pkt(1, CTG_TH_RST, SISN + 11, 0, 0, 0);
+	ts(&p, 0, 0);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
 }
 END_TEST
 
@@ -2015,6 +2212,12 @@ tracker_suite(void)
 	tcase_add_test(tc, test_rst_by_originator_in_syn_sent);
 	tcase_add_test(tc, test_challenge_ack);
 	tcase_add_test(tc, test_challenge_ack_wrong_rst);
+	tcase_add_test(tc, test_answer_to_syn_bad_tsecr);
+	tcase_add_test(tc, test_rst_answers_syn_isn_ffffffff);
+	tcase_add_test(tc, test_rst_fin_seq_in_close_wait);
+	tcase_add_test(tc, test_rst_inexact_in_syn_rcvd);
+	tcase_add_test(tc, test_challenge_ack_then_exact_rst);
+	tcase_add_test(tc, test_rst_md5_unexpected);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("window");
@@ -2032,6 +2235,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_wscale_clamped);
 	tcase_add_test(tc, test_sack_above_sent);
 	tcase_add_test(tc, test_paws);
+	tcase_add_test(tc, test_rst_ignores_paws);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("receiver_acts");

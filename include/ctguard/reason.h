@@ -79,6 +79,8 @@ enum ctg_reason_class {
 	X(TCP_RST_BAD_ACK,      "tcp_rst_bad_ack",      INVALID, "RST in SYN_SENT that does not acknowledge the SYN") \
 	X(TCP_PAWS,             "tcp_paws",             INVALID, "timestamp older than the sender's last (PAWS, RFC 7323)") \
 	X(TCP_CLOSED,           "tcp_closed",           INVALID, "segment on a connection already closed or reset") \
+	X(TCP_BAD_TSECR,        "tcp_bad_tsecr",        INVALID, "answer to a SYN whose timestamp echo matches no SYN sent (Linux PAWSActiveRejected)") \
+	X(TCP_MD5_UNEXPECTED,   "tcp_md5_unexpected",   INVALID, "TCP-MD5 option on a connection whose SYN carried none (Linux TCPMD5Unexpected)") \
 	/* tracker: other protocols */ \
 	X(ICMP_REPLY_NO_REQUEST,"icmp_reply_without_request", INVALID, "echo reply with no matching request") \
 	X(ICMP_ERROR_NO_CONN,   "icmp_error_no_connection", INVALID, "ICMP error quoting no tracked connection") \
