@@ -613,20 +613,35 @@ peer_init_midstream(struct ctg_tcp_peer *s, const struct ctg_packet *p,
 	}
 }
 
+/* RFC 7323 5.5 / Linux TCP_PAWS_24DAYS: after that long idle TS.Recent is void. */
+#define PAWS_IDLE_US (24ULL * 24 * 3600 * 1000000)
+
+/*
+ * TS.Recent holds no usable value: none stored yet (Linux tcp_paws_check()
+ * treats ts_recent 0 so), or the connection sat idle 24 days, after which
+ * the peer's timestamp clock may have wrapped (RFC 7323 5.5).
+ */
+static bool
+ts_recent_void(const struct ctg_conn *c, const struct ctg_tcp_peer *s,
+    uint64_t now_us)
+{
+	return s->last_tsval == 0 || now_us - c->last_us >= PAWS_IDLE_US;
+}
+
 /*
  * PAWS as the receiving stack applies it (RFC 7323 5.3; Linux
  * tcp_paws_discard() with TCP_PAWS_WINDOW 1): the segment's TSval is more
- * than one tick older than TS.Recent.
+ * than one tick older than TS.Recent, and TS.Recent is not void.
  */
 static bool
 paws_fails(const struct ctg_conn *c, const struct ctg_tcp_peer *s,
     const struct ctg_packet *p, uint64_t now_us)
 {
-	(void)c;
-	(void)now_us;
 	if (!(s->flags & CTG_PEER_TS))
 		return false;
 	if (!p->tcp.opt.has_timestamp)
+		return false;
+	if (ts_recent_void(c, s, now_us))
 		return false;
 	return (int32_t)(s->last_tsval - p->tcp.opt.tsval) > 1;
 }
@@ -814,7 +829,7 @@ fin_ooo_seq(const struct ctg_conn *c, uint8_t dir)
  */
 static enum ctg_reason
 tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
-    bool *fin)
+    bool ts_void, bool *fin)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 	uint32_t seq = p->tcp.seq, end = seg_end(p);
@@ -903,7 +918,7 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	/* TS.Recent before the ack moves Last.ACK.sent (RFC 7323 4.3) */
 	uint32_t last_ack_sent = (r->flags & CTG_PEER_MAXACK) ? r->td_maxack : s->td_end;
 	if (p->tcp.opt.has_timestamp && (s->flags & CTG_PEER_TS) &&
-	    SEQ_GEQ(p->tcp.opt.tsval, s->last_tsval) &&
+	    (ts_void || SEQ_GEQ(p->tcp.opt.tsval, s->last_tsval)) &&
 	    (liberal || SEQ_LEQ(seq, last_ack_sent)) &&
 	    !(ackf && (s->flags & CTG_PEER_MAXACK) && SEQ_LT(ack, s->td_maxack)))
 		s->last_tsval = p->tcp.opt.tsval;
@@ -1166,7 +1181,7 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 
 	bool liberal_before = (s->flags | r->flags) & CTG_PEER_LIBERAL;
 	bool fin_in_order;
-	why = tcp_window(c, dir, p, &fin_in_order);
+	why = tcp_window(c, dir, p, ts_recent_void(c, s, now_us), &fin_in_order);
 	if (ctg_reason_class(why) == CTG_RC_INVALID)
 		return why;
 

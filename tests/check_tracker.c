@@ -1350,6 +1350,68 @@ START_TEST(test_rst_ignores_paws)
 }
 END_TEST
 
+/*
+ * PAWS exceptions (issue 22 class 5). RFC 7323 5.5: after a connection
+ * sat idle for more than 24 days its TS.Recent is invalid, since the
+ * peer's timestamp clock may have wrapped (Linux tcp_paws_check():
+ * TCP_PAWS_24DAYS); the FIN that then carries an "older" TSval is taken.
+ * A day short of that it is still refused.
+ */
+START_TEST(test_paws_after_24_days_idle)
+{
+	struct ctg_tracker_config tc;
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	base_config(&tc, 1024, CTG_MIDSTREAM_STRICT);
+	tc.timeouts.tcp_established = 60 * 86400;
+	reset_tracker_cfg(&tc);
+	handshake_ts();
+	p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	ts(&p, 0x70000000u, 900);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 11, WIN, 0);
+	ts(&p, 901, 0x70000000u);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	now += 23 * 86400 * SEC;
+	p = tcp_pkt(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 11, SISN + 1, WIN, 0);
+	ts(&p, 0x10000000u, 901);
+	EXPECT_INVALID(run(&p), CTG_R_TCP_PAWS);
+	now += 2 * 86400 * SEC;
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+	ck_assert_uint_eq(r.conn->peer[0].last_tsval, 0x10000000u);
+}
+END_TEST
+
+/*
+ * While the stored timestamp is 0 there is nothing to compare with
+ * (Linux tcp_paws_check(): "if (!rx_opt->ts_recent) return true"): a FIN
+ * whose TSval is "older" than 0 in serial arithmetic passes.
+ */
+START_TEST(test_paws_ts_recent_zero)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	ts(&p, 0, 0);
+	EXPECT(run(&p), CTG_CT_NEW, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	ts(&p, 900, 0);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	ts(&p, 0, 900);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	ts(&p, 0xfffffff0u, 900);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
 /* --- issue 22 class 1: only what the receiver acts on moves state ---------- */
 
 /*
@@ -2236,6 +2298,8 @@ tracker_suite(void)
 	tcase_add_test(tc, test_sack_above_sent);
 	tcase_add_test(tc, test_paws);
 	tcase_add_test(tc, test_rst_ignores_paws);
+	tcase_add_test(tc, test_paws_after_24_days_idle);
+	tcase_add_test(tc, test_paws_ts_recent_zero);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("receiver_acts");
