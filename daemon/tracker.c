@@ -646,18 +646,28 @@ paws_fails(const struct ctg_conn *c, const struct ctg_tcp_peer *s,
 	return (int32_t)(s->last_tsval - p->tcp.opt.tsval) > 1;
 }
 
-/* The highest sequence number this segment acknowledges, SACK included. */
+/*
+ * The highest sequence number this segment acknowledges, SACK included.
+ * A block that ends beyond what the receiver sent, or is empty, is
+ * ignored as the data sender ignores it (Linux tcp_is_sackblock_valid();
+ * middleboxes that rewrite ISNs but not SACK blocks produce them): the
+ * rest of the segment is still valid.
+ */
 static uint32_t
 seg_sack(const struct ctg_packet *p, const struct ctg_tcp_peer *receiver,
     uint32_t sent)
 {
 	uint32_t sack = p->tcp.ack;
 
-	(void)sent;
 	if (receiver->flags & CTG_PEER_SACK_PERM) {
-		for (unsigned i = 0; i < p->tcp.opt.sack_count && i < CTG_MAX_SACK_BLOCKS; i++)
-			if (SEQ_GT(p->tcp.opt.sack_right[i], sack))
-				sack = p->tcp.opt.sack_right[i];
+		for (unsigned i = 0; i < p->tcp.opt.sack_count && i < CTG_MAX_SACK_BLOCKS; i++) {
+			uint32_t left = p->tcp.opt.sack_left[i], right = p->tcp.opt.sack_right[i];
+
+			if (SEQ_GT(right, sent) || !SEQ_LT(left, right))
+				continue;
+			if (SEQ_GT(right, sack))
+				sack = right;
+		}
 	}
 	return sack;
 }
@@ -807,7 +817,7 @@ fin_ooo_seq(const struct ctg_conn *c, uint8_t dir)
  *   I   end <= s.td_maxend            data inside the receiver's window
  *   II  end >= s.td_end - r.td_maxwin  not more than a window back
  *   III sack <= r.td_end               acks only data r has sent
- *   IV  ack >= s.td_maxack - MAXACKWINDOW
+ *   IV  ack >= s.td_maxack - MAXACKWINDOW (what s acked before)
  * Linux lets II and IV pass unrecorded (IGNORE) and tolerates I by up to a
  * window; we follow pf and call all four INVALID, because every packet of
  * the connection crosses this box, so a window update we did not see does
@@ -854,7 +864,15 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 
 		if (ackf && SEQ_GT(sack, r_sent))
 			return CTG_R_TCP_ACK_ABOVE_SENT;
-		if (ackf && SEQ_LT(sack, r->td_end - maxackwin))
+		/*
+		 * Bound IV from what s acknowledged before, not from r's sent
+		 * edge: r's data in flight may be far ahead of any ack, and a
+		 * reordered segment carries a slightly older ack. Linux
+		 * tcp_ack() drops an ack below snd_una - max_window
+		 * (RFC 5961 5.2); MAXACKWINDOW keeps a margin above that.
+		 */
+		if (ackf && (s->flags & CTG_PEER_MAXACK) &&
+		    SEQ_LT(ack, s->td_maxack - maxackwin))
 			return CTG_R_TCP_ACK_BELOW_WINDOW;
 		if ((s->flags & CTG_PEER_FIN) && plen > 0 && SEQ_GT(end, s->td_end))
 			return CTG_R_TCP_DATA_AFTER_FIN;

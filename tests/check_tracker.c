@@ -1289,13 +1289,49 @@ START_TEST(test_sack_above_sent)
 	p.tcp.opt.sack_right[0] = CISN + 301;
 	r = run(&p);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
-	/* a SACK block beyond anything sent */
+	/*
+	 * A SACK block beyond anything sent (a middlebox rewrote the ISN but
+	 * not the blocks): the data sender ignores the block and takes the
+	 * rest of the segment (Linux tcp_is_sackblock_valid()), so does the
+	 * tracker; the block raises no bound.
+	 */
 	p.tcp.opt.sack_count = 2;
 	p.tcp.opt.sack_left[1] = CISN + 401;
 	p.tcp.opt.sack_right[1] = CISN + 501;
 	r = run(&p);
-	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_ACK_ABOVE_SENT);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_UNCHANGED(r);
+	ck_assert_uint_eq(r.conn->peer[0].td_end, CISN + 301);
+	/* the ack itself is still bounded by what was sent */
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 401, WIN, 0);
+	EXPECT_INVALID(run(&p), CTG_R_TCP_ACK_ABOVE_SENT);
+}
+END_TEST
+
+/*
+ * Bound IV counts from what the sender of the ack acknowledged before
+ * (Linux tcp_ack(): an ack below snd_una - max_window is too old), not
+ * from the peer's sent edge: with a full window in flight, a reordered
+ * data segment that carries the previous ack passes.
+ */
+START_TEST(test_ack_lower_bound_from_acked)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 60000);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* sent second, arrives first: acks 1000 of the server's bytes */
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11, SISN + 1001, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 60001, CISN + 1, WIN, 6500);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* sent first, carries the older ack */
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* an ack more than a window below the last one is still refused */
+	r = seg(0, CTG_TH_ACK, CISN + 21, SISN + 1001 - 70000, WIN, 0);
+	EXPECT_INVALID(r, CTG_R_TCP_ACK_BELOW_WINDOW);
 }
 END_TEST
 
@@ -2296,6 +2332,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_wscale_server_only);
 	tcase_add_test(tc, test_wscale_clamped);
 	tcase_add_test(tc, test_sack_above_sent);
+	tcase_add_test(tc, test_ack_lower_bound_from_acked);
 	tcase_add_test(tc, test_paws);
 	tcase_add_test(tc, test_rst_ignores_paws);
 	tcase_add_test(tc, test_paws_after_24_days_idle);
