@@ -613,6 +613,9 @@ peer_init_midstream(struct ctg_tcp_peer *s, const struct ctg_packet *p,
 	}
 }
 
+/* Linux TCP_TIMEWAIT_LEN: how long an endpoint holds a closed connection. */
+#define ENDPOINT_TIME_WAIT_US (60ULL * 1000000)
+
 /* RFC 7323 5.5 / Linux TCP_PAWS_24DAYS: after that long idle TS.Recent is void. */
 #define PAWS_IDLE_US (24ULL * 24 * 3600 * 1000000)
 
@@ -995,7 +998,8 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 
 /* A SYN on a connection in the table: retransmission, reuse, or refused. */
 static enum ctg_reason
-tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p, bool *reopen)
+tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint64_t now_us, bool *reopen)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 
@@ -1005,13 +1009,17 @@ tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p, bool *reope
 		 * Reuse of a closed tuple (RFC 1122 4.2.2.13, RFC 6191):
 		 * after a reset always; after TIME_WAIT only with a
 		 * sequence number above the old one or a newer timestamp,
-		 * so that a delayed old SYN cannot reopen it.
+		 * so that a delayed old SYN cannot reopen it - unless the
+		 * endpoints' own TIME_WAIT is over (Linux TCP_TIMEWAIT_LEN,
+		 * 60 s after the last segment): then no endpoint remembers the
+		 * old connection and the SYN is simply new.
 		 */
 		bool by_rst = c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
 		bool newer_seq = SEQ_GT(p->tcp.seq, s->td_end);
 		bool newer_ts = (s->flags & CTG_PEER_TS) && p->tcp.opt.has_timestamp &&
 		    SEQ_GT(p->tcp.opt.tsval, s->last_tsval);
-		if (by_rst || newer_seq || newer_ts || !(s->flags & CTG_PEER_SEEN)) {
+		bool tw_over = now_us - c->last_us >= ENDPOINT_TIME_WAIT_US;
+		if (by_rst || newer_seq || newer_ts || tw_over || !(s->flags & CTG_PEER_SEEN)) {
 			*reopen = true;
 			return CTG_R_TCP_REOPEN;
 		}
@@ -1066,7 +1074,67 @@ tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p, bool *reope
 		return CTG_R_TCP_SYN_RETRANSMIT;
 	if (dir == 1 && s->state == CTG_TCPS_SYN_RCVD)
 		return CTG_R_TCP_SYN_WRONG_DIR;
+	if (dir == 0) {
+		/*
+		 * A SYN from the originator on a tuple we still hold: its host
+		 * may have rebooted or a NAT may have reused the port. Let it
+		 * through without moving anything, as nf_conntrack does (sIG),
+		 * and let the peer's answer decide: a challenge ACK (RFC 5961
+		 * 4.2; tcp_check_req() answers a half-open one with an ACK too)
+		 * draws the client's RST, which is exact and closes, and the
+		 * retransmitted SYN then reopens; a SYN/ACK for it
+		 * re-initialises the entry (tcp_synack).
+		 */
+		s->xflags |= CTG_PEERX_SYN_NOTED;
+		s->syn_wscale = p->tcp.opt.has_wscale ? p->tcp.opt.wscale : 0;
+		return CTG_R_TCP_SYN_HELD;
+	}
 	return CTG_R_TCP_SYN_ON_ESTABLISHED;
+}
+
+/*
+ * The responder answered a SYN that was passed on a held tuple with a
+ * SYN/ACK: client and server agree on a new connection and only the box
+ * is out of sync, so start over from the SYN/ACK (nf_conntrack "get in
+ * sync from the previously annotated values"). The SYN/ACK echoes only
+ * the options the SYN offered (RFC 7323 1.3, RFC 2018), so it tells us
+ * which the client used; its ack gives the client's ISN.
+ */
+static void
+tcp_reinit_from_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+	uint8_t ws = r->syn_wscale;
+	bool md5 = p->tcp.opt.has_md5;
+
+	memset(r, 0, sizeof(*r));
+	r->isn = p->tcp.ack - 1;
+	r->td_end = p->tcp.ack;
+	r->td_maxwin = 65535;           /* a SYN's window is never scaled */
+	r->flags = CTG_PEER_SEEN;
+	if (p->tcp.opt.has_wscale) {
+		r->flags |= CTG_PEER_WSCALE;
+		r->wscale = ws;
+	}
+	if (p->tcp.opt.sack_permitted)
+		r->flags |= CTG_PEER_SACK_PERM;
+	if (p->tcp.opt.has_timestamp) {
+		r->flags |= CTG_PEER_TS;
+		r->last_tsval = p->tcp.opt.tsecr;
+		r->td_maxack = p->tcp.opt.tsecr;
+	}
+	if (md5)
+		r->xflags |= CTG_PEERX_MD5;
+	r->state = CTG_TCPS_SYN_SENT;
+	peer_init_syn(s, p);
+	s->state = CTG_TCPS_SYN_RCVD;
+	settle_wscale(c);
+	r->td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
+	s->td_maxend = s->td_end + r->td_maxwin;
+	c->fin_ooo[0] = c->fin_ooo[1] = 0;
+	c->flags &= (uint16_t)~(CTG_CONN_ASSURED | CTG_CONN_CHALLENGE | CTG_CONN_CLOSED |
+	    CTG_CONN_FIN_ORIG | CTG_CONN_FIN_RESP | CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
+	c->flags |= CTG_CONN_SYN_ORIG | (dir == 1 ? CTG_CONN_SYNACK : 0);
 }
 
 /* A SYN/ACK on a connection in the table: the answer, a copy, or refused. */
@@ -1120,6 +1188,33 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 			return CTG_R_TCP_SYN_DATA;
 		}
 		return CTG_R_NONE;
+	}
+	if (dir == 1 && p->tcp.seq != s->isn && (r->xflags & CTG_PEERX_SYN_NOTED) &&
+	    !(c->flags & CTG_CONN_FLIPPED)) {
+		tcp_reinit_from_synack(c, dir, p);
+		return CTG_R_TCP_RESYNC;
+	}
+	/*
+	 * A SYN/ACK with a new ISN answering the (retransmitted) SYN while
+	 * the first SYN/ACK is unacknowledged: SYN cookies, load balancers
+	 * and TFO fallback send them, and the client takes it. nf_conntrack
+	 * re-initialises the responder ("re-init state for retransmitted
+	 * syn-ack", tcp_in_window()); so do we, if it acks the SYN and
+	 * echoes its timestamp.
+	 */
+	if (dir == 1 && s->state == CTG_TCPS_SYN_RCVD && r->state == CTG_TCPS_SYN_SENT &&
+	    p->tcp.seq != s->isn && !(s->flags & CTG_PEER_LIBERAL) &&
+	    !(c->flags & CTG_CONN_FLIPPED)) {
+		if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
+			return CTG_R_TCP_SYNACK_BAD_ACK;
+		if (tsecr_bad(r, p))
+			return CTG_R_TCP_BAD_TSECR;
+		peer_init_syn(s, p);
+		s->state = CTG_TCPS_SYN_RCVD;
+		settle_wscale(c);
+		r->td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
+		s->td_maxend = s->td_end + (r->td_maxwin ? r->td_maxwin : 1);
+		return CTG_R_TCP_RESYNC;
 	}
 	if (dir == 0 && !(c->flags & CTG_CONN_FLIPPED) &&
 	    s->state != CTG_TCPS_SYN_RCVD)
@@ -1269,7 +1364,7 @@ tcp_existing(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 		return tcp_rst(c, dir, p, now_us);
 	}
 	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN)
-		return tcp_syn(c, dir, p, reopen);
+		return tcp_syn(c, dir, p, now_us, reopen);
 	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == (CTG_TH_SYN | CTG_TH_ACK))
 		return tcp_synack(c, dir, p);
 	return tcp_segment(c, dir, p, now_us);
@@ -1340,6 +1435,9 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 			/* a retransmitted SYN must not keep an unanswered entry alive */
 			if (why == CTG_R_TCP_SYN_RETRANSMIT && dir == 0 &&
 			    !(c->flags & CTG_CONN_SEEN_REPLY))
+				c->last_us = last_before;
+			/* nor may SYNs passed on a held tuple keep it (nf_conntrack IGNORE) */
+			if (why == CTG_R_TCP_SYN_HELD)
 				c->last_us = last_before;
 			tcp_set_tclass(t, c);
 			return;

@@ -385,8 +385,10 @@ START_TEST(test_c3_20_syn_new_isn)
 	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 5001, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	/* yet another ISN after the SYN/ACK: passed, nothing moves (item 55) */
 	r = seg(0, CTG_TH_SYN, CISN + 9000, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
+	EXPECT_UNCHANGED(r);
 	r = seg(0, CTG_TH_ACK, CISN + 5001, SISN + 1, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
@@ -394,10 +396,13 @@ START_TEST(test_c3_20_syn_new_isn)
 END_TEST
 
 /*
- * Item 21: the SYN/ACK again with another sequence number: INVALID
- * (tcp_synack_unexpected), nothing moves. Linux ignores it (sIG) in
- * SYN_RECV; a responder that changed its ISN would have had to reset
- * first, so a second ISN is a forgery or a confused stack.
+ * Item 21: the SYN/ACK again with another sequence number, before the
+ * third ACK: SYN-cookie servers, load balancers and TFO fallback answer a
+ * retransmitted SYN so, and the client takes the newer one. Like
+ * nf_conntrack ("re-init state for retransmitted syn-ack",
+ * tcp_in_window()) the responder is re-initialised from it (NOTE
+ * tcp_resync) if it acks the SYN; the third ACK must then ack the new
+ * ISN. After the handshake another seq stays INVALID (item 56).
  * (The resend with the same seq but another ack: see the suspected-bug
  * test test_bug_c3_21_synack_resend_other_ack.)
  */
@@ -407,13 +412,19 @@ START_TEST(test_c3_21_synack_resend_other_seq)
 
 	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
 	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN + 777, CISN + 2, WIN, 0);
+	EXPECT_INVALID(r, CTG_R_TCP_SYNACK_BAD_ACK);
 	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN + 777, CISN + 1, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYNACK_UNEXPECTED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RESYNC);
 	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
-	ck_assert_uint_eq(r.conn->peer[1].isn, SISN);
+	ck_assert_uint_eq(r.conn->peer[1].isn, SISN + 777);
 	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT_INVALID(r, CTG_R_TCP_ACK_BELOW_WINDOW);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 778, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN + 999, CISN + 1, WIN, 0);
+	EXPECT_INVALID(r, CTG_R_TCP_SYNACK_UNEXPECTED);
 }
 END_TEST
 
@@ -710,15 +721,13 @@ START_TEST(test_c5_43_rst_ack_field)
 END_TEST
 
 /*
- * Item 44: the RST that answers a challenge ACK for a SYN the tracker
- * refused. Linux passes the SYN as IGNORE and accepts the RST that
- * acks its last_end without window checks; ctguard never lets the SYN
- * change state (tcp_syn_on_established), so the server's challenge ACK
- * is an ordinary in-window ACK and the client's RST, sent at the
- * challenge ACK's ack, is exact for the connection as tracked: it
- * closes, and the SYN then reopens the tuple. No annotation is needed.
- * (If the rules drop INVALID, the server never sees the SYN and the
- * client retries it: check_tracker.c:test_syn_on_established.)
+ * Item 44: the RST that answers a challenge ACK for a SYN passed on a
+ * held tuple. Linux passes the SYN as IGNORE and accepts the RST that
+ * acks its last_end without window checks; ctguard passes the SYN
+ * without letting it change state (tcp_syn_held), so the server's
+ * challenge ACK is an ordinary in-window ACK and the client's RST, sent
+ * at the challenge ACK's ack, is exact for the connection as tracked: it
+ * closes, and the retransmitted SYN then reopens the tuple.
  */
 START_TEST(test_c5_44_rst_after_challenge_ack_for_syn)
 {
@@ -726,7 +735,8 @@ START_TEST(test_c5_44_rst_after_challenge_ack_for_syn)
 
 	handshake();
 	r = seg(0, CTG_TH_SYN, CISN + 777, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
+	EXPECT_UNCHANGED(r);
 	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 1, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
@@ -902,12 +912,12 @@ START_TEST(test_c6_49_closing_states)
 END_TEST
 
 /*
- * Item 50: a SYN while the connection closes (FIN_WAIT, CLOSE_WAIT,
- * LAST_ACK) is INVALID (tcp_syn_on_established). Differs from Linux,
- * which passes it as IGNORE for the peer's challenge ACK: the old
- * connection still exists at both ends, and the new attempt succeeds
- * once it has ended (TIME_WAIT reuse, check_tracker.c:test_time_wait_reuse).
- * pf drops it too.
+ * Item 50: a SYN from the originator while the connection closes
+ * (FIN_WAIT, CLOSE_WAIT, LAST_ACK) passes without moving anything
+ * (NOTE tcp_syn_held), as Linux passes it as IGNORE: the peer answers
+ * with a challenge ACK or, if it has forgotten the connection, a SYN/ACK
+ * (check_tracker.c:test_syn_held_*). A SYN from the responder stays
+ * INVALID (tcp_syn_on_established; Linux sIV, pf drops it too).
  */
 START_TEST(test_c6_50_syn_during_shutdown)
 {
@@ -916,17 +926,17 @@ START_TEST(test_c6_50_syn_during_shutdown)
 	handshake();
 	seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
 	r = seg(0, CTG_TH_SYN, CISN + 100000, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
 	seg(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
 	r = seg(0, CTG_TH_SYN, CISN + 100000, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_CLOSE_WAIT);
 	r = seg(1, CTG_TH_SYN, SISN + 100000, 0, WIN, 0);
 	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
 	seg(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
 	r = seg(0, CTG_TH_SYN, CISN + 100000, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_LAST_ACK);
 }
 END_TEST
@@ -948,7 +958,7 @@ START_TEST(test_c6_51_challenge_ack_in_last_ack)
 	r = seg(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_LAST_ACK);
 	r = seg(0, CTG_TH_SYN, CISN + 100000, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
 	r = seg(1, CTG_TH_ACK, SISN + 2, CISN + 2, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_LAST_ACK);

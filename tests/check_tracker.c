@@ -176,9 +176,10 @@ START_TEST(test_syn_retransmit_after_synack)
 	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_RETRANSMIT);
 	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
-	/* a SYN with another ISN is not a retransmission */
+	/* a SYN with another ISN is not a retransmission: passed, nothing moves */
 	r = seg(0, CTG_TH_SYN, CISN + 5000, 0, WIN, 0);
-	ck_assert_int_eq(r.ctstate, CTG_CT_INVALID);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
 }
 END_TEST
 
@@ -430,6 +431,168 @@ START_TEST(test_time_wait_newer_timestamp)
 	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_REOPEN);
 	ck_assert_int_eq(nends, 1);
 	ck_assert_uint_eq(ends[0].end_reason, CTG_END_REOPENED);
+}
+END_TEST
+
+/* --- issue 22 class 3: new SYNs on a tuple still held ------------------- */
+
+/*
+ * The client rebooted (or a NAT reused the port) while the entry of an
+ * idle connection is still ESTABLISHED. Linux answers the new SYN with a
+ * challenge ACK (RFC 5961 4.2, tcp_validate_incoming()), the client
+ * answers that with an RST at its ack, which is exact and closes, and the
+ * retransmitted SYN opens the new connection. The SYN that started it
+ * all passes without moving anything or refreshing the timer.
+ */
+START_TEST(test_syn_held_established_challenge)
+{
+	struct ctg_track_result r;
+	struct ctg_conn *c = handshake();
+	uint64_t last = c->last_us;
+
+	now += 3600 * SEC;
+	r = seg(0, CTG_TH_SYN, 777777, 0, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
+	EXPECT_UNCHANGED(r);
+	ck_assert_uint_eq(c->last_us, last);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	now += 1 * SEC;
+	r = seg(0, CTG_TH_SYN, 777777, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_REOPEN);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, 424242, 777778, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, 777778, 424243, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+/*
+ * The server had forgotten the old connection and answers the new SYN
+ * with a SYN/ACK: both ends agree on a new connection, so the entry is
+ * re-initialised from the SYN/ACK (nf_conntrack: "This SYN/ACK
+ * acknowledges a SYN that we earlier ignored as invalid ... We get in
+ * sync from the previously annotated values"), with the options the
+ * SYN/ACK echoes and the SYN's window scale.
+ */
+START_TEST(test_syn_held_synack_resyncs)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	handshake();
+	now += 3600 * SEC;
+	p = tcp_pkt(0, CTG_TH_SYN, 777777, 0, 1000, 0);
+	wscale(&p, 7);
+	ts(&p, 5000, 0);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, 424242, 777778, 1000, 0);
+	wscale(&p, 7);
+	ts(&p, 90, 5000);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RESYNC);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	ck_assert_uint_eq(r.conn->peer[0].isn, 777777);
+	ck_assert_uint_eq(r.conn->peer[0].wscale, 7);
+	p = tcp_pkt(0, CTG_TH_ACK, 777778, 424243, 1000, 0);
+	ts(&p, 5001, 90);
+	r = run(&p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	/* windows are scaled: 1000 << 7 */
+	p = tcp_pkt(1, CTG_TH_ACK | CTG_TH_PSH, 424243, 777778, 1000, 100000);
+	ts(&p, 91, 5001);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(0, CTG_TH_ACK, 777778, 524243, 1000, 0);
+	ts(&p, 5002, 91);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* the old incarnation's sequence space is gone */
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	ck_assert_int_eq(r.ctstate, CTG_CT_INVALID);
+	EXPECT_UNCHANGED(r);
+}
+END_TEST
+
+/*
+ * The same in SYN_RCVD after the SYN/ACK was lost past the box and the
+ * client came back with a new ISN: the half-open server answers the
+ * out-of-window SYN with an ACK (tcp_check_req()), the client resets it
+ * (RST at that ACK's ack, which ends the half-open connection), and the
+ * retransmitted SYN succeeds.
+ */
+START_TEST(test_syn_held_syn_rcvd)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	r = seg(0, CTG_TH_SYN, 777777, 0, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 1, WIN, 0);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	r = seg(0, CTG_TH_SYN, 777777, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_REOPEN);
+	EXPECT(seg(1, CTG_TH_SYN | CTG_TH_ACK, 424242, 777778, WIN, 0),
+	    CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, 777778, 424243, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+}
+END_TEST
+
+/*
+ * A SYN/ACK with a new ISN answering a retransmitted SYN (SYN cookies,
+ * load balancers, TFO fallback; seen on a CDN capture): the client takes
+ * it, so the responder is re-initialised from it, as nf_conntrack does
+ * since commit 82b72cb94666 ("re-init state for retransmitted syn-ack"),
+ * and the session that follows passes.
+ */
+START_TEST(test_synack_new_isn_after_syn_retransmit)
+{
+	struct ctg_track_result r;
+
+	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	now += 1 * SEC;
+	EXPECT(seg(0, CTG_TH_SYN, CISN, 0, WIN, 0), CTG_CT_ESTABLISHED,
+	    CTG_R_TCP_SYN_RETRANSMIT);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, 88888888, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RESYNC);
+	r = seg(0, CTG_TH_ACK, CISN + 1, 88888889, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	EXPECT(seg(1, CTG_TH_ACK | CTG_TH_PSH, 88888889, CISN + 1, WIN, 500),
+	    CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+/*
+ * A SYN with a lower ISN and no timestamps 70 s after a FIN close: the
+ * endpoints' TIME_WAIT (Linux TCP_TIMEWAIT_LEN, 60 s) is over, so no
+ * endpoint would take it for an old duplicate; it reopens although the
+ * entry still lingers (tcp_time_wait, 120 s). Within 60 s it stays
+ * refused (test_time_wait_old_syn).
+ */
+START_TEST(test_time_wait_lower_isn_after_60s)
+{
+	struct ctg_track_result r;
+
+	handshake();
+	seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	seg(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	seg(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	r = seg(0, CTG_TH_ACK, CISN + 2, SISN + 2, WIN, 0);
+	EXPECT_AFTER(r, CTG_TCPS_TIME_WAIT, CTG_TCPS_CLOSED);
+	now += 59 * SEC;
+	EXPECT_INVALID(seg(0, CTG_TH_SYN, CISN - 500, 0, WIN, 0), CTG_R_TCP_CLOSED);
+	now += 11 * SEC;
+	r = seg(0, CTG_TH_SYN, CISN - 500, 0, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_REOPEN);
+	EXPECT(seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN - 499, WIN, 0),
+	    CTG_CT_ESTABLISHED, CTG_R_NONE);
 }
 END_TEST
 
@@ -1006,12 +1169,16 @@ START_TEST(test_syn_on_established)
 	struct ctg_track_result r;
 
 	handshake();
+	/* the originator's SYN passes and moves nothing (nf_conntrack sIG) */
 	r = seg(0, CTG_TH_SYN, CISN + 777, 0, WIN, 0);
-	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
 	EXPECT_UNCHANGED(r);
 	r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
-	EXPECT(r, CTG_CT_INVALID, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
 	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	/* the responder's SYN is refused (Linux sIV) */
+	r = seg(1, CTG_TH_SYN, SISN + 777, 0, WIN, 0);
+	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
 }
 END_TEST
 
@@ -2296,6 +2463,11 @@ tracker_suite(void)
 	tcase_add_test(tc, test_time_wait_reuse);
 	tcase_add_test(tc, test_time_wait_old_syn);
 	tcase_add_test(tc, test_time_wait_newer_timestamp);
+	tcase_add_test(tc, test_syn_held_established_challenge);
+	tcase_add_test(tc, test_syn_held_synack_resyncs);
+	tcase_add_test(tc, test_syn_held_syn_rcvd);
+	tcase_add_test(tc, test_synack_new_isn_after_syn_retransmit);
+	tcase_add_test(tc, test_time_wait_lower_isn_after_60s);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rst");

@@ -99,6 +99,8 @@ enum ctg_reason_class {
 	X(TCP_SYN_DATA,         "tcp_syn_data",         NOTE,    "SYN or SYN/ACK carrying data (TCP Fast Open)") \
 	X(TCP_SYN_RETRANSMIT,   "tcp_syn_retransmit",   NOTE,    "retransmitted SYN or SYN/ACK") \
 	X(TCP_SIMULTANEOUS_OPEN,"tcp_simultaneous_open",NOTE,    "SYN crossed SYN") \
+	X(TCP_SYN_HELD,         "tcp_syn_held",         NOTE,    "SYN on a tuple still held (new incarnation): passed, state kept, the peer's answer decides (RFC 5961 4.2)") \
+	X(TCP_RESYNC,           "tcp_resync",           NOTE,    "SYN/ACK with a new ISN answering a SYN: the entry is re-initialised from it") \
 	X(TCP_PAWS_IGNORED,     "tcp_paws_ignored",     NOTE,    "data or ACK with a timestamp older than the sender's last: passed, moves nothing (the receiver discards it, RFC 7323 5.3)") \
 	/* policy and resources */ \
 	X(TABLE_FULL,           "table_full",           POLICY,  "connection table full and nothing could be evicted") \
