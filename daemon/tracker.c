@@ -1023,6 +1023,18 @@ tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 			*reopen = true;
 			return CTG_R_TCP_REOPEN;
 		}
+		/*
+		 * An old duplicate, or a new incarnation that did not pick a
+		 * higher ISN: the endpoint in TIME_WAIT decides
+		 * (tcp_timewait_state_process() answers it with an ACK, the
+		 * client resets that, and its next SYN opens). Pass it without
+		 * moving anything, as below.
+		 */
+		if (dir == 0) {
+			s->xflags |= CTG_PEERX_SYN_NOTED;
+			s->syn_wscale = p->tcp.opt.has_wscale ? p->tcp.opt.wscale : 0;
+			return CTG_R_TCP_SYN_HELD;
+		}
 		return CTG_R_TCP_CLOSED;
 	}
 	if (dir == 0 && (c->flags & CTG_CONN_FLIPPED) && s->state == CTG_TCPS_SYN_SENT &&
@@ -1144,6 +1156,11 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 
 	hist_add(c, dir, H_SYNACK);
+	if (dir == 1 && p->tcp.seq != s->isn && (r->xflags & CTG_PEERX_SYN_NOTED) &&
+	    !(c->flags & CTG_CONN_FLIPPED)) {
+		tcp_reinit_from_synack(c, dir, p);
+		return CTG_R_TCP_RESYNC;
+	}
 	if (conn_dead(c))
 		return CTG_R_TCP_CLOSED;
 	/* normal answer, or the second half of a simultaneous open */
@@ -1188,11 +1205,6 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 			return CTG_R_TCP_SYN_DATA;
 		}
 		return CTG_R_NONE;
-	}
-	if (dir == 1 && p->tcp.seq != s->isn && (r->xflags & CTG_PEERX_SYN_NOTED) &&
-	    !(c->flags & CTG_CONN_FLIPPED)) {
-		tcp_reinit_from_synack(c, dir, p);
-		return CTG_R_TCP_RESYNC;
 	}
 	/*
 	 * A SYN/ACK with a new ISN answering the (retransmitted) SYN while
