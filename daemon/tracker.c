@@ -80,6 +80,7 @@ struct ctg_tracker {
 	enum ctg_midstream midstream;
 	uint32_t adaptive_start, adaptive_end;  /* in entries; 0 = off */
 	uint32_t timeout[TC_COUNT];
+	uint64_t rst_grace_us;          /* 0: off */
 	struct ctg_timeouts profiles[MAX_PROFILES];
 	unsigned nprofiles;
 	uint32_t last_hash;             /* of the tuple conn_find looked up last */
@@ -798,6 +799,9 @@ tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	return CTG_R_TCP_RST_OUT_OF_WINDOW;
 
 closes:
+	/* kept for the RST grace (tcp_after_rst) */
+	c->fin_ooo[0] = (uint16_t)(c->peer[0].state | c->peer[1].state << 8);
+	c->fin_ooo[1] = 0;
 	s->state = CTG_TCPS_CLOSED;
 	r->state = CTG_TCPS_CLOSED;
 	c->flags |= dir == 0 ? CTG_CONN_RST_ORIG : CTG_CONN_RST_RESP;
@@ -1242,9 +1246,12 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 }
 
 /* ACK, data or FIN|ACK on a connection in the table: the window decides. */
+static enum ctg_reason tcp_after_rst(struct ctg_conn *c, uint8_t dir,
+    const struct ctg_packet *p, uint64_t now_us, uint64_t grace_us);
+
 static enum ctg_reason
 tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
-    uint64_t now_us)
+    uint64_t now_us, uint64_t grace_us)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 	uint8_t f = p->tcp.flags;
@@ -1255,7 +1262,7 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	    c->peer[1].state == CTG_TCPS_TIME_WAIT || c->peer[0].state == CTG_TCPS_LAST_ACK ||
 	    c->peer[1].state == CTG_TCPS_LAST_ACK)) {
 		if (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP))
-			return CTG_R_TCP_CLOSED;
+			return tcp_after_rst(c, dir, p, now_us, grace_us);
 	}
 
 	/* The handshake is not complete: only the third ACK may come from the originator. */
@@ -1348,10 +1355,63 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	return why;
 }
 
+static bool
+synchronized(uint8_t st)
+{
+	return st >= CTG_TCPS_ESTABLISHED && st != CTG_TCPS_TIME_WAIT;
+}
+
+/*
+ * A segment after an accepted RST. The receiver of the RST normally has
+ * no connection any more, and the segment is INVALID tcp_closed. But an
+ * endpoint may ignore an RST for reasons no box can see (TCP-MD5 or AO
+ * keys, its own rules), and cutting a live session is worse than holding
+ * an entry a little longer: for rst_grace after the RST, a segment that
+ * fits the connection as it was passes (NOTE tcp_rst_grace) without
+ * refreshing the timer; once both sides have gone on, the connection is
+ * revived (NOTE tcp_revived, counted and logged like every reason).
+ */
+static enum ctg_reason
+tcp_after_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint64_t now_us, uint64_t grace_us)
+{
+	uint8_t os = (uint8_t)(c->fin_ooo[0] & 0xff), rs = (uint8_t)(c->fin_ooo[0] >> 8);
+
+	if (!grace_us || now_us - c->last_us > grace_us || !synchronized(os) ||
+	    !synchronized(rs) || os >= CTG_TCPS_COUNT || rs >= CTG_TCPS_COUNT)
+		return CTG_R_TCP_CLOSED;
+
+	struct ctg_conn tmp = *c;
+
+	tmp.peer[0].state = os;
+	tmp.peer[1].state = rs;
+	tmp.fin_ooo[0] = tmp.fin_ooo[1] = 0;
+	tmp.peer[0].xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
+	tmp.peer[1].xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
+	tmp.flags &= (uint16_t)~(CTG_CONN_CLOSED | CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
+	enum ctg_reason why = tcp_segment(&tmp, dir, p, now_us, 0);
+	if (ctg_reason_class(why) == CTG_RC_INVALID)
+		return CTG_R_TCP_CLOSED;
+	uint16_t went_on = (uint16_t)(c->fin_ooo[1] | (dir == 0 ? 1 : 2));
+	if (went_on != 3) {
+		/* keep what the segment moved, the entry stays closed */
+		c->peer[0] = tmp.peer[0];
+		c->peer[1] = tmp.peer[1];
+		memcpy(c->history, tmp.history, sizeof(c->history));
+		c->fin_ooo[0] = (uint16_t)(tmp.peer[0].state | tmp.peer[1].state << 8);
+		c->fin_ooo[1] = went_on;
+		c->peer[0].state = CTG_TCPS_CLOSED;
+		c->peer[1].state = CTG_TCPS_CLOSED;
+		return CTG_R_TCP_RST_GRACE;
+	}
+	*c = tmp;
+	return CTG_R_TCP_REVIVED;
+}
+
 /* A segment of a connection already in the table, flags known valid. */
 static enum ctg_reason
 tcp_existing(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
-    uint64_t now_us, bool *reopen)
+    uint64_t now_us, uint64_t grace_us, bool *reopen)
 {
 	uint8_t f = p->tcp.flags;
 
@@ -1379,7 +1439,7 @@ tcp_existing(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 		return tcp_syn(c, dir, p, now_us, reopen);
 	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == (CTG_TH_SYN | CTG_TH_ACK))
 		return tcp_synack(c, dir, p);
-	return tcp_segment(c, dir, p, now_us);
+	return tcp_segment(c, dir, p, now_us, grace_us);
 }
 
 static void
@@ -1424,7 +1484,7 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 		res->dir = dir;
 		res->before[0] = c->peer[0].state;
 		res->before[1] = c->peer[1].state;
-		why = tcp_existing(c, dir, p, now_us, &reopen);
+		why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
 		if (reopen) {
 			conn_end(t, c, CTG_END_REOPENED, now_us);
 			c = NULL;
@@ -1449,7 +1509,7 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 			    !(c->flags & CTG_CONN_SEEN_REPLY))
 				c->last_us = last_before;
 			/* nor may SYNs passed on a held tuple keep it (nf_conntrack IGNORE) */
-			if (why == CTG_R_TCP_SYN_HELD)
+			if (why == CTG_R_TCP_SYN_HELD || why == CTG_R_TCP_RST_GRACE)
 				c->last_us = last_before;
 			tcp_set_tclass(t, c);
 			return;
@@ -1703,6 +1763,7 @@ ctg_tracker_config_from(struct ctg_tracker_config *tc, const struct ctg_config *
 	tc->adaptive_start_pct = cfg->adaptive_start_pct;
 	tc->adaptive_end_pct = cfg->adaptive_end_pct;
 	tc->timeouts = cfg->timeouts;
+	tc->rst_grace = cfg->timeouts.tcp_close;
 }
 
 struct ctg_tracker *
@@ -1768,6 +1829,7 @@ ctg_tracker_new(const struct ctg_tracker_config *tc, ctg_conn_end_fn end_fn,
 	t->timeout[TC_UDP_ASSURED] = to->udp_assured;
 	t->timeout[TC_ICMP] = to->icmp;
 	t->timeout[TC_OTHER] = to->other;
+	t->rst_grace_us = (uint64_t)tc->rst_grace * 1000000ULL;
 	t->end_fn = end_fn;
 	t->end_arg = end_arg;
 	t->st.max = max;

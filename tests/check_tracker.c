@@ -980,6 +980,91 @@ START_TEST(test_rst_md5_unexpected)
 }
 END_TEST
 
+/* --- issue 22 class 6: a safety net for RSTs ----------------------------- */
+
+static void
+grace_tracker(uint32_t grace)
+{
+	struct ctg_tracker_config tc;
+
+	base_config(&tc, 1024, CTG_MIDSTREAM_STRICT);
+	tc.rst_grace = grace;
+	reset_tracker_cfg(&tc);
+}
+
+/*
+ * An endpoint may ignore an exact RST for reasons the box cannot see
+ * (TCP-MD5/AO keys it holds, its own rules): for rst_grace seconds after
+ * an accepted RST, segments that fit the connection still pass (NOTE
+ * tcp_rst_grace, the entry stays closed and its timer runs on); when both
+ * sides have gone on, the connection is revived (NOTE tcp_revived,
+ * counted).
+ */
+START_TEST(test_rst_grace_revives)
+{
+	struct ctg_track_result r;
+
+	grace_tracker(10);
+	handshake();
+	seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	seg(1, CTG_TH_ACK, SISN + 1, CISN + 101, WIN, 0);
+	r = seg(0, CTG_TH_RST, CISN + 101, 0, 0, 0);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	now += 2 * SEC;
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 101, WIN, 300);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RST_GRACE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	/* the server's data counted: the client's ack of it fits */
+	now += 1 * SEC;
+	r = seg(0, CTG_TH_ACK, CISN + 101, SISN + 301, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_REVIVED);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	ck_assert_uint_eq(stats().reason[CTG_R_TCP_REVIVED], 1);
+	r = seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 101, SISN + 301, WIN, 10);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(1, CTG_TH_ACK, SISN + 301, CISN + 111, WIN, 0), CTG_CT_ESTABLISHED,
+	    CTG_R_NONE);
+	now += 3600 * SEC;
+	ck_assert_uint_eq(sweep_all(), 0);
+	ck_assert_int_eq(nends, 0);
+}
+END_TEST
+
+/*
+ * A real reset: the RST's receiver may still send within the grace (it
+ * passes), but the side that reset answers only with RSTs, which are
+ * INVALID tcp_closed, so nothing is revived and the entry ends as reset
+ * when the grace is over. Out of the window, after the grace, or with the
+ * grace off, a segment after an RST is INVALID tcp_closed.
+ */
+START_TEST(test_rst_grace_real_reset)
+{
+	struct ctg_track_result r;
+
+	grace_tracker(5);
+	handshake();
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	EXPECT(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 100),
+	    CTG_CT_ESTABLISHED, CTG_R_TCP_RST_GRACE);
+	EXPECT_INVALID(seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0), CTG_R_TCP_CLOSED);
+	EXPECT_INVALID(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1 + 1000000, CISN + 1, WIN, 10),
+	    CTG_R_TCP_CLOSED);
+	now += 6 * SEC;
+	EXPECT_INVALID(seg(0, CTG_TH_ACK, CISN + 1, SISN + 101, WIN, 0), CTG_R_TCP_CLOSED);
+	now += 5 * SEC;
+	ck_assert_uint_eq(sweep_all(), 1);
+	ck_assert_uint_eq(ends[0].end_reason, CTG_END_RESET);
+
+	/* grace off (the fixture's default): tcp_closed at once */
+	grace_tracker(0);
+	handshake();
+	seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT_INVALID(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 100),
+	    CTG_R_TCP_CLOSED);
+}
+END_TEST
+
 /* --- keepalive, probes ------------------------------------------------------ */
 
 START_TEST(test_keepalive)
@@ -2522,6 +2607,8 @@ tracker_suite(void)
 	tcase_add_test(tc, test_rst_inexact_in_syn_rcvd);
 	tcase_add_test(tc, test_challenge_ack_then_exact_rst);
 	tcase_add_test(tc, test_rst_md5_unexpected);
+	tcase_add_test(tc, test_rst_grace_revives);
+	tcase_add_test(tc, test_rst_grace_real_reset);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("window");

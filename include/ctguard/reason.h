@@ -101,6 +101,8 @@ enum ctg_reason_class {
 	X(TCP_SIMULTANEOUS_OPEN,"tcp_simultaneous_open",NOTE,    "SYN crossed SYN") \
 	X(TCP_SYN_HELD,         "tcp_syn_held",         NOTE,    "SYN on a tuple still held: passed, state kept, the peer's answer decides") \
 	X(TCP_RESYNC,           "tcp_resync",           NOTE,    "SYN/ACK with a new ISN answering a SYN: entry re-initialised from it") \
+	X(TCP_RST_GRACE,        "tcp_rst_grace",        NOTE,    "in-window segment moments after an RST: passed, the entry is kept") \
+	X(TCP_REVIVED,          "tcp_revived",          NOTE,    "both sides went on after an RST: the connection is revived") \
 	X(TCP_PAWS_IGNORED,     "tcp_paws_ignored",     NOTE,    "data or ACK failing PAWS: passed, moves nothing (the receiver drops it)") \
 	/* policy and resources */ \
 	X(TABLE_FULL,           "table_full",           POLICY,  "connection table full and nothing could be evicted") \

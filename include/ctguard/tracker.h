@@ -96,6 +96,10 @@ struct ctg_conn {
 	 * Low 16 bits of the sequence number of a FIN seen beyond a gap
 	 * (CTG_PEERX_FIN_OOO), per direction: it counts once the gap is
 	 * filled, in order or by the receiver's ack of exactly that FIN.
+	 * After an accepted RST (CTG_CONN_CLOSED with an RST flag) they hold
+	 * instead the endpoint states before it ([0]: orig | resp << 8) and
+	 * which sides went on since ([1]: bit 0 orig, bit 1 resp), for the
+	 * RST grace (rst_grace).
 	 */
 	uint16_t fin_ooo[2];
 	uint32_t hnext;                 /* hash chain (pool index + 1; 0 ends) */
@@ -126,6 +130,14 @@ struct ctg_tracker_config {
 	uint8_t adaptive_end_pct;
 	struct ctg_timeouts timeouts;
 	uint64_t id_base;               /* first connection id (0: derive from the clock) */
+	/*
+	 * Seconds after an accepted RST during which in-window segments of
+	 * the reset connection still pass, and the connection is revived if
+	 * both sides go on (an endpoint ignored the RST: MD5/AO keys, its
+	 * own rules). 0: off. ctg_tracker_config_from sets the tcp_close
+	 * timeout.
+	 */
+	uint32_t rst_grace;
 	uint64_t hash_seed[2];          /* 0,0: random */
 };
 
