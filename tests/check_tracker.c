@@ -8,6 +8,7 @@
  * callback, which keeps a copy of each record.
  */
 #include <check.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -2428,6 +2429,66 @@ START_TEST(test_snapshot_corrupt)
 }
 END_TEST
 
+/*
+ * A snapshot of format 1 (before the in-order edge, fin_ooo and the peer
+ * nibbles) is converted, not refused: same layout, with the old
+ * hist_seen bits and a retransmission count above 15 cleaned up, so a
+ * restart after the upgrade keeps its connections.
+ */
+static uint64_t
+fnv1a_test(uint64_t h, const void *data, size_t len)
+{
+	const uint8_t *b = data;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= b[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+START_TEST(test_snapshot_v1_converted)
+{
+	static uint8_t buf[16384];
+	char err[256];
+	int fd = snapshot_fd();
+	size_t len, hdr = 8 + 4 + 4 + 8 + 8 + 8;
+	struct ctg_conn c1;
+	uint8_t dir;
+
+	handshake();
+	ck_assert_int_eq(ctg_tracker_save(trk, fd, now), 0);
+	len = slurp(fd, buf, sizeof(buf));
+	close(fd);
+	ck_assert_uint_eq(len, hdr + sizeof(struct ctg_conn) + 8);
+	/* make it a format 1 file: version 1, hist_seen bits, retrans 200 */
+	buf[8] = 1;
+	memcpy(&c1, buf + hdr, sizeof(c1));
+	c1.fin_ooo[0] = 0x0123;
+	c1.fin_ooo[1] = 0x0456;
+	memcpy(buf + hdr, &c1, sizeof(c1));
+	buf[hdr + offsetof(struct ctg_conn, peer) + sizeof(struct ctg_tcp_peer) - 1] = 200;
+	uint64_t sum = fnv1a_test(0xcbf29ce484222325ULL, buf, hdr + sizeof(c1));
+	memcpy(buf + hdr + sizeof(c1), &sum, 8);
+
+	struct ctg_tracker *t2 = make_tracker(64, CTG_MIDSTREAM_STRICT, 500);
+	fd = fd_with(buf, len);
+	ck_assert_int_eq(ctg_tracker_restore(t2, fd, now, err, sizeof(err)), 1);
+	close(fd);
+	struct ctg_tuple tp = flow(0, IPPROTO_TCP, cport, 80);
+	struct ctg_conn *c = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_uint_eq(c->fin_ooo[0], 0);
+	ck_assert_uint_eq(c->fin_ooo[1], 0);
+	ck_assert_uint_eq(c->peer[0].retrans, 15);
+	ck_assert_uint_eq(c->peer[0].xflags, 0);
+	struct ctg_packet p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 10);
+	struct ctg_track_result r = classify_in(t2, &p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
 START_TEST(test_snapshot_truncated)
 {
 	static uint8_t good[16384];
@@ -2679,6 +2740,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_snapshot_round_trip);
 	tcase_add_test(tc, test_snapshot_corrupt);
 	tcase_add_test(tc, test_snapshot_truncated);
+	tcase_add_test(tc, test_snapshot_v1_converted);
 	tcase_add_test(tc, test_snapshot_drops_expired);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
