@@ -33,6 +33,7 @@
 #define TCPOPT_SACKOK   4
 #define TCPOPT_SACK     5
 #define TCPOPT_TS       8
+#define TCPOPT_MD5      19
 #define TCPOPT_TFO      34
 
 /* Bits of the per-segment "seen" mask used to spot duplicate options. */
@@ -349,6 +350,11 @@ decode_tcp_opts(struct ctg_packet *p, const uint8_t *o, size_t len)
 			opt->tsecr = rd32(o + i + 6);
 			opt->has_timestamp = true;
 			bit = SEEN_TS;
+			break;
+		case TCPOPT_MD5:
+			if (olen != 18)
+				return CTG_R_TCP_BAD_OPTION;
+			opt->has_md5 = true;
 			break;
 		case TCPOPT_TFO:
 			if (olen > 18)

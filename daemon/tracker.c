@@ -94,6 +94,7 @@ struct ctg_tracker {
 	enum ctg_midstream midstream;
 	uint32_t adaptive_start, adaptive_end;  /* in entries; 0 = off */
 	uint32_t timeout[TC_COUNT];
+	uint64_t rst_grace_us;          /* 0: off */
 	struct ctg_timeouts profiles[MAX_PROFILES];
 	unsigned nprofiles;
 	uint32_t last_hash;             /* of the tuple conn_find looked up last */
@@ -412,16 +413,33 @@ conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp, uint32_t hash,
 	return c;
 }
 
+/* Whether dir's history holds a letter, or (any) any letter at all. */
+static bool
+hist_has(const struct ctg_conn *c, uint8_t dir, char upper, bool any)
+{
+	size_t n = strnlen(c->history, sizeof(c->history));
+
+	for (size_t i = 0; i < n; i++) {
+		char h = c->history[i];
+		bool mine = dir == 0 ? (h >= 'A' && h <= 'Z') : (h >= 'a' && h <= 'z');
+
+		if (mine && (any || h == (dir == 0 ? upper : (char)(upper - 'A' + 'a'))))
+			return true;
+	}
+	return false;
+}
+
 static void
 hist_add(struct ctg_conn *c, uint8_t dir, enum hist_bit bit)
 {
-	if (c->hist_seen[dir] & (1u << bit))
+	char l = dir == 0 ? hist_letter[bit] : (char)(hist_letter[bit] - 'A' + 'a');
+
+	/* each letter once per direction: the string itself says which are in */
+	if (memchr(c->history, l, strnlen(c->history, sizeof(c->history))))
 		return;
-	c->hist_seen[dir] |= (uint16_t)(1u << bit);
 	size_t n = strnlen(c->history, sizeof(c->history));
 	if (n + 1 < sizeof(c->history)) {
-		char l = hist_letter[bit];
-		c->history[n] = dir == 0 ? l : (char)(l - 'A' + 'a');
+		c->history[n] = l;
 		c->history[n + 1] = '\0';
 	}
 }
@@ -555,14 +573,35 @@ peer_init_syn(struct ctg_tcp_peer *s, const struct ctg_packet *p)
 	}
 	if (o->sack_permitted)
 		s->flags |= CTG_PEER_SACK_PERM;
+	s->xflags = 0;
+	if (o->has_md5)
+		s->xflags |= CTG_PEERX_MD5;
 	if (o->has_timestamp) {
 		s->flags |= CTG_PEER_TS;
 		s->last_tsval = o->tsval;
+		/* a SYN: td_maxack holds its latest TSval (tsecr_bad) */
+		s->td_maxack = o->tsval;
 	}
 	if (p->tcp.flags & CTG_TH_ACK) {
 		s->td_maxack = p->tcp.ack;
 		s->flags |= CTG_PEER_MAXACK;
 	}
+}
+
+/*
+ * An answer to the originator's SYN whose TSecr echoes no TSval of its
+ * SYNs: the Linux client discards it (tcp_rcv_synsent_state_process():
+ * rcv_tsecr not between retrans_stamp and now, PAWSActiveRejected).
+ * TSecr 0 is not checked, as there.
+ */
+static bool
+tsecr_bad(const struct ctg_tcp_peer *orig, const struct ctg_packet *p)
+{
+	if (!(orig->flags & CTG_PEER_TS) || (orig->flags & CTG_PEER_MAXACK) ||
+	    !p->tcp.opt.has_timestamp || p->tcp.opt.tsecr == 0)
+		return false;
+	return (uint32_t)(p->tcp.opt.tsecr - orig->last_tsval) >
+	    (uint32_t)(orig->td_maxack - orig->last_tsval);
 }
 
 /* Scaling counts only when both SYNs offered it (RFC 7323 section 2.2). */
@@ -599,27 +638,64 @@ peer_init_midstream(struct ctg_tcp_peer *s, const struct ctg_packet *p,
 	}
 }
 
-/* Timestamp strictly older than the newest one this sender used. */
+/* Linux TCP_TIMEWAIT_LEN: how long an endpoint holds a closed connection. */
+#define ENDPOINT_TIME_WAIT_US (60ULL * 1000000)
+
+/* RFC 7323 5.5 / Linux TCP_PAWS_24DAYS: after that long idle TS.Recent is void. */
+#define PAWS_IDLE_US (24ULL * 24 * 3600 * 1000000)
+
+/*
+ * TS.Recent holds no usable value: none stored yet (Linux tcp_paws_check()
+ * treats ts_recent 0 so), or the connection sat idle 24 days, after which
+ * the peer's timestamp clock may have wrapped (RFC 7323 5.5).
+ */
 static bool
-paws_fails(const struct ctg_tcp_peer *s, const struct ctg_packet *p)
+ts_recent_void(const struct ctg_conn *c, const struct ctg_tcp_peer *s,
+    uint64_t now_us)
+{
+	return s->last_tsval == 0 || now_us - c->last_us >= PAWS_IDLE_US;
+}
+
+/*
+ * PAWS as the receiving stack applies it (RFC 7323 5.3; Linux
+ * tcp_paws_discard() with TCP_PAWS_WINDOW 1): the segment's TSval is more
+ * than one tick older than TS.Recent, and TS.Recent is not void.
+ */
+static bool
+paws_fails(const struct ctg_conn *c, const struct ctg_tcp_peer *s,
+    const struct ctg_packet *p, uint64_t now_us)
 {
 	if (!(s->flags & CTG_PEER_TS))
 		return false;
 	if (!p->tcp.opt.has_timestamp)
 		return false;
-	return SEQ_LT(p->tcp.opt.tsval, s->last_tsval);
+	if (ts_recent_void(c, s, now_us))
+		return false;
+	return (int32_t)(s->last_tsval - p->tcp.opt.tsval) > 1;
 }
 
-/* The highest sequence number this segment acknowledges, SACK included. */
+/*
+ * The highest sequence number this segment acknowledges, SACK included.
+ * A block that ends beyond what the receiver sent, or is empty, is
+ * ignored as the data sender ignores it (Linux tcp_is_sackblock_valid();
+ * middleboxes that rewrite ISNs but not SACK blocks produce them): the
+ * rest of the segment is still valid.
+ */
 static uint32_t
-seg_sack(const struct ctg_packet *p, const struct ctg_tcp_peer *receiver)
+seg_sack(const struct ctg_packet *p, const struct ctg_tcp_peer *receiver,
+    uint32_t sent)
 {
 	uint32_t sack = p->tcp.ack;
 
 	if (receiver->flags & CTG_PEER_SACK_PERM) {
-		for (unsigned i = 0; i < p->tcp.opt.sack_count && i < CTG_MAX_SACK_BLOCKS; i++)
-			if (SEQ_GT(p->tcp.opt.sack_right[i], sack))
-				sack = p->tcp.opt.sack_right[i];
+		for (unsigned i = 0; i < p->tcp.opt.sack_count && i < CTG_MAX_SACK_BLOCKS; i++) {
+			uint32_t left = p->tcp.opt.sack_left[i], right = p->tcp.opt.sack_right[i];
+
+			if (SEQ_GT(right, sent) || !SEQ_LT(left, right))
+				continue;
+			if (SEQ_GT(right, sack))
+				sack = right;
+		}
 	}
 	return sack;
 }
@@ -670,23 +746,35 @@ mark_closed(struct ctg_conn *c)
 }
 
 /*
- * RST (RFC 5961 section 3): an RST whose sequence number is exactly the
- * next one expected closes the connection; one inside the window but not
- * exact does not (the endpoint answers with a challenge ACK, and a real
- * peer then sends the exact RST); one outside the window is INVALID.
+ * RST, judged as the receiving stack judges it (RFC 5961 3.2, Linux
+ * tcp_validate_incoming()): one whose sequence number is exactly the next
+ * one the receiver expects closes the connection, whatever its timestamp
+ * ("Reset is accepted even if it did not pass PAWS"; RFC 7323 5.2); one
+ * inside the window but not exact does not (the receiver answers with a
+ * challenge ACK, and a real peer then sends the exact RST); one outside
+ * the window is INVALID.
  */
 static enum ctg_reason
-tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint64_t now_us)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 	uint32_t seq = p->tcp.seq;
-	bool has_ack = (p->tcp.flags & CTG_TH_ACK) && p->tcp.ack != 0;
 
-	/* Answer to a SYN: acceptable only if it acknowledges that SYN. */
+	(void)now_us;
+	/*
+	 * Answer to a SYN: acceptable only if it acknowledges that SYN
+	 * (ack in (ISN, SYN end], tcp_rcv_synsent_state_process(); an ack of
+	 * 0 is fine when the SYN's ISN was 0xffffffff) and echoes one of its
+	 * timestamps.
+	 */
 	if (r->state == CTG_TCPS_SYN_SENT &&
 	    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_NONE)) {
-		if (!has_ack || p->tcp.ack != r->td_end)
+		if (!(p->tcp.flags & CTG_TH_ACK) || SEQ_LEQ(p->tcp.ack, r->isn) ||
+		    SEQ_GT(p->tcp.ack, r->td_end))
 			return CTG_R_TCP_RST_BAD_ACK;
+		if (tsecr_bad(r, p))
+			return CTG_R_TCP_BAD_TSECR;
 		goto closes;
 	}
 	/* Originator abandons its own unanswered SYN. */
@@ -698,8 +786,6 @@ tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 			goto closes;
 		return CTG_R_TCP_RST_OUT_OF_WINDOW;
 	}
-	if (paws_fails(s, p))
-		return CTG_R_TCP_PAWS;
 	if ((s->flags & CTG_PEER_LIBERAL) || (r->flags & CTG_PEER_LIBERAL)) {
 		/* picked up: no window known, take the RST as it comes */
 		goto closes;
@@ -708,18 +794,52 @@ tcp_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	uint32_t rcv_nxt = (r->flags & CTG_PEER_MAXACK) ? r->td_maxack : s->td_end;
 	uint32_t rcv_wnd = r->td_maxwin ? r->td_maxwin : 1;
 
-	if (seq == rcv_nxt || seq == s->td_end)
+	/*
+	 * The receiver still half-open (SYN_RCVD): any RST inside its window
+	 * ends it (tcp_check_req() -> embryonic_reset), not only an exact one.
+	 */
+	if (r->state == CTG_TCPS_SYN_RCVD && s->state == CTG_TCPS_SYN_SENT) {
+		if (SEQ_GEQ(seq, s->td_end) && SEQ_LT(seq, s->td_end + rcv_wnd))
+			goto closes;
+		return CTG_R_TCP_RST_OUT_OF_WINDOW;
+	}
+	/*
+	 * Exact: the receiver's next expected sequence number is the end of
+	 * what crossed in order (the receiver has it once it arrives, even
+	 * before it acks it; its last ack may lag behind data in flight).
+	 */
+	if (seq == s->td_end)
+		goto closes;
+	/*
+	 * tcp_reset_check(): a receiver in CLOSE_WAIT, LAST_ACK or CLOSING
+	 * (it has the sender's FIN) also takes the FIN's own sequence number.
+	 */
+	if ((s->flags & CTG_PEER_FIN) && seq == s->td_end - 1 &&
+	    r->state != CTG_TCPS_FIN_WAIT_2 && r->state != CTG_TCPS_TIME_WAIT &&
+	    r->state != CTG_TCPS_CLOSED)
 		goto closes;
 	if (SEQ_GEQ(seq, rcv_nxt) && SEQ_LT(seq, rcv_nxt + rcv_wnd))
 		return CTG_R_TCP_RST_INEXACT;
 	return CTG_R_TCP_RST_OUT_OF_WINDOW;
 
 closes:
+	/* kept for the RST grace (tcp_after_rst) */
+	c->fin_ooo[0] = (uint16_t)(c->peer[0].state | c->peer[1].state << 8);
+	c->fin_ooo[1] = 0;
 	s->state = CTG_TCPS_CLOSED;
 	r->state = CTG_TCPS_CLOSED;
 	c->flags |= dir == 0 ? CTG_CONN_RST_ORIG : CTG_CONN_RST_RESP;
 	mark_closed(c);
 	return CTG_R_NONE;
+}
+
+/* Sequence number of dir's FIN beyond a gap (CTG_PEERX_FIN_OOO), at or past td_end. */
+static uint32_t
+fin_ooo_seq(const struct ctg_conn *c, uint8_t dir)
+{
+	uint32_t e = c->peer[dir].td_end;
+
+	return e + (uint16_t)(c->fin_ooo[dir] - (uint16_t)e);
 }
 
 /*
@@ -728,28 +848,43 @@ closes:
  *   I   end <= s.td_maxend            data inside the receiver's window
  *   II  end >= s.td_end - r.td_maxwin  not more than a window back
  *   III sack <= r.td_end               acks only data r has sent
- *   IV  sack >= r.td_end - MAXACKWINDOW
+ *   IV  ack >= s.td_maxack - MAXACKWINDOW (what s acked before)
  * Linux lets II and IV pass unrecorded (IGNORE) and tolerates I by up to a
  * window; we follow pf and call all four INVALID, because every packet of
  * the connection crosses this box, so a window update we did not see does
  * not exist. A segment wholly below td_end is a retransmission: it passes
  * and moves nothing.
+ *
+ * State moves only as the receiver's would (RFC 793 3.9, Linux
+ * tcp_data_queue()): data and FIN advance td_end only in order; a segment
+ * beyond a gap is passed but only recorded as "out of order" (its
+ * receiver queues it and acts on it once the gap is filled, which the
+ * receiver's ack then tells us); an empty segment never moves td_end.
+ * TS.Recent moves as in RFC 7323 4.3 and Linux tcp_replace_ts_recent():
+ * only from a segment that is not older than the last ack (tcp_ack()'s
+ * old_ack path does not store it) and whose SEG.SEQ <= Last.ACK.sent.
+ * *fin is set when the segment's FIN is in order, i.e. the receiver acts
+ * on it.
  * Returns CTG_R_NONE (state updated), a NOTE (passed, state kept), or an
  * INVALID reason (nothing changed).
  */
 static enum ctg_reason
-tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    bool ts_void, bool *fin)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 	uint32_t seq = p->tcp.seq, end = seg_end(p);
 	bool ackf = (p->tcp.flags & CTG_TH_ACK) != 0;
+	/* r may ack beyond its in-order edge only after data beyond a gap */
+	uint32_t r_sent = (r->xflags & CTG_PEERX_OOO) ? r->td_maxend : r->td_end;
 	uint32_t ack = ackf ? p->tcp.ack : r->td_end;
-	uint32_t sack = ackf ? seg_sack(p, r) : ack;
+	uint32_t sack = ackf ? seg_sack(p, r, r_sent) : ack;
 	uint32_t win = p->tcp.window;
 	uint32_t plen = p->payload_len + ((p->tcp.flags & CTG_TH_FIN) ? 1 : 0);
 	bool liberal = (s->flags | r->flags) & CTG_PEER_LIBERAL;
 	enum ctg_reason note = CTG_R_NONE;
 
+	*fin = false;
 	if (!(p->tcp.flags & CTG_TH_SYN))
 		win <<= s->wscale;
 
@@ -758,9 +893,17 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 		uint32_t maxackwin = s->td_maxwin > MAXACKWINDOW_MIN ?
 		    s->td_maxwin : MAXACKWINDOW_MIN;
 
-		if (ackf && SEQ_GT(sack, r->td_end))
+		if (ackf && SEQ_GT(sack, r_sent))
 			return CTG_R_TCP_ACK_ABOVE_SENT;
-		if (ackf && SEQ_LT(sack, r->td_end - maxackwin))
+		/*
+		 * Bound IV from what s acknowledged before, not from r's sent
+		 * edge: r's data in flight may be far ahead of any ack, and a
+		 * reordered segment carries a slightly older ack. Linux
+		 * tcp_ack() drops an ack below snd_una - max_window
+		 * (RFC 5961 5.2); MAXACKWINDOW keeps a margin above that.
+		 */
+		if (ackf && (s->flags & CTG_PEER_MAXACK) &&
+		    SEQ_LT(ack, s->td_maxack - maxackwin))
 			return CTG_R_TCP_ACK_BELOW_WINDOW;
 		if ((s->flags & CTG_PEER_FIN) && plen > 0 && SEQ_GT(end, s->td_end))
 			return CTG_R_TCP_DATA_AFTER_FIN;
@@ -792,6 +935,7 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 			return CTG_R_TCP_SEQ_BELOW_WINDOW;
 	}
 
+	bool in_order = false;
 	if (plen > 0 && SEQ_LEQ(end, s->td_end)) {
 		/* keepalive: one byte (or none) just below the next sequence */
 		if (p->payload_len <= 1 && end == s->td_end && seq == s->td_end - 1 &&
@@ -799,23 +943,49 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 			note = CTG_R_TCP_KEEPALIVE;
 		else {
 			note = CTG_R_TCP_RETRANSMIT;
-			if (s->retrans < 255)
+			if (s->retrans < 15)
 				s->retrans++;
 		}
 	} else if (plen > 0) {
 		s->retrans = 0;
-		/* bytes before this segment never crossed us (lost upstream) */
-		if (!liberal && SEQ_GT(seq, s->td_end))
+		in_order = liberal || SEQ_LEQ(seq, s->td_end);
+		if (!in_order) {
+			/* bytes before this segment have not crossed us (yet) */
+			s->xflags |= CTG_PEERX_OOO;
 			hist_add(c, dir, H_GAP);
+			/* a FIN within 64 kB of the edge is remembered until the gap fills */
+			if ((p->tcp.flags & CTG_TH_FIN) && end - 1 - s->td_end < 65536) {
+				s->xflags |= CTG_PEERX_FIN_OOO;
+				c->fin_ooo[dir] = (uint16_t)(end - 1);
+			}
+		}
 	} else if (seq == s->td_end - 1) {
 		/* the usual keepalive carries no data at all */
 		note = CTG_R_TCP_KEEPALIVE;
 	}
 
+	/* TS.Recent before the ack moves Last.ACK.sent (RFC 7323 4.3) */
+	uint32_t last_ack_sent = (r->flags & CTG_PEER_MAXACK) ? r->td_maxack : s->td_end;
+	if (p->tcp.opt.has_timestamp && (s->flags & CTG_PEER_TS) &&
+	    (ts_void || SEQ_GEQ(p->tcp.opt.tsval, s->last_tsval)) &&
+	    (liberal || SEQ_LEQ(seq, last_ack_sent)) &&
+	    !(ackf && (s->flags & CTG_PEER_MAXACK) && SEQ_LT(ack, s->td_maxack)))
+		s->last_tsval = p->tcp.opt.tsval;
+
 	/* Update the sender's and receiver's sequence space. */
 	if (s->td_maxwin < (win ? win : 1))
 		s->td_maxwin = win ? win : 1;
-	if (SEQ_GT(end, s->td_end)) {
+	if (in_order && SEQ_GT(end, s->td_end)) {
+		uint32_t fseq = fin_ooo_seq(c, dir);
+
+		*fin = (p->tcp.flags & CTG_TH_FIN) != 0;
+		if (!*fin && (s->xflags & CTG_PEERX_FIN_OOO) && fseq == end) {
+			/* the gap before the queued FIN is filled: it counts now */
+			end++;
+			*fin = true;
+		}
+		if (*fin || SEQ_GEQ(end, fseq))
+			s->xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
 		s->td_end = end;
 		s->flags |= CTG_PEER_UNACKED;
 	}
@@ -826,18 +996,38 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 		}
 		if (SEQ_GT(sack + (win ? win : 1), r->td_maxend) || liberal)
 			r->td_maxend = sack + (win ? win : 1);
+		/* the receiver holds what r sent beyond the gap: the gap was filled */
+		if (SEQ_GT(ack, r->td_end)) {
+			uint32_t fseq = fin_ooo_seq(c, !dir);
+
+			if ((r->xflags & CTG_PEERX_FIN_OOO) && ack == fseq + 1 &&
+			    !(r->flags & CTG_PEER_FIN)) {
+				/* the receiver acked exactly through the queued FIN */
+				sent_fin(c, !dir);
+			}
+			if ((r->xflags & CTG_PEERX_FIN_OOO) && SEQ_GEQ(ack, fseq))
+				r->xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
+			r->td_end = ack;
+			if (SEQ_GT(r->td_end, r->td_maxend))
+				r->td_maxend = r->td_end;
+		}
 		if (SEQ_GEQ(ack, r->td_end))
 			r->flags &= ~CTG_PEER_UNACKED;
+		/*
+		 * An ack at r's edge without SACK blocks, when SACK is in use,
+		 * says the receiver holds nothing beyond it.
+		 */
+		if ((r->xflags & CTG_PEERX_OOO) && SEQ_GEQ(ack, r->td_end) &&
+		    (r->flags & s->flags & CTG_PEER_SACK_PERM) && p->tcp.opt.sack_count == 0)
+			r->xflags &= (uint8_t)~CTG_PEERX_OOO;
 	}
-	if (p->tcp.opt.has_timestamp && (s->flags & CTG_PEER_TS) &&
-	    SEQ_GT(p->tcp.opt.tsval, s->last_tsval))
-		s->last_tsval = p->tcp.opt.tsval;
 	return note;
 }
 
 /* A SYN on a connection in the table: retransmission, reuse, or refused. */
 static enum ctg_reason
-tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p, bool *reopen)
+tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint64_t now_us, bool *reopen)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 
@@ -847,15 +1037,31 @@ tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p, bool *reope
 		 * Reuse of a closed tuple (RFC 1122 4.2.2.13, RFC 6191):
 		 * after a reset always; after TIME_WAIT only with a
 		 * sequence number above the old one or a newer timestamp,
-		 * so that a delayed old SYN cannot reopen it.
+		 * so that a delayed old SYN cannot reopen it - unless the
+		 * endpoints' own TIME_WAIT is over (Linux TCP_TIMEWAIT_LEN,
+		 * 60 s after the last segment): then no endpoint remembers the
+		 * old connection and the SYN is simply new.
 		 */
 		bool by_rst = c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
 		bool newer_seq = SEQ_GT(p->tcp.seq, s->td_end);
 		bool newer_ts = (s->flags & CTG_PEER_TS) && p->tcp.opt.has_timestamp &&
 		    SEQ_GT(p->tcp.opt.tsval, s->last_tsval);
-		if (by_rst || newer_seq || newer_ts || !(s->flags & CTG_PEER_SEEN)) {
+		bool tw_over = now_us - c->last_us >= ENDPOINT_TIME_WAIT_US;
+		if (by_rst || newer_seq || newer_ts || tw_over || !(s->flags & CTG_PEER_SEEN)) {
 			*reopen = true;
 			return CTG_R_TCP_REOPEN;
+		}
+		/*
+		 * An old duplicate, or a new incarnation that did not pick a
+		 * higher ISN: the endpoint in TIME_WAIT decides
+		 * (tcp_timewait_state_process() answers it with an ACK, the
+		 * client resets that, and its next SYN opens). Pass it without
+		 * moving anything, as below.
+		 */
+		if (dir == 0) {
+			s->xflags |= CTG_PEERX_SYN_NOTED;
+			s->syn_wscale = p->tcp.opt.has_wscale ? p->tcp.opt.wscale : 0;
+			return CTG_R_TCP_SYN_HELD;
 		}
 		return CTG_R_TCP_CLOSED;
 	}
@@ -880,8 +1086,13 @@ tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p, bool *reope
 	}
 	if (dir == 0 && s->state == CTG_TCPS_SYN_SENT &&
 	    (r->state == CTG_TCPS_LISTEN || r->state == CTG_TCPS_NONE)) {
-		if (p->tcp.seq == s->isn)
+		if (p->tcp.seq == s->isn) {
+			/* its answer may echo this SYN's timestamp (tsecr_bad) */
+			if (p->tcp.opt.has_timestamp && (s->flags & CTG_PEER_TS) &&
+			    SEQ_GT(p->tcp.opt.tsval, s->td_maxack))
+				s->td_maxack = p->tcp.opt.tsval;
 			return CTG_R_TCP_SYN_RETRANSMIT;
+		}
 		/* a new ISN on an unanswered attempt: start over from it */
 		peer_init_syn(s, p);
 		s->state = CTG_TCPS_SYN_SENT;
@@ -903,7 +1114,67 @@ tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p, bool *reope
 		return CTG_R_TCP_SYN_RETRANSMIT;
 	if (dir == 1 && s->state == CTG_TCPS_SYN_RCVD)
 		return CTG_R_TCP_SYN_WRONG_DIR;
+	if (dir == 0) {
+		/*
+		 * A SYN from the originator on a tuple we still hold: its host
+		 * may have rebooted or a NAT may have reused the port. Let it
+		 * through without moving anything, as nf_conntrack does (sIG),
+		 * and let the peer's answer decide: a challenge ACK (RFC 5961
+		 * 4.2; tcp_check_req() answers a half-open one with an ACK too)
+		 * draws the client's RST, which is exact and closes, and the
+		 * retransmitted SYN then reopens; a SYN/ACK for it
+		 * re-initialises the entry (tcp_synack).
+		 */
+		s->xflags |= CTG_PEERX_SYN_NOTED;
+		s->syn_wscale = p->tcp.opt.has_wscale ? p->tcp.opt.wscale : 0;
+		return CTG_R_TCP_SYN_HELD;
+	}
 	return CTG_R_TCP_SYN_ON_ESTABLISHED;
+}
+
+/*
+ * The responder answered a SYN that was passed on a held tuple with a
+ * SYN/ACK: client and server agree on a new connection and only the box
+ * is out of sync, so start over from the SYN/ACK (nf_conntrack "get in
+ * sync from the previously annotated values"). The SYN/ACK echoes only
+ * the options the SYN offered (RFC 7323 1.3, RFC 2018), so it tells us
+ * which the client used; its ack gives the client's ISN.
+ */
+static void
+tcp_reinit_from_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+	uint8_t ws = r->syn_wscale;
+	bool md5 = p->tcp.opt.has_md5;
+
+	memset(r, 0, sizeof(*r));
+	r->isn = p->tcp.ack - 1;
+	r->td_end = p->tcp.ack;
+	r->td_maxwin = 65535;           /* a SYN's window is never scaled */
+	r->flags = CTG_PEER_SEEN;
+	if (p->tcp.opt.has_wscale) {
+		r->flags |= CTG_PEER_WSCALE;
+		r->wscale = ws;
+	}
+	if (p->tcp.opt.sack_permitted)
+		r->flags |= CTG_PEER_SACK_PERM;
+	if (p->tcp.opt.has_timestamp) {
+		r->flags |= CTG_PEER_TS;
+		r->last_tsval = p->tcp.opt.tsecr;
+		r->td_maxack = p->tcp.opt.tsecr;
+	}
+	if (md5)
+		r->xflags |= CTG_PEERX_MD5;
+	r->state = CTG_TCPS_SYN_SENT;
+	peer_init_syn(s, p);
+	s->state = CTG_TCPS_SYN_RCVD;
+	settle_wscale(c);
+	r->td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
+	s->td_maxend = s->td_end + r->td_maxwin;
+	c->fin_ooo[0] = c->fin_ooo[1] = 0;
+	c->flags &= (uint16_t)~(CTG_CONN_ASSURED | CTG_CONN_CHALLENGE | CTG_CONN_CLOSED |
+	    CTG_CONN_FIN_ORIG | CTG_CONN_FIN_RESP | CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
+	c->flags |= CTG_CONN_SYN_ORIG | (dir == 1 ? CTG_CONN_SYNACK : 0);
 }
 
 /* A SYN/ACK on a connection in the table: the answer, a copy, or refused. */
@@ -913,6 +1184,11 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 
 	hist_add(c, dir, H_SYNACK);
+	if (dir == 1 && p->tcp.seq != s->isn && (r->xflags & CTG_PEERX_SYN_NOTED) &&
+	    !(c->flags & CTG_CONN_FLIPPED)) {
+		tcp_reinit_from_synack(c, dir, p);
+		return CTG_R_TCP_RESYNC;
+	}
 	if (conn_dead(c))
 		return CTG_R_TCP_CLOSED;
 	/* normal answer, or the second half of a simultaneous open */
@@ -922,7 +1198,7 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	 */
 	bool second_simul = r->state == CTG_TCPS_SYN_RCVD &&
 	    s->state == CTG_TCPS_SYN_SENT &&
-	    (dir == 1 || (c->hist_seen[1] & (1u << H_SYN)));
+	    (dir == 1 || hist_has(c, 1, 'S', false));
 	if ((r->state == CTG_TCPS_SYN_SENT &&
 	    (s->state == CTG_TCPS_LISTEN || s->state == CTG_TCPS_SYN_SENT ||
 	    s->state == CTG_TCPS_NONE)) || second_simul) {
@@ -931,6 +1207,8 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 		/* TFO: the SYN/ACK may acknowledge only the SYN, not its data */
 		if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
 			return CTG_R_TCP_SYNACK_BAD_ACK;
+		if (dir == 1 && !second_simul && tsecr_bad(r, p))
+			return CTG_R_TCP_BAD_TSECR;
 		/* in a simultaneous open it must carry the SYN's own ISN */
 		bool simultaneous = s->state == CTG_TCPS_SYN_SENT;
 		if ((simultaneous || second_simul) && p->tcp.seq != s->isn)
@@ -956,6 +1234,28 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 		}
 		return CTG_R_NONE;
 	}
+	/*
+	 * A SYN/ACK with a new ISN answering the (retransmitted) SYN while
+	 * the first SYN/ACK is unacknowledged: SYN cookies, load balancers
+	 * and TFO fallback send them, and the client takes it. nf_conntrack
+	 * re-initialises the responder ("re-init state for retransmitted
+	 * syn-ack", tcp_in_window()); so do we, if it acks the SYN and
+	 * echoes its timestamp.
+	 */
+	if (dir == 1 && s->state == CTG_TCPS_SYN_RCVD && r->state == CTG_TCPS_SYN_SENT &&
+	    p->tcp.seq != s->isn && !(s->flags & CTG_PEER_LIBERAL) &&
+	    !(c->flags & CTG_CONN_FLIPPED)) {
+		if (SEQ_LT(p->tcp.ack, r->isn + 1) || SEQ_GT(p->tcp.ack, r->td_end))
+			return CTG_R_TCP_SYNACK_BAD_ACK;
+		if (tsecr_bad(r, p))
+			return CTG_R_TCP_BAD_TSECR;
+		peer_init_syn(s, p);
+		s->state = CTG_TCPS_SYN_RCVD;
+		settle_wscale(c);
+		r->td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
+		s->td_maxend = s->td_end + (r->td_maxwin ? r->td_maxwin : 1);
+		return CTG_R_TCP_RESYNC;
+	}
 	if (dir == 0 && !(c->flags & CTG_CONN_FLIPPED) &&
 	    s->state != CTG_TCPS_SYN_RCVD)
 		return CTG_R_TCP_SYNACK_WRONG_DIR;
@@ -970,8 +1270,12 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 }
 
 /* ACK, data or FIN|ACK on a connection in the table: the window decides. */
+static enum ctg_reason tcp_after_rst(struct ctg_conn *c, uint8_t dir,
+    const struct ctg_packet *p, uint64_t now_us, uint64_t grace_us);
+
 static enum ctg_reason
-tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint64_t now_us, uint64_t grace_us)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 	uint8_t f = p->tcp.flags;
@@ -982,7 +1286,7 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	    c->peer[1].state == CTG_TCPS_TIME_WAIT || c->peer[0].state == CTG_TCPS_LAST_ACK ||
 	    c->peer[1].state == CTG_TCPS_LAST_ACK)) {
 		if (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP))
-			return CTG_R_TCP_CLOSED;
+			return tcp_after_rst(c, dir, p, now_us, grace_us);
 	}
 
 	/* The handshake is not complete: only the third ACK may come from the originator. */
@@ -1012,8 +1316,17 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	if ((f & CTG_TH_FIN) && (s->state == CTG_TCPS_SYN_SENT ||
 	    s->state == CTG_TCPS_LISTEN) && r->state != CTG_TCPS_SYN_RCVD)
 		return CTG_R_TCP_FIN_BEFORE_ESTABLISHED;
-	if ((f & CTG_TH_FIN) && paws_fails(s, p))
-		return CTG_R_TCP_PAWS;
+	/*
+	 * PAWS (RFC 7323 5.3): the receiver discards the segment. A FIN
+	 * would move the close, so it is INVALID; data and ACKs pass (the
+	 * receiver drops them itself and the sender resends with a current
+	 * timestamp) but move nothing here either.
+	 */
+	if (paws_fails(c, s, p, now_us)) {
+		if (f & CTG_TH_FIN)
+			return CTG_R_TCP_PAWS;
+		return CTG_R_TCP_PAWS_IGNORED;
+	}
 
 	/* Third ACK must acknowledge the SYN/ACK exactly or beyond. */
 	bool third_ack = s->state == CTG_TCPS_SYN_SENT && r->state == CTG_TCPS_SYN_RCVD;
@@ -1023,7 +1336,8 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	bool simul_ack = s->state == CTG_TCPS_SYN_RCVD && r->state == CTG_TCPS_SYN_RCVD;
 
 	bool liberal_before = (s->flags | r->flags) & CTG_PEER_LIBERAL;
-	why = tcp_window(c, dir, p);
+	bool fin_in_order;
+	why = tcp_window(c, dir, p, ts_recent_void(c, s, now_us), &fin_in_order);
 	if (ctg_reason_class(why) == CTG_RC_INVALID)
 		return why;
 
@@ -1048,11 +1362,10 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	/* The close: acks of the other side's FIN first, then our own FIN. */
 	if ((f & CTG_TH_ACK) && (r->flags & CTG_PEER_FIN) && SEQ_GEQ(p->tcp.ack, r->td_end))
 		ack_of_fin(c, dir);
-	if ((f & CTG_TH_FIN) && why != CTG_R_TCP_RETRANSMIT) {
+	if (f & CTG_TH_FIN)
 		hist_add(c, dir, H_FIN);
+	if (fin_in_order)
 		sent_fin(c, dir);
-	} else if (f & CTG_TH_FIN)
-		hist_add(c, dir, H_FIN);
 
 	if (p->payload_len) {
 		hist_add(c, dir, H_DATA);
@@ -1066,25 +1379,91 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	return why;
 }
 
+static bool
+synchronized(uint8_t st)
+{
+	return st >= CTG_TCPS_ESTABLISHED && st != CTG_TCPS_TIME_WAIT;
+}
+
+/*
+ * A segment after an accepted RST. The receiver of the RST normally has
+ * no connection any more, and the segment is INVALID tcp_closed. But an
+ * endpoint may ignore an RST for reasons no box can see (TCP-MD5 or AO
+ * keys, its own rules), and cutting a live session is worse than holding
+ * an entry a little longer: for rst_grace after the RST, a segment that
+ * fits the connection as it was passes (NOTE tcp_rst_grace) without
+ * refreshing the timer; once both sides have gone on, the connection is
+ * revived (NOTE tcp_revived, counted and logged like every reason).
+ */
+static enum ctg_reason
+tcp_after_rst(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint64_t now_us, uint64_t grace_us)
+{
+	uint8_t os = (uint8_t)(c->fin_ooo[0] & 0xff), rs = (uint8_t)(c->fin_ooo[0] >> 8);
+
+	if (!grace_us || now_us - c->last_us > grace_us || !synchronized(os) ||
+	    !synchronized(rs) || os >= CTG_TCPS_COUNT || rs >= CTG_TCPS_COUNT)
+		return CTG_R_TCP_CLOSED;
+
+	struct ctg_conn tmp = *c;
+
+	tmp.peer[0].state = os;
+	tmp.peer[1].state = rs;
+	tmp.fin_ooo[0] = tmp.fin_ooo[1] = 0;
+	tmp.peer[0].xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
+	tmp.peer[1].xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
+	tmp.flags &= (uint16_t)~(CTG_CONN_CLOSED | CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
+	enum ctg_reason why = tcp_segment(&tmp, dir, p, now_us, 0);
+	if (ctg_reason_class(why) == CTG_RC_INVALID)
+		return CTG_R_TCP_CLOSED;
+	uint16_t went_on = (uint16_t)(c->fin_ooo[1] | (dir == 0 ? 1 : 2));
+	if (went_on != 3) {
+		/* keep what the segment moved, the entry stays closed */
+		c->peer[0] = tmp.peer[0];
+		c->peer[1] = tmp.peer[1];
+		memcpy(c->history, tmp.history, sizeof(c->history));
+		c->fin_ooo[0] = (uint16_t)(tmp.peer[0].state | tmp.peer[1].state << 8);
+		c->fin_ooo[1] = went_on;
+		c->peer[0].state = CTG_TCPS_CLOSED;
+		c->peer[1].state = CTG_TCPS_CLOSED;
+		return CTG_R_TCP_RST_GRACE;
+	}
+	*c = tmp;
+	return CTG_R_TCP_REVIVED;
+}
+
 /* A segment of a connection already in the table, flags known valid. */
 static enum ctg_reason
 tcp_existing(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
-    bool *reopen)
+    uint64_t now_us, uint64_t grace_us, bool *reopen)
 {
 	uint8_t f = p->tcp.flags;
 
 	*reopen = false;
+	/*
+	 * A TCP-MD5 option on a connection whose SYNs carried none: the
+	 * receiving stack has no key for it and drops the segment (Linux
+	 * tcp_inbound_hash(), TCPMD5Unexpected), so it must move nothing,
+	 * in particular an RST must not close the flow.
+	 */
+	if (p->tcp.opt.has_md5 && !(f & CTG_TH_SYN) && (c->flags & CTG_CONN_SYN_ORIG) &&
+	    !((c->peer[0].flags | c->peer[1].flags) & CTG_PEER_LIBERAL) &&
+	    !((c->peer[0].xflags | c->peer[1].xflags) & CTG_PEERX_MD5)) {
+		if (f & CTG_TH_RST)
+			hist_add(c, dir, H_RST);
+		return CTG_R_TCP_MD5_UNEXPECTED;
+	}
 	if (f & CTG_TH_RST) {
 		hist_add(c, dir, H_RST);
 		if (conn_dead(c) && (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)))
 			return CTG_R_TCP_CLOSED;
-		return tcp_rst(c, dir, p);
+		return tcp_rst(c, dir, p, now_us);
 	}
 	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN)
-		return tcp_syn(c, dir, p, reopen);
+		return tcp_syn(c, dir, p, now_us, reopen);
 	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == (CTG_TH_SYN | CTG_TH_ACK))
 		return tcp_synack(c, dir, p);
-	return tcp_segment(c, dir, p);
+	return tcp_segment(c, dir, p, now_us, grace_us);
 }
 
 static void
@@ -1129,7 +1508,7 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 		res->dir = dir;
 		res->before[0] = c->peer[0].state;
 		res->before[1] = c->peer[1].state;
-		why = tcp_existing(c, dir, p, &reopen);
+		why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
 		if (reopen) {
 			conn_end(t, c, CTG_END_REOPENED, now_us);
 			c = NULL;
@@ -1152,6 +1531,9 @@ tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
 			/* a retransmitted SYN must not keep an unanswered entry alive */
 			if (why == CTG_R_TCP_SYN_RETRANSMIT && dir == 0 &&
 			    !(c->flags & CTG_CONN_SEEN_REPLY))
+				c->last_us = last_before;
+			/* nor may SYNs passed on a held tuple keep it (nf_conntrack IGNORE) */
+			if (why == CTG_R_TCP_SYN_HELD || why == CTG_R_TCP_RST_GRACE)
 				c->last_us = last_before;
 			tcp_set_tclass(t, c);
 			return;
@@ -1408,6 +1790,7 @@ ctg_tracker_config_from(struct ctg_tracker_config *tc, const struct ctg_config *
 	tc->adaptive_end_pct = cfg->adaptive_end_pct;
 	tc->timeouts = cfg->timeouts;
 	tc->unanswered_pct = cfg->unanswered_pct;
+	tc->rst_grace = cfg->timeouts.tcp_close;
 }
 
 struct ctg_tracker *
@@ -1465,6 +1848,7 @@ ctg_tracker_new(const struct ctg_tracker_config *tc, ctg_conn_end_fn end_fn,
 	const struct ctg_timeouts *to = &tc->timeouts;
 	for (unsigned cls = 0; cls < TC_COUNT; cls++)
 		t->timeout[cls] = class_timeout(to, cls);
+	t->rst_grace_us = (uint64_t)tc->rst_grace * 1000000ULL;
 	t->end_fn = end_fn;
 	t->end_arg = end_arg;
 	t->st.max = max;
@@ -1650,6 +2034,23 @@ ctg_tracker_memory(const struct ctg_tracker *t)
 
 /* --- summaries ------------------------------------------------------------ */
 
+/* Whether dir's history holds any letter other than upper. */
+static bool
+hist_has_other(const struct ctg_conn *c, uint8_t dir, char upper)
+{
+	size_t n = strnlen(c->history, sizeof(c->history));
+	char want = dir == 0 ? upper : (char)(upper - 'A' + 'a');
+
+	for (size_t i = 0; i < n; i++) {
+		char h = c->history[i];
+		bool mine = dir == 0 ? (h >= 'A' && h <= 'Z') : (h >= 'a' && h <= 'z');
+
+		if (mine && h != want)
+			return true;
+	}
+	return false;
+}
+
 /* Zeek's endpoint states, reconstructed from what we recorded. */
 enum zstate { Z_INACTIVE, Z_SYN_SENT, Z_SYN_ACK_SENT, Z_PARTIAL, Z_ESTABLISHED, Z_CLOSED, Z_RESET };
 
@@ -1665,11 +2066,11 @@ zeek_state(const struct ctg_conn *c, uint8_t dir)
 		return Z_RESET;
 	if (c->flags & (dir == 0 ? CTG_CONN_FIN_ORIG : CTG_CONN_FIN_RESP))
 		return Z_CLOSED;
-	if (c->hist_seen[dir] == 0)
+	if (!hist_has(c, dir, 0, true))
 		return Z_INACTIVE;
 	if (c->flags & CTG_CONN_MIDSTREAM) {
 		if (dir == 1 && (c->flags & CTG_CONN_SYNACK) &&
-		    !(c->hist_seen[1] & ~(1u << H_SYNACK)))
+		    !hist_has_other(c, 1, 'H'))
 			return Z_SYN_ACK_SENT;
 		return Z_PARTIAL;
 	}
@@ -1704,7 +2105,7 @@ const char *
 ctg_conn_state_code(const struct ctg_conn *c)
 {
 	if (c->tuple.proto != IPPROTO_TCP) {
-		bool o = c->hist_seen[0] != 0, r = c->hist_seen[1] != 0;
+		bool o = hist_has(c, 0, 0, true), r = hist_has(c, 1, 0, true);
 		if (o)
 			return r ? "SF" : "S0";
 		return r ? "SHR" : "OTH";
@@ -1788,6 +2189,10 @@ ctg_conn_summary(const struct ctg_conn *c, enum ctg_end_reason why,
 /* --- snapshot -------------------------------------------------------------- */
 
 #define SNAP_MAGIC "CTGSNAP\n"
+/*
+ * 2: td_end is the in-order edge, fin_ooo replaced hist_seen, peer
+ * nibbles; the header says final or checkpoint, and is written last.
+ */
 #define SNAP_VERSION 2
 #define SNAP_KIND_FINAL 0       /* written at a clean stop: every packet seen */
 #define SNAP_KIND_CHECKPOINT 1  /* written while running: may be behind */
@@ -2039,6 +2444,16 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 			return -1;
 		}
 		sum = fnv1a(sum, &buf[i], sizeof(buf[i]));
+		if (h.version == 1) {
+			/* same layout: hist_seen and the whole retrans byte become ours */
+			buf[i].fin_ooo[0] = buf[i].fin_ooo[1] = 0;
+			for (int d = 0; d < 2; d++) {
+				if (buf[i].peer[d].xflags)
+					buf[i].peer[d].retrans = 15;
+				buf[i].peer[d].xflags = 0;
+				buf[i].peer[d].syn_wscale = 0;
+			}
+		}
 		if (!conn_sane(&buf[i])) {
 			snprintf(err, errlen, "snapshot entry %llu is corrupt", (unsigned long long)i);
 			free(buf);

@@ -267,6 +267,28 @@ START_TEST(test_c1_10_rst_with_data)
 }
 END_TEST
 
+/*
+ * The decoder exposes a TCP-MD5 option (kind 19, length 18) so that the
+ * tracker can refuse one the connection never negotiated
+ * (check_tracker.c:test_rst_md5_unexpected); a wrong length is malformed.
+ */
+START_TEST(test_c1_06_md5_option_decoded)
+{
+	uint8_t md5[20] = { 19, 18 };
+	struct raw raw;
+	struct ctg_packet p;
+
+	md5[18] = 1;            /* NOP NOP pads to 20 bytes */
+	md5[19] = 1;
+	raw_tcp(&raw, CTG_TH_SYN, CISN, 0, md5, sizeof(md5), 0);
+	ck_assert_int_eq(ctg_decode_ip(&p, raw.b, raw.len, raw.len), CTG_R_NONE);
+	ck_assert(p.tcp.opt.has_md5);
+	md5[1] = 17;
+	raw_tcp(&raw, CTG_TH_SYN, CISN, 0, md5, sizeof(md5), 0);
+	ck_assert_int_eq(ctg_decode_ip(&p, raw.b, raw.len, raw.len), CTG_R_TCP_BAD_OPTION);
+}
+END_TEST
+
 /* --- C2. No existing state -------------------------------------------------- */
 
 /*
@@ -363,8 +385,10 @@ START_TEST(test_c3_20_syn_new_isn)
 	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 5001, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	/* yet another ISN after the SYN/ACK: passed, nothing moves (item 55) */
 	r = seg(0, CTG_TH_SYN, CISN + 9000, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
+	EXPECT_UNCHANGED(r);
 	r = seg(0, CTG_TH_ACK, CISN + 5001, SISN + 1, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
@@ -372,10 +396,13 @@ START_TEST(test_c3_20_syn_new_isn)
 END_TEST
 
 /*
- * Item 21: the SYN/ACK again with another sequence number: INVALID
- * (tcp_synack_unexpected), nothing moves. Linux ignores it (sIG) in
- * SYN_RECV; a responder that changed its ISN would have had to reset
- * first, so a second ISN is a forgery or a confused stack.
+ * Item 21: the SYN/ACK again with another sequence number, before the
+ * third ACK: SYN-cookie servers, load balancers and TFO fallback answer a
+ * retransmitted SYN so, and the client takes the newer one. Like
+ * nf_conntrack ("re-init state for retransmitted syn-ack",
+ * tcp_in_window()) the responder is re-initialised from it (NOTE
+ * tcp_resync) if it acks the SYN; the third ACK must then ack the new
+ * ISN. After the handshake another seq stays INVALID (item 56).
  * (The resend with the same seq but another ack: see the suspected-bug
  * test test_bug_c3_21_synack_resend_other_ack.)
  */
@@ -385,13 +412,19 @@ START_TEST(test_c3_21_synack_resend_other_seq)
 
 	seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
 	seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN + 777, CISN + 2, WIN, 0);
+	EXPECT_INVALID(r, CTG_R_TCP_SYNACK_BAD_ACK);
 	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN + 777, CISN + 1, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYNACK_UNEXPECTED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RESYNC);
 	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
-	ck_assert_uint_eq(r.conn->peer[1].isn, SISN);
+	ck_assert_uint_eq(r.conn->peer[1].isn, SISN + 777);
 	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT_INVALID(r, CTG_R_TCP_ACK_BELOW_WINDOW);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 778, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN + 999, CISN + 1, WIN, 0);
+	EXPECT_INVALID(r, CTG_R_TCP_SYNACK_UNEXPECTED);
 }
 END_TEST
 
@@ -617,11 +650,13 @@ START_TEST(test_c4_39_retransmissions_shorten_timeout)
 END_TEST
 
 /*
- * Item 40: PAWS guards the segments that change state (RST, FIN:
+ * Item 40: PAWS guards the segments that change state (FIN:
  * check_tracker.c:test_paws). A data segment with an old timestamp
- * passes without advancing last_tsval: the receiver itself discards it
- * (RFC 7323 5.3), so it can neither inject nor desynchronise. Linux has
- * no PAWS; pf's scrub drops it (PFRES_TS).
+ * passes (NOTE tcp_paws_ignored) and moves nothing, neither last_tsval
+ * nor the sent edge: the receiver itself discards it (RFC 7323 5.3;
+ * Linux tcp_validate_incoming() -> tcp_paws_discard()), so it can neither
+ * inject nor desynchronise. Linux conntrack has no PAWS; pf's scrub drops
+ * it (PFRES_TS).
  */
 START_TEST(test_c4_40_paws_data)
 {
@@ -636,13 +671,23 @@ START_TEST(test_c4_40_paws_data)
 	p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11, SISN + 1, WIN, 10);
 	ts(&p, 150, 900);
 	r = run(&p);
-	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_PAWS_IGNORED);
 	ck_assert_uint_eq(r.conn->peer[0].last_tsval, 200);
-	/* the RST that follows with the same old timestamp is refused */
+	ck_assert_uint_eq(r.conn->peer[0].td_end, CISN + 11);
+	/*
+	 * An RST at the end of the ignored data is not exact (the receiver
+	 * never took that data); one at the real edge is, whatever its
+	 * timestamp (RFC 7323 5.2).
+	 */
 	p = tcp_pkt(0, CTG_TH_RST, CISN + 21, 0, 0, 0);
 	ts(&p, 150, 900);
 	r = run(&p);
-	EXPECT_INVALID(r, CTG_R_TCP_PAWS);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RST_INEXACT);
+	EXPECT_UNCHANGED(r);
+	p = tcp_pkt(0, CTG_TH_RST, CISN + 11, 0, 0, 0);
+	ts(&p, 150, 900);
+	r = run(&p);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
 }
 END_TEST
 
@@ -676,15 +721,13 @@ START_TEST(test_c5_43_rst_ack_field)
 END_TEST
 
 /*
- * Item 44: the RST that answers a challenge ACK for a SYN the tracker
- * refused. Linux passes the SYN as IGNORE and accepts the RST that
- * acks its last_end without window checks; ctguard never lets the SYN
- * change state (tcp_syn_on_established), so the server's challenge ACK
- * is an ordinary in-window ACK and the client's RST, sent at the
- * challenge ACK's ack, is exact for the connection as tracked: it
- * closes, and the SYN then reopens the tuple. No annotation is needed.
- * (If the rules drop INVALID, the server never sees the SYN and the
- * client retries it: check_tracker.c:test_syn_on_established.)
+ * Item 44: the RST that answers a challenge ACK for a SYN passed on a
+ * held tuple. Linux passes the SYN as IGNORE and accepts the RST that
+ * acks its last_end without window checks; ctguard passes the SYN
+ * without letting it change state (tcp_syn_held), so the server's
+ * challenge ACK is an ordinary in-window ACK and the client's RST, sent
+ * at the challenge ACK's ack, is exact for the connection as tracked: it
+ * closes, and the retransmitted SYN then reopens the tuple.
  */
 START_TEST(test_c5_44_rst_after_challenge_ack_for_syn)
 {
@@ -692,7 +735,8 @@ START_TEST(test_c5_44_rst_after_challenge_ack_for_syn)
 
 	handshake();
 	r = seg(0, CTG_TH_SYN, CISN + 777, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
+	EXPECT_UNCHANGED(r);
 	r = seg(1, CTG_TH_ACK, SISN + 1, CISN + 1, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
@@ -868,12 +912,12 @@ START_TEST(test_c6_49_closing_states)
 END_TEST
 
 /*
- * Item 50: a SYN while the connection closes (FIN_WAIT, CLOSE_WAIT,
- * LAST_ACK) is INVALID (tcp_syn_on_established). Differs from Linux,
- * which passes it as IGNORE for the peer's challenge ACK: the old
- * connection still exists at both ends, and the new attempt succeeds
- * once it has ended (TIME_WAIT reuse, check_tracker.c:test_time_wait_reuse).
- * pf drops it too.
+ * Item 50: a SYN from the originator while the connection closes
+ * (FIN_WAIT, CLOSE_WAIT, LAST_ACK) passes without moving anything
+ * (NOTE tcp_syn_held), as Linux passes it as IGNORE: the peer answers
+ * with a challenge ACK or, if it has forgotten the connection, a SYN/ACK
+ * (check_tracker.c:test_syn_held_*). A SYN from the responder stays
+ * INVALID (tcp_syn_on_established; Linux sIV, pf drops it too).
  */
 START_TEST(test_c6_50_syn_during_shutdown)
 {
@@ -882,17 +926,17 @@ START_TEST(test_c6_50_syn_during_shutdown)
 	handshake();
 	seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
 	r = seg(0, CTG_TH_SYN, CISN + 100000, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_1, CTG_TCPS_ESTABLISHED);
 	seg(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
 	r = seg(0, CTG_TH_SYN, CISN + 100000, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_CLOSE_WAIT);
 	r = seg(1, CTG_TH_SYN, SISN + 100000, 0, WIN, 0);
 	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
 	seg(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
 	r = seg(0, CTG_TH_SYN, CISN + 100000, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_LAST_ACK);
 }
 END_TEST
@@ -914,7 +958,7 @@ START_TEST(test_c6_51_challenge_ack_in_last_ack)
 	r = seg(1, CTG_TH_FIN | CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_LAST_ACK);
 	r = seg(0, CTG_TH_SYN, CISN + 100000, 0, WIN, 0);
-	EXPECT_INVALID(r, CTG_R_TCP_SYN_ON_ESTABLISHED);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
 	r = seg(1, CTG_TH_ACK, SISN + 2, CISN + 2, WIN, 0);
 	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
 	EXPECT_AFTER(r, CTG_TCPS_FIN_WAIT_2, CTG_TCPS_LAST_ACK);
@@ -1127,6 +1171,7 @@ checklist_suite(void)
 	tcase_add_test(tc, test_c1_04_ack_field_without_flag);
 	tcase_add_test(tc, test_c1_05_reserved_bits_urg_pointer);
 	tcase_add_test(tc, test_c1_06_malformed_options);
+	tcase_add_test(tc, test_c1_06_md5_option_decoded);
 	tcase_add_test(tc, test_c1_07_wscale_over_14);
 	tcase_add_test(tc, test_c1_08_multiple_timestamps);
 	tcase_add_test(tc, test_c1_10_rst_with_data);

@@ -76,6 +76,7 @@ struct ctg_tcp_opts {
 	bool sack_permitted;
 	bool has_timestamp;
 	bool has_tfo;
+	bool has_md5;           /* TCP-MD5 signature option (RFC 2385, kind 19) */
 	uint32_t tsval;
 	uint32_t tsecr;
 	uint32_t sack_left[CTG_MAX_SACK_BLOCKS];

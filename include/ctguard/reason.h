@@ -79,6 +79,8 @@ enum ctg_reason_class {
 	X(TCP_RST_BAD_ACK,      "tcp_rst_bad_ack",      INVALID, "RST in SYN_SENT that does not acknowledge the SYN") \
 	X(TCP_PAWS,             "tcp_paws",             INVALID, "timestamp older than the sender's last (PAWS, RFC 7323)") \
 	X(TCP_CLOSED,           "tcp_closed",           INVALID, "segment on a connection already closed or reset") \
+	X(TCP_BAD_TSECR,        "tcp_bad_tsecr",        INVALID, "answer to a SYN echoing no timestamp the SYN sent (PAWSActiveRejected)") \
+	X(TCP_MD5_UNEXPECTED,   "tcp_md5_unexpected",   INVALID, "TCP-MD5 option on a connection whose SYNs had none (TCPMD5Unexpected)") \
 	/* tracker: other protocols */ \
 	X(ICMP_REPLY_NO_REQUEST,"icmp_reply_without_request", INVALID, "echo reply with no matching request") \
 	X(ICMP_ERROR_NO_CONN,   "icmp_error_no_connection", INVALID, "ICMP error quoting no tracked connection") \
@@ -97,6 +99,11 @@ enum ctg_reason_class {
 	X(TCP_SYN_DATA,         "tcp_syn_data",         NOTE,    "SYN or SYN/ACK carrying data (TCP Fast Open)") \
 	X(TCP_SYN_RETRANSMIT,   "tcp_syn_retransmit",   NOTE,    "retransmitted SYN or SYN/ACK") \
 	X(TCP_SIMULTANEOUS_OPEN,"tcp_simultaneous_open",NOTE,    "SYN crossed SYN") \
+	X(TCP_SYN_HELD,         "tcp_syn_held",         NOTE,    "SYN on a tuple still held: passed, state kept, the peer's answer decides") \
+	X(TCP_RESYNC,           "tcp_resync",           NOTE,    "SYN/ACK with a new ISN answering a SYN: entry re-initialised from it") \
+	X(TCP_RST_GRACE,        "tcp_rst_grace",        NOTE,    "in-window segment moments after an RST: passed, the entry is kept") \
+	X(TCP_REVIVED,          "tcp_revived",          NOTE,    "both sides went on after an RST: the connection is revived") \
+	X(TCP_PAWS_IGNORED,     "tcp_paws_ignored",     NOTE,    "data or ACK failing PAWS: passed, moves nothing (the receiver drops it)") \
 	/* policy and resources */ \
 	X(TABLE_FULL,           "table_full",           POLICY,  "connection table full and nothing could be evicted") \
 	X(RATE_LIMITED,         "rate_limited",         POLICY,  "rule rate limit exceeded") \

@@ -26,16 +26,29 @@
 
 /* One direction's sequence space, as a box in the middle infers it. */
 struct ctg_tcp_peer {
-	uint32_t td_end;        /* highest seq + len sent */
+	/*
+	 * Next sequence number in order: the end of the data, SYN and FIN
+	 * that crossed without a gap, i.e. what the receiver holds once they
+	 * arrive. Segments beyond a gap do not move it (the receiver queues
+	 * them and acts on them only in order); the receiver's ack does.
+	 */
+	uint32_t td_end;
 	uint32_t td_maxend;     /* highest seq the peer's acks and window allow */
 	uint32_t td_maxwin;     /* largest window advertised (scaled) */
-	uint32_t td_maxack;     /* highest ack sent */
+	/*
+	 * Highest ack sent. While the originator waits in SYN_SENT
+	 * (CTG_PEER_MAXACK clear) it holds the TSval of its latest SYN, so
+	 * that an answer's TSecr can be checked against [first, latest].
+	 */
+	uint32_t td_maxack;
 	uint32_t isn;
-	uint32_t last_tsval;
+	uint32_t last_tsval;    /* TS.Recent, kept as the receiver keeps it (RFC 7323 4.3) */
 	uint8_t state;          /* enum ctg_tcp_state */
-	uint8_t wscale;
+	uint8_t wscale : 4;
+	uint8_t syn_wscale : 4; /* window scale of a noted SYN (CTG_PEERX_SYN_NOTED) */
 	uint8_t flags;          /* CTG_PEER_* */
-	uint8_t retrans;        /* consecutive retransmissions, saturating */
+	uint8_t retrans : 4;    /* consecutive retransmissions, saturating at 15 */
+	uint8_t xflags : 4;     /* CTG_PEERX_* */
 };
 
 #define CTG_PEER_WSCALE    0x01 /* sent window scale on its SYN */
@@ -46,6 +59,12 @@ struct ctg_tcp_peer {
 #define CTG_PEER_MAXACK    0x20 /* td_maxack valid */
 #define CTG_PEER_UNACKED   0x40 /* sent data not yet acknowledged */
 #define CTG_PEER_SEEN      0x80 /* at least one packet seen from it */
+
+/* More peer flags (4 bits, ctg_tcp_peer.xflags). */
+#define CTG_PEERX_OOO       0x1 /* sent data beyond a gap: its receiver may ack up to td_maxend */
+#define CTG_PEERX_SYN_NOTED 0x2 /* sent a new SYN on this held tuple: a SYN/ACK may answer it */
+#define CTG_PEERX_MD5       0x4 /* its SYN carried a TCP-MD5 option (RFC 2385) */
+#define CTG_PEERX_FIN_OOO   0x8 /* sent a FIN beyond a gap (conn fin_ooo[dir]) */
 
 /* Connection flags. */
 #define CTG_CONN_SEEN_REPLY   0x0001
@@ -83,7 +102,16 @@ struct ctg_conn {
 	int16_t rule_index;             /* rule that accepted it, -1 default */
 	uint8_t tclass;                 /* timeout class (tracker.c) */
 	uint8_t tprofile;               /* per-rule timeout override (0 = none) */
-	uint16_t hist_seen[2];          /* history letters already recorded */
+	/*
+	 * Low 16 bits of the sequence number of a FIN seen beyond a gap
+	 * (CTG_PEERX_FIN_OOO), per direction: it counts once the gap is
+	 * filled, in order or by the receiver's ack of exactly that FIN.
+	 * After an accepted RST (CTG_CONN_CLOSED with an RST flag) they hold
+	 * instead the endpoint states before it ([0]: orig | resp << 8) and
+	 * which sides went on since ([1]: bit 0 orig, bit 1 resp), for the
+	 * RST grace (rst_grace).
+	 */
+	uint16_t fin_ooo[2];
 	uint32_t hnext;                 /* hash chain (pool index + 1; 0 ends) */
 	uint32_t lprev, lnext;          /* eviction list (pool index + 1) */
 	uint64_t id;
@@ -115,6 +143,14 @@ struct ctg_tracker_config {
 	struct ctg_timeouts timeouts;
 	uint8_t unanswered_pct;         /* share of the table for unanswered entries (0: default) */
 	uint64_t id_base;               /* first connection id (0: derive from the clock) */
+	/*
+	 * Seconds after an accepted RST during which in-window segments of
+	 * the reset connection still pass, and the connection is revived if
+	 * both sides go on (an endpoint ignored the RST: MD5/AO keys, its
+	 * own rules). 0: off. ctg_tracker_config_from sets the tcp_close
+	 * timeout.
+	 */
+	uint32_t rst_grace;
 	uint64_t hash_seed[2];          /* 0,0: random */
 };
 

@@ -690,7 +690,7 @@ def tcp_rst_while_closing(sc):
     t.seg('s', 'RA', advance=False, label='s:RA (exact, in CLOSE_WAIT)')
 
 
-@scenario('PAWS: an exact RST and a FIN carrying an old timestamp')
+@scenario('PAWS: a FIN with an old timestamp is discarded, an exact RST with one is not')
 def tcp_paws_old_rst(sc):
     t = sc.tcp()
     ts = [50000]
@@ -705,10 +705,94 @@ def tcp_paws_old_rst(sc):
     t.ack('s', opts=o())
     t.data('s', opts=o())
     t.ack('c', opts=o())
-    t.seg('c', 'R', advance=False, opts=o(old=True), label='c:R (exact, old TS)')
     t.seg('c', 'FA', advance=False, opts=o(old=True), label='c:FA (old TS)')
     t.data('s', opts=o(), label='s:PA (still alive)')
     t.ack('c', opts=o())
+    # RFC 7323 5.2, tcp_validate_incoming(): "Reset is accepted even if it
+    # did not pass PAWS" (a real SSH server resets with TSval 0)
+    t.seg('c', 'R', advance=False, opts=o(old=True), label='c:R (exact, old TS)')
+
+
+# --- issue 22 / issue 14 item 5: what the receiver acts on ---------------------
+
+@scenario('Issue 22: a forged FIN ahead of the real data, then the real data and close')
+def tcp_forged_fin_ahead(sc):
+    t = sc.tcp()
+    t.established()
+    t.seg('c', 'FA', seq=t.nxt['c'] + 3000, advance=False,
+          label='c:FA (forged, 3000 ahead)')
+    t.data('c', 500, label='c:PA len=500 (real)')
+    t.ack('s')
+    t.data('s', 100)
+    t.ack('c')
+    t.fin('c')
+    t.ack('s')
+    t.fin('s')
+    t.ack('c')
+
+
+@scenario('Issue 22: a forged empty ACK ahead, then an RST at its sequence')
+def tcp_forged_ack_then_rst(sc):
+    t = sc.tcp()
+    t.established()
+    t.seg('c', 'A', seq=t.nxt['c'] + 2000, advance=False,
+          label='c:A (forged, 2000 ahead)')
+    t.seg('c', 'R', seq=t.nxt['c'] + 2000, advance=False,
+          label='c:R at the forged seq')
+    t.data('s', 100, label='s:PA (still alive)')
+    t.ack('c')
+
+
+@scenario('Issue 14 item 5: RST answering a SYN with a TSecr the SYN never sent, then the real SYN/ACK')
+def tcp_rst_to_syn_bad_tsecr(sc):
+    t = sc.tcp()
+    t.syn('c', opts=[('Timestamp', (1000, 0))])
+    t.seg('s', 'RA', seq=0, ack=t.nxt['c'], advance=False,
+          opts=[('Timestamp', (77, 555))], label='s:RA (TSecr 555, forged)')
+    t.synack('s', opts=[('Timestamp', (5000, 1000))])
+    t.ack('c', opts=[('Timestamp', (1001, 5000))])
+    t.data('c', 100, opts=[('Timestamp', (1002, 5000))])
+    t.ack('s', opts=[('Timestamp', (5001, 1002))])
+
+
+@scenario('SYN/ACK with a new ISN answering a retransmitted SYN (SYN cookies, load balancers)')
+def tcp_synack_new_isn_after_syn_retransmit(sc):
+    t = sc.tcp()
+    t.syn('c')
+    t.synack('s')
+    t.syn('c', label='c:S (retransmitted)')
+    t.isn['s'] += 5000000
+    t.nxt['s'] = t.isn['s']
+    t.synack('s', label='s:SA (new ISN)')
+    t.ack('c')
+    t.data('c', 100)
+    t.ack('s')
+    t.data('s', 100)
+    t.ack('c')
+
+
+@scenario('SYN with a new ISN on an established tuple, answered by a SYN/ACK (the server forgot it)')
+def tcp_syn_held_synack(sc):
+    t = sc.tcp()
+    t.established()
+    u = sc.tcp(cport=t.port['c'], ciss=t.isn['c'] + 0x40000000,
+               siss=t.isn['s'] + 0x40000000)
+    u.syn('c', label='c:S (new ISN)')
+    u.synack('s', label='s:SA (answers it)')
+    u.ack('c')
+    u.data('c', 100)
+    u.ack('s')
+
+
+@scenario('RFC 5961: inexact RST while data is in flight, challenge ACK, exact RST')
+def tcp_rst_challenge_in_flight(sc):
+    t = sc.tcp()
+    t.established()
+    last = t.nxt['c']
+    t.data('c', 100)
+    t.seg('c', 'R', seq=last, advance=False, label='c:R at the last acked seq')
+    t.ack('s', label='s:A (challenge ACK)')
+    t.seg('c', 'R', seq=t.nxt['c'], advance=False, label='c:R (exact)')
 
 
 # --- in the connection ---------------------------------------------------------
