@@ -418,6 +418,8 @@ open_db(const char *path, sqlite3 **out, FILE *err)
 		return 1;
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+	/* the scans read every page once: mapped, they cost no copy (ignored if unsupported) */
+	sqlite3_exec(db, "PRAGMA mmap_size = 4294967296", NULL, NULL, NULL);
 	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
 	if (rc == SQLITE_OK) {
 		rc = sqlite3_step(st);
@@ -686,7 +688,9 @@ static const char css[] =
 	"td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\n"
 	".empty{color:var(--mute);font-style:italic}\n"
 	"footer{color:var(--mute);font-size:.82em;margin-top:2em}\n"
-	"@media (max-width:600px){body{font-size:14px;padding:8px}section{padding:8px}}\n"
+	".wide{overflow-x:auto}\n"
+	"@media (max-width:600px){body{font-size:14px;padding:8px}section{padding:8px}"
+	".wide svg.chart{min-width:640px}}\n"
 	"@media print{body{max-width:none;padding:0;font-size:11pt}section{border-color:#bbb;"
 	"margin:8px 0}a{color:inherit;text-decoration:none}@page{margin:14mm}}\n";
 
@@ -754,7 +758,7 @@ chart_verdicts(FILE *f, const struct report *r)
 		fputs("<p class=\"empty\">No verdicts in this period.</p></section>\n", f);
 		return;
 	}
-	fprintf(f, "<svg class=\"chart\" viewBox=\"0 0 %d 215\" data-t0=\"%lld\" "
+	fprintf(f, "<div class=\"wide\"><svg class=\"chart\" viewBox=\"0 0 %d 215\" data-t0=\"%lld\" "
 	    "data-bucket-us=\"%lld\" data-buckets=\"%d\" role=\"img\" "
 	    "aria-label=\"verdicts over time\">", W, r->t0, r->bw, NB);
 	fputs("<g class=\"axis\">", f);
@@ -784,7 +788,7 @@ chart_verdicts(FILE *f, const struct report *r)
 		}
 	}
 	time_axis(f, r, x0, x1, y1);
-	fputs("</svg></section>\n", f);
+	fputs("</svg></div></section>\n", f);
 }
 
 /* Indices of the n largest of count(idx) over m entries, largest first. */
@@ -835,7 +839,7 @@ chart_reasons(FILE *f, const struct report *r)
 			if (counts_get(&r->reason_b, idx[i], (size_t)b) > cmax)
 				cmax = counts_get(&r->reason_b, idx[i], (size_t)b);
 	double h = 22;
-	fprintf(f, "<svg class=\"chart\" viewBox=\"0 0 %d %.0f\" role=\"img\" "
+	fprintf(f, "<div class=\"wide\"><svg class=\"chart\" viewBox=\"0 0 %d %.0f\" role=\"img\" "
 	    "aria-label=\"drops by reason\">", W, h * (double)n + 30);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t tot = counts_get(&r->reason_b, idx[i], NB);
@@ -864,7 +868,7 @@ chart_reasons(FILE *f, const struct report *r)
 		}
 	}
 	time_axis(f, r, sx, sxe, h * (double)n + 6);
-	fputs("</svg></section>\n", f);
+	fputs("</svg></div></section>\n", f);
 	free(idx);
 }
 
@@ -887,8 +891,8 @@ bars(FILE *f, const struct smap *m, const struct counts *c, size_t col, size_t l
 		return;
 	}
 	uint64_t max = counts_get(c, idx[0], col);
-	fprintf(f, "<svg class=\"chart\" viewBox=\"0 0 %d %.0f\" role=\"img\" aria-label=\"%s\">",
-	    vw, h * (double)n + 4, what);
+	fprintf(f, "<div class=\"%s\"><svg class=\"chart\" viewBox=\"0 0 %d %.0f\" role=\"img\" "
+	    "aria-label=\"%s\">", vw == W ? "wide" : "half", vw, h * (double)n + 4, what);
 	for (size_t i = 0; i < n; i++) {
 		uint64_t v = counts_get(c, idx[i], col);
 		double y = h * (double)i + 2, w = bw * (double)v / (double)max;
@@ -903,7 +907,7 @@ bars(FILE *f, const struct smap *m, const struct counts *c, size_t col, size_t l
 		fprintf(f, ": %" PRIu64 "</title></rect><text class=\"lbl\" x=\"%.1f\" y=\"%.1f\">%"
 		    PRIu64 "</text>", v, bx + (w < 1 ? 1 : w) + 4, y + 13, v);
 	}
-	fputs("</svg>", f);
+	fputs("</svg></div>", f);
 	free(idx);
 }
 
@@ -1044,7 +1048,7 @@ chart_events(FILE *f, const struct report *r, const struct events *e)
 		return;
 	}
 	double rowh = 20, top = 6;
-	fprintf(f, "<svg class=\"chart\" viewBox=\"0 0 %d %.0f\" role=\"img\" "
+	fprintf(f, "<div class=\"wide\"><svg class=\"chart\" viewBox=\"0 0 %d %.0f\" role=\"img\" "
 	    "aria-label=\"events\">", W, top + rowh * (nk + 1) + 24);
 	for (int k = 0; k <= nk; k++) {
 		fprintf(f, "<g class=\"axis\"><line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\"/>"
@@ -1068,7 +1072,7 @@ chart_events(FILE *f, const struct report *r, const struct events *e)
 		fputs("</title></path>", f);
 	}
 	time_axis(f, r, x0 + 100, x1, top + rowh * (nk + 1) + 2);
-	fputs("</svg>", f);
+	fputs("</svg></div>", f);
 	fputs("<details><summary>The events</summary><table><tr><th>time (UTC)</th><th>local"
 	    "</th><th>kind</th><th class=\"n\">count</th><th>detail</th></tr>", f);
 	for (size_t i = 0; i < e->n && i < 100; i++) {
@@ -1165,7 +1169,7 @@ chart_fsm(FILE *f, const struct report *r)
 	    "refused, TCP packets); its width grows with how often, the number says how many. "
 	    "Dotted grey: moves the tracker can make (include/ctguard/tcpfsm.h) that were not "
 	    "seen; dashed orange: seen but not in the table.</p>", f);
-	fprintf(f, "<svg class=\"chart fsm\" viewBox=\"0 0 %d 590\" role=\"img\" "
+	fprintf(f, "<div class=\"wide\"><svg class=\"chart fsm\" viewBox=\"0 0 %d 590\" role=\"img\" "
 	    "aria-label=\"TCP state machine\"><defs><marker id=\"ah\" viewBox=\"0 0 10 10\" "
 	    "refX=\"9\" refY=\"5\" markerWidth=\"5\" markerHeight=\"5\" orient=\"auto-start-"
 	    "reverse\" markerUnits=\"userSpaceOnUse\" style=\"overflow:visible\"><path d=\"M0 0L10 "
@@ -1216,7 +1220,7 @@ chart_fsm(FILE *f, const struct report *r)
 		    pos[s].x - NODE_W / 2.0, pos[s].y - NODE_H / 2.0, NODE_W, NODE_H, pos[s].x,
 		    pos[s].y + 4, ctg_tcp_state_name((enum ctg_tcp_state)s));
 	}
-	fputs("</svg>", f);
+	fputs("</svg></div>", f);
 	if (!total)
 		fputs("<p class=\"empty\">No TCP state changes logged in this period (the log "
 		    "policy may record drops only).</p>", f);
@@ -1449,8 +1453,9 @@ ctg_report_main(int argc, char **argv, FILE *out, FILE *err)
 		goto done;
 	}
 	rc = scan(db, dbpath, r, "verdicts", "time_us",
-	    "ctg_tally_verdict(time_us, verdict, reason, rule, src, dst, ctstate, proto, "
-	    "orig_before, orig_after, resp_before, resp_after)", err) ||
+	    "ctg_tally_verdict(time_us, verdict, CASE WHEN verdict = 'drop' THEN reason END, "
+	    "rule, CASE WHEN verdict = 'drop' THEN src END, CASE WHEN verdict = 'drop' THEN dst END, "
+	    "ctstate, proto, orig_before, orig_after, resp_before, resp_after)", err) ||
 	    scan(db, dbpath, r, "connections", "first_us",
 	    "ctg_tally_conn(first_us, last_us, conn_state, orig_bytes, resp_bytes)", err) ||
 	    query(db, dbpath, "SELECT time_us, kind, count, detail FROM events WHERE "
