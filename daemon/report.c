@@ -18,6 +18,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -446,20 +447,18 @@ open_db(const char *path, sqlite3 **out, FILE *err)
 	return 0;
 }
 
-/* Run a statement with up to two int64 parameters; first column of each row to fn. */
+/* Run a statement with nparam int64 parameters; each row to fn. */
 static int
-query(sqlite3 *db, const char *path, const char *sql, int nparam, long long p1,
-    long long p2, int (*fn)(void *, sqlite3_stmt *), void *arg, FILE *err)
+query_n(sqlite3 *db, const char *path, const char *sql, const long long *p, int nparam,
+    int (*fn)(void *, sqlite3_stmt *), void *arg, FILE *err)
 {
 	sqlite3_stmt *st;
 	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
 	if (rc != SQLITE_OK)
 		return db_error(db, path, rc, err);
-	if (nparam >= 1)
-		sqlite3_bind_int64(st, 1, p1);
-	if (nparam >= 2)
-		sqlite3_bind_int64(st, 2, p2);
+	for (int i = 0; i < nparam; i++)
+		sqlite3_bind_int64(st, i + 1, p[i]);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
 		if (fn && fn(arg, st) != 0) {
 			sqlite3_finalize(st);
@@ -470,6 +469,15 @@ query(sqlite3 *db, const char *path, const char *sql, int nparam, long long p1,
 	if (rc != SQLITE_DONE)
 		return db_error(db, path, rc, err);
 	return 0;
+}
+
+static int
+query(sqlite3 *db, const char *path, const char *sql, int nparam, long long p1,
+    long long p2, int (*fn)(void *, sqlite3_stmt *), void *arg, FILE *err)
+{
+	long long p[2] = { p1, p2 };
+
+	return query_n(db, path, sql, p, nparam, fn, arg, err);
 }
 
 struct bounds {
@@ -554,11 +562,118 @@ events_free(struct events *e)
 	free(e->v);
 }
 
+static int
+register_fns(sqlite3 *db, struct report *r)
+{
+	int rc = sqlite3_create_function(db, "ctg_tally_verdict", 12, SQLITE_UTF8, r, NULL,
+	    tally_verdict, tally_final);
+
+	if (rc == SQLITE_OK)
+		rc = sqlite3_create_function(db, "ctg_tally_conn", 5, SQLITE_UTF8, r, NULL,
+		    tally_conn, tally_final);
+	return rc;
+}
+
+static void
+report_init(struct report *r)
+{
+	r->reason_b.width = NB + 1;
+	r->rule_v.width = V_N;
+	r->src_n.width = r->dst_n.width = r->refused_n.width = r->cstate_n.width = 1;
+}
+
+static int
+merge_map(struct smap *dm, struct counts *dc, const struct smap *sm, const struct counts *sc)
+{
+	for (size_t i = 0; i < sm->n; i++) {
+		long j = smap_get(dm, sm->keys[i]);
+
+		for (size_t col = 0; col < sc->width; col++)
+			if (counts_add(dc, j, col, counts_get(sc, i, col)))
+				return -1;
+	}
+	return 0;
+}
+
+static int
+report_merge(struct report *d, const struct report *s)
+{
+	d->verdicts += s->verdicts;
+	d->conns += s->conns;
+	for (int b = 0; b < NB; b++)
+		for (int v = 0; v < V_N; v++)
+			d->vb[b][v] += s->vb[b][v];
+	for (int v = 0; v < V_N; v++)
+		d->vtotal[v] += s->vtotal[v];
+	for (int a = 0; a < CTG_TCPS_COUNT; a++)
+		for (int b = 0; b < CTG_TCPS_COUNT; b++)
+			d->moves[a][b] += s->moves[a][b];
+	for (int i = 0; i < NDUR; i++)
+		d->dur[i] += s->dur[i];
+	for (int i = 0; i < NSIZE; i++)
+		d->size[i] += s->size[i];
+	return merge_map(&d->reasons, &d->reason_b, &s->reasons, &s->reason_b) ||
+	    merge_map(&d->rules, &d->rule_v, &s->rules, &s->rule_v) ||
+	    merge_map(&d->srcs, &d->src_n, &s->srcs, &s->src_n) ||
+	    merge_map(&d->dsts, &d->dst_n, &s->dsts, &s->dst_n) ||
+	    merge_map(&d->refused, &d->refused_n, &s->refused, &s->refused_n) ||
+	    merge_map(&d->cstates, &d->cstate_n, &s->cstates, &s->cstate_n) ? -1 : 0;
+}
+
+/* One slice of a table scan, on its own connection. */
+struct worker {
+	pthread_t th;
+	const char *path, *sql;
+	long long p[4];
+	struct report r;
+	FILE *err;
+	int rc;
+};
+
+static void *
+work(void *arg)
+{
+	struct worker *w = arg;
+	sqlite3 *db;
+
+	w->rc = 1;
+	if (open_db(w->path, &db, w->err) != 0)
+		return NULL;
+	if (register_fns(db, &w->r) != SQLITE_OK)
+		w->rc = db_error(db, w->path, SQLITE_NOMEM, w->err);
+	else
+		w->rc = query_n(db, w->path, w->sql, w->p, 4, NULL, NULL, w->err);
+	sqlite3_close(db);
+	return NULL;
+}
+
 /*
- * One scan of the rows in [t0, t1) through fn. The time index is used
- * only when the range holds under a third of the table: otherwise a
- * table scan (index disabled by the unary +) reads each page once
- * instead of looking every row up.
+ * Threads for a big scan: one per CPU, at most 4. CTG_REPORT_THREADS sets
+ * the number and scans even small tables in slices (the tests compare).
+ */
+static int
+nworkers(bool *forced)
+{
+	const char *e = getenv("CTG_REPORT_THREADS");
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	*forced = false;
+	if (e && *e) {
+		n = strtol(e, NULL, 10);
+		*forced = true;
+	}
+	if (!sqlite3_threadsafe() || n < 2)
+		return 1;
+	return n > 16 ? 16 : n > 4 && !*forced ? 4 : (int)n;
+}
+
+/*
+ * One scan of the rows in [t0, t1) through the tally function call. The
+ * time index is used only when the range holds under a third of the table:
+ * otherwise a table scan (index disabled by the unary +) reads each page
+ * once instead of looking every row up. A big table scan is cut into
+ * rowid slices, one thread and one read-only connection each, and their
+ * tallies added up.
  */
 static int
 scan(sqlite3 *db, const char *path, struct report *r, const char *table,
@@ -566,6 +681,9 @@ scan(sqlite3 *db, const char *path, struct report *r, const char *table,
 {
 	char sql[512];
 	long long all = 0, in = 0;
+	struct bounds ids = { 0, 0, false };
+	bool forced;
+	int nw = nworkers(&forced);
 
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
 	if (query(db, path, sql, 0, 0, 0, take_int, &all, err))
@@ -576,9 +694,57 @@ scan(sqlite3 *db, const char *path, struct report *r, const char *table,
 		return 1;
 	if (in == 0)
 		return 0;
-	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s%s >= ?1 AND %s%s < ?2",
-	    call, table, in * 3 > all ? "+" : "", tcol, in * 3 > all ? "+" : "", tcol);
-	return query(db, path, sql, 2, r->t0, r->t1, NULL, NULL, err);
+	if (in * 3 <= all || (in < 1000000 && !forced) || nw < 2) {
+		snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE %s%s >= ?1 AND %s%s < ?2",
+		    call, table, in * 3 > all ? "+" : "", tcol, in * 3 > all ? "+" : "", tcol);
+		return query(db, path, sql, 2, r->t0, r->t1, NULL, NULL, err);
+	}
+	snprintf(sql, sizeof(sql), "SELECT min(rowid), max(rowid) FROM %s", table);
+	if (query(db, path, sql, 0, 0, 0, take_bounds, &ids, err))
+		return 1;
+	snprintf(sql, sizeof(sql), "SELECT %s FROM %s WHERE rowid >= ?3 AND rowid < ?4 AND "
+	    "+%s >= ?1 AND +%s < ?2", call, table, tcol, tcol);
+
+	struct worker *w = calloc((size_t)nw, sizeof(*w));
+	int rc = 0, started = 0;
+
+	if (!w) {
+		fprintf(err, "ctguard: out of memory\n");
+		return 1;
+	}
+	long long step = (ids.hi - ids.lo) / nw + 1;
+	for (int i = 0; i < nw; i++) {
+		w[i].path = path;
+		w[i].sql = sql;
+		w[i].err = err;
+		w[i].p[0] = r->t0;
+		w[i].p[1] = r->t1;
+		w[i].p[2] = ids.lo + step * i;
+		w[i].p[3] = i == nw - 1 ? ids.hi + 1 : ids.lo + step * (i + 1);
+		w[i].r.t0 = r->t0;
+		w[i].r.t1 = r->t1;
+		w[i].r.bw = r->bw;
+		report_init(&w[i].r);
+		if (pthread_create(&w[i].th, NULL, work, &w[i]) != 0) {
+			fprintf(err, "ctguard: cannot start a thread: %s\n", strerror(errno));
+			rc = 1;
+			break;
+		}
+		started++;
+	}
+	for (int i = 0; i < started; i++) {
+		pthread_join(w[i].th, NULL);
+		if (w[i].rc)
+			rc = 1;
+		else if (!rc && (w[i].r.oom || report_merge(r, &w[i].r))) {
+			fprintf(err, "ctguard: out of memory\n");
+			rc = 1;
+		}
+	}
+	for (int i = 0; i < nw; i++)
+		report_free(&w[i].r);
+	free(w);
+	return rc;
 }
 
 /* --- HTML ----------------------------------------------------------------- */
@@ -1421,9 +1587,7 @@ ctg_report_main(int argc, char **argv, FILE *out, FILE *err)
 		fprintf(err, "ctguard: out of memory\n");
 		return 1;
 	}
-	r->reason_b.width = NB + 1;
-	r->rule_v.width = V_N;
-	r->src_n.width = r->dst_n.width = r->refused_n.width = r->cstate_n.width = 1;
+	report_init(r);
 
 	/* the period: as asked, else from the first to the last record of any table */
 	struct bounds bd = { 0, 0, false };
@@ -1443,11 +1607,7 @@ ctg_report_main(int argc, char **argv, FILE *out, FILE *err)
 	if (r->bw < 1)
 		r->bw = 1;
 
-	rc = sqlite3_create_function(db, "ctg_tally_verdict", 12, SQLITE_UTF8, r, NULL,
-	    tally_verdict, tally_final);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_create_function(db, "ctg_tally_conn", 5, SQLITE_UTF8, r, NULL,
-		    tally_conn, tally_final);
+	rc = register_fns(db, r);
 	if (rc != SQLITE_OK) {
 		rc = db_error(db, dbpath, rc, err);
 		goto done;

@@ -228,6 +228,16 @@ else
 	nok "chromium --print-to-pdf gave no PDF"
 fi
 
+# --- the same page from one scan and from scans in slices on threads ----------------
+for t in 1 3; do
+	CTG_REPORT_THREADS=$t "$c" report -d "$db" 2>/dev/null | grep -v '^<footer' >"$tmp/threads$t.html"
+done
+if [ -s "$tmp/threads1.html" ] && cmp -s "$tmp/threads1.html" "$tmp/threads3.html"; then
+	ok "one scan and three threaded slices give the same page"
+else
+	nok "the page differs between CTG_REPORT_THREADS=1 and 3"
+fi
+
 # --- --since/--until ------------------------------------------------------------
 mid=$(q "SELECT time_us FROM verdicts ORDER BY time_us LIMIT 1 OFFSET (SELECT count(*) / 2 FROM verdicts)")
 since=$(q "SELECT strftime('%Y-%m-%dT%H:%M:%S', $mid / 1000000, 'unixepoch')")
