@@ -815,6 +815,34 @@ fmt_dur(char *buf, size_t len, long long us)
 		snprintf(buf, len, "%.3g days", s / 86400);
 }
 
+/* A round axis maximum at or above max: 1, 2, 4, 8 or 10 times a power of ten. */
+static double
+nice_max(uint64_t max)
+{
+	static const double m[] = { 1, 2, 4, 8, 10 };
+	double p = 1;
+
+	if (max < 4)
+		return 4;
+	while (p * 10 <= (double)max)
+		p *= 10;
+	for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++)
+		if (m[i] * p >= (double)max)
+			return m[i] * p;
+	return 10 * p;
+}
+
+static void
+fmt_count(char *buf, size_t len, double v)
+{
+	if (v >= 1e6)
+		snprintf(buf, len, "%gM", v / 1e6);
+	else if (v >= 1e4)
+		snprintf(buf, len, "%gk", v / 1e3);
+	else
+		snprintf(buf, len, "%g", v);
+}
+
 static const char css[] =
 	":root{--accept:#3d8b5a;--drop:#c0392b;--reject:#e08e0b;--ink:#1f2a3a;--mute:#6b778a;"
 	"--grid:#e3e7ee;--fsm:#35507a}\n"
@@ -927,12 +955,14 @@ chart_verdicts(FILE *f, const struct report *r)
 	fprintf(f, "<div class=\"wide\"><svg class=\"chart\" viewBox=\"0 0 %d 215\" data-t0=\"%lld\" "
 	    "data-bucket-us=\"%lld\" data-buckets=\"%d\" role=\"img\" "
 	    "aria-label=\"verdicts over time\">", W, r->t0, r->bw, NB);
+	double top = nice_max(max);
 	fputs("<g class=\"axis\">", f);
 	for (int i = 0; i <= 4; i++) {
 		double y = y1 - (y1 - y0) * i / 4;
+		fmt_count(a, sizeof(a), top * i / 4);
 		fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\"/>"
-		    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>",
-		    x0, y, x1, y, x0 - 4, y + 4, (double)max * i / 4);
+		    "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>",
+		    x0, y, x1, y, x0 - 4, y + 4, a);
 	}
 	fputs("</g>", f);
 	double bwid = (x1 - x0) / NB;
@@ -945,7 +975,7 @@ chart_verdicts(FILE *f, const struct report *r)
 			uint64_t n = r->vb[i][v];
 			if (!n)
 				continue;
-			double h = (y1 - y0) * (double)n / (double)max;
+			double h = (y1 - y0) * (double)n / top;
 			y -= h;
 			fprintf(f, "<rect class=\"mark verdict-bar verdict-%s\" data-n=\"%" PRIu64
 			    "\" x=\"%.2f\" y=\"%.2f\" width=\"%.2f\" height=\"%.2f\"><title>%s: %"
@@ -1333,15 +1363,18 @@ chart_fsm(FILE *f, const struct report *r)
 	    "The tracker's eleven endpoint states. Each arrow is a move of an originator or "
 	    "responder endpoint seen in the period (before and after states of logged, not "
 	    "refused, TCP packets); its width grows with how often, the number says how many. "
-	    "Dotted grey: moves the tracker can make (include/ctguard/tcpfsm.h) that were not "
-	    "seen; dashed orange: seen but not in the table.</p>", f);
+	    "Red: moves by RST. Dotted grey: moves the tracker can make (include/ctguard/tcpfsm.h) "
+	    "that were not seen; dashed orange: seen but not in the table.</p>", f);
 	fprintf(f, "<div class=\"wide\"><svg class=\"chart fsm\" viewBox=\"0 0 %d 590\" role=\"img\" "
 	    "aria-label=\"TCP state machine\"><defs><marker id=\"ah\" viewBox=\"0 0 10 10\" "
-	    "refX=\"9\" refY=\"5\" markerWidth=\"5\" markerHeight=\"5\" orient=\"auto-start-"
-	    "reverse\" markerUnits=\"userSpaceOnUse\" style=\"overflow:visible\"><path d=\"M0 0L10 "
+	    "refX=\"8\" refY=\"5\" markerWidth=\"10\" markerHeight=\"10\" orient=\"auto\" "
+	    "markerUnits=\"userSpaceOnUse\"><path d=\"M0 0L10 "
 	    "5L0 10z\" fill=\"#35507a\"/></marker><marker id=\"ahg\" viewBox=\"0 0 10 10\" "
 	    "refX=\"9\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto\">"
-	    "<path d=\"M0 0L10 5L0 10z\" fill=\"#c9d1dd\"/></marker></defs>", W);
+	    "<path d=\"M0 0L10 5L0 10z\" fill=\"#c9d1dd\"/></marker><marker id=\"ahr\" "
+	    "viewBox=\"0 0 10 10\" refX=\"8\" refY=\"5\" markerWidth=\"10\" markerHeight=\"10\" "
+	    "orient=\"auto\" markerUnits=\"userSpaceOnUse\"><path d=\"M0 0L10 5L0 10z\" "
+	    "fill=\"#b05050\"/></marker></defs>", W);
 	double mx, my;
 	for (size_t i = 0; i < ctg_tcp_nmoves; i++) {
 		int a = ctg_tcp_moves[i].from, b = ctg_tcp_moves[i].to;
@@ -1363,11 +1396,18 @@ chart_fsm(FILE *f, const struct report *r)
 				continue;
 			double w = 1.2 + 7.0 * log1p((double)n) / log1p((double)max);
 			bool in = ctg_tcp_fsm_has((enum ctg_tcp_state)a, (enum ctg_tcp_state)b);
+			bool rst = in;
+
+			for (size_t i = 0; i < ctg_tcp_nmoves; i++)
+				if (ctg_tcp_moves[i].from == a && ctg_tcp_moves[i].to == b &&
+				    ctg_tcp_moves[i].event != CTG_TCPE_SND_RST &&
+				    ctg_tcp_moves[i].event != CTG_TCPE_RCV_RST)
+					rst = false;
 			fprintf(f, "<path class=\"mark fsm-edge%s%s\" data-from=\"%s\" data-to=\"%s\" "
-			    "data-n=\"%" PRIu64 "\" stroke-width=\"%.2f\" marker-end=\"url(#ah)\"",
-			    in ? "" : " extra", b == CTG_TCPS_CLOSED ? " rst" : "",
+			    "data-n=\"%" PRIu64 "\" stroke-width=\"%.2f\" marker-end=\"url(#%s)\"",
+			    in ? "" : " extra", rst ? " rst" : "",
 			    ctg_tcp_state_name((enum ctg_tcp_state)a),
-			    ctg_tcp_state_name((enum ctg_tcp_state)b), n, w);
+			    ctg_tcp_state_name((enum ctg_tcp_state)b), n, w, rst ? "ahr" : "ah");
 			edge_path(f, a, b, bend_of(a, b), &mx, &my);
 			fprintf(f, "><title>%s → %s: %" PRIu64 "</title></path>",
 			    a == CTG_TCPS_NONE ? "(new)" : ctg_tcp_state_name((enum ctg_tcp_state)a),
