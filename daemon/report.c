@@ -843,6 +843,22 @@ fmt_count(char *buf, size_t len, double v)
 		snprintf(buf, len, "%g", v);
 }
 
+/* v with thousands separated, in buf (at least 32 bytes) */
+static const char *
+grp(char *buf, uint64_t v)
+{
+	char d[24];
+	int n = snprintf(d, sizeof(d), "%" PRIu64, v), o = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (i && (n - i) % 3 == 0)
+			buf[o++] = ',';
+		buf[o++] = d[i];
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 static const char css[] =
 	":root{--accept:#3d8b5a;--drop:#c0392b;--reject:#e08e0b;--ink:#1f2a3a;--mute:#6b778a;"
 	"--grid:#e3e7ee;--fsm:#35507a}\n"
@@ -1015,7 +1031,7 @@ static void
 chart_reasons(FILE *f, const struct report *r)
 {
 	size_t n = r->reasons.n, *idx = calloc(n ? n : 1, sizeof(*idx));
-	const double lx = 200, bx = 205, bw = 150, sx = 400, sxe = W - 8;
+	const double lx = 200, bx = 205, bw = 120, sx = 410, sxe = W - 8;
 	char a[96];
 
 	fputs("<section id=\"drop-reasons\"><h2>Drops by reason over time</h2>"
@@ -1050,7 +1066,7 @@ chart_reasons(FILE *f, const struct report *r)
 		    w < 1 ? 1 : w, h - 6);
 		esc(f, r->reasons.keys[idx[i]]);
 		fprintf(f, ": %" PRIu64 " drops</title></rect><text class=\"lbl\" x=\"%.1f\" "
-		    "y=\"%.1f\">%" PRIu64 "</text>", tot, bx + (w < 1 ? 1 : w) + 4, y + 13, tot);
+		    "y=\"%.1f\">%s</text>", tot, bx + (w < 1 ? 1 : w) + 4, y + 13, grp(a, tot));
 		double cw = (sxe - sx) / NB;
 		for (int b = 0; b < NB; b++) {
 			uint64_t c = counts_get(&r->reason_b, idx[i], (size_t)b);
@@ -1074,7 +1090,8 @@ bars(FILE *f, const struct smap *m, const struct counts *c, size_t col, size_t l
     const char *mark, const char *what, int vw, double lx)
 {
 	size_t *idx = calloc(m->n ? m->n : 1, sizeof(*idx)), n;
-	const double bx = lx + 5, bw = vw - bx - 60, h = 21;
+	const double bx = lx + 5, bw = vw - bx - 70, h = 21;
+	char g[32];
 
 	if (!idx) {
 		fputs("<p class=\"empty\">out of memory</p>", f);
@@ -1101,7 +1118,7 @@ bars(FILE *f, const struct smap *m, const struct counts *c, size_t col, size_t l
 		    w < 1 ? 1 : w, h - 5);
 		esc(f, m->keys[idx[i]]);
 		fprintf(f, ": %" PRIu64 "</title></rect><text class=\"lbl\" x=\"%.1f\" y=\"%.1f\">%"
-		    PRIu64 "</text>", v, bx + (w < 1 ? 1 : w) + 4, y + 13, v);
+		    "s</text>", v, bx + (w < 1 ? 1 : w) + 4, y + 13, grp(g, v));
 	}
 	fputs("</svg></div>", f);
 	free(idx);
@@ -1349,6 +1366,7 @@ static void
 chart_fsm(FILE *f, const struct report *r)
 {
 	uint64_t max = 0, total = 0;
+	char g[32];
 	bool seen[CTG_TCPS_COUNT] = { false };
 
 	for (int a = 0; a < CTG_TCPS_COUNT; a++)
@@ -1413,8 +1431,8 @@ chart_fsm(FILE *f, const struct report *r)
 			    a == CTG_TCPS_NONE ? "(new)" : ctg_tcp_state_name((enum ctg_tcp_state)a),
 			    ctg_tcp_state_name((enum ctg_tcp_state)b), n);
 			fprintf(f, "<text class=\"fsm-count\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" "
-			    "paint-order=\"stroke\" stroke=\"#fff\" stroke-width=\"3\">%" PRIu64 "</text>",
-			    mx, my + 3, n);
+			    "paint-order=\"stroke\" stroke=\"#fff\" stroke-width=\"3\">%s</text>",
+			    mx, my + 3, grp(g, n));
 		}
 	fprintf(f, "<g class=\"fsm-node start\"><circle cx=\"%.0f\" cy=\"%.0f\" r=\"8\" "
 	    "fill=\"#22324d\"/><text x=\"%.0f\" y=\"%.0f\" class=\"lbl\">new connection</text></g>",
@@ -1460,7 +1478,7 @@ chart_fsm(FILE *f, const struct report *r)
 static void
 write_page(FILE *f, const struct report *r, const struct events *ev, const char *db)
 {
-	char a[160], b[160], now_s[160];
+	char a[160], b[160], now_s[160], g[32];
 	uint64_t changes = 0;
 
 	for (int i = 0; i < CTG_TCPS_COUNT; i++)
@@ -1478,15 +1496,16 @@ write_page(FILE *f, const struct report *r, const struct events *ev, const char 
 	fputs("</style></head><body>\n<header><h1>ctguard audit report</h1>", f);
 	fprintf(f, "<p class=\"sub\" id=\"period\">From %s<br>to %s</p>", a, b);
 	fputs("<div class=\"totals\">", f);
-	fprintf(f, "<div id=\"total-verdicts\"><b>%" PRIu64 "</b><span>verdicts logged</span></div>",
-	    r->verdicts);
+	fprintf(f, "<div id=\"total-verdicts\"><b>%s</b><span>verdicts logged</span></div>",
+	    grp(g, r->verdicts));
 	for (int v = 0; v < 3; v++)
-		fprintf(f, "<div id=\"total-%s\"><b>%" PRIu64 "</b><span>%s (%.1f%%)</span></div>",
-		    vnames[v], r->vtotal[v], vnames[v],
+		fprintf(f, "<div id=\"total-%s\"><b>%s</b><span>%s (%.1f%%)</span></div>",
+		    vnames[v], grp(g, r->vtotal[v]), vnames[v],
 		    r->verdicts ? 100.0 * (double)r->vtotal[v] / (double)r->verdicts : 0.0);
-	fprintf(f, "<div id=\"total-connections\"><b>%" PRIu64 "</b><span>connections ended"
-	    "</span></div><div id=\"total-moves\"><b>%" PRIu64 "</b><span>TCP state moves</span>"
-	    "</div></div></header>\n", r->conns, changes);
+	fprintf(f, "<div id=\"total-connections\"><b>%s</b><span>connections</span></div>",
+	    grp(g, r->conns));
+	fprintf(f, "<div id=\"total-moves\"><b>%s</b><span>TCP state moves</span>"
+	    "</div></div></header>\n", grp(g, changes));
 	chart_verdicts(f, r);
 	chart_reasons(f, r);
 	chart_talkers(f, r);

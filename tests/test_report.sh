@@ -242,7 +242,7 @@ fi
 mid=$(q "SELECT time_us FROM verdicts ORDER BY time_us LIMIT 1 OFFSET (SELECT count(*) / 2 FROM verdicts)")
 since=$(q "SELECT strftime('%Y-%m-%dT%H:%M:%S', $mid / 1000000, 'unixepoch')")
 if "$c" report -d "$db" --since "$since" >"$tmp/since.html" 2>"$tmp/since.err"; then
-	got=$(grep -o '<div id="total-verdicts"><b>[0-9]*' "$tmp/since.html" | grep -o '[0-9]*$')
+	got=$(grep -o '<div id="total-verdicts"><b>[0-9,]*' "$tmp/since.html" | grep -o '[0-9,]*$' | tr -d ,)
 	expect "--since $since counts the verdicts from then" "$got" \
 	    "$(q "SELECT count(*) FROM verdicts WHERE time_us >= $mid / 1000000 * 1000000")"
 else
