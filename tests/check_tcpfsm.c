@@ -3,7 +3,8 @@
  *
  * A breadth-first walk: from "no connection", every segment kind from
  * either side (SYN, SYN/ACK, ACK, data, FIN|ACK, a FIN|ACK that does not
- * yet acknowledge the peer's FIN, RST|ACK), each built to fit the
+ * yet acknowledge the peer's FIN, a FIN|ACK sent again, RST|ACK), each
+ * built to fit the
  * connection as the tracker holds it (the sequence and acknowledgment
  * numbers a well-behaved peer would send), on a fresh loose-midstream
  * tracker replaying the path that led there. Every segment the tracker
@@ -25,10 +26,11 @@
 #include "ctguard/tracker.h"
 #include "trackerkit.h"
 
-enum kind { K_SYN, K_SYNACK, K_ACK, K_DATA, K_FIN, K_FIN_NOACK, K_RST, K_COUNT };
+enum kind { K_SYN, K_SYNACK, K_ACK, K_DATA, K_FIN, K_FIN_NOACK, K_FIN_AGAIN, K_RST, K_COUNT };
 
 static const char *const kind_names[K_COUNT] = {
-	"SYN", "SYN/ACK", "ACK", "data", "FIN|ACK", "FIN|ACK (not acking FIN)", "RST|ACK",
+	"SYN", "SYN/ACK", "ACK", "data", "FIN|ACK", "FIN|ACK (not acking FIN)",
+	"FIN|ACK again", "RST|ACK",
 };
 
 #define MAX_DEPTH 12
@@ -66,7 +68,8 @@ event_of(unsigned kind, bool sent)
 	case K_ACK:
 	case K_DATA: return sent ? CTG_TCPE_SND_ACK : CTG_TCPE_RCV_ACK;
 	case K_FIN:
-	case K_FIN_NOACK: return sent ? CTG_TCPE_SND_FIN : CTG_TCPE_RCV_FIN;
+	case K_FIN_NOACK:
+	case K_FIN_AGAIN: return sent ? CTG_TCPE_SND_FIN : CTG_TCPE_RCV_FIN;
 	default: return sent ? CTG_TCPE_SND_RST : CTG_TCPE_RCV_RST;
 	}
 }
@@ -83,7 +86,8 @@ make(unsigned dir, unsigned kind, struct ctg_packet *p)
 	const struct ctg_tcp_peer *s = c ? &c->peer[dir] : NULL;
 	const struct ctg_tcp_peer *r = c ? &c->peer[!dir] : NULL;
 	uint32_t isn = dir == 0 ? CISN : SISN, other = dir == 0 ? SISN : CISN;
-	uint32_t seq = s && (s->flags & CTG_PEER_SEEN) ? s->td_end : isn;
+	/* an endpoint picked up unseen (the originator of a flipped pickup) has td_end */
+	uint32_t seq = s && ((s->flags & CTG_PEER_SEEN) || s->td_end) ? s->td_end : isn;
 	uint32_t ack = r && r->td_end ? r->td_end : other + 1;
 
 	switch (kind) {
@@ -109,6 +113,12 @@ make(unsigned dir, unsigned kind, struct ctg_packet *p)
 		if (!r || !(r->flags & CTG_PEER_FIN))
 			return false;
 		*p = tcp_pkt((int)dir, CTG_TH_FIN | CTG_TH_ACK, seq, ack - 1, WIN, 0);
+		return true;
+	case K_FIN_AGAIN:
+		/* the sender's FIN retransmitted (its ACK may be new) */
+		if (!s || !(s->flags & CTG_PEER_FIN))
+			return false;
+		*p = tcp_pkt((int)dir, CTG_TH_FIN | CTG_TH_ACK, seq - 1, ack, WIN, 0);
 		return true;
 	default:
 		*p = tcp_pkt((int)dir, CTG_TH_RST | CTG_TH_ACK, seq, ack, WIN, 0);
