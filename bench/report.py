@@ -298,6 +298,8 @@ def main():
         ("rules, load time 10 / 1,000 / 10,000 rules",
          " / ".join(mv("rules_load_ms_%d" % n) for n in (10, 1000, 10000))),
         ("audit log writer, 1M rows, SQLite WAL on disk", mv("auditlog_rows_per_s")),
+        ("ctguard report of a 10M-row audit database: wall / CPU s (load at start)",
+         "%s / %s (%s)" % (mv("report_wall_s"), mv("report_cpu_s"), mv("report_loadavg_start"))),
         ("pipeline in memory (decode, track, rules, summaries), same stream",
          mv("pipeline_mem_mpps")),
         ("replay (ctguardd -r), same synthetic stream", mv("replay_synth_pps")),

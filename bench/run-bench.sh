@@ -106,6 +106,11 @@ micro() {
 		rm -f "$W/audit-bench.db" "$W/audit-bench.db-wal" "$W/audit-bench.db-shm"
 	done >>"$m"
 
+	log "micro: ctguard report of a 10-million-row audit database (bench/bench-report.sh)"
+	"$srcdir/bench/bench-report.sh" "$B/ctguard" "${CTG_REPORT_DB:-$W/report-10m.db}" \
+	    $((quick ? 1000000 : 10000000)) >>"$m" || echo "ERROR report" >>"$m"
+	rm -f "$W/report-10m.db" "$W/report-10m.db-wal" "$W/report-10m.db-shm"
+
 	log "micro: replay (same synthetic stream as the tracker, and the largest corpus capture looped)"
 	cat >"$conf" <<EOF
 tracker = { max_connections = 1048576; };

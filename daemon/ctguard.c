@@ -15,6 +15,7 @@
 #include "config.h"
 #include "ctguard/control.h"
 #include "ctguard/logcli.h"
+#include "ctguard/report.h"
 
 #ifndef CTG_RUNDIR
 #define CTG_RUNDIR "/run/ctguard"
@@ -39,7 +40,8 @@ usage(FILE *out)
 	    "audit commands (read the SQLite database, -d PATH):\n"
 	    "  log       verdicts     (ctguard log --help)\n"
 	    "  history   ended connections\n"
-	    "  summary   counts by verdict, reason, rule, top talkers\n", CTG_RUNDIR);
+	    "  summary   counts by verdict, reason, rule, top talkers\n"
+	    "  report    charts of a period as one HTML page (ctguard report --help)\n", CTG_RUNDIR);
 }
 
 static int
@@ -145,6 +147,8 @@ main(int argc, char **argv)
 	cmd = argv[i];
 	if (strcmp(cmd, "log") == 0 || strcmp(cmd, "history") == 0 || strcmp(cmd, "summary") == 0)
 		return ctg_logcli_main(argc - i, argv + i, stdout, stderr);
+	if (strcmp(cmd, "report") == 0)
+		return ctg_report_main(argc - i, argv + i, stdout, stderr);
 	if (strcmp(cmd, "connections") == 0)
 		return cmd_connections(sock, argc - i, argv + i);
 	if (strcmp(cmd, "stats") == 0) {
