@@ -145,8 +145,8 @@ key_now(void)
 	    CTG_CONN_CHALLENGE | CTG_CONN_CLOSED | CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
 	k.f0 = c->peer[0].flags & PEER_MASK;
 	k.f1 = c->peer[1].flags & PEER_MASK;
-	k.h0 = c->hist_seen[0] & 1;     /* H_SYN: a SYN seen from this side */
-	k.h1 = c->hist_seen[1] & 1;
+	k.h0 = strchr(c->history, 'S') != NULL;  /* a SYN seen from the originator */
+	k.h1 = strchr(c->history, 's') != NULL;  /* ... from the responder */
 	return k;
 }
 
@@ -346,7 +346,7 @@ START_TEST(table_walks_the_classic_close)
 	EXPECT_AFTER(r, CTG_TCPS_TIME_WAIT, CTG_TCPS_CLOSED);
 	ck_assert(ctg_tcp_fsm_has(r.before[0], r.after[0]));
 	ck_assert(ctg_tcp_fsm_has(r.before[1], r.after[1]));
-	ck_assert(!ctg_tcp_fsm_has(CTG_TCPS_TIME_WAIT, CTG_TCPS_SYN_RCVD));
+	ck_assert(!ctg_tcp_fsm_has(CTG_TCPS_CLOSE_WAIT, CTG_TCPS_FIN_WAIT_2));
 	ck_assert_str_eq(ctg_tcp_event_name(CTG_TCPE_RCV_FIN), "rcv FIN");
 	ck_assert_str_eq(ctg_tcp_event_name(CTG_TCPE_COUNT), "unknown");
 }

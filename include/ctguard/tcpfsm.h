@@ -102,7 +102,24 @@ enum ctg_tcp_event {
 	X(LAST_ACK,    RCV_ACK,    CLOSED) \
 	X(LAST_ACK,    RCV_FIN,    CLOSED) \
 	X(LAST_ACK,    SND_RST,    CLOSED) \
-	X(LAST_ACK,    RCV_RST,    CLOSED)
+	X(LAST_ACK,    RCV_RST,    CLOSED) \
+	/* a SYN/ACK answering a new SYN on a tuple still held: re-initialised (tcp_resync) */ \
+	X(CLOSED,      SND_SYNACK, SYN_RCVD) \
+	X(CLOSED,      RCV_SYNACK, SYN_SENT) \
+	X(ESTABLISHED, SND_SYNACK, SYN_RCVD) \
+	X(ESTABLISHED, RCV_SYNACK, SYN_SENT) \
+	X(FIN_WAIT_1,  SND_SYNACK, SYN_RCVD) \
+	X(FIN_WAIT_1,  RCV_SYNACK, SYN_SENT) \
+	X(FIN_WAIT_2,  SND_SYNACK, SYN_RCVD) \
+	X(FIN_WAIT_2,  RCV_SYNACK, SYN_SENT) \
+	X(CLOSING,     SND_SYNACK, SYN_RCVD) \
+	X(CLOSING,     RCV_SYNACK, SYN_SENT) \
+	X(TIME_WAIT,   SND_SYNACK, SYN_RCVD) \
+	X(TIME_WAIT,   RCV_SYNACK, SYN_SENT) \
+	X(CLOSE_WAIT,  SND_SYNACK, SYN_RCVD) \
+	X(CLOSE_WAIT,  RCV_SYNACK, SYN_SENT) \
+	X(LAST_ACK,    SND_SYNACK, SYN_RCVD) \
+	X(LAST_ACK,    RCV_SYNACK, SYN_SENT)
 
 struct ctg_tcp_move {
 	unsigned char from, event, to;
