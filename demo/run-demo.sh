@@ -80,3 +80,10 @@ bold "ctguard summary"
 "$B/ctguard" summary -d "$DB"
 bold "drops and their reasons (ctguard log --verdict drop)"
 "$B/ctguard" log -d "$DB" --verdict drop
+report=${CTG_DEMO_REPORT:-$PWD/ctguard-demo-report.html}
+bold "the audit report (ctguard report)"
+if "$B/ctguard" report -d "$DB" -o "$report"; then
+	echo "  open $report in a browser: verdicts over time, drops by reason, the TCP state machine as observed"
+else
+	echo "  ctguard report failed"
+fi
