@@ -175,7 +175,9 @@ emit_tcp(struct stream *s, struct flow *f, bool from_client, uint8_t flags,
 	uint32_t *seq = from_client ? &f->cseq : &f->sseq;
 	uint32_t ack = from_client ? f->sseq : f->cseq;
 	uint32_t *ts = from_client ? &f->cts : &f->sts;
-	uint32_t ecr = from_client ? f->sts : f->cts;
+	/* echo the peer's last TSval (each send advances it by one); a SYN echoes none */
+	uint32_t ecr = (flags & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN ? 0 :
+	    (from_client ? f->sts : f->cts) - 1;
 
 	ihl = ip_hdr(p, v6, from_client ? f->caddr : f->saddr,
 	    from_client ? f->saddr : f->caddr, IPPROTO_TCP,
@@ -338,8 +340,14 @@ rec_wire(const uint8_t *r)
 	return w;
 }
 
+/*
+ * unanswered_pct 100: the table benchmarks fill every slot with one-way
+ * flows to measure capacity and lookups; the default share (50%) for
+ * unanswered entries would recycle half of them (bench_flood measures that
+ * policy).
+ */
 static struct ctg_tracker *
-tracker_new(uint32_t max)
+tracker_new_share(uint32_t max, uint8_t unanswered_pct)
 {
 	struct ctg_tracker_config tc;
 	struct ctg_config cfg;
@@ -347,6 +355,8 @@ tracker_new(uint32_t max)
 
 	ctg_config_defaults(&cfg);
 	cfg.max_connections = max;
+	if (unanswered_pct)
+		cfg.unanswered_pct = unanswered_pct;
 	ctg_tracker_config_from(&tc, &cfg);
 	tc.id_base = 1;
 	tc.hash_seed[0] = 0x1234;
@@ -357,6 +367,12 @@ tracker_new(uint32_t max)
 		exit(1);
 	}
 	return t;
+}
+
+static struct ctg_tracker *
+tracker_new(uint32_t max)
+{
+	return tracker_new_share(max, 0);
 }
 
 static volatile uint64_t sink;
@@ -627,6 +643,132 @@ bench_checkpoint(struct ctg_tracker *t, uint32_t n)
 	free(buf);
 }
 
+/*
+ * Table pressure: spoofed ACKs (picked up midstream, the default loose
+ * mode) or SYNs at five times the table size per second, while 20
+ * established connections exchange data and a client opens 100 new
+ * connections a second, each answered at once, for two seconds of the
+ * tracker's clock. Reported: the share of the new connections admitted
+ * and of established packets passed, against the same run without a
+ * flood (the baseline).
+ */
+static struct ctg_packet
+flood_pkt(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t flags,
+    uint32_t seq, uint32_t ack, uint32_t len)
+{
+	struct ctg_packet p;
+
+	memset(&p, 0, sizeof(p));
+	p.tuple.family = 4;
+	p.tuple.proto = IPPROTO_TCP;
+	put32(p.tuple.src.b, src);
+	put32(p.tuple.dst.b, dst);
+	p.tuple.sport = sport;
+	p.tuple.dport = dport;
+	p.tcp.seq = seq;
+	p.tcp.ack = ack;
+	p.tcp.window = 65535;
+	p.tcp.flags = flags;
+	p.tcp.doff = 20;
+	p.payload_len = len;
+	p.l3_hdr_len = 20;
+	p.l4_offset = 20;
+	p.l4_len = 20 + len;
+	p.ip_len = p.wire_len = 40 + len;
+	p.complete = true;
+	p.ttl = 64;
+	return p;
+}
+
+static void
+flood_run(uint32_t max, uint8_t flood_flags, uint32_t flood_per_s, double *admitted_pct,
+    double *est_pct)
+{
+	const uint32_t cli = 0xc6336402, srv = 0xcb007105;      /* 198.51.100.2, 203.0.113.5 */
+	const uint32_t ticks = 100, seconds = 2, nest = 20, new_per_tick = 1;
+	struct ctg_tracker *t = tracker_new(max);
+	struct ctg_track_result r;
+	struct ctg_packet p;
+	uint32_t sent[20], spoof = 0, tried = 0, admitted = 0, est = 0, est_ok = 0;
+	uint64_t now = 1000000;
+
+	for (uint32_t k = 0; k < nest; k++) {
+		uint16_t cp = (uint16_t)(30000 + k);
+
+		p = flood_pkt(cli, cp, srv, 80, CTG_TH_SYN, 1000, 0, 0);
+		ctg_tracker_packet(t, &p, CTG_R_NONE, now, &r);
+		p = flood_pkt(srv, 80, cli, cp, CTG_TH_SYN | CTG_TH_ACK, 5000, 1001, 0);
+		ctg_tracker_packet(t, &p, CTG_R_NONE, now, &r);
+		p = flood_pkt(cli, cp, srv, 80, CTG_TH_ACK, 1001, 5001, 0);
+		ctg_tracker_packet(t, &p, CTG_R_NONE, now, &r);
+		sent[k] = 1001;
+	}
+	for (uint32_t tick = 0; tick < seconds * ticks; tick++) {
+		for (uint32_t j = 0; j < flood_per_s / ticks; j++, spoof++) {
+			p = flood_pkt(0x64400000u | (spoof & 0x3fffff), (uint16_t)(1024 + spoof % 60000),
+			    cli, 22, flood_flags, spoof * 7919u, spoof * 104729u, 0);
+			ctg_tracker_packet(t, &p, CTG_R_NONE, now, &r);
+		}
+		for (uint32_t k = 0; k < nest; k++) {
+			uint16_t cp = (uint16_t)(30000 + k);
+
+			p = flood_pkt(cli, cp, srv, 80, CTG_TH_ACK | CTG_TH_PSH, sent[k], 5001, 100);
+			ctg_tracker_packet(t, &p, CTG_R_NONE, now, &r);
+			est++;
+			est_ok += r.ctstate == CTG_CT_ESTABLISHED;
+			if (r.conn)
+				ctg_tracker_account(t, r.conn, r.dir, 140);
+			sent[k] += 100;
+			p = flood_pkt(srv, 80, cli, cp, CTG_TH_ACK, 5001, sent[k], 0);
+			ctg_tracker_packet(t, &p, CTG_R_NONE, now, &r);
+			est++;
+			est_ok += r.ctstate == CTG_CT_ESTABLISHED;
+		}
+		for (uint32_t j = 0; j < new_per_tick; j++, tried++) {
+			uint16_t cp = (uint16_t)(40000 + tried % 20000);
+
+			p = flood_pkt(cli, cp, srv, 80, CTG_TH_SYN, 1000, 0, 0);
+			ctg_tracker_packet(t, &p, CTG_R_NONE, now, &r);
+			if (r.ctstate != CTG_CT_NEW)
+				continue;
+			p = flood_pkt(srv, 80, cli, cp, CTG_TH_SYN | CTG_TH_ACK, 5000, 1001, 0);
+			ctg_tracker_packet(t, &p, CTG_R_NONE, now, &r);
+			if (r.ctstate != CTG_CT_ESTABLISHED)
+				continue;
+			p = flood_pkt(cli, cp, srv, 80, CTG_TH_ACK, 1001, 5001, 0);
+			ctg_tracker_packet(t, &p, CTG_R_NONE, now, &r);
+			admitted += r.ctstate == CTG_CT_ESTABLISHED;
+		}
+		now += 1000000 / ticks;
+	}
+	*admitted_pct = 100.0 * admitted / tried;
+	*est_pct = 100.0 * est_ok / est;
+	ctg_tracker_free(t);
+}
+
+static void
+bench_flood(void)
+{
+	static const uint32_t sizes[] = { 1000, 262144 };
+	double base_new, base_est, new_pct, est_pct;
+
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		uint32_t n = sizes[k];
+
+		flood_run(n, CTG_TH_ACK, 0, &base_new, &base_est);
+		flood_run(n, CTG_TH_ACK, 5 * n, &new_pct, &est_pct);
+		printf("METRIC flood_ack_%u_new_admitted %.1f %% (without flood %.1f)\n", n,
+		    new_pct, base_new);
+		printf("METRIC flood_ack_%u_established_passed %.1f %% (without flood %.1f)\n", n,
+		    est_pct, base_est);
+		flood_run(n, CTG_TH_SYN, 5 * n, &new_pct, &est_pct);
+		printf("METRIC flood_syn_%u_new_admitted %.1f %% (without flood %.1f)\n", n,
+		    new_pct, base_new);
+		printf("METRIC flood_syn_%u_established_passed %.1f %% (without flood %.1f)\n", n,
+		    est_pct, base_est);
+	}
+}
+
 static void
 bench_tables(void)
 {
@@ -647,7 +789,7 @@ bench_tables(void)
 		uint8_t dir;
 
 		/* exactly n slots: the table must hold n live connections at full fill */
-		t = tracker_new(n);
+		t = tracker_new_share(n, 100);
 		for (uint32_t i = 0; i < n; i++) {
 			udp_flow_packet(i, false, &pk, NULL);
 			ctg_tracker_packet(t, &pk, CTG_R_NONE, now++, &res);
@@ -749,6 +891,7 @@ main(int argc, char **argv)
 	}
 	if (!mixed) {
 		bench_tables();
+		bench_flood();
 		return 0;
 	}
 	t0 = now_s();
@@ -816,8 +959,10 @@ main(int argc, char **argv)
 	printf("METRIC decode_only_mpps %.2f Mpps\n",
 	    (double)s.npkts / median(dec, rounds) / 1e6);
 	fflush(stdout);
-	if (tables)
+	if (tables) {
 		bench_tables();
+		bench_flood();
+	}
 	free(s.buf);
 	return 0;
 }
