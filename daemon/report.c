@@ -31,6 +31,7 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "ctguard/clock.h"
 #include "ctguard/auditlog.h"
 #include "ctguard/logcli.h"
 #include "ctguard/record.h"
@@ -1486,9 +1487,7 @@ write_page(FILE *f, const struct report *r, const struct events *ev, const char 
 			changes += r->moves[i][j];
 	fmt_both(a, sizeof(a), r->t0);
 	fmt_both(b, sizeof(b), r->t1);
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	fmt_both(now_s, sizeof(now_s), (long long)ts.tv_sec * 1000000);
+	fmt_both(now_s, sizeof(now_s), (long long)(ctg_clock_wall_us() / 1000000 * 1000000));
 	fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
 	    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
 	    "<title>ctguard audit report</title>\n<style>\n", f);
@@ -1592,11 +1591,8 @@ ctg_report_main(int argc, char **argv, FILE *out, FILE *err)
 	const char *dbpath = CTG_LOGCLI_DEFAULT_DB, *output = NULL;
 	long long since = 0, until = 0;
 	bool has_since = false, has_until = false;
-	struct timespec now;
 	int ch, rc;
-
-	clock_gettime(CLOCK_REALTIME, &now);
-	long long now_us = (long long)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+	long long now_us = (long long)ctg_clock_wall_us();
 	optind = 1;
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, ":d:o:h", opts, NULL)) != -1) {
