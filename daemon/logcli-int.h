@@ -101,6 +101,8 @@ void lc_printer_end(struct printer *p);
 
 /* logquery.c: each returns the exit status */
 int lc_open_db(const char *path, sqlite3 **out, FILE *err);
+/* The one message for a failed database call: not SQLite, corrupt, locked... (returns 1). */
+int lc_db_error(sqlite3 *db, const char *path, int rc, FILE *err);
 int lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err);
 int lc_cmd_summary(sqlite3 *db, const struct opts *o, FILE *out, FILE *err);
 

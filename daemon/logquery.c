@@ -182,8 +182,8 @@ bind_params(sqlite3_stmt *st, const struct params *p)
 	}
 }
 
-static int
-db_error(sqlite3 *db, const char *path, int rc, FILE *err)
+int
+lc_db_error(sqlite3 *db, const char *path, int rc, FILE *err)
 {
 	switch (rc & 0xff) {
 	case SQLITE_NOTADB:
@@ -235,7 +235,7 @@ run_rows(sqlite3 *db, sqlite3_stmt *st, struct printer *pr, const char *path,
 		}
 	}
 	if (rc != SQLITE_DONE)
-		return db_error(db, path, rc, err);
+		return lc_db_error(db, path, rc, err);
 	return 0;
 }
 
@@ -246,7 +246,7 @@ prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, const char *path,
 	int rc = sqlite3_prepare_v2(db, sql, -1, st, NULL);
 
 	if (rc != SQLITE_OK)
-		return db_error(db, path, rc, err);
+		return lc_db_error(db, path, rc, err);
 	return 0;
 }
 
@@ -381,7 +381,7 @@ summary_group(sqlite3 *db, const struct opts *o, const char *group,
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
 		lc_printer_free(&tpr);
-		return db_error(db, o->db, rc, err);
+		return lc_db_error(db, o->db, rc, err);
 	}
 	fputc('\n', out);
 	lc_table_flush(&tpr);
@@ -426,7 +426,7 @@ lc_cmd_summary(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	if (rc != SQLITE_ROW) {
 		sqlite3_finalize(st);
 		lc_printer_free(&pr);
-		return db_error(db, o->db, rc, err);
+		return lc_db_error(db, o->db, rc, err);
 	}
 	if (o->fmt == FMT_TABLE) {
 		char first[64] = "-", last[64] = "-";
@@ -533,7 +533,7 @@ lc_open_db(const char *path, sqlite3 **out, FILE *err)
 		sqlite3_finalize(st);
 	}
 	if (rc != SQLITE_ROW) {
-		db_error(db, path, rc, err);
+		lc_db_error(db, path, rc, err);
 		sqlite3_close(db);
 		return 1;
 	}

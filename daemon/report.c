@@ -37,6 +37,7 @@
 #include "ctguard/record.h"
 #include "ctguard/report.h"
 #include "ctguard/tcpfsm.h"
+#include "logcli-int.h"
 
 #define BUSY_TIMEOUT_MS 2000
 #define NB 60                   /* time buckets */
@@ -345,106 +346,14 @@ report_free(struct report *r)
 
 /* --- database --------------------------------------------------------------- */
 
-static int
-db_error(sqlite3 *db, const char *path, int rc, FILE *err)
-{
-	switch (rc & 0xff) {
-	case SQLITE_NOTADB:
-		fprintf(err, "ctguard: %s is not a SQLite database\n", path);
-		break;
-	case SQLITE_CORRUPT:
-		fprintf(err, "ctguard: database %s is corrupt\n", path);
-		break;
-	case SQLITE_NOMEM:
-		fprintf(err, "ctguard: out of memory\n");
-		break;
-	case SQLITE_BUSY:
-	case SQLITE_LOCKED:
-		fprintf(err, "ctguard: database %s is locked (still busy after %d ms)\n",
-		    path, BUSY_TIMEOUT_MS);
-		break;
-	default:
-		fprintf(err, "ctguard: %s: %s\n", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-	}
-	return 1;
-}
-
-static char *
-make_uri(const char *path)
-{
-	char *uri = malloc(strlen(path) * 3 + 16), *q;
-
-	if (!uri)
-		return NULL;
-	q = uri + sprintf(uri, "file:");
-	for (const unsigned char *s = (const unsigned char *)path; *s; s++) {
-		if (*s == '%' || *s == '?' || *s == '#' || *s < 0x20 || *s >= 0x7f)
-			q += sprintf(q, "%%%02X", *s);
-		else
-			*q++ = (char)*s;
-	}
-	strcpy(q, "?mode=ro");
-	return uri;
-}
-
+/* Read-only, checked the way every audit command opens it (logquery.c). */
 static int
 open_db(const char *path, sqlite3 **out, FILE *err)
 {
-	sqlite3 *db = NULL;
-	sqlite3_stmt *st;
-	struct stat sb;
-	int rc, version = 0;
-	char *uri;
-
-	if (stat(path, &sb) == -1) {
-		if (errno == ENOENT)
-			fprintf(err, "ctguard: no audit database at %s\n", path);
-		else
-			fprintf(err, "ctguard: %s: %s\n", path, strerror(errno));
+	if (lc_open_db(path, out, err) != 0)
 		return 1;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		fprintf(err, "ctguard: %s is not a SQLite database\n", path);
-		return 1;
-	}
-	if (!(uri = make_uri(path))) {
-		fprintf(err, "ctguard: out of memory\n");
-		return 1;
-	}
-	rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
-	free(uri);
-	if (rc != SQLITE_OK) {
-		fprintf(err, "ctguard: cannot open %s: %s\n", path,
-		    db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-		sqlite3_close(db);
-		return 1;
-	}
-	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	/* the scans read every page once: mapped, they cost no copy (ignored if unsupported) */
-	sqlite3_exec(db, "PRAGMA mmap_size = 4294967296", NULL, NULL, NULL);
-	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
-	if (rc == SQLITE_OK) {
-		rc = sqlite3_step(st);
-		version = sqlite3_column_int(st, 0);
-		sqlite3_finalize(st);
-	}
-	if (rc != SQLITE_ROW) {
-		db_error(db, path, rc, err);
-		sqlite3_close(db);
-		return 1;
-	}
-	if (version > CTG_AUDITLOG_SCHEMA_VERSION) {
-		fprintf(err, "ctguard: database schema version %d is newer than this "
-		    "ctguard (%d)\n", version, CTG_AUDITLOG_SCHEMA_VERSION);
-		sqlite3_close(db);
-		return 1;
-	}
-	if (version < 1) {
-		fprintf(err, "ctguard: %s is not a ctguard audit database\n", path);
-		sqlite3_close(db);
-		return 1;
-	}
-	*out = db;
+	sqlite3_exec(*out, "PRAGMA mmap_size = 4294967296", NULL, NULL, NULL);
 	return 0;
 }
 
@@ -457,7 +366,7 @@ query_n(sqlite3 *db, const char *path, const char *sql, const long long *p, int 
 	int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
 
 	if (rc != SQLITE_OK)
-		return db_error(db, path, rc, err);
+		return lc_db_error(db, path, rc, err);
 	for (int i = 0; i < nparam; i++)
 		sqlite3_bind_int64(st, i + 1, p[i]);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
@@ -468,7 +377,7 @@ query_n(sqlite3 *db, const char *path, const char *sql, const long long *p, int 
 		}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE)
-		return db_error(db, path, rc, err);
+		return lc_db_error(db, path, rc, err);
 	return 0;
 }
 
@@ -641,7 +550,7 @@ work(void *arg)
 	if (open_db(w->path, &db, w->err) != 0)
 		return NULL;
 	if (register_fns(db, &w->r) != SQLITE_OK)
-		w->rc = db_error(db, w->path, SQLITE_NOMEM, w->err);
+		w->rc = lc_db_error(db, w->path, SQLITE_NOMEM, w->err);
 	else
 		w->rc = query_n(db, w->path, w->sql, w->p, 4, NULL, NULL, w->err);
 	sqlite3_close(db);
@@ -1664,7 +1573,7 @@ ctg_report_main(int argc, char **argv, FILE *out, FILE *err)
 
 	rc = register_fns(db, r);
 	if (rc != SQLITE_OK) {
-		rc = db_error(db, dbpath, rc, err);
+		rc = lc_db_error(db, dbpath, rc, err);
 		goto done;
 	}
 	rc = scan(db, dbpath, r, "verdicts", "time_us",
