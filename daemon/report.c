@@ -39,7 +39,6 @@
 #include "ctguard/tcpfsm.h"
 #include "logcli-int.h"
 
-#define BUSY_TIMEOUT_MS 2000
 #define NB 60                   /* time buckets */
 #define TOP_N 10                /* top sources, destinations */
 #define MAX_RULES 30
