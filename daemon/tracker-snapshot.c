@@ -215,63 +215,77 @@ datagram_evictable(const struct ctg_conn *c)
 	return c->proto_state == 0;
 }
 
-int
-ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
-    char *err, size_t errlen)
+/*
+ * Read and check a snapshot's header; *sum starts the checksum (version 1
+ * summed the header first, version 2 sums it after the entries).
+ */
+static int
+snap_read_header(const struct ctg_tracker *t, int fd, struct snap_header *h,
+    uint64_t *sum, char *err, size_t errlen)
 {
-	struct snap_header h;
-	uint64_t sum = 0xcbf29ce484222325ULL, want;
-	struct ctg_conn *buf = NULL;
-	int restored = 0;
-
-	memset(&h, 0, sizeof(h));
-	if (read_all(fd, &h, SNAP_V1_HEADER_SIZE) < 0) {
+	memset(h, 0, sizeof(*h));
+	if (read_all(fd, h, SNAP_V1_HEADER_SIZE) < 0) {
 		snprintf(err, errlen, "snapshot truncated in its header");
 		return -1;
 	}
-	if (memcmp(h.magic, SNAP_MAGIC, 8) != 0) {
+	if (memcmp(h->magic, SNAP_MAGIC, 8) != 0) {
 		snprintf(err, errlen, "not a ctguard connection snapshot");
 		return -1;
 	}
-	if ((h.version != 1 && h.version != SNAP_VERSION) ||
-	    h.entry_size != sizeof(struct ctg_conn)) {
+	if ((h->version != 1 && h->version != SNAP_VERSION) ||
+	    h->entry_size != sizeof(struct ctg_conn)) {
 		snprintf(err, errlen, "snapshot version %u (entry size %u) not supported",
-		    h.version, h.entry_size);
+		    h->version, h->entry_size);
 		return -1;
 	}
-	if (h.version >= 2 && read_all(fd, (char *)&h + SNAP_V1_HEADER_SIZE,
-	    sizeof(h) - SNAP_V1_HEADER_SIZE) < 0) {
+	if (h->version >= 2 && read_all(fd, (char *)h + SNAP_V1_HEADER_SIZE,
+	    sizeof(*h) - SNAP_V1_HEADER_SIZE) < 0) {
 		snprintf(err, errlen, "snapshot truncated in its header");
 		return -1;
 	}
-	if (h.kind > SNAP_KIND_CHECKPOINT) {
-		snprintf(err, errlen, "snapshot of unknown kind %u", h.kind);
+	if (h->kind > SNAP_KIND_CHECKPOINT) {
+		snprintf(err, errlen, "snapshot of unknown kind %u", h->kind);
 		return -1;
 	}
-	if (h.next_id >= SNAP_MAX_ID) {
+	if (h->next_id >= SNAP_MAX_ID) {
 		snprintf(err, errlen, "snapshot next id %llu is corrupt",
-		    (unsigned long long)h.next_id);
+		    (unsigned long long)h->next_id);
 		return -1;
 	}
-	if (h.count > t->max) {
+	if (h->count > t->max) {
 		snprintf(err, errlen, "snapshot holds %llu connections, table takes %u",
-		    (unsigned long long)h.count, t->max);
+		    (unsigned long long)h->count, t->max);
 		return -1;
 	}
-	if (h.version == 1)
-		sum = fnv1a(sum, &h, SNAP_V1_HEADER_SIZE);
-	if (h.count && (buf = calloc(h.count, sizeof(*buf))) == NULL) {
+	if (h->version == 1)
+		*sum = fnv1a(*sum, h, SNAP_V1_HEADER_SIZE);
+	return 0;
+}
+
+/*
+ * Read the entries after the header into *bufp, each one checked, and the
+ * checksum after them. On failure nothing is left allocated.
+ */
+static int
+snap_read_entries(int fd, const struct snap_header *h, uint64_t sum,
+    struct ctg_conn **bufp, char *err, size_t errlen)
+{
+	struct ctg_conn *buf = NULL;
+	uint64_t want;
+
+	*bufp = NULL;
+	if (h->count && (buf = calloc(h->count, sizeof(*buf))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	for (uint64_t i = 0; i < h.count; i++) {
+	for (uint64_t i = 0; i < h->count; i++) {
 		if (read_all(fd, &buf[i], sizeof(buf[i])) < 0) {
 			snprintf(err, errlen, "snapshot truncated at entry %llu", (unsigned long long)i);
 			free(buf);
 			return -1;
 		}
 		sum = fnv1a(sum, &buf[i], sizeof(buf[i]));
-		if (h.version == 1) {
+		if (h->version == 1) {
 			/* same layout: hist_seen and the whole retrans byte become ours */
 			buf[i].fin_ooo[0] = buf[i].fin_ooo[1] = 0;
 			for (int d = 0; d < 2; d++) {
@@ -287,62 +301,87 @@ ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
 			return -1;
 		}
 	}
-	if (h.version >= 2)
-		sum = fnv1a(sum, &h, sizeof(h));
+	if (h->version >= 2)
+		sum = fnv1a(sum, h, sizeof(*h));
 	if (read_all(fd, &want, sizeof(want)) < 0 || want != sum) {
 		snprintf(err, errlen, "snapshot checksum mismatch");
 		free(buf);
 		return -1;
 	}
+	*bufp = buf;
+	return 0;
+}
+
+/* Put one checked entry into the table; false when it expired meanwhile. */
+static bool
+snap_insert(struct ctg_tracker *t, const struct snap_header *h,
+    const struct ctg_conn *from, uint64_t now_us)
+{
+	struct ctg_conn *c = &t->pool[t->free_head - 1];
+
+	t->free_head = c->hnext;
+	*c = *from;
+	c->hnext = c->lprev = c->lnext = 0;
+	/* verdicts and rule indices belong to the rules of the last run */
+	c->flags &= ~CTG_CONN_VERDICT;
+	c->rule_index = -1;
+	c->action = 0;
+	c->tprofile = 0;        /* an index into the last run's profiles */
+	/* new ids must not repeat a restored one, whatever next_id said */
+	if (c->id >= t->next_id)
+		t->next_id = c->id + 1;
+	uint32_t b = tracker_tuple_hash(t, &c->tuple) & (t->nbuckets - 1);
+	c->hnext = t->buckets[b];
+	t->buckets[b] = idx_of(t, c) + 1;
+	t->live++;
+	if (expired(t, c, now_us)) {
+		tracker_conn_end(t, c, CTG_END_TIMEOUT, now_us);
+		return false;
+	}
+	if (c->tuple.proto == IPPROTO_TCP) {
+		/*
+		 * A checkpoint is up to one interval behind: the
+		 * endpoints moved their windows on since, with packets
+		 * this table never saw. Each side's next segment
+		 * re-learns its edges (as a pick-up does); the checks
+		 * are strict again from the segment after. A final
+		 * snapshot saw every packet that passed: no re-learning.
+		 */
+		if (h->kind == SNAP_KIND_CHECKPOINT && !(c->flags & CTG_CONN_CLOSED)) {
+			c->peer[0].flags |= CTG_PEER_LIBERAL;
+			c->peer[1].flags |= CTG_PEER_LIBERAL;
+		}
+		tracker_tcp_set_tclass(t, c);
+	} else if (!(c->flags & CTG_CONN_SEEN_REPLY))
+		tracker_evict_list_place(t, c, L_UNANSWERED);
+	else if (datagram_evictable(c))
+		tracker_evict_list_place(t, c, L_CLOSING);
+	return true;
+}
+
+int
+ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
+    char *err, size_t errlen)
+{
+	struct snap_header h;
+	uint64_t sum = 0xcbf29ce484222325ULL;
+	struct ctg_conn *buf;
+	int restored = 0;
+
+	if (snap_read_header(t, fd, &h, &sum, err, errlen) < 0 ||
+	    snap_read_entries(fd, &h, sum, &buf, err, errlen) < 0)
+		return -1;
 	if (h.next_id > t->next_id)
 		t->next_id = h.next_id;
 	for (uint64_t i = 0; i < h.count; i++) {
-		struct ctg_conn *c;
 		uint8_t d;
 
 		if (tracker_conn_find(t, &buf[i].tuple, &d) != NULL)
 			continue;
 		if (!t->free_head)
 			break;
-		c = &t->pool[t->free_head - 1];
-		t->free_head = c->hnext;
-		*c = buf[i];
-		c->hnext = c->lprev = c->lnext = 0;
-		/* verdicts and rule indices belong to the rules of the last run */
-		c->flags &= ~CTG_CONN_VERDICT;
-		c->rule_index = -1;
-		c->action = 0;
-		c->tprofile = 0;        /* an index into the last run's profiles */
-		/* new ids must not repeat a restored one, whatever next_id said */
-		if (c->id >= t->next_id)
-			t->next_id = c->id + 1;
-		uint32_t b = tracker_tuple_hash(t, &c->tuple) & (t->nbuckets - 1);
-		c->hnext = t->buckets[b];
-		t->buckets[b] = idx_of(t, c) + 1;
-		t->live++;
-		if (expired(t, c, now_us)) {
-			tracker_conn_end(t, c, CTG_END_TIMEOUT, now_us);
-			continue;
-		}
-		if (c->tuple.proto == IPPROTO_TCP) {
-			/*
-			 * A checkpoint is up to one interval behind: the
-			 * endpoints moved their windows on since, with packets
-			 * this table never saw. Each side's next segment
-			 * re-learns its edges (as a pick-up does); the checks
-			 * are strict again from the segment after. A final
-			 * snapshot saw every packet that passed: no re-learning.
-			 */
-			if (h.kind == SNAP_KIND_CHECKPOINT && !(c->flags & CTG_CONN_CLOSED)) {
-				c->peer[0].flags |= CTG_PEER_LIBERAL;
-				c->peer[1].flags |= CTG_PEER_LIBERAL;
-			}
-			tracker_tcp_set_tclass(t, c);
-		} else if (!(c->flags & CTG_CONN_SEEN_REPLY))
-			tracker_evict_list_place(t, c, L_UNANSWERED);
-		else if (datagram_evictable(c))
-			tracker_evict_list_place(t, c, L_CLOSING);
-		restored++;
+		if (snap_insert(t, &h, &buf[i], now_us))
+			restored++;
 	}
 	free(buf);
 	return restored;

@@ -422,6 +422,108 @@ fin_ooo_seq(const struct ctg_conn *c, uint8_t dir)
 }
 
 /*
+ * tcp_window()'s bounds I to IV (and the plausibility of an empty
+ * segment's sequence number), for a segment that is not judged liberally:
+ * an INVALID reason, the zero-window probe NOTE, or CTG_R_NONE.
+ */
+static enum ctg_reason
+tcp_window_bounds(const struct ctg_tcp_peer *s, const struct ctg_tcp_peer *r,
+    const struct ctg_packet *p, uint32_t end, uint32_t plen, uint32_t ack,
+    uint32_t sack, uint32_t r_sent)
+{
+	uint32_t seq = p->tcp.seq;
+	bool ackf = (p->tcp.flags & CTG_TH_ACK) != 0;
+	enum ctg_reason note = CTG_R_NONE;
+	uint32_t maxackwin = s->td_maxwin > MAXACKWINDOW_MIN ?
+	    s->td_maxwin : MAXACKWINDOW_MIN;
+
+	if (ackf && SEQ_GT(sack, r_sent))
+		return CTG_R_TCP_ACK_ABOVE_SENT;
+	/*
+	 * Bound IV from what s acknowledged before, not from r's sent
+	 * edge: r's data in flight may be far ahead of any ack, and a
+	 * reordered segment carries a slightly older ack. Linux
+	 * tcp_ack() drops an ack below snd_una - max_window
+	 * (RFC 5961 5.2); MAXACKWINDOW keeps a margin above that.
+	 */
+	if (ackf && (s->flags & CTG_PEER_MAXACK) &&
+	    SEQ_LT(ack, s->td_maxack - maxackwin))
+		return CTG_R_TCP_ACK_BELOW_WINDOW;
+	if ((s->flags & CTG_PEER_FIN) && plen > 0 && SEQ_GT(end, s->td_end))
+		return CTG_R_TCP_DATA_AFTER_FIN;
+	if (plen > 0 && SEQ_GT(end, s->td_maxend))
+		return CTG_R_TCP_SEQ_ABOVE_WINDOW;
+	/*
+	 * A zero window leaves td_maxend at the receiver's ack + 1, so
+	 * a one-byte probe at the ack fits exactly: note it.
+	 */
+	if (p->payload_len == 1 && plen == 1 && end == s->td_maxend &&
+	    SEQ_GT(end, s->td_end) && (r->flags & CTG_PEER_MAXACK) &&
+	    seq == r->td_maxack)
+		note = CTG_R_TCP_WINDOW_PROBE;
+	/*
+	 * More than a window back: only data the sender really sent
+	 * before may come again (its acks can be lost past this box,
+	 * and the Linux selftest conntrack_ack_loss_stall shows that
+	 * refusing the resend stalls the connection). Sequence numbers
+	 * outside everything it ever sent are INVALID.
+	 */
+	if (plen > 0 && SEQ_LT(end, s->td_end - r->td_maxwin) &&
+	    (uint32_t)(seq - s->isn) > (uint32_t)(s->td_end - s->isn))
+		return CTG_R_TCP_SEQ_BELOW_WINDOW;
+	/* empty segments: the sequence number must still be plausible */
+	if (plen == 0 && SEQ_GT(seq, s->td_maxend))
+		return CTG_R_TCP_SEQ_ABOVE_WINDOW;
+	if (plen == 0 && SEQ_LT(seq, s->td_end - r->td_maxwin - 1) &&
+	    (uint32_t)(seq - s->isn) > (uint32_t)(s->td_end - s->isn))
+		return CTG_R_TCP_SEQ_BELOW_WINDOW;
+	return note;
+}
+
+/*
+ * What an ack in a segment from dir tells tcp_window() about both peers:
+ * the sender's highest ack, the receiver's window edge, and the receiver's
+ * data (and queued FIN) beyond a gap that the ack shows arrived.
+ */
+static void
+tcp_window_ack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint32_t ack, uint32_t sack, uint32_t win, bool liberal)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+
+	if (!(s->flags & CTG_PEER_MAXACK) || SEQ_GT(ack, s->td_maxack)) {
+		s->td_maxack = ack;
+		s->flags |= CTG_PEER_MAXACK;
+	}
+	if (SEQ_GT(sack + (win ? win : 1), r->td_maxend) || liberal)
+		r->td_maxend = sack + (win ? win : 1);
+	/* the receiver holds what r sent beyond the gap: the gap was filled */
+	if (SEQ_GT(ack, r->td_end)) {
+		uint32_t fseq = fin_ooo_seq(c, !dir);
+
+		if ((r->xflags & CTG_PEERX_FIN_OOO) && ack == fseq + 1 &&
+		    !(r->flags & CTG_PEER_FIN)) {
+			/* the receiver acked exactly through the queued FIN */
+			sent_fin(c, !dir);
+		}
+		if ((r->xflags & CTG_PEERX_FIN_OOO) && SEQ_GEQ(ack, fseq))
+			r->xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
+		r->td_end = ack;
+		if (SEQ_GT(r->td_end, r->td_maxend))
+			r->td_maxend = r->td_end;
+	}
+	if (SEQ_GEQ(ack, r->td_end))
+		r->flags &= ~CTG_PEER_UNACKED;
+	/*
+	 * An ack at r's edge without SACK blocks, when SACK is in use,
+	 * says the receiver holds nothing beyond it.
+	 */
+	if ((r->xflags & CTG_PEERX_OOO) && SEQ_GEQ(ack, r->td_end) &&
+	    (r->flags & s->flags & CTG_PEER_SACK_PERM) && p->tcp.opt.sack_count == 0)
+		r->xflags &= (uint8_t)~CTG_PEERX_OOO;
+}
+
+/*
  * The sequence-space checks on a segment from peer s to peer r, after
  * van Rooij (as Linux tcp_in_window() and pf_tcp_track_full()):
  *   I   end <= s.td_maxend            data inside the receiver's window
@@ -469,49 +571,9 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 
 	/* Empty segments carry seq = td_end or so; judge them by their ack. */
 	if (!liberal) {
-		uint32_t maxackwin = s->td_maxwin > MAXACKWINDOW_MIN ?
-		    s->td_maxwin : MAXACKWINDOW_MIN;
-
-		if (ackf && SEQ_GT(sack, r_sent))
-			return CTG_R_TCP_ACK_ABOVE_SENT;
-		/*
-		 * Bound IV from what s acknowledged before, not from r's sent
-		 * edge: r's data in flight may be far ahead of any ack, and a
-		 * reordered segment carries a slightly older ack. Linux
-		 * tcp_ack() drops an ack below snd_una - max_window
-		 * (RFC 5961 5.2); MAXACKWINDOW keeps a margin above that.
-		 */
-		if (ackf && (s->flags & CTG_PEER_MAXACK) &&
-		    SEQ_LT(ack, s->td_maxack - maxackwin))
-			return CTG_R_TCP_ACK_BELOW_WINDOW;
-		if ((s->flags & CTG_PEER_FIN) && plen > 0 && SEQ_GT(end, s->td_end))
-			return CTG_R_TCP_DATA_AFTER_FIN;
-		if (plen > 0 && SEQ_GT(end, s->td_maxend))
-			return CTG_R_TCP_SEQ_ABOVE_WINDOW;
-		/*
-		 * A zero window leaves td_maxend at the receiver's ack + 1, so
-		 * a one-byte probe at the ack fits exactly: note it.
-		 */
-		if (p->payload_len == 1 && plen == 1 && end == s->td_maxend &&
-		    SEQ_GT(end, s->td_end) && (r->flags & CTG_PEER_MAXACK) &&
-		    seq == r->td_maxack)
-			note = CTG_R_TCP_WINDOW_PROBE;
-		/*
-		 * More than a window back: only data the sender really sent
-		 * before may come again (its acks can be lost past this box,
-		 * and the Linux selftest conntrack_ack_loss_stall shows that
-		 * refusing the resend stalls the connection). Sequence numbers
-		 * outside everything it ever sent are INVALID.
-		 */
-		if (plen > 0 && SEQ_LT(end, s->td_end - r->td_maxwin) &&
-		    (uint32_t)(seq - s->isn) > (uint32_t)(s->td_end - s->isn))
-			return CTG_R_TCP_SEQ_BELOW_WINDOW;
-		/* empty segments: the sequence number must still be plausible */
-		if (plen == 0 && SEQ_GT(seq, s->td_maxend))
-			return CTG_R_TCP_SEQ_ABOVE_WINDOW;
-		if (plen == 0 && SEQ_LT(seq, s->td_end - r->td_maxwin - 1) &&
-		    (uint32_t)(seq - s->isn) > (uint32_t)(s->td_end - s->isn))
-			return CTG_R_TCP_SEQ_BELOW_WINDOW;
+		note = tcp_window_bounds(s, r, p, end, plen, ack, sack, r_sent);
+		if (ctg_reason_class(note) == CTG_RC_INVALID)
+			return note;
 	}
 
 	bool in_order = false;
@@ -568,39 +630,49 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 		s->td_end = end;
 		s->flags |= CTG_PEER_UNACKED;
 	}
-	if (ackf) {
-		if (!(s->flags & CTG_PEER_MAXACK) || SEQ_GT(ack, s->td_maxack)) {
-			s->td_maxack = ack;
-			s->flags |= CTG_PEER_MAXACK;
-		}
-		if (SEQ_GT(sack + (win ? win : 1), r->td_maxend) || liberal)
-			r->td_maxend = sack + (win ? win : 1);
-		/* the receiver holds what r sent beyond the gap: the gap was filled */
-		if (SEQ_GT(ack, r->td_end)) {
-			uint32_t fseq = fin_ooo_seq(c, !dir);
-
-			if ((r->xflags & CTG_PEERX_FIN_OOO) && ack == fseq + 1 &&
-			    !(r->flags & CTG_PEER_FIN)) {
-				/* the receiver acked exactly through the queued FIN */
-				sent_fin(c, !dir);
-			}
-			if ((r->xflags & CTG_PEERX_FIN_OOO) && SEQ_GEQ(ack, fseq))
-				r->xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
-			r->td_end = ack;
-			if (SEQ_GT(r->td_end, r->td_maxend))
-				r->td_maxend = r->td_end;
-		}
-		if (SEQ_GEQ(ack, r->td_end))
-			r->flags &= ~CTG_PEER_UNACKED;
-		/*
-		 * An ack at r's edge without SACK blocks, when SACK is in use,
-		 * says the receiver holds nothing beyond it.
-		 */
-		if ((r->xflags & CTG_PEERX_OOO) && SEQ_GEQ(ack, r->td_end) &&
-		    (r->flags & s->flags & CTG_PEER_SACK_PERM) && p->tcp.opt.sack_count == 0)
-			r->xflags &= (uint8_t)~CTG_PEERX_OOO;
-	}
+	if (ackf)
+		tcp_window_ack(c, dir, p, ack, sack, win, liberal);
 	return note;
+}
+
+/* A SYN on a closed connection (conn_dead): reopen, hold, or refuse. */
+static enum ctg_reason
+tcp_syn_on_closed(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint64_t now_us, bool *reopen)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir];
+
+	/*
+	 * Reuse of a closed tuple (RFC 1122 4.2.2.13, RFC 6191):
+	 * after a reset always; after TIME_WAIT only with a
+	 * sequence number above the old one or a newer timestamp,
+	 * so that a delayed old SYN cannot reopen it - unless the
+	 * endpoints' own TIME_WAIT is over (Linux TCP_TIMEWAIT_LEN,
+	 * 60 s after the last segment): then no endpoint remembers the
+	 * old connection and the SYN is simply new.
+	 */
+	bool by_rst = c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
+	bool newer_seq = SEQ_GT(p->tcp.seq, s->td_end);
+	bool newer_ts = (s->flags & CTG_PEER_TS) && p->tcp.opt.has_timestamp &&
+	    SEQ_GT(p->tcp.opt.tsval, s->last_tsval);
+	bool tw_over = now_us - c->last_us >= ENDPOINT_TIME_WAIT_US;
+	if (by_rst || newer_seq || newer_ts || tw_over || !(s->flags & CTG_PEER_SEEN)) {
+		*reopen = true;
+		return CTG_R_TCP_REOPEN;
+	}
+	/*
+	 * An old duplicate, or a new incarnation that did not pick a
+	 * higher ISN: the endpoint in TIME_WAIT decides
+	 * (tcp_timewait_state_process() answers it with an ACK, the
+	 * client resets that, and its next SYN opens). Pass it without
+	 * moving anything, as tcp_syn() passes one on a tuple still open.
+	 */
+	if (dir == 0) {
+		s->xflags |= CTG_PEERX_SYN_NOTED;
+		s->syn_wscale = p->tcp.opt.has_wscale ? p->tcp.opt.wscale : 0;
+		return CTG_R_TCP_SYN_HELD;
+	}
+	return CTG_R_TCP_CLOSED;
 }
 
 /* A SYN on a connection in the table: retransmission, reuse, or refused. */
@@ -611,39 +683,8 @@ tcp_syn(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
 
 	tracker_hist_add(c, dir, H_SYN);
-	if (conn_dead(c)) {
-		/*
-		 * Reuse of a closed tuple (RFC 1122 4.2.2.13, RFC 6191):
-		 * after a reset always; after TIME_WAIT only with a
-		 * sequence number above the old one or a newer timestamp,
-		 * so that a delayed old SYN cannot reopen it - unless the
-		 * endpoints' own TIME_WAIT is over (Linux TCP_TIMEWAIT_LEN,
-		 * 60 s after the last segment): then no endpoint remembers the
-		 * old connection and the SYN is simply new.
-		 */
-		bool by_rst = c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
-		bool newer_seq = SEQ_GT(p->tcp.seq, s->td_end);
-		bool newer_ts = (s->flags & CTG_PEER_TS) && p->tcp.opt.has_timestamp &&
-		    SEQ_GT(p->tcp.opt.tsval, s->last_tsval);
-		bool tw_over = now_us - c->last_us >= ENDPOINT_TIME_WAIT_US;
-		if (by_rst || newer_seq || newer_ts || tw_over || !(s->flags & CTG_PEER_SEEN)) {
-			*reopen = true;
-			return CTG_R_TCP_REOPEN;
-		}
-		/*
-		 * An old duplicate, or a new incarnation that did not pick a
-		 * higher ISN: the endpoint in TIME_WAIT decides
-		 * (tcp_timewait_state_process() answers it with an ACK, the
-		 * client resets that, and its next SYN opens). Pass it without
-		 * moving anything, as below.
-		 */
-		if (dir == 0) {
-			s->xflags |= CTG_PEERX_SYN_NOTED;
-			s->syn_wscale = p->tcp.opt.has_wscale ? p->tcp.opt.wscale : 0;
-			return CTG_R_TCP_SYN_HELD;
-		}
-		return CTG_R_TCP_CLOSED;
-	}
+	if (conn_dead(c))
+		return tcp_syn_on_closed(c, dir, p, now_us, reopen);
 	if (dir == 0 && (c->flags & CTG_CONN_FLIPPED) && s->state == CTG_TCPS_SYN_SENT &&
 	    !(s->flags & CTG_PEER_SEEN) && p->tcp.seq == s->isn) {
 		/*
@@ -848,6 +889,24 @@ tcp_synack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
 	return CTG_R_TCP_SYNACK_UNEXPECTED;
 }
 
+/* The history letters (and data flags) of a segment tcp_segment() passed. */
+static void
+segment_letters(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    enum ctg_reason why)
+{
+	uint8_t f = p->tcp.flags;
+
+	if (p->payload_len) {
+		tracker_hist_add(c, dir, H_DATA);
+		c->flags |= dir == 0 ? CTG_CONN_DATA_ORIG : CTG_CONN_DATA_RESP;
+	} else if (!(f & CTG_TH_FIN))
+		tracker_hist_add(c, dir, H_ACK);
+	if (why == CTG_R_TCP_RETRANSMIT)
+		tracker_hist_add(c, dir, H_RETRANS);
+	if (p->tcp.window == 0 && !(f & (CTG_TH_RST | CTG_TH_FIN)))
+		tracker_hist_add(c, dir, H_ZEROWIN);
+}
+
 /* ACK, data or FIN|ACK on a connection in the table: the window decides. */
 static enum ctg_reason tcp_after_rst(struct ctg_conn *c, uint8_t dir,
     const struct ctg_packet *p, uint64_t now_us, uint64_t grace_us);
@@ -945,16 +1004,7 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 		tracker_hist_add(c, dir, H_FIN);
 	if (fin_in_order)
 		sent_fin(c, dir);
-
-	if (p->payload_len) {
-		tracker_hist_add(c, dir, H_DATA);
-		c->flags |= dir == 0 ? CTG_CONN_DATA_ORIG : CTG_CONN_DATA_RESP;
-	} else if (!(f & CTG_TH_FIN))
-		tracker_hist_add(c, dir, H_ACK);
-	if (why == CTG_R_TCP_RETRANSMIT)
-		tracker_hist_add(c, dir, H_RETRANS);
-	if (p->tcp.window == 0 && !(f & (CTG_TH_RST | CTG_TH_FIN)))
-		tracker_hist_add(c, dir, H_ZEROWIN);
+	segment_letters(c, dir, p, why);
 	return why;
 }
 
@@ -1045,6 +1095,195 @@ tcp_existing(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	return tcp_segment(c, dir, p, now_us, grace_us);
 }
 
+/* Flags no stack sends: INVALID, and Zeek's letter if the connection is known. */
+static void
+tcp_bad_flags(struct ctg_conn *c, uint8_t dir, uint8_t f, enum ctg_reason why,
+    struct ctg_track_result *res)
+{
+	if (c) {
+		res->conn = c;
+		res->dir = dir;
+		res->before[0] = res->after[0] = c->peer[0].state;
+		res->before[1] = res->after[1] = c->peer[1].state;
+		/* Zeek's letters: q for SYN with FIN or RST, i for FIN with RST */
+		if ((f & CTG_TH_SYN) && (f & (CTG_TH_FIN | CTG_TH_RST)))
+			tracker_hist_add(c, dir, H_MULTIFLAG);
+		else if ((f & (CTG_TH_FIN | CTG_TH_RST)) == (CTG_TH_FIN | CTG_TH_RST))
+			tracker_hist_add(c, dir, H_INCONSISTENT);
+		else if (f & CTG_TH_FIN)
+			tracker_hist_add(c, dir, H_FIN);
+	}
+	res->ctstate = CTG_CT_INVALID;
+	res->reason = why;
+}
+
+/*
+ * A segment of a connection in the table. True when it reopened the
+ * tuple: the old connection is ended and the caller opens the new one.
+ */
+static bool
+tcp_known(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
+    const struct ctg_packet *p, uint64_t now_us, struct ctg_track_result *res)
+{
+	bool reopen;
+	uint64_t last_before = c->last_us;
+	enum ctg_reason why;
+
+	res->conn = c;
+	res->dir = dir;
+	res->before[0] = c->peer[0].state;
+	res->before[1] = c->peer[1].state;
+	why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
+	if (reopen) {
+		tracker_conn_end(t, c, CTG_END_REOPENED, now_us);
+		res->conn = NULL;
+		return true;
+	}
+	res->reason = why;
+	res->after[0] = c->peer[0].state;
+	res->after[1] = c->peer[1].state;
+	if (ctg_reason_class(why) == CTG_RC_INVALID) {
+		res->ctstate = CTG_CT_INVALID;
+		return false;
+	}
+	c->last_us = now_us;
+	c->peer[dir].flags |= CTG_PEER_SEEN;
+	if (dir == 1)
+		c->flags |= CTG_CONN_SEEN_REPLY;
+	res->ctstate = (dir == 0 && !(c->flags & CTG_CONN_SEEN_REPLY)) ?
+	    CTG_CT_NEW : CTG_CT_ESTABLISHED;
+	/* a retransmitted SYN must not keep an unanswered entry alive */
+	if (why == CTG_R_TCP_SYN_RETRANSMIT && dir == 0 &&
+	    !(c->flags & CTG_CONN_SEEN_REPLY))
+		c->last_us = last_before;
+	/* nor may SYNs passed on a held tuple keep it (nf_conntrack IGNORE) */
+	if (why == CTG_R_TCP_SYN_HELD || why == CTG_R_TCP_RST_GRACE)
+		c->last_us = last_before;
+	tracker_tcp_set_tclass(t, c);
+	return false;
+}
+
+/* A SYN and no connection: the originator opens one (NULL: table full). */
+static struct ctg_conn *
+tcp_open_syn(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
+    bool reopened, enum ctg_reason *why)
+{
+	struct ctg_conn *c = tracker_conn_new(t, &p->tuple, t->last_hash, now_us);
+
+	if (!c)
+		return NULL;
+	peer_init_syn(&c->peer[0], p);
+	c->peer[0].state = CTG_TCPS_SYN_SENT;
+	c->peer[1].state = CTG_TCPS_LISTEN;
+	c->flags |= CTG_CONN_SYN_ORIG;
+	tracker_hist_add(c, 0, H_SYN);
+	if (reopened)
+		*why = CTG_R_TCP_REOPEN;
+	else if (p->payload_len) {
+		*why = CTG_R_TCP_SYN_DATA;
+		tracker_hist_add(c, 0, H_DATA);
+	} else if (p->tcp.opt.wscale_raw > CTG_TCP_MAX_WSCALE)
+		*why = CTG_R_TCP_WSCALE_CLAMPED;
+	return c;
+}
+
+/* A SYN/ACK first: its receiver is the originator (roles flipped). */
+static struct ctg_conn *
+tcp_pickup_synack(struct ctg_tracker *t, const struct ctg_packet *p,
+    uint64_t now_us, struct ctg_track_result *res)
+{
+	struct ctg_tuple rev;
+	struct ctg_conn *c;
+
+	tuple_reverse(&rev, &p->tuple);
+	c = tracker_conn_new(t, &rev, t->last_hash, now_us);
+	if (!c)
+		return NULL;
+	res->dir = 1;
+	strcpy(c->history, "^");
+	peer_init_syn(&c->peer[1], p);
+	c->peer[1].state = CTG_TCPS_SYN_RCVD;
+	c->peer[0].isn = p->tcp.ack - 1;
+	c->peer[0].td_end = p->tcp.ack;
+	c->peer[0].td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
+	c->peer[0].td_maxwin = 1;
+	c->peer[0].state = CTG_TCPS_SYN_SENT;
+	c->peer[0].flags = CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
+	/* its SYN went by unseen: if scaling is on, assume the largest shift */
+	c->peer[0].wscale = p->tcp.opt.has_wscale ? CTG_TCP_MAX_WSCALE : 0;
+	c->flags |= CTG_CONN_MIDSTREAM | CTG_CONN_FLIPPED | CTG_CONN_SYNACK |
+	    CTG_CONN_SEEN_REPLY;
+	tracker_hist_add(c, 1, H_SYNACK);
+	if (p->payload_len)
+		tracker_hist_add(c, 1, H_DATA);
+	return c;
+}
+
+/* An ACK or data first: picked up established, both sides judged liberally. */
+static struct ctg_conn *
+tcp_pickup_ack(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us)
+{
+	struct ctg_conn *c = tracker_conn_new(t, &p->tuple, t->last_hash, now_us);
+
+	if (!c)
+		return NULL;
+	peer_init_midstream(&c->peer[0], p, CTG_TCPS_ESTABLISHED);
+	c->peer[1].state = CTG_TCPS_ESTABLISHED;
+	c->peer[1].flags = CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
+	c->peer[1].wscale = CTG_TCP_MAX_WSCALE;
+	c->peer[1].td_end = p->tcp.ack;
+	c->peer[1].td_maxwin = 1;
+	c->peer[1].td_maxend = p->tcp.ack;
+	c->peer[0].td_maxend = p->tcp.seq + ((uint32_t)(p->tcp.window ? p->tcp.window : 1) << CTG_TCP_MAX_WSCALE);
+	c->flags |= CTG_CONN_MIDSTREAM;
+	tracker_hist_add(c, 0, p->payload_len ? H_DATA : H_ACK);
+	return c;
+}
+
+/* No connection: only a SYN opens one, or a pickup in loose mode. */
+static void
+tcp_open(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
+    bool reopened, struct ctg_track_result *res)
+{
+	uint8_t f = p->tcp.flags;
+	enum ctg_reason why = CTG_R_NONE;
+	struct ctg_conn *c;
+
+	res->dir = 0;
+	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN) {
+		c = tcp_open_syn(t, p, now_us, reopened, &why);
+	} else if (t->midstream == CTG_MIDSTREAM_LOOSE &&
+	    (f & (CTG_TH_SYN | CTG_TH_ACK)) == (CTG_TH_SYN | CTG_TH_ACK)) {
+		c = tcp_pickup_synack(t, p, now_us, res);
+		why = CTG_R_TCP_MIDSTREAM;
+	} else if (t->midstream == CTG_MIDSTREAM_LOOSE &&
+	    (f & (CTG_TH_SYN | CTG_TH_RST | CTG_TH_FIN)) == 0 && (f & CTG_TH_ACK)) {
+		c = tcp_pickup_ack(t, p, now_us);
+		why = CTG_R_TCP_MIDSTREAM;
+	} else {
+		res->ctstate = CTG_CT_INVALID;
+		if (f & (CTG_TH_SYN | CTG_TH_RST | CTG_TH_FIN))
+			res->reason = CTG_R_TCP_NEW_NOT_SYN;
+		else
+			res->reason = CTG_R_TCP_NO_CONN;
+		return;
+	}
+	if (!c) {
+		res->ctstate = CTG_CT_INVALID;
+		res->reason = CTG_R_TABLE_FULL;
+		return;
+	}
+	c->peer[res->dir].flags |= CTG_PEER_SEEN;
+	res->conn = c;
+	res->created = true;
+	res->ctstate = CTG_CT_NEW;
+	res->reason = why;
+	res->before[0] = res->before[1] = CTG_TCPS_NONE;
+	res->after[0] = c->peer[0].state;
+	res->after[1] = c->peer[1].state;
+	tracker_tcp_set_tclass(t, c);
+}
+
 void
 tracker_tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t now_us,
     struct ctg_track_result *res)
@@ -1060,150 +1299,14 @@ tracker_tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p, uint64_t n
 		c = NULL;
 	}
 	if (why != CTG_R_NONE) {
-		if (c) {
-			res->conn = c;
-			res->dir = dir;
-			res->before[0] = res->after[0] = c->peer[0].state;
-			res->before[1] = res->after[1] = c->peer[1].state;
-			/* Zeek's letters: q for SYN with FIN or RST, i for FIN with RST */
-			if ((f & CTG_TH_SYN) && (f & (CTG_TH_FIN | CTG_TH_RST)))
-				tracker_hist_add(c, dir, H_MULTIFLAG);
-			else if ((f & (CTG_TH_FIN | CTG_TH_RST)) == (CTG_TH_FIN | CTG_TH_RST))
-				tracker_hist_add(c, dir, H_INCONSISTENT);
-			else if (f & CTG_TH_FIN)
-				tracker_hist_add(c, dir, H_FIN);
-		}
-		res->ctstate = CTG_CT_INVALID;
-		res->reason = why;
+		tcp_bad_flags(c, dir, f, why, res);
 		return;
 	}
-
 	bool reopened = false;
 	if (c) {
-		bool reopen;
-		uint64_t last_before = c->last_us;
-
-		res->conn = c;
-		res->dir = dir;
-		res->before[0] = c->peer[0].state;
-		res->before[1] = c->peer[1].state;
-		why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
-		if (reopen) {
-			tracker_conn_end(t, c, CTG_END_REOPENED, now_us);
-			c = NULL;
-			res->conn = NULL;
-			reopened = true;
-		} else {
-			res->reason = why;
-			res->after[0] = c->peer[0].state;
-			res->after[1] = c->peer[1].state;
-			if (ctg_reason_class(why) == CTG_RC_INVALID) {
-				res->ctstate = CTG_CT_INVALID;
-				return;
-			}
-			c->last_us = now_us;
-			c->peer[dir].flags |= CTG_PEER_SEEN;
-			if (dir == 1)
-				c->flags |= CTG_CONN_SEEN_REPLY;
-			res->ctstate = (dir == 0 && !(c->flags & CTG_CONN_SEEN_REPLY)) ?
-			    CTG_CT_NEW : CTG_CT_ESTABLISHED;
-			/* a retransmitted SYN must not keep an unanswered entry alive */
-			if (why == CTG_R_TCP_SYN_RETRANSMIT && dir == 0 &&
-			    !(c->flags & CTG_CONN_SEEN_REPLY))
-				c->last_us = last_before;
-			/* nor may SYNs passed on a held tuple keep it (nf_conntrack IGNORE) */
-			if (why == CTG_R_TCP_SYN_HELD || why == CTG_R_TCP_RST_GRACE)
-				c->last_us = last_before;
-			tracker_tcp_set_tclass(t, c);
+		if (!tcp_known(t, c, dir, p, now_us, res))
 			return;
-		}
+		reopened = true;
 	}
-
-	/* No connection: only a SYN opens one, or a pickup in loose mode. */
-	res->dir = 0;
-	if ((f & (CTG_TH_SYN | CTG_TH_ACK)) == CTG_TH_SYN) {
-		c = tracker_conn_new(t, &p->tuple, t->last_hash, now_us);
-		if (!c) {
-			res->ctstate = CTG_CT_INVALID;
-			res->reason = CTG_R_TABLE_FULL;
-			return;
-		}
-		peer_init_syn(&c->peer[0], p);
-		c->peer[0].state = CTG_TCPS_SYN_SENT;
-		c->peer[1].state = CTG_TCPS_LISTEN;
-		c->flags |= CTG_CONN_SYN_ORIG;
-		tracker_hist_add(c, 0, H_SYN);
-		if (reopened)
-			why = CTG_R_TCP_REOPEN;
-		else if (p->payload_len) {
-			why = CTG_R_TCP_SYN_DATA;
-			tracker_hist_add(c, 0, H_DATA);
-		} else if (p->tcp.opt.wscale_raw > CTG_TCP_MAX_WSCALE)
-			why = CTG_R_TCP_WSCALE_CLAMPED;
-	} else if (t->midstream == CTG_MIDSTREAM_LOOSE &&
-	    (f & (CTG_TH_SYN | CTG_TH_ACK)) == (CTG_TH_SYN | CTG_TH_ACK)) {
-		/* A SYN/ACK first: its receiver is the originator (roles flipped). */
-		struct ctg_tuple rev;
-
-		tuple_reverse(&rev, &p->tuple);
-		c = tracker_conn_new(t, &rev, t->last_hash, now_us);
-		if (!c) {
-			res->ctstate = CTG_CT_INVALID;
-			res->reason = CTG_R_TABLE_FULL;
-			return;
-		}
-		res->dir = 1;
-		strcpy(c->history, "^");
-		peer_init_syn(&c->peer[1], p);
-		c->peer[1].state = CTG_TCPS_SYN_RCVD;
-		c->peer[0].isn = p->tcp.ack - 1;
-		c->peer[0].td_end = p->tcp.ack;
-		c->peer[0].td_maxend = p->tcp.ack + (p->tcp.window ? p->tcp.window : 1);
-		c->peer[0].td_maxwin = 1;
-		c->peer[0].state = CTG_TCPS_SYN_SENT;
-		c->peer[0].flags = CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
-		/* its SYN went by unseen: if scaling is on, assume the largest shift */
-		c->peer[0].wscale = p->tcp.opt.has_wscale ? CTG_TCP_MAX_WSCALE : 0;
-		c->flags |= CTG_CONN_MIDSTREAM | CTG_CONN_FLIPPED | CTG_CONN_SYNACK |
-		    CTG_CONN_SEEN_REPLY;
-		tracker_hist_add(c, 1, H_SYNACK);
-		if (p->payload_len)
-			tracker_hist_add(c, 1, H_DATA);
-		why = CTG_R_TCP_MIDSTREAM;
-	} else if (t->midstream == CTG_MIDSTREAM_LOOSE &&
-	    (f & (CTG_TH_SYN | CTG_TH_RST | CTG_TH_FIN)) == 0 && (f & CTG_TH_ACK)) {
-		c = tracker_conn_new(t, &p->tuple, t->last_hash, now_us);
-		if (!c) {
-			res->ctstate = CTG_CT_INVALID;
-			res->reason = CTG_R_TABLE_FULL;
-			return;
-		}
-		peer_init_midstream(&c->peer[0], p, CTG_TCPS_ESTABLISHED);
-		c->peer[1].state = CTG_TCPS_ESTABLISHED;
-		c->peer[1].flags = CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
-		c->peer[1].wscale = CTG_TCP_MAX_WSCALE;
-		c->peer[1].td_end = p->tcp.ack;
-		c->peer[1].td_maxwin = 1;
-		c->peer[1].td_maxend = p->tcp.ack;
-		c->peer[0].td_maxend = p->tcp.seq + ((uint32_t)(p->tcp.window ? p->tcp.window : 1) << CTG_TCP_MAX_WSCALE);
-		c->flags |= CTG_CONN_MIDSTREAM;
-		tracker_hist_add(c, 0, p->payload_len ? H_DATA : H_ACK);
-		why = CTG_R_TCP_MIDSTREAM;
-	} else {
-		res->ctstate = CTG_CT_INVALID;
-		if (f & (CTG_TH_SYN | CTG_TH_RST | CTG_TH_FIN))
-			res->reason = CTG_R_TCP_NEW_NOT_SYN;
-		else
-			res->reason = CTG_R_TCP_NO_CONN;
-		return;
-	}
-	c->peer[res->dir].flags |= CTG_PEER_SEEN;
-	res->conn = c;
-	res->created = true;
-	res->ctstate = CTG_CT_NEW;
-	res->reason = why;
-	res->before[0] = res->before[1] = CTG_TCPS_NONE;
-	res->after[0] = c->peer[0].state;
-	res->after[1] = c->peer[1].state;
-	tracker_tcp_set_tclass(t, c);
+	tcp_open(t, p, now_us, reopened, res);
 }
