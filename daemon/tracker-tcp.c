@@ -424,16 +424,16 @@ fin_ooo_seq(const struct ctg_conn *c, uint8_t dir)
 /*
  * tcp_window()'s bounds I to IV (and the plausibility of an empty
  * segment's sequence number), for a segment that is not judged liberally:
- * an INVALID reason, the zero-window probe NOTE, or CTG_R_NONE.
+ * the INVALID reason, or CTG_R_NONE with *note set to the zero-window
+ * probe NOTE if it is one (left alone otherwise).
  */
 static enum ctg_reason
 tcp_window_bounds(const struct ctg_tcp_peer *s, const struct ctg_tcp_peer *r,
     const struct ctg_packet *p, uint32_t end, uint32_t plen, uint32_t ack,
-    uint32_t sack, uint32_t r_sent)
+    uint32_t sack, uint32_t r_sent, enum ctg_reason *note)
 {
 	uint32_t seq = p->tcp.seq;
 	bool ackf = (p->tcp.flags & CTG_TH_ACK) != 0;
-	enum ctg_reason note = CTG_R_NONE;
 	uint32_t maxackwin = s->td_maxwin > MAXACKWINDOW_MIN ?
 	    s->td_maxwin : MAXACKWINDOW_MIN;
 
@@ -460,7 +460,7 @@ tcp_window_bounds(const struct ctg_tcp_peer *s, const struct ctg_tcp_peer *r,
 	if (p->payload_len == 1 && plen == 1 && end == s->td_maxend &&
 	    SEQ_GT(end, s->td_end) && (r->flags & CTG_PEER_MAXACK) &&
 	    seq == r->td_maxack)
-		note = CTG_R_TCP_WINDOW_PROBE;
+		*note = CTG_R_TCP_WINDOW_PROBE;
 	/*
 	 * More than a window back: only data the sender really sent
 	 * before may come again (its acks can be lost past this box,
@@ -477,7 +477,7 @@ tcp_window_bounds(const struct ctg_tcp_peer *s, const struct ctg_tcp_peer *r,
 	if (plen == 0 && SEQ_LT(seq, s->td_end - r->td_maxwin - 1) &&
 	    (uint32_t)(seq - s->isn) > (uint32_t)(s->td_end - s->isn))
 		return CTG_R_TCP_SEQ_BELOW_WINDOW;
-	return note;
+	return CTG_R_NONE;
 }
 
 /*
@@ -571,9 +571,11 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 
 	/* Empty segments carry seq = td_end or so; judge them by their ack. */
 	if (!liberal) {
-		note = tcp_window_bounds(s, r, p, end, plen, ack, sack, r_sent);
-		if (ctg_reason_class(note) == CTG_RC_INVALID)
-			return note;
+		enum ctg_reason bad = tcp_window_bounds(s, r, p, end, plen, ack,
+		    sack, r_sent, &note);
+
+		if (bad != CTG_R_NONE)
+			return bad;
 	}
 
 	bool in_order = false;
