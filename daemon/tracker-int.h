@@ -1,0 +1,170 @@
+/*
+ * Connection tracker, private: the table shared by the rooms of the
+ * tracker. Only the daemon/tracker*.c sources include this; everything
+ * else uses ctguard/tracker.h.
+ *
+ * The rooms:
+ *   tracker.c           the table: SipHash of the tuple, the pool, the
+ *                       eviction lists, timeouts (adaptive, profiles),
+ *                       find / new / end, and the public entry points
+ *                       (new, free, packet dispatch, sweep, flush, kill,
+ *                       foreach, lookup, stats, memory)
+ *   tracker-tcp.c       the TCP state machine: flags, windows, RST, SYN,
+ *                       SYN/ACK, segments, PAWS, the RST grace (packet path)
+ *   tracker-datagram.c  UDP, ICMP echo, other protocols, ICMP errors and
+ *                       the related lookup in other queues' trackers
+ *                       (packet path)
+ *   tracker-label.c     the history letters, Zeek conn_state and labels,
+ *                       connection summaries
+ *   tracker-snapshot.c  the snapshot format: save, the sliced writer,
+ *                       restore and its checks
+ * Non-static functions are ctg_* (public, tracker.h) or tracker_*
+ * (private, declared below by the file that defines them). The helpers
+ * the packet path calls across rooms that the compiler inlined when all
+ * was one file (idx_of, expired, conn_dead) are static inline here; the
+ * others (find, new, end, hash, evict lists, history letters) were
+ * out-of-line calls then too. The one call a packet gains is
+ * ctg_tracker_packet's into its protocol's room: about 1% more
+ * instructions per packet (callgrind, bench_tracker's stream).
+ *
+ * The table: a preallocated pool of struct ctg_conn, chained into a bucket
+ * array by a keyed SipHash of the direction-independent 5-tuple (the seed is
+ * random per process, so crafted tuples cannot pile into one chain). Free
+ * slots are chained through hnext. Entries that may be evicted first (not
+ * yet established, or closing) sit on one list in the order they became
+ * evictable; established entries are on no list and are never evicted to
+ * make room: when only they remain, a new connection is refused and counted.
+ *
+ * Expiry is by timestamp: an entry is dead once last_us + its timeout has
+ * passed. Lookups treat dead entries as absent and end them; a clock-hand
+ * sweep ends the ones nobody looks up, a bounded number per call.
+ *
+ * TCP follows each endpoint through the RFC 793 states as seen from the
+ * middle, with sequence-space checks after van Rooij (as Linux and pf do):
+ * see tcp_window() in tracker-tcp.c for the bounds and why each failure is
+ * INVALID or only a note.
+ */
+#ifndef CTGUARD_TRACKER_INT_H
+#define CTGUARD_TRACKER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <netinet/in.h>
+
+#include "ctguard/timeouts.h"
+#include "ctguard/tracker.h"
+
+#define SEQ_LT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) < 0)
+#define SEQ_LEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) <= 0)
+#define SEQ_GT(a, b)  ((int32_t)((uint32_t)(a) - (uint32_t)(b)) > 0)
+#define SEQ_GEQ(a, b) ((int32_t)((uint32_t)(a) - (uint32_t)(b)) >= 0)
+
+#define MAX_PROFILES 254
+
+/* The timeout classes are timeouts.h's list, in its order. */
+enum tclass {
+#define CTG_X_TCLASS(sym, key, def, doc) TC_##sym = CTG_TO_##sym,
+	CTG_TIMEOUT_CLASSES(CTG_X_TCLASS)
+#undef CTG_X_TCLASS
+	TC_COUNT = CTG_TO_COUNT
+};
+
+/* History letters, Zeek's alphabet (tracker-label.c); upper case for the originator. */
+enum hist_bit {
+	H_SYN, H_SYNACK, H_ACK, H_DATA, H_FIN, H_RST, H_BADSUM, H_RETRANS,
+	H_ZEROWIN, H_MULTIFLAG, H_INCONSISTENT, H_GAP,
+};
+
+/* The eviction lists an entry may be on (ctg_tracker.list_of). */
+enum { L_NONE, L_CLOSING, L_UNANSWERED };
+
+struct ctg_tracker {
+	struct ctg_conn *pool;
+	uint32_t *buckets;              /* pool index + 1, 0 = empty */
+	uint32_t nbuckets;              /* power of two */
+	uint32_t max;
+	uint32_t live;
+	uint32_t free_head;             /* pool index + 1 */
+	/*
+	 * Entries that may be ended to make room, oldest first, in two
+	 * lists: those one side has not answered (half-open, pick-ups,
+	 * unreplied datagrams), which go first and may hold at most
+	 * unanswered_max entries, and those closing. An entry both sides
+	 * have spoken in is on neither: it is never ended to make room.
+	 */
+	struct evict_list {
+		uint32_t head, tail;    /* pool index + 1 */
+		uint32_t count;
+	} lists[3];
+	uint8_t *list_of;               /* per pool slot: L_* */
+	uint32_t unanswered_max;
+	uint32_t sweep_hand;
+	uint64_t seed[2];
+	uint64_t next_id;
+	enum ctg_midstream midstream;
+	uint32_t adaptive_start, adaptive_end;  /* in entries; 0 = off */
+	uint32_t timeout[TC_COUNT];
+	uint64_t rst_grace_us;          /* 0: off */
+	struct ctg_timeouts profiles[MAX_PROFILES];
+	unsigned nprofiles;
+	uint32_t last_hash;             /* of the tuple conn_find looked up last */
+	ctg_related_fn related_fn;      /* look in other trackers (other queues) */
+	void *related_arg;
+	ctg_conn_end_fn end_fn;
+	void *end_arg;
+	struct ctg_tracker_stats st;
+};
+
+/* tracker.c: the table */
+uint32_t tracker_tuple_hash(const struct ctg_tracker *t, const struct ctg_tuple *tp);
+void tracker_evict_list_place(struct ctg_tracker *t, struct ctg_conn *c, uint8_t which);
+uint32_t tracker_timeout_of(const struct ctg_tracker *t, const struct ctg_conn *c);
+void tracker_conn_end(struct ctg_tracker *t, struct ctg_conn *c,
+    enum ctg_end_reason why, uint64_t now_us);
+struct ctg_conn *tracker_conn_find(struct ctg_tracker *t, const struct ctg_tuple *tp,
+    uint8_t *dir);
+struct ctg_conn *tracker_conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp,
+    uint32_t hash, uint64_t now_us);
+
+/* tracker-tcp.c */
+void tracker_tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p,
+    uint64_t now_us, struct ctg_track_result *res);
+void tracker_tcp_set_tclass(struct ctg_tracker *t, struct ctg_conn *c);
+
+/* tracker-datagram.c */
+void tracker_datagram_packet(struct ctg_tracker *t, const struct ctg_packet *p,
+    uint64_t now_us, struct ctg_track_result *res);
+void tracker_icmp_error_packet(struct ctg_tracker *t, const struct ctg_packet *p,
+    uint64_t now_us, struct ctg_track_result *res);
+
+/* tracker-label.c: the history string */
+bool tracker_hist_has(const struct ctg_conn *c, uint8_t dir, char upper, bool any);
+void tracker_hist_add(struct ctg_conn *c, uint8_t dir, enum hist_bit bit);
+
+static inline uint32_t
+idx_of(const struct ctg_tracker *t, const struct ctg_conn *c)
+{
+	return (uint32_t)(c - t->pool);
+}
+
+static inline bool
+expired(const struct ctg_tracker *t, const struct ctg_conn *c, uint64_t now_us)
+{
+	return now_us >= c->last_us + (uint64_t)tracker_timeout_of(t, c) * 1000000ULL;
+}
+
+static inline bool
+conn_dead(const struct ctg_conn *c)
+{
+	uint8_t o = c->peer[0].state, r = c->peer[1].state;
+
+	if (c->flags & CTG_CONN_CLOSED)
+		return true;
+	if (c->tuple.proto != IPPROTO_TCP)
+		return false;
+	return (o == CTG_TCPS_TIME_WAIT || o == CTG_TCPS_CLOSED) &&
+	    (r == CTG_TCPS_TIME_WAIT || r == CTG_TCPS_CLOSED);
+}
+
+#endif
