@@ -118,7 +118,7 @@ struct ctg_tracker {
 
 /* tracker.c: the table */
 uint32_t tracker_tuple_hash(const struct ctg_tracker *t, const struct ctg_tuple *tp);
-void tracker_evict_list_place(struct ctg_tracker *t, struct ctg_conn *c, uint8_t which);
+void tracker_evict_list_move(struct ctg_tracker *t, struct ctg_conn *c, uint8_t which);
 uint32_t tracker_timeout_of(const struct ctg_tracker *t, const struct ctg_conn *c);
 void tracker_conn_end(struct ctg_tracker *t, struct ctg_conn *c,
     enum ctg_end_reason why, uint64_t now_us);
@@ -146,6 +146,17 @@ static inline uint32_t
 idx_of(const struct ctg_tracker *t, const struct ctg_conn *c)
 {
 	return (uint32_t)(c - t->pool);
+}
+
+/*
+ * Put c at the young end of list which, unless it is on that list already:
+ * the check runs for nearly every packet, the move rarely.
+ */
+static inline void
+tracker_evict_list_place(struct ctg_tracker *t, struct ctg_conn *c, uint8_t which)
+{
+	if (t->list_of[idx_of(t, c)] != which)
+		tracker_evict_list_move(t, c, which);
 }
 
 static inline bool

@@ -991,7 +991,14 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 			s->state = CTG_TCPS_ESTABLISHED;
 		c->flags |= CTG_CONN_ASSURED;
 	}
-	if (liberal_before && (c->flags & CTG_CONN_SEEN_REPLY) &&
+	if (liberal_before && !(c->flags & CTG_CONN_MIDSTREAM) && (c->flags & CTG_CONN_SEEN_REPLY)) {
+		/*
+		 * Restored from a checkpoint: each side re-learns its own edges
+		 * from the first segment it sends, so the checks stay loose
+		 * until both have spoken since the restart.
+		 */
+		s->flags &= ~CTG_PEER_LIBERAL;
+	} else if (liberal_before && (c->flags & CTG_CONN_SEEN_REPLY) &&
 	    (s->flags & CTG_PEER_SEEN) && (r->flags & CTG_PEER_SEEN)) {
 		/* Both directions seen: the picked-up connection is now judged normally. */
 		s->flags &= ~CTG_PEER_LIBERAL;

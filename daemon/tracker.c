@@ -12,6 +12,7 @@
 
 #include <netinet/in.h>
 
+#include "ctguard/clock.h"
 #include "ctguard/timeouts.h"
 #include "ctguard/tracker.h"
 #include "tracker-int.h"
@@ -135,15 +136,13 @@ evict_list_remove(struct ctg_tracker *t, struct ctg_conn *c)
 	t->list_of[i] = L_NONE;
 }
 
-/* Put c at the young end of list which, unless it is on that list already. */
+/* The move itself; tracker_evict_list_place (tracker-int.h) filters out the common no-op. */
 void
-tracker_evict_list_place(struct ctg_tracker *t, struct ctg_conn *c, uint8_t which)
+tracker_evict_list_move(struct ctg_tracker *t, struct ctg_conn *c, uint8_t which)
 {
 	uint32_t i = idx_of(t, c);
 	struct evict_list *l = &t->lists[which];
 
-	if (t->list_of[i] == which)
-		return;
 	evict_list_remove(t, c);
 	if (which == L_NONE)
 		return;
@@ -343,19 +342,15 @@ ctg_tracker_new(const struct ctg_tracker_config *tc, ctg_conn_end_fn end_fn,
 		t->seed[0] = tc->hash_seed[0];
 		t->seed[1] = tc->hash_seed[1];
 	} else if (getrandom(t->seed, sizeof(t->seed), 0) != (ssize_t)sizeof(t->seed)) {
-		struct timespec ts;
+		uint64_t us = ctg_clock_mono_us();
 
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		t->seed[0] = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
-		t->seed[1] = (uint64_t)ts.tv_sec ^ 0xda942042e4dd58b5ULL;
+		t->seed[0] = us * 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
+		t->seed[1] = us / 1000000 ^ 0xda942042e4dd58b5ULL;
 	}
 	if (tc->id_base)
 		t->next_id = tc->id_base;
 	else {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		t->next_id = (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+		t->next_id = ctg_clock_wall_us();
 	}
 	t->midstream = tc->midstream;
 	uint32_t pct = tc->unanswered_pct ? tc->unanswered_pct : CTG_UNANSWERED_PCT_DEFAULT;

@@ -1,7 +1,7 @@
 /*
  * The TCP endpoint state machine of the tracker, as a table.
  *
- * daemon/tracker.c follows each endpoint of a connection through the
+ * daemon/tracker-tcp.c follows each endpoint of a connection through the
  * RFC 793 states as a box in the middle sees them. This file says which
  * moves it makes: one row per (state before, event, state after) of one
  * endpoint, where the event is a segment the endpoint sends (snd) or

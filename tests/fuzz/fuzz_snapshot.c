@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static int memfd = -1;
 
 /*
- * The snapshot checksum (tracker.c): FNV-1a over everything before it in
+ * The snapshot checksum (tracker-snapshot.c): FNV-1a over everything before it in
  * version 1; in version 2 (header of 48 bytes rewritten last) over the
  * entries, then the header.
  */
