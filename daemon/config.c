@@ -58,6 +58,7 @@ static const struct key queue_keys[] = {
 	{ "gso", K_BOOL, F(gso), 0, 0, NULL },
 	{ "fail_open", K_BOOL, F(fail_open), 0, 0, NULL },
 	{ "bypass", K_BOOL, F(bypass), 0, 0, NULL },
+	{ "reject_mark", K_U32, F(reject_mark), 1, 0xffffffffLL, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -167,6 +168,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->gso = true;
 	cfg->fail_open = false;
 	cfg->bypass = false;
+	cfg->reject_mark = CTG_REJECT_MARK_DEFAULT;
 
 	cfg->max_connections = 262144;
 	cfg->midstream = CTG_MIDSTREAM_LOOSE;

@@ -2,7 +2,7 @@
  * Private to the live daemon (the daemon/ files below): the shared state of its rooms.
  *
  *   daemon.c      lifecycle: start, main loop, signals, stop; log and events
- *   worker.c      one thread per queue: packets, verdicts, REJECT replies
+ *   worker.c      one thread per queue: packets, verdicts (rejects by the kernel)
  *   crossqueue.c  ICMP errors whose flow another worker tracks
  *   snapshot.c    the connection tables saved across restarts
  *   reload.c      rules (and configuration) loaded anew and swapped in
@@ -41,11 +41,11 @@ struct worker {
 	_Atomic(struct ctg_ruleset *) pending;
 	_Atomic(struct ctg_ruleset *) retired;
 	atomic_bool recheck;    /* set with pending: a second reload may race the first */
-	int raw4, raw6;
 	uint64_t now_us;
 	uint64_t last_sweep;
 	size_t sweep_budget;
-	uint64_t rejects_sent, reject_errors;
+	uint64_t rejects_sent;          /* handed back marked for the kernel's REJECT */
+	uint64_t reject_errors;         /* ... that came back: no REJECT rule */
 	uint64_t related_elsewhere;     /* ICMP errors matched in another queue's table */
 	uint64_t related_busy;          /* ... not looked up: that worker stayed busy */
 	struct daemon *dm;
