@@ -90,6 +90,7 @@ static const struct key log_keys[] = {
 	{ "retention_days", K_U32, F(log_retention_days), 0, 36500, NULL },
 	{ "retention_mb", K_U32, F(log_retention_mb), 0, 16777216, NULL },
 	{ "strict_audit", K_BOOL, F(strict_audit), 0, 0, NULL },
+	{ "nat", K_BOOL, F(log_nat), 0, 0, NULL },
 	{ "group", K_NAME, F(log_group), 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
@@ -188,6 +189,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->log_retention_days = 30;
 	cfg->log_retention_mb = 0;
 	cfg->strict_audit = false;
+	cfg->log_nat = true;
 
 	strcpy(cfg->user, "ctguard");
 	strcpy(cfg->pidfile, "/run/ctguard/ctguardd.pid");

@@ -6,6 +6,7 @@
  *   crossqueue.c  ICMP errors whose flow another worker tracks
  *   snapshot.c    the connection tables saved across restarts
  *   reload.c      rules (and configuration) loaded anew and swapped in
+ *   natwatch.c    the kernel's NAT mappings (conntrack events) into the audit log
  *   ctlserver.c   the control socket: a table of commands
  *   privileges.c  giving up root
  *   pidfile.c     the pid file
@@ -58,6 +59,8 @@ struct worker {
 	} ifname[CTGD_IFCACHE];
 };
 
+struct ctgd_nat;
+
 struct daemon {
 	const struct ctg_config *cfg;
 	struct ctg_config live_cfg;
@@ -79,6 +82,7 @@ struct daemon {
 	uint64_t last_checkpoint_us;    /* wall time of the last one written */
 	uint64_t checkpoints, checkpoint_failures;
 	uint64_t checkpoint_write_us, checkpoint_hold_max_us;
+	struct ctgd_nat *nat;           /* natwatch.c; NULL: not followed */
 };
 
 /* daemon.c */
@@ -110,6 +114,16 @@ struct ctg_ruleset *ctgd_load_rules(struct daemon *dm, const struct ctg_config *
     char *err, size_t errlen);
 int ctgd_reload(struct daemon *dm, char *err, size_t errlen);
 void ctgd_free_retired(struct daemon *dm);
+
+/* natwatch.c */
+struct ctgd_nat_stats {
+	bool active;
+	uint64_t mappings, ended, lost, overruns, db_errors;
+};
+int ctgd_nat_open(struct daemon *dm);
+void ctgd_nat_start(struct daemon *dm);
+void ctgd_nat_stop(struct daemon *dm);
+void ctgd_nat_stats(const struct daemon *dm, struct ctgd_nat_stats *st);
 
 /* ctlserver.c */
 int ctgd_ctl_open(const struct ctg_config *cfg);

@@ -22,7 +22,7 @@
 
 #define BUSY_TIMEOUT_MS 2000
 #define FOLLOW_POLL_MS  200
-#define MAX_PARAMS      16
+#define MAX_PARAMS      24
 #define TOP_N           10
 
 static const struct col log_cols[] = {
@@ -68,7 +68,17 @@ static const struct col history_cols[] = {
 	{ "resp_state", "resp_state", K_TEXT, false },
 	{ "end_reason", "end_reason", K_TEXT, true },
 	{ "rule", "rule", K_TEXT, true },
+	/* the kernel's NAT mapping of the connection (schema 2; NULL: none) */
+	{ "nat_src", "nat_src", K_TEXT, true },
+	{ "nat_sport", "nat_sport", K_INT, true },
+	{ "nat_dst", "nat_dst", K_TEXT, true },
+	{ "nat_dport", "nat_dport", K_INT, true },
 };
+
+/* Before schema 2 there is no mapping to show. */
+#define HISTORY_V1_SOURCE "(SELECT *, NULL AS nat_src, NULL AS nat_sport," \
+	" NULL AS nat_dst, NULL AS nat_dport, NULL AS nat_src_bin," \
+	" NULL AS nat_dst_bin FROM connections)"
 
 static const struct col summary_cols[] = {
 	{ "group", NULL, K_TEXT, true },
@@ -161,6 +171,18 @@ build_where(const struct opts *o, char *w, size_t wlen, struct params *p)
 	if (o->has_conn) {
 		append(w, wlen, conns ? " AND id = ?" : " AND conn_id = ?");
 		add_param(p, P_INT, o->conn, NULL);
+	}
+	if (conns && o->nat_addr.set) {
+		append(w, wlen, " AND (nat_src_bin BETWEEN ? AND ? OR nat_dst_bin BETWEEN ? AND ?)");
+		add_param(p, P_BLOB, 0, o->nat_addr.lo);
+		add_param(p, P_BLOB, 0, o->nat_addr.hi);
+		add_param(p, P_BLOB, 0, o->nat_addr.lo);
+		add_param(p, P_BLOB, 0, o->nat_addr.hi);
+	}
+	if (conns && o->nat_port >= 0) {
+		append(w, wlen, " AND (nat_sport = ? OR nat_dport = ?)");
+		add_param(p, P_INT, o->nat_port, NULL);
+		add_param(p, P_INT, o->nat_port, NULL);
 	}
 }
 
@@ -263,7 +285,7 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 {
 	const struct col *cols = o->cmd == CMD_LOG ? log_cols : history_cols;
 	int ncols = o->cmd == CMD_LOG ? NCOLS(log_cols) : NCOLS(history_cols);
-	const char *table = o->cmd == CMD_LOG ? "verdicts" : "connections";
+	const char *table = o->cmd == CMD_LOG ? "verdicts" : "connections_nat";
 	char select[1024], where[1024], sql[4096];
 	struct params p = { 0 };
 	struct printer pr;
@@ -277,6 +299,17 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 		append(select, sizeof(select), cols[i].expr);
 	}
 	build_where(o, where, sizeof(where), &p);
+	if (o->cmd == CMD_HISTORY) {
+		int version = 0;
+		sqlite3_stmt *vs;
+
+		if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &vs, NULL) == SQLITE_OK &&
+		    sqlite3_step(vs) == SQLITE_ROW)
+			version = sqlite3_column_int(vs, 0);
+		sqlite3_finalize(vs);
+		if (version < 2)
+			table = HISTORY_V1_SOURCE;
+	}
 	if (o->limit > 0)
 		snprintf(sql, sizeof(sql), "SELECT * FROM (%s FROM %s%s ORDER BY "
 		    "id DESC LIMIT %lld) ORDER BY id", select, table, where,

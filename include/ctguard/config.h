@@ -68,6 +68,7 @@ struct ctg_config {
 	uint32_t log_retention_days;    /* 0 = keep forever */
 	uint32_t log_retention_mb;      /* 0 = no size bound */
 	bool strict_audit;              /* drop packets that cannot be logged */
+	bool log_nat;                   /* record the kernel's NAT mappings */
 	char log_group[CTG_NAME_MAX];   /* group owning the database ("" = daemon's) */
 
 	/* daemon */
