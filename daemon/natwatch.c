@@ -39,11 +39,11 @@
 #include "ctguard/clock.h"
 #include "daemon-int.h"
 
-#define NAT_PENDING     4096            /* rows waiting for the database */
+#define NAT_PENDING     16384           /* rows waiting for the database */
 #define NAT_FLUSH_MS    200
 #define NAT_POLL_MS     200
 #define NAT_BUSY_MS     1000
-#define NAT_RCVBUF      (8 * 1024 * 1024)
+#define NAT_RCVBUF      (32 * 1024 * 1024)
 #define NAT_PRUNE_US    (3600ULL * 1000000)
 
 struct nat_op {
@@ -92,14 +92,20 @@ get_addr(const struct nf_conntrack *ct, uint8_t family, enum nf_conntrack_attr a
 		memcpy(out->b, nfct_get_attr(ct, a6), 16);
 }
 
-static void
+/*
+ * Past half full, stop the catch loop so that the thread writes: under a
+ * steady stream of events nfct_catch would otherwise never return. Each
+ * event is a datagram of its own, so stopping loses none.
+ */
+static int
 pend(struct ctgd_nat *n, const struct nat_op *op)
 {
 	if (n->npend == NAT_PENDING) {
 		n->lost++;
-		return;
+		return NFCT_CB_STOP;
 	}
 	n->pend[n->npend++] = *op;
+	return n->npend >= NAT_PENDING / 2 ? NFCT_CB_STOP : NFCT_CB_CONTINUE;
 }
 
 static int
@@ -119,8 +125,7 @@ on_ct(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 		    !(nfct_get_attr_u32(ct, ATTR_STATUS) & (IPS_SRC_NAT | IPS_DST_NAT)))
 			return NFCT_CB_CONTINUE;
 		op.destroy = true;
-		pend(n, &op);
-		return NFCT_CB_CONTINUE;
+		return pend(n, &op);
 	}
 	if (l3 != AF_INET && l3 != AF_INET6)
 		return NFCT_CB_CONTINUE;
@@ -147,8 +152,7 @@ on_ct(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 	op.snat = memcmp(&op.src, &rdst, sizeof(rdst)) != 0 || op.sport != rdport;
 	if (!op.snat && !op.dnat)
 		return NFCT_CB_CONTINUE;
-	pend(n, &op);
-	return NFCT_CB_CONTINUE;
+	return pend(n, &op);
 }
 
 static void
@@ -260,8 +264,14 @@ static void
 flush(struct ctgd_nat *n)
 {
 	n->last_flush_ms = ctg_clock_mono_ms();
-	if (n->npend == 0 || !db_ready(n))
+	if (n->npend == 0)
 		return;
+	if (!db_ready(n)) {
+		if (n->db_errors++ == 0)
+			ctgd_log(LOG_WARNING, "nat: cannot write to %s; NAT mappings wait "
+			    "(at most %u)", n->path, NAT_PENDING);
+		return;
+	}
 	if (sqlite3_exec(n->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
 		n->db_errors++;
 		return;
@@ -296,6 +306,18 @@ prune(struct ctgd_nat *n)
 		n->db_errors++;
 }
 
+/* The dump must run to its end: write as the rows come instead of stopping. */
+static int
+on_dumped(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
+{
+	struct ctgd_nat *n = arg;
+
+	(void)on_ct(type, ct, arg);
+	if (n->npend >= NAT_PENDING / 2)
+		flush(n);
+	return NFCT_CB_CONTINUE;
+}
+
 /*
  * Entries confirmed before we listened (a restart): record what the
  * kernel holds now, from now on; the events then add the rest.
@@ -308,7 +330,7 @@ dump_existing(struct ctgd_nat *n)
 
 	if (!h)
 		return;
-	nfct_callback_register(h, NFCT_T_ALL, on_ct, n);
+	nfct_callback_register(h, NFCT_T_ALL, on_dumped, n);
 	if (nfct_query(h, NFCT_Q_DUMP, &family) < 0)
 		ctgd_log(LOG_WARNING, "nat: conntrack dump: %s", strerror(errno));
 	nfct_close(h);
@@ -379,6 +401,8 @@ ctgd_nat_open(struct daemon *dm)
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	nfct_callback_register(n->ev, NFCT_T_NEW | NFCT_T_DESTROY, on_ct, n);
+	/* while we may still be root: the file may not be the daemon user's */
+	(void)db_ready(n);
 	dm->nat = n;
 	return 0;
 }
