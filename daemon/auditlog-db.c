@@ -102,8 +102,8 @@ static const char schema_v2_sql[] =
     " nat_src TEXT, nat_src_bin BLOB, nat_sport INTEGER,"
     " nat_dst TEXT, nat_dst_bin BLOB, nat_dport INTEGER, ct_id INTEGER);"
     "CREATE INDEX nat_tuple ON nat(src_bin, sport);"
-    "CREATE INDEX nat_nat_src ON nat(nat_src_bin);"
-    "CREATE INDEX nat_nat_dst ON nat(nat_dst_bin);"
+    "CREATE INDEX nat_nat_src ON nat(nat_src_bin, nat_sport);"
+    "CREATE INDEX nat_nat_dst ON nat(nat_dst_bin, nat_dport);"
     "CREATE INDEX nat_open ON nat(ct_id) WHERE last_us IS NULL;"
     "CREATE INDEX nat_last ON nat(last_us);"
     /*

@@ -81,15 +81,18 @@ has_ports(uint8_t proto)
 	    proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
 }
 
-static void
+static bool
 get_addr(const struct nf_conntrack *ct, uint8_t family, enum nf_conntrack_attr a4,
     enum nf_conntrack_attr a6, struct ctg_addr *out)
 {
+	enum nf_conntrack_attr a = family == 4 ? a4 : a6;
+	const void *p = nfct_attr_is_set(ct, a) > 0 ? nfct_get_attr(ct, a) : NULL;
+
 	memset(out, 0, sizeof(*out));
-	if (family == 4)
-		memcpy(out->b, nfct_get_attr(ct, a4), 4);
-	else
-		memcpy(out->b, nfct_get_attr(ct, a6), 16);
+	if (!p)
+		return false;
+	memcpy(out->b, p, family == 4 ? 4 : 16);
+	return true;
 }
 
 /*
@@ -134,10 +137,13 @@ on_ct(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 	if (!has_ports(op.proto) || nfct_attr_is_set(ct, ATTR_ORIG_PORT_SRC) <= 0 ||
 	    nfct_attr_is_set(ct, ATTR_REPL_PORT_SRC) <= 0)
 		return NFCT_CB_CONTINUE;
-	get_addr(ct, op.family, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC, &op.src);
-	get_addr(ct, op.family, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST, &op.ndst);
-	get_addr(ct, op.family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &rsrc);
-	get_addr(ct, op.family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, &rdst);
+	if (!get_addr(ct, op.family, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC, &op.src) ||
+	    !get_addr(ct, op.family, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST, &op.ndst) ||
+	    !get_addr(ct, op.family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &rsrc) ||
+	    !get_addr(ct, op.family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, &rdst) ||
+	    nfct_attr_is_set(ct, ATTR_ORIG_PORT_DST) <= 0 ||
+	    nfct_attr_is_set(ct, ATTR_REPL_PORT_DST) <= 0)
+		return NFCT_CB_CONTINUE;
 	op.sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
 	op.ndport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_DST));
 	uint16_t rsport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
