@@ -306,10 +306,9 @@ ctg_ok "topology: inside, NAT gateway, outside router, far network (MTU 1280)"
 ctg_bg "$CTG_NS_CLI" "$T/serve-in.log" timeout 300 python3 "$H" serve 3389
 ctg_bg "$CTG_NS_SRV" "$T/serve-out.log" timeout 300 python3 "$H" serve "$SRVPORT"
 ctg_bg "$NS_FAR" "$T/serve-far.log" timeout 300 python3 "$H" serve "$SRVPORT"
-for ns in "$CTG_NS_CLI" "$CTG_NS_SRV" "$NS_FAR"; do
-	ctg_wait_for 10 ctg_tcp_connect "$ns" 127.0.0.1 3389 ||
-	    ctg_wait_for 10 ctg_tcp_connect "$ns" 127.0.0.1 "$SRVPORT"
-done
+ctg_wait_for 10 ctg_tcp_connect "$CTG_NS_CLI" 127.0.0.1 3389
+ctg_wait_for 10 ctg_tcp_connect "$CTG_NS_SRV" 127.0.0.1 "$SRVPORT"
+ctg_wait_for 10 ctg_tcp_connect "$NS_FAR" 127.0.0.1 "$SRVPORT"
 
 # Rules in the addresses the packets have in FORWARD: the port forward is
 # accepted by its inside target, 198.51.100.2:3389, not 203.0.113.1:2222.
