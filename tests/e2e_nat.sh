@@ -27,6 +27,8 @@
 #  6. PMTU: a router beyond the gateway answers DF packets too big for its
 #     next link; the ICMP error reaches the inside client translated, is
 #     RELATED in ctguard's log and the transfer completes
+#  7. queue rules with another reject mark than the daemon's: a rejected
+#     packet that comes back is dropped and counted, not looped
 #
 # Environment: srcdir, builddir as in e2e_gateway.sh. Exit 0 pass, 1 fail,
 # 77 skip (not root or a tool missing; CI=true fails instead).
@@ -457,6 +459,21 @@ ctg_check "no rejected packet came back to the queue (reject_errors 0)" \
     eval "ctl stats | grep -q ' rejects_sent [1-9][0-9]* reject_errors 0 '"
 ctg_check "ctguard stats counts the NAT mappings" \
     eval "ctl stats | grep -q '^nat mappings [1-9]'"
+
+# queue rules whose REJECT rules carry another mark than the daemon's: a
+# rejected packet comes back marked, and is dropped instead of looping
+ctg_check "ctguard-setup refuses --reject-mark 0 and a non-number (usage error 2)" \
+    eval "'$SETUP' install --reject-mark 0 >/dev/null 2>&1; [ \$? -eq 2 ] &&
+        { '$SETUP' install --reject-mark 0xzz >/dev/null 2>&1; [ \$? -eq 2 ]; }"
+ctg_quiet "$SETUP" install --netns "$CTG_NS_GW" --queues 0:1 --reject-mark 0x20000000
+before=$(ctl stats | sed -n 's/^queue 0 packets \([0-9]*\) .*/\1/p')
+ctg_check_fails "with a mismatched reject mark the port forward is not refused" \
+    py_in "$CTG_NS_SRV" refused "$PUB4" 2223
+after=$(ctl stats | sed -n 's/^queue 0 packets \([0-9]*\) .*/\1/p')
+ctg_check "... the packets that came back were dropped and counted, not looped (${before:-?} -> ${after:-?} packets)" \
+    eval "ctl stats | grep -q ' reject_errors [1-9]' && [ \$(( ${after:-0} - ${before:-0} )) -lt 40 ]"
+ctg_check "... and the daemon warned about the missing REJECT rule" \
+    grep -q "a rejected packet came back" "$T/ctguardd.log"
 
 kill -TERM "$DPID"
 ctg_wait_for 15 eval "! kill -0 $DPID 2>/dev/null"
