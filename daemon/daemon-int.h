@@ -124,6 +124,8 @@ int ctgd_nat_open(struct daemon *dm);
 void ctgd_nat_start(struct daemon *dm);
 void ctgd_nat_stop(struct daemon *dm);
 void ctgd_nat_stats(const struct daemon *dm, struct ctgd_nat_stats *st);
+/* For `ctguard connections`: the public side of t, "" when not translated. */
+void ctgd_nat_describe(const struct ctg_tuple *t, bool json, char *buf, size_t len);
 
 /* ctlserver.c */
 int ctgd_ctl_open(const struct ctg_config *cfg);

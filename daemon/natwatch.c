@@ -45,6 +45,8 @@
 #define NAT_BUSY_MS     1000
 #define NAT_RCVBUF      (32 * 1024 * 1024)
 #define NAT_PRUNE_US    (3600ULL * 1000000)
+#define NAT_BUCKETS     65536           /* the live map, for ctguard connections */
+#define NAT_LIVE_MAX    (1u << 20)
 
 struct nat_op {
 	bool destroy;
@@ -54,6 +56,17 @@ struct nat_op {
 	struct ctg_addr src, dst, nsrc, ndst;
 	uint16_t sport, dport, nsport, ndport;
 	bool snat, dnat;
+};
+
+/*
+ * The live mappings, for `ctguard connections`: chained by the tuple the
+ * filter chains see (the lookup) and by the kernel's id (the DESTROY).
+ * Changed by the NAT thread only, read by the control server; a mutex,
+ * never taken on the packet path.
+ */
+struct live {
+	struct live *by_tuple, *by_id;
+	struct nat_op m;
 };
 
 struct ctgd_nat {
@@ -72,7 +85,135 @@ struct ctgd_nat {
 	bool dumping;                   /* the start-up dump: rows from before us */
 	uint64_t last_flush_ms, last_prune_us;
 	_Atomic uint64_t mappings, ended, lost, overruns, db_errors;
+	pthread_mutex_t live_lock;
+	struct live **by_tuple, **by_id;
+	unsigned nlive;
 };
+
+/* The one instance, for the control server's lookups (NULL: none). */
+static struct ctgd_nat *_Atomic the_nat;
+
+static unsigned
+tuple_hash(uint8_t proto, const struct ctg_addr *s, uint16_t sport,
+    const struct ctg_addr *d, uint16_t dport)
+{
+	uint32_t h = 2166136261u ^ proto;
+
+	for (int i = 0; i < 4; i++)
+		h = (h ^ s->w[i] ^ (d->w[i] << 1)) * 16777619u;
+	h = (h ^ sport ^ ((uint32_t)dport << 16)) * 16777619u;
+	return (h ^ (h >> 16)) % NAT_BUCKETS;
+}
+
+static void
+live_add(struct ctgd_nat *n, const struct nat_op *op)
+{
+	struct live *e;
+	unsigned t, i;
+
+	if (n->nlive >= NAT_LIVE_MAX || !(e = calloc(1, sizeof(*e))))
+		return;
+	e->m = *op;
+	t = tuple_hash(op->proto, &op->src, op->sport, &op->dst, op->dport);
+	i = op->ct_id % NAT_BUCKETS;
+	pthread_mutex_lock(&n->live_lock);
+	e->by_tuple = n->by_tuple[t];
+	n->by_tuple[t] = e;
+	e->by_id = n->by_id[i];
+	n->by_id[i] = e;
+	n->nlive++;
+	pthread_mutex_unlock(&n->live_lock);
+}
+
+static void
+live_del(struct ctgd_nat *n, uint32_t ct_id)
+{
+	struct live **pp, *e = NULL;
+
+	pthread_mutex_lock(&n->live_lock);
+	for (pp = &n->by_id[ct_id % NAT_BUCKETS]; *pp; pp = &(*pp)->by_id) {
+		if ((*pp)->m.ct_id == ct_id) {
+			e = *pp;
+			*pp = e->by_id;
+			break;
+		}
+	}
+	if (e) {
+		const struct nat_op *m = &e->m;
+		unsigned t = tuple_hash(m->proto, &m->src, m->sport, &m->dst, m->dport);
+
+		for (pp = &n->by_tuple[t]; *pp; pp = &(*pp)->by_tuple) {
+			if (*pp == e) {
+				*pp = e->by_tuple;
+				break;
+			}
+		}
+		n->nlive--;
+	}
+	pthread_mutex_unlock(&n->live_lock);
+	free(e);
+}
+
+static void
+live_free(struct ctgd_nat *n)
+{
+	for (unsigned i = 0; n->by_id && i < NAT_BUCKETS; i++) {
+		while (n->by_id[i]) {
+			struct live *e = n->by_id[i];
+			n->by_id[i] = e->by_id;
+			free(e);
+		}
+	}
+	free(n->by_id);
+	free(n->by_tuple);
+}
+
+/*
+ * The public side of connection t, formatted for `ctguard connections`:
+ * " nat SRC:PORT" / " natdst DST:PORT" (table) or the JSON members
+ * ",\"nat_src\":...". Empty when the kernel did not translate it.
+ */
+void
+ctgd_nat_describe(const struct ctg_tuple *t, bool json, char *buf, size_t len)
+{
+	struct ctgd_nat *n = atomic_load(&the_nat);
+	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN];
+	struct nat_op m;
+	bool found = false;
+
+	buf[0] = '\0';
+	if (!n)
+		return;
+	pthread_mutex_lock(&n->live_lock);
+	for (struct live *e = n->by_tuple[tuple_hash(t->proto, &t->src, t->sport, &t->dst,
+	    t->dport)]; e; e = e->by_tuple) {
+		if (e->m.proto == t->proto && e->m.family == t->family && e->m.sport == t->sport &&
+		    e->m.dport == t->dport && memcmp(&e->m.src, &t->src, sizeof(t->src)) == 0 &&
+		    memcmp(&e->m.dst, &t->dst, sizeof(t->dst)) == 0) {
+			m = e->m;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&n->live_lock);
+	if (!found)
+		return;
+	inet_ntop(m.family == 4 ? AF_INET : AF_INET6, m.nsrc.b, a, sizeof(a));
+	inet_ntop(m.family == 4 ? AF_INET : AF_INET6, m.ndst.b, b, sizeof(b));
+	if (json)
+		snprintf(buf, len, ",\"nat_src\":%s%s%s,\"nat_sport\":%u,"
+		    "\"nat_dst\":%s%s%s,\"nat_dport\":%u",
+		    m.snat ? "\"" : "", m.snat ? a : "null", m.snat ? "\"" : "",
+		    m.snat ? m.nsport : 0,
+		    m.dnat ? "\"" : "", m.dnat ? b : "null", m.dnat ? "\"" : "",
+		    m.dnat ? m.ndport : 0);
+	else if (m.snat && m.dnat)
+		snprintf(buf, len, " nat %s:%u natdst %s:%u", a, m.nsport, b, m.ndport);
+	else if (m.snat)
+		snprintf(buf, len, " nat %s:%u", a, m.nsport);
+	else
+		snprintf(buf, len, " natdst %s:%u", b, m.ndport);
+}
 
 static bool
 has_ports(uint8_t proto)
@@ -128,6 +269,7 @@ on_ct(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 		    !(nfct_get_attr_u32(ct, ATTR_STATUS) & (IPS_SRC_NAT | IPS_DST_NAT)))
 			return NFCT_CB_CONTINUE;
 		op.destroy = true;
+		live_del(n, op.ct_id);
 		return pend(n, &op);
 	}
 	if (l3 != AF_INET && l3 != AF_INET6)
@@ -158,6 +300,8 @@ on_ct(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 	op.snat = memcmp(&op.src, &rdst, sizeof(rdst)) != 0 || op.sport != rdport;
 	if (!op.snat && !op.dnat)
 		return NFCT_CB_CONTINUE;
+	live_del(n, op.ct_id);          /* the dump and an event may both name it */
+	live_add(n, &op);
 	return pend(n, &op);
 }
 
@@ -392,6 +536,14 @@ ctgd_nat_open(struct daemon *dm)
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -1;
+	n->by_tuple = calloc(NAT_BUCKETS, sizeof(*n->by_tuple));
+	n->by_id = calloc(NAT_BUCKETS, sizeof(*n->by_id));
+	if (!n->by_tuple || !n->by_id) {
+		live_free(n);
+		free(n);
+		return -1;
+	}
+	pthread_mutex_init(&n->live_lock, NULL);
 	n->path = cfg->log_database;
 	n->retention_days = cfg->log_retention_days;
 	n->ev = nfct_open(CONNTRACK, NF_NETLINK_CONNTRACK_NEW | NF_NETLINK_CONNTRACK_DESTROY);
@@ -399,6 +551,7 @@ ctgd_nat_open(struct daemon *dm)
 		ctgd_log(LOG_WARNING, "nat: cannot follow conntrack events (%s; is "
 		    "nf_conntrack_netlink loaded?): NAT mappings are not logged",
 		    strerror(errno));
+		live_free(n);
 		free(n);
 		return 0;
 	}
@@ -410,6 +563,7 @@ ctgd_nat_open(struct daemon *dm)
 	/* while we may still be root: the file may not be the daemon user's */
 	(void)db_ready(n);
 	dm->nat = n;
+	atomic_store(&the_nat, n);
 	return 0;
 }
 
@@ -440,6 +594,10 @@ ctgd_nat_stop(struct daemon *dm)
 		n->running = false;
 	}
 	nfct_close(n->ev);
+	/* the control server is not serving: stop has run or start failed */
+	atomic_store(&the_nat, NULL);
+	live_free(n);
+	pthread_mutex_destroy(&n->live_lock);
 	free(n);
 	dm->nat = NULL;
 }

@@ -20,7 +20,7 @@
 #     "ctguard history --nat-addr 203.0.113.1 --nat-port P" names the
 #     inside host behind the remapped port
 #  4. DNAT accepted: the inside server sees the outside client; logged with
-#     the public destination
+#     the public destination; ctguard connections shows live mappings
 #  5. DNAT rejected: the outside client is refused at once (RST, ICMP port
 #     unreachable) from the public address and port, and a capture of the
 #     outside link holds no inside address, in headers or ICMP quotes
@@ -148,6 +148,15 @@ def pair(host, port, src1, src2, sport):
         s.close()
     return 0
 
+def hold(host, port, sport, secs):
+    s = conn(host, port, sport=sport)
+    s.sendall(b'who\n')
+    readline(s)
+    time.sleep(secs)
+    s.sendall(b'bye\n')
+    s.close()
+    return 0
+
 def put(host, port, n):
     s = conn(host, port, timeout=20)
     s.sendall(b'put %d\n' % n)
@@ -195,6 +204,8 @@ elif cmd == 'pair':
     sys.exit(pair(a[0], int(a[1]), a[2], a[3], int(a[4])))
 elif cmd == 'put':
     sys.exit(put(a[0], int(a[1]), int(a[2])))
+elif cmd == 'hold':
+    sys.exit(hold(a[0], int(a[1]), int(a[2]), float(a[3])))
 elif cmd == 'refused':
     sys.exit(refused(a[0], int(a[1])))
 elif cmd == 'udprefused':
@@ -416,6 +427,18 @@ dnat_hist() {
 ctg_check "ctguard history --nat-addr $PUB4 --nat-port 2222 shows the inside target" \
     ctg_wait_for 10 dnat_hist
 
+# live connections: ctguard connections shows their public side
+ctg_bg "$CTG_NS_CLI" "$T/hold1.log" timeout 20 python3 "$H" hold "$CTG_SRV4" "$SRVPORT" 41500 4
+ctg_bg "$CTG_NS_SRV" "$T/hold2.log" timeout 20 python3 "$H" hold "$PUB4" 2222 41501 4
+conns_show() {
+	ctl connections --port 41500 | grep -q " nat $PUB4:[0-9]*\$" &&
+	    ctl connections --port 41501 | grep -q " natdst $PUB4:2222\$" &&
+	    ctl connections --port 41500 --json | grep -q "\"nat_src\":\"$PUB4\",\"nat_sport\":[0-9]*,\"nat_dst\":null"
+}
+ctg_check "ctguard connections shows the live mappings (nat SRC:PORT, natdst $PUB4:2222, JSON)" \
+    ctg_wait_for 3 conns_show
+ctl connections >"$T/conns.out" 2>&1
+
 # --- 5. DNAT rejected ---------------------------------------------------------
 ctg_check "port forward $PUB4:2223 rejected: the outside client is refused at once" \
     py_in "$CTG_NS_SRV" refused "$PUB4" 2223
@@ -492,7 +515,7 @@ ctg_check "the NAT rules are untouched" \
     eval "gw iptables -t nat -S PREROUTING | grep -c DNAT | grep -qx 3"
 
 if [ "$CTG_FAILS" -ne 0 ]; then
-	for f in chain.iptables chain.ip6tables pair.out hist.csv dhist.csv sniff.json sniff.log; do
+	for f in chain.iptables chain.ip6tables conns.out pair.out hist.csv dhist.csv sniff.json sniff.log; do
 		[ -f "$T/$f" ] && { echo "# --- $f"; head -c 1500 "$T/$f" | sed 's/^/#   /'; echo; }
 	done
 	echo "# --- ctguardd log (tail)"
