@@ -89,6 +89,51 @@ migrate_v0_v1(sqlite3 *db, char *err, size_t errlen)
 }
 
 /*
+ * Version 2: the kernel's NAT mappings (natwatch.c). src..dport as the
+ * filter chains and the connections table see the connection; nat_src and
+ * nat_sport the source after SNAT, nat_dst and nat_dport the destination
+ * before DNAT (NULL: not translated); last_us NULL while the entry lives.
+ */
+static const char schema_v2_sql[] =
+    "CREATE TABLE nat ("
+    " id INTEGER PRIMARY KEY, first_us INTEGER NOT NULL, last_us INTEGER,"
+    " proto INTEGER, family INTEGER,"
+    " src TEXT, src_bin BLOB, sport INTEGER, dst TEXT, dst_bin BLOB, dport INTEGER,"
+    " nat_src TEXT, nat_src_bin BLOB, nat_sport INTEGER,"
+    " nat_dst TEXT, nat_dst_bin BLOB, nat_dport INTEGER, ct_id INTEGER);"
+    "CREATE INDEX nat_tuple ON nat(src_bin, sport);"
+    "CREATE INDEX nat_nat_src ON nat(nat_src_bin, nat_sport);"
+    "CREATE INDEX nat_nat_dst ON nat(nat_dst_bin, nat_dport);"
+    "CREATE INDEX nat_open ON nat(ct_id) WHERE last_us IS NULL;"
+    "CREATE INDEX nat_last ON nat(last_us);"
+    /*
+     * A connection and the mapping of the same tuple whose lifetimes
+     * overlap (2 s of slack: the conntrack event and ctguard's clocks).
+     */
+    "CREATE VIEW connections_nat AS SELECT c.*,"
+    " n.nat_src, n.nat_src_bin, n.nat_sport, n.nat_dst, n.nat_dst_bin, n.nat_dport"
+    " FROM connections c LEFT JOIN nat n ON n.id = (SELECT m.id FROM nat m"
+    " WHERE m.src_bin = c.src_bin AND m.sport = c.sport AND m.dst_bin = c.dst_bin"
+    " AND m.dport = c.dport AND m.proto = c.proto"
+    " AND m.first_us <= c.last_us + 2000000"
+    " AND (m.last_us IS NULL OR m.last_us >= c.first_us - 2000000)"
+    " ORDER BY m.first_us DESC LIMIT 1);";
+
+static int
+migrate_v1_v2(sqlite3 *db, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, schema_v2_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "schema version 2 (nat): %s",
+		    msg != NULL ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * migrations[v] takes a database from version v to v + 1; they run in order
  * in one transaction. Adding version 2 is adding one function here (and
  * keeping schema.sql as the history of version 1, with the v2 changes in
@@ -96,6 +141,7 @@ migrate_v0_v1(sqlite3 *db, char *err, size_t errlen)
  */
 static int (*const migrations[])(sqlite3 *, char *, size_t) = {
 	migrate_v0_v1,
+	migrate_v1_v2,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

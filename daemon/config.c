@@ -58,6 +58,7 @@ static const struct key queue_keys[] = {
 	{ "gso", K_BOOL, F(gso), 0, 0, NULL },
 	{ "fail_open", K_BOOL, F(fail_open), 0, 0, NULL },
 	{ "bypass", K_BOOL, F(bypass), 0, 0, NULL },
+	{ "reject_mark", K_U32, F(reject_mark), 1, 0xffffffffLL, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -89,6 +90,7 @@ static const struct key log_keys[] = {
 	{ "retention_days", K_U32, F(log_retention_days), 0, 36500, NULL },
 	{ "retention_mb", K_U32, F(log_retention_mb), 0, 16777216, NULL },
 	{ "strict_audit", K_BOOL, F(strict_audit), 0, 0, NULL },
+	{ "nat", K_BOOL, F(log_nat), 0, 0, NULL },
 	{ "group", K_NAME, F(log_group), 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
@@ -167,6 +169,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->gso = true;
 	cfg->fail_open = false;
 	cfg->bypass = false;
+	cfg->reject_mark = CTG_REJECT_MARK_DEFAULT;
 
 	cfg->max_connections = 262144;
 	cfg->midstream = CTG_MIDSTREAM_LOOSE;
@@ -186,6 +189,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->log_retention_days = 30;
 	cfg->log_retention_mb = 0;
 	cfg->strict_audit = false;
+	cfg->log_nat = true;
 
 	strcpy(cfg->user, "ctguard");
 	strcpy(cfg->pidfile, "/run/ctguard/ctguardd.pid");

@@ -66,7 +66,7 @@ static int
 list_conn(void *arg, struct ctg_conn *c)
 {
 	struct conn_filter *f = arg;
-	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN];
+	char s[INET6_ADDRSTRLEN], d[INET6_ADDRSTRLEN], nat[160];
 	const char *label = ctg_conn_label(c);
 
 	if (!(c->flags & CTG_CONN_CONFIRMED))
@@ -82,24 +82,25 @@ list_conn(void *arg, struct ctg_conn *c)
 		return 0;
 	ctg_addr_str(&c->tuple.src, c->tuple.family, s, sizeof(s));
 	ctg_addr_str(&c->tuple.dst, c->tuple.family, d, sizeof(d));
+	ctgd_nat_describe(&c->tuple, f->json, nat, sizeof(nat));
 	if (f->json)
 		ctg_strbuf_printf(f->o, "{\"id\":%" PRIu64 ",\"proto\":%u,\"src\":\"%s\",\"sport\":%u,"
 		    "\"dst\":\"%s\",\"dport\":%u,\"state\":\"%s\",\"orig_state\":\"%s\","
 		    "\"resp_state\":\"%s\",\"conn_state\":\"%s\",\"history\":\"%s\","
 		    "\"orig_pkts\":%u,\"orig_bytes\":%" PRIu64 ",\"resp_pkts\":%u,"
-		    "\"resp_bytes\":%" PRIu64 ",\"first_us\":%" PRIu64 ",\"last_us\":%" PRIu64 "}\n",
+		    "\"resp_bytes\":%" PRIu64 ",\"first_us\":%" PRIu64 ",\"last_us\":%" PRIu64 "%s}\n",
 		    c->id, c->tuple.proto, s, c->tuple.sport, d, c->tuple.dport, label,
 		    ctg_tcp_state_name(c->peer[0].state), ctg_tcp_state_name(c->peer[1].state),
 		    ctg_conn_state_code(c), c->history, c->pkts[0], c->bytes[0], c->pkts[1],
 		    c->bytes[1], c->first_us + (uint64_t)f->wall_shift_us,
-		    c->last_us + (uint64_t)f->wall_shift_us);
+		    c->last_us + (uint64_t)f->wall_shift_us, nat);
 	else
 		ctg_strbuf_printf(f->o, "%-20" PRIu64 " %-5u %-40s %-40s %-12s %-11s %-11s %8u %10" PRIu64
-		    " %8u %10" PRIu64 "\n", c->id, c->tuple.proto,
+		    " %8u %10" PRIu64 "%s\n", c->id, c->tuple.proto,
 		    (snprintf(s + strlen(s), sizeof(s) - strlen(s), ":%u", c->tuple.sport), s),
 		    (snprintf(d + strlen(d), sizeof(d) - strlen(d), ":%u", c->tuple.dport), d),
 		    label, ctg_tcp_state_name(c->peer[0].state), ctg_tcp_state_name(c->peer[1].state),
-		    c->pkts[0], c->bytes[0], c->pkts[1], c->bytes[1]);
+		    c->pkts[0], c->bytes[0], c->pkts[1], c->bytes[1], nat);
 	f->shown++;
 	return f->o->full ? 1 : 0;
 }

@@ -2,10 +2,11 @@
  * Private to the live daemon (the daemon/ files below): the shared state of its rooms.
  *
  *   daemon.c      lifecycle: start, main loop, signals, stop; log and events
- *   worker.c      one thread per queue: packets, verdicts, REJECT replies
+ *   worker.c      one thread per queue: packets, verdicts (rejects by the kernel)
  *   crossqueue.c  ICMP errors whose flow another worker tracks
  *   snapshot.c    the connection tables saved across restarts
  *   reload.c      rules (and configuration) loaded anew and swapped in
+ *   natwatch.c    the kernel's NAT mappings (conntrack events) into the audit log
  *   ctlserver.c   the control socket: a table of commands
  *   privileges.c  giving up root
  *   pidfile.c     the pid file
@@ -41,11 +42,11 @@ struct worker {
 	_Atomic(struct ctg_ruleset *) pending;
 	_Atomic(struct ctg_ruleset *) retired;
 	atomic_bool recheck;    /* set with pending: a second reload may race the first */
-	int raw4, raw6;
 	uint64_t now_us;
 	uint64_t last_sweep;
 	size_t sweep_budget;
-	uint64_t rejects_sent, reject_errors;
+	uint64_t rejects_sent;          /* handed back marked for the kernel's REJECT */
+	uint64_t reject_errors;         /* ... that came back: no REJECT rule */
 	uint64_t related_elsewhere;     /* ICMP errors matched in another queue's table */
 	uint64_t related_busy;          /* ... not looked up: that worker stayed busy */
 	struct daemon *dm;
@@ -57,6 +58,8 @@ struct worker {
 		char name[IF_NAMESIZE];
 	} ifname[CTGD_IFCACHE];
 };
+
+struct ctgd_nat;
 
 struct daemon {
 	const struct ctg_config *cfg;
@@ -79,6 +82,7 @@ struct daemon {
 	uint64_t last_checkpoint_us;    /* wall time of the last one written */
 	uint64_t checkpoints, checkpoint_failures;
 	uint64_t checkpoint_write_us, checkpoint_hold_max_us;
+	struct ctgd_nat *nat;           /* natwatch.c; NULL: not followed */
 };
 
 /* daemon.c */
@@ -110,6 +114,18 @@ struct ctg_ruleset *ctgd_load_rules(struct daemon *dm, const struct ctg_config *
     char *err, size_t errlen);
 int ctgd_reload(struct daemon *dm, char *err, size_t errlen);
 void ctgd_free_retired(struct daemon *dm);
+
+/* natwatch.c */
+struct ctgd_nat_stats {
+	bool active;
+	uint64_t mappings, ended, lost, overruns, db_errors;
+};
+int ctgd_nat_open(struct daemon *dm);
+void ctgd_nat_start(struct daemon *dm);
+void ctgd_nat_stop(struct daemon *dm);
+void ctgd_nat_stats(const struct daemon *dm, struct ctgd_nat_stats *st);
+/* For `ctguard connections`: the public side of t, "" when not translated. */
+void ctgd_nat_describe(const struct ctg_tuple *t, bool json, char *buf, size_t len);
 
 /* ctlserver.c */
 int ctgd_ctl_open(const struct ctg_config *cfg);

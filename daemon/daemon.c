@@ -232,13 +232,18 @@ start(struct daemon *dm, struct ctg_ruleset *rules)
 	if (ctgd_workers_setup(dm, rules) < 0)
 		return -1;
 	dm->ctl_fd = ctgd_ctl_open(cfg);
+	if (ctgd_nat_open(dm) < 0)
+		return -1;
 	ctgd_pidfile_write(cfg->pidfile);
 	if (ctgd_drop_privileges(cfg) < 0)
 		return -1;
 	ctgd_event(dm, CTG_EV_START, dm->nw,
 	    "ctguardd %s started: queues %u-%u, ruleset %016" PRIx64, PACKAGE_VERSION,
 	    cfg->queue_first, cfg->queue_first + dm->nw - 1, ctg_ruleset_hash(dm->w[0].pl.rules));
-	return ctgd_workers_start(dm);
+	if (ctgd_workers_start(dm) < 0)
+		return -1;
+	ctgd_nat_start(dm);
+	return 0;
 }
 
 /* The workers have stopped: save their tables for the next start. */
@@ -246,6 +251,7 @@ static void
 stop(struct daemon *dm)
 {
 	ctgd_free_retired(dm);
+	ctgd_nat_stop(dm);
 	ctgd_checkpoints_stop(dm);
 	for (unsigned i = 0; i < dm->nw; i++)
 		ctgd_snapshot_save(dm, &dm->w[i]);
@@ -256,6 +262,7 @@ static void
 release(struct daemon *dm)
 {
 	ctgd_ctl_close(dm);
+	ctgd_nat_stop(dm);
 	ctgd_workers_close(dm);
 	if (dm->log)
 		ctg_auditlog_close(dm->log);

@@ -38,6 +38,8 @@ struct opts {
 	const char *reason;
 	struct range src, dst;
 	long port;              /* -1 = any */
+	struct range nat_addr;  /* history: the public side of a NAT mapping */
+	long nat_port;          /* -1 = any */
 	long proto;             /* -1 = any */
 	const char *rule;
 	bool has_conn;

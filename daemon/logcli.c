@@ -196,6 +196,11 @@ usage(enum cmd cmd, FILE *f)
 	    "      --proto P       tcp, udp, icmp, icmpv6 or a number\n"
 	    "      --rule NAME     rule name\n"
 	    "      --conn ID       connection id\n");
+	if (cmd == CMD_HISTORY)
+		fprintf(f,
+		    "      --nat-addr ADDR[/LEN] public address of a NAT mapping: the\n"
+		    "                      source after SNAT or the destination before DNAT\n"
+		    "      --nat-port N    public port of a NAT mapping\n");
 	if (cmd != CMD_SUMMARY)
 		fprintf(f,
 		    "      --limit N       only the N most recent\n"
@@ -329,6 +334,23 @@ set_port(struct cli *c, const char *val)
 }
 
 static int
+set_nat_addr(struct cli *c, const char *val)
+{
+	return set_addr(c, val, &c->o->nat_addr);
+}
+
+static int
+set_nat_port(struct cli *c, const char *val)
+{
+	long long v;
+
+	if (parse_num(val, 0, 65535, &v) == -1)
+		return usage_error(c->o->cmd, c->err, "invalid port '%s'", val);
+	c->o->nat_port = (long)v;
+	return -1;
+}
+
+static int
 set_proto(struct cli *c, const char *val)
 {
 	char why[160];
@@ -430,6 +452,8 @@ static const struct option {
 	{ "proto", 0, true, FOR_ALL, NULL, set_proto },
 	{ "rule", 0, true, FOR_ALL, NULL, set_rule },
 	{ "conn", 0, true, FOR_ALL, NULL, set_conn },
+	{ "nat-addr", 0, true, FOR_HISTORY, "history only", set_nat_addr },
+	{ "nat-port", 0, true, FOR_HISTORY, "history only", set_nat_port },
 	{ "limit", 0, true, FOR_LOG | FOR_HISTORY, "log and history", set_limit },
 	{ "format", 0, true, FOR_ALL, NULL, set_format },
 	{ "follow", 0, false, FOR_LOG, "log only", set_follow },
@@ -539,6 +563,7 @@ ctg_logcli_main(int argc, char **argv, FILE *out, FILE *err)
 	}
 	o.db = CTG_LOGCLI_DEFAULT_DB;
 	o.port = -1;
+	o.nat_port = -1;
 	o.proto = -1;
 	o.follow_ms = -1;
 	rc = parse_args(argc, argv, &o, out, err);

@@ -22,7 +22,7 @@
 
 #define BUSY_TIMEOUT_MS 2000
 #define FOLLOW_POLL_MS  200
-#define MAX_PARAMS      16
+#define MAX_PARAMS      32
 #define TOP_N           10
 
 static const struct col log_cols[] = {
@@ -68,7 +68,17 @@ static const struct col history_cols[] = {
 	{ "resp_state", "resp_state", K_TEXT, false },
 	{ "end_reason", "end_reason", K_TEXT, true },
 	{ "rule", "rule", K_TEXT, true },
+	/* the kernel's NAT mapping of the connection (schema 2; NULL: none) */
+	{ "nat_src", "nat_src", K_TEXT, true },
+	{ "nat_sport", "nat_sport", K_INT, true },
+	{ "nat_dst", "nat_dst", K_TEXT, true },
+	{ "nat_dport", "nat_dport", K_INT, true },
 };
+
+/* Before schema 2 there is no mapping to show. */
+#define HISTORY_V1_SOURCE "(SELECT *, NULL AS nat_src, NULL AS nat_sport," \
+	" NULL AS nat_dst, NULL AS nat_dport, NULL AS nat_src_bin," \
+	" NULL AS nat_dst_bin FROM connections)"
 
 static const struct col summary_cols[] = {
 	{ "group", NULL, K_TEXT, true },
@@ -105,9 +115,55 @@ append(char *buf, size_t len, const char *s)
 	snprintf(buf + n, len - n, "%s", s);
 }
 
-/* WHERE clause for verdicts (log, summary) or connections (history). */
+/*
+ * The NAT filters, on the columns of nat (prefix "n.") or of
+ * connections_nat (""). Address and port must be the same side's (the
+ * source after SNAT, or the destination before DNAT); a single address is
+ * an equality, so that (address, port) is one seek in nat's indexes.
+ */
 static void
-build_where(const struct opts *o, char *w, size_t wlen, struct params *p)
+nat_side(const struct opts *o, const char *pre, const char *side, const char *port,
+    char *w, size_t wlen, struct params *p)
+{
+	char buf[160];
+	bool one = o->nat_addr.set && memcmp(o->nat_addr.lo, o->nat_addr.hi, 16) == 0;
+
+	snprintf(buf, sizeof(buf), "(1");
+	if (one) {
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), " AND %snat_%s_bin = ?",
+		    pre, side);
+		add_param(p, P_BLOB, 0, o->nat_addr.lo);
+	} else if (o->nat_addr.set) {
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf),
+		    " AND %snat_%s_bin BETWEEN ? AND ?", pre, side);
+		add_param(p, P_BLOB, 0, o->nat_addr.lo);
+		add_param(p, P_BLOB, 0, o->nat_addr.hi);
+	}
+	if (o->nat_port >= 0) {
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), " AND %snat_%s = ?",
+		    pre, port);
+		add_param(p, P_INT, o->nat_port, NULL);
+	}
+	append(w, wlen, buf);
+	append(w, wlen, ")");
+}
+
+static void
+nat_where(const struct opts *o, const char *pre, char *w, size_t wlen, struct params *p)
+{
+	append(w, wlen, " AND (");
+	nat_side(o, pre, "src", "sport", w, wlen, p);
+	append(w, wlen, " OR ");
+	nat_side(o, pre, "dst", "dport", w, wlen, p);
+	append(w, wlen, ")");
+}
+
+/*
+ * WHERE clause for verdicts (log, summary) or connections (history).
+ * has_nat: the database has the nat table (schema 2).
+ */
+static void
+build_where(const struct opts *o, bool has_nat, char *w, size_t wlen, struct params *p)
 {
 	bool conns = o->cmd == CMD_HISTORY;
 
@@ -161,6 +217,22 @@ build_where(const struct opts *o, char *w, size_t wlen, struct params *p)
 	if (o->has_conn) {
 		append(w, wlen, conns ? " AND id = ?" : " AND conn_id = ?");
 		add_param(p, P_INT, o->conn, NULL);
+	}
+	if (conns && (o->nat_addr.set || o->nat_port >= 0)) {
+		/*
+		 * Find the few mappings first, through nat's indexes, rather
+		 * than joining every connection to its mapping and filtering
+		 * after (seconds on a million connections); the filter on the
+		 * view's columns then keeps the mapping each row is shown with.
+		 */
+		if (has_nat) {
+			append(w, wlen, " AND id IN (SELECT c.id FROM nat n JOIN connections c"
+			    " ON c.src_bin = n.src_bin AND c.sport = n.sport AND c.dst_bin = n.dst_bin"
+			    " AND c.dport = n.dport AND c.proto = n.proto WHERE 1");
+			nat_where(o, "n.", w, wlen, p);
+			append(w, wlen, ")");
+		}
+		nat_where(o, "", w, wlen, p);
 	}
 }
 
@@ -263,8 +335,9 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 {
 	const struct col *cols = o->cmd == CMD_LOG ? log_cols : history_cols;
 	int ncols = o->cmd == CMD_LOG ? NCOLS(log_cols) : NCOLS(history_cols);
-	const char *table = o->cmd == CMD_LOG ? "verdicts" : "connections";
-	char select[1024], where[1024], sql[4096];
+	const char *table = o->cmd == CMD_LOG ? "verdicts" : "connections_nat";
+	char select[1024], where[2048], sql[8192];
+	bool has_nat = true;
 	struct params p = { 0 };
 	struct printer pr;
 	sqlite3_stmt *st;
@@ -276,7 +349,20 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 		append(select, sizeof(select), i ? ", " : "");
 		append(select, sizeof(select), cols[i].expr);
 	}
-	build_where(o, where, sizeof(where), &p);
+	if (o->cmd == CMD_HISTORY) {
+		int version = 0;
+		sqlite3_stmt *vs;
+
+		if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &vs, NULL) == SQLITE_OK &&
+		    sqlite3_step(vs) == SQLITE_ROW)
+			version = sqlite3_column_int(vs, 0);
+		sqlite3_finalize(vs);
+		if (version < 2) {
+			table = HISTORY_V1_SOURCE;
+			has_nat = false;
+		}
+	}
+	build_where(o, has_nat, where, sizeof(where), &p);
 	if (o->limit > 0)
 		snprintf(sql, sizeof(sql), "SELECT * FROM (%s FROM %s%s ORDER BY "
 		    "id DESC LIMIT %lld) ORDER BY id", select, table, where,
@@ -345,7 +431,7 @@ summary_group(sqlite3 *db, const struct opts *o, const char *group,
 	sqlite3_stmt *st;
 	int rc;
 
-	build_where(o, where, sizeof(where), &p);
+	build_where(o, false, where, sizeof(where), &p);
 	snprintf(sql, sizeof(sql), "SELECT '%s', %s, count(*) FROM verdicts%s "
 	    "GROUP BY 2 ORDER BY 3 DESC, 2 LIMIT %d", group, expr, where,
 	    limit > 0 ? limit : -1);
@@ -409,7 +495,7 @@ lc_cmd_summary(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	sqlite3_stmt *st;
 	int rc;
 
-	build_where(o, where, sizeof(where), &p);
+	build_where(o, false, where, sizeof(where), &p);
 	snprintf(sql, sizeof(sql), "SELECT 'total', NULL, count(*), min(time_us),"
 	    " max(time_us) FROM verdicts%s", where);
 	if (prepare(db, sql, &st, o->db, err) != 0)

@@ -98,4 +98,15 @@ ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom)
 		ctg_strbuf_printf(o, "log written %" PRIu64 " dropped %" PRIu64 " pending %" PRIu64 " degraded %s\n",
 		    ls.written, ls.dropped + logdrop, ls.pending, ls.degraded ? "yes" : "no");
 	}
+	struct ctgd_nat_stats ns;
+	ctgd_nat_stats(dm, &ns);
+	if (!ns.active)
+		return;
+	if (prom)
+		ctg_strbuf_printf(o, "ctguard_nat_mappings_total %" PRIu64 "\nctguard_nat_lost_total %" PRIu64 "\n",
+		    ns.mappings, ns.lost + ns.overruns);
+	else
+		ctg_strbuf_printf(o, "nat mappings %" PRIu64 " ended %" PRIu64 " lost %" PRIu64
+		    " overruns %" PRIu64 " db_errors %" PRIu64 "\n",
+		    ns.mappings, ns.ended, ns.lost, ns.overruns, ns.db_errors);
 }

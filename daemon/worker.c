@@ -24,7 +24,6 @@
 #include <unistd.h>
 
 #include "ctguard/clock.h"
-#include "ctguard/reject.h"
 #include "ctguard/tracker.h"
 #include "daemon-int.h"
 
@@ -80,36 +79,45 @@ burst_begin(struct worker *w)
 	w->pl.wall_shift_us = (int64_t)(ctg_clock_wall_us() - w->now_us);
 }
 
+/*
+ * A packet the rules reject goes back to the kernel marked, to run its
+ * hook's table again (NF_REPEAT), where the rule ctguard-setup puts before
+ * the queue rule (-m mark --mark M/M -j REJECT) answers it. The kernel
+ * attaches the packet's conntrack entry to its RST or ICMP error, so NAT
+ * translates the answer like any reply: a refused port forward is refused
+ * from the public address, and no inside address leaves on the outside,
+ * which a reply built here from the post-DNAT headers could not ensure.
+ * The kernel also declines what must not be answered (an RST, an ICMP
+ * error, a broadcast, a non-first fragment).
+ */
 static void
-send_reject(struct worker *w, const struct ctg_decision *d,
-    const uint8_t *buf, uint32_t caplen)
+verdict_reject(struct worker *w, const struct ctg_nfq_pkt *pkt)
 {
-	uint8_t out[1500];
-	ssize_t n = ctg_build_reject(&d->pkt, buf, caplen, out, sizeof(out), false);
-	struct sockaddr_storage ss;
-	socklen_t sl;
-	int fd;
+	uint32_t mark = w->dm->cfg->reject_mark;
 
-	if (n <= 0)
-		return;
-	memset(&ss, 0, sizeof(ss));
-	if (d->pkt.tuple.family == 4) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		sin->sin_family = AF_INET;
-		memcpy(&sin->sin_addr, d->pkt.tuple.src.b, 4);
-		sl = sizeof(*sin);
-		fd = w->raw4;
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		sin6->sin6_family = AF_INET6;
-		memcpy(&sin6->sin6_addr, d->pkt.tuple.src.b, 16);
-		sl = sizeof(*sin6);
-		fd = w->raw6;
-	}
-	if (fd < 0 || sendto(fd, out, (size_t)n, 0, (struct sockaddr *)&ss, sl) < 0)
-		w->reject_errors++;
-	else
-		w->rejects_sent++;
+	ctg_nfq_verdict_mark(w->nfq, pkt->id, CTG_NFQ_REPEAT, pkt->mark | mark);
+	w->rejects_sent++;
+}
+
+/*
+ * A packet back with our mark passed no REJECT rule: the queue rules were
+ * not installed by ctguard-setup (or with another mark). Drop it, or it
+ * would loop through the queue.
+ */
+static bool
+came_back(struct worker *w, const struct ctg_nfq_pkt *pkt)
+{
+	uint32_t mark = w->dm->cfg->reject_mark;
+
+	if ((pkt->mark & mark) != mark)
+		return false;
+	if (w->reject_errors++ == 0)
+		ctgd_log(LOG_WARNING, "queue %u: a rejected packet came back: no "
+		    "'-m mark --mark %#x/%#x -j REJECT' rule before the queue rule "
+		    "(ctguard-setup install --reject-mark); rejects are dropped silently",
+		    w->queue, mark, mark);
+	ctg_nfq_verdict(w->nfq, pkt->id, CTG_NFQ_DROP);
+	return true;
 }
 
 static void
@@ -120,6 +128,8 @@ on_packet(void *arg, const struct ctg_nfq_pkt *pkt)
 	struct ctg_pkt_in in;
 
 	burst_begin(w);
+	if (came_back(w, pkt))
+		return;
 	if (!pkt->payload || pkt->caplen == 0) {
 		/* nothing to judge, so nothing may pass */
 		w->no_payload++;
@@ -135,8 +145,10 @@ on_packet(void *arg, const struct ctg_nfq_pkt *pkt)
 	in.iif = ifname_of(w, pkt->ifindex_in);
 	in.oif = ifname_of(w, pkt->ifindex_out);
 	ctg_pipeline_process(&w->pl, &in, &d);
-	if (d.action == CTG_ACT_REJECT)
-		send_reject(w, &d, in.buf, in.caplen);
+	if (d.action == CTG_ACT_REJECT) {
+		verdict_reject(w, pkt);
+		return;
+	}
 	ctg_nfq_verdict(w->nfq, pkt->id,
 	    d.action == CTG_ACT_ACCEPT ? CTG_NFQ_ACCEPT : CTG_NFQ_DROP);
 }
@@ -210,7 +222,7 @@ worker_main(void *arg)
 
 /*
  * Set worker i up: pipeline over rs (owned from here on, freed on error),
- * queue, raw sockets for REJECT replies, and the snapshot of the last run.
+ * queue, and the snapshot of the last run.
  */
 static int
 worker_open(struct daemon *dm, struct worker *w, unsigned i, struct ctg_ruleset *rs,
@@ -234,7 +246,6 @@ worker_open(struct daemon *dm, struct worker *w, unsigned i, struct ctg_ruleset 
 		w->sweep_budget = SWEEP_BUDGET_MIN;
 	if (w->sweep_budget > SWEEP_BUDGET_MAX)
 		w->sweep_budget = SWEEP_BUDGET_MAX;
-	w->raw4 = w->raw6 = -1;
 	pthread_mutex_init(&w->lock, NULL);
 	if (!rs) {
 		ctgd_log(LOG_ERR, "%s", rs_err);
@@ -260,8 +271,6 @@ worker_open(struct daemon *dm, struct worker *w, unsigned i, struct ctg_ruleset 
 	if (!forced)
 		ctgd_log(LOG_WARNING, "queue %u: receive buffer %u bytes (SO_RCVBUFFORCE refused)",
 		    w->queue, rb);
-	w->raw4 = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
-	w->raw6 = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	w->dm = dm;
 	ctg_tracker_set_related_lookup(w->pl.tracker, ctgd_related_elsewhere, w);
 	ctgd_snapshot_restore(dm, w);
@@ -280,8 +289,6 @@ ctgd_workers_setup(struct daemon *dm, struct ctg_ruleset *first)
 	dm->w = calloc(dm->nw, sizeof(*dm->w));
 	if (!dm->w)
 		return -1;
-	for (unsigned i = 0; i < dm->nw; i++)
-		dm->w[i].raw4 = dm->w[i].raw6 = -1;     /* closed on error, set up or not */
 	for (unsigned i = 0; i < dm->nw; i++) {
 		struct ctg_ruleset *rs = i == 0 ? first : ctgd_load_rules(dm, cfg, err, sizeof(err));
 
@@ -322,10 +329,6 @@ ctgd_workers_close(struct daemon *dm)
 		struct worker *w = &dm->w[i];
 		if (w->nfq)
 			ctg_nfq_close(w->nfq);
-		if (w->raw4 >= 0)
-			close(w->raw4);
-		if (w->raw6 >= 0)
-			close(w->raw6);
 		struct ctg_ruleset *p = atomic_exchange(&w->pending, NULL);
 		if (p)
 			ctg_ruleset_free(p);

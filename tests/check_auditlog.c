@@ -320,7 +320,7 @@ START_TEST(test_batching)
 	ck_assert_int_eq(q_int(db, "SELECT conn_id FROM verdicts WHERE packet_no = 7"), 8);
 	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts_iso"
 	    " WHERE time LIKE '____-__-__T__:__:__.___'"), 1000);
-	ck_assert_int_eq(q_int(db, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(q_int(db, "PRAGMA user_version"), 2);
 	sqlite3_close(db);
 	ctg_auditlog_close(log);
 }
@@ -902,16 +902,56 @@ START_TEST(test_migrate_v0)
 	base_config(&c);
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
 	ck_assert_int_eq(count_path(dbpath, "PRAGMA auto_vacuum"), 2);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"
-	    " WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"), 8);
+	    " WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"), 13);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"
-	    " WHERE type = 'view'"), 3);
-	/* and opening it again (already at version 1) keeps it */
+	    " WHERE type = 'view'"), 4);
+	/* and opening it again (already at version 2) keeps it */
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
+}
+END_TEST
+
+/* A version 1 database (schema.sql as shipped) gains the nat table and keeps its rows. */
+START_TEST(test_migrate_v1)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, ctg_auditlog_schema_sql(), NULL, NULL, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO connections (id, first_us, last_us,"
+	    " proto, src_bin, sport, dst_bin, dport) VALUES (1, 10000000, 20000000, 6,"
+	    " x'00000000000000000000ffffc6336402', 40000,"
+	    " x'00000000000000000000ffffcb007102', 22); PRAGMA user_version = 1",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	base_config(&c);
+	log = open_ok(&c);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM connections"), 1);
+	/* a mapping of the same tuple, 1 s later: the view joins them */
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO nat (first_us, proto, family,"
+	    " src_bin, sport, dst_bin, dport, nat_src, nat_src_bin, nat_sport, ct_id)"
+	    " VALUES (11000000, 6, 4, x'00000000000000000000ffffc6336402', 40000,"
+	    " x'00000000000000000000ffffcb007102', 22, '203.0.113.1',"
+	    " x'00000000000000000000ffffcb007101', 61000, 7);"
+	    " INSERT INTO nat (first_us, proto, family, src_bin, sport, dst_bin, dport,"
+	    " nat_src, nat_sport, ct_id) VALUES (90000000, 6, 4,"
+	    " x'00000000000000000000ffffc6336402', 40000,"
+	    " x'00000000000000000000ffffcb007102', 22, '203.0.113.1', 61001, 8)",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(count_path(dbpath, "SELECT nat_sport FROM connections_nat"
+	    " WHERE id = 1"), 61000);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM connections_nat"), 1);
 }
 END_TEST
 
@@ -923,7 +963,7 @@ START_TEST(test_newer_schema)
 	make_db("CREATE TABLE verdicts (id INTEGER); PRAGMA user_version = 99");
 	base_config(&c);
 	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
-	ck_assert_str_eq(err, "database schema version 99 is newer than this ctguard (1)");
+	ck_assert_str_eq(err, "database schema version 99 is newer than this ctguard (2)");
 }
 END_TEST
 
@@ -1030,7 +1070,7 @@ START_TEST(test_reopen)
 	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 5);
 	ck_assert_int_eq(count_path(dbpath, "SELECT min(packet_no) FROM verdicts"), 100);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
 	ck_assert_int_eq(count_path(rotated, "SELECT count(*) FROM verdicts"), 10);
 	ctg_auditlog_close(log);
 }
@@ -1140,6 +1180,7 @@ auditlog_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_schema_file_matches);
 	tcase_add_test(tc, test_migrate_v0);
+	tcase_add_test(tc, test_migrate_v1);
 	tcase_add_test(tc, test_newer_schema);
 	tcase_add_test(tc, test_foreign_db);
 	tcase_add_test(tc, test_not_a_database);

@@ -122,6 +122,40 @@ open_writer(void)
 }
 
 /*
+ * The kernel's NAT mappings as natwatch.c writes them: connection 1 went
+ * out through SNAT as 203.0.113.1:61000; the same inside tuple again an
+ * hour after it ended, as :61001 (must not join); connection 3 came in
+ * through DNAT to [2001:db8:ffff::1]:5300.
+ */
+static void
+nat_rows(void)
+{
+	sqlite3 *db;
+	char sql[1024];
+
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+	    "INSERT INTO nat (first_us, last_us, proto, family, src, src_bin, sport,"
+	    " dst, dst_bin, dport, nat_src, nat_src_bin, nat_sport, ct_id) VALUES"
+	    " (%lld, %lld, 6, 4, '10.0.0.1', x'00000000000000000000ffff0a000001', 40000,"
+	    " '192.168.1.2', x'00000000000000000000ffffc0a80102', 443, '203.0.113.1',"
+	    " x'00000000000000000000ffffcb007101', 61000, 1),"
+	    " (%lld, NULL, 6, 4, '10.0.0.1', x'00000000000000000000ffff0a000001', 40000,"
+	    " '192.168.1.2', x'00000000000000000000ffffc0a80102', 443, '203.0.113.1',"
+	    " x'00000000000000000000ffffcb007101', 61001, 2);"
+	    "INSERT INTO nat (first_us, last_us, proto, family, src, src_bin, sport,"
+	    " dst, dst_bin, dport, nat_dst, nat_dst_bin, nat_dport, ct_id) VALUES"
+	    " (%lld, %lld, 17, 6, '2001:db8::1', x'20010db8000000000000000000000001', 5353,"
+	    " '2001:db8:1::53', x'20010db8000100000000000000000053', 53,"
+	    " '2001:db8:ffff::1', x'20010db8ffff00000000000000000001', 5300, 3)",
+	    (long long)T0 + 10000, (long long)T0 + 3600 * SEC,
+	    (long long)T0 + 7200 * SEC, (long long)T0 + 2 * SEC + 1000,
+	    (long long)T0 + 3 * SEC);
+	ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
  * Verdict ids 1-7 and connections 1, 3, 4. Id 7 is five minutes old;
  * the others are on 2020-06-01.
  */
@@ -156,6 +190,7 @@ setup(void)
 	    0, "S0", "");
 	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
 	ctg_auditlog_close(log);
+	nat_rows();
 }
 
 static void
@@ -346,6 +381,19 @@ START_TEST(test_history)
 	HISTORY_IDS("1 4", "--since", "2020-06-01T10:00:10");
 	HISTORY_IDS("1 3", "--until", "2020-06-01T10:00:03");
 	HISTORY_IDS("3 4", "--limit", "2");
+	/* who was behind a public address and port */
+	HISTORY_IDS("1", "--nat-addr", "203.0.113.1");
+	HISTORY_IDS("1", "--nat-addr", "203.0.113.0/24", "--nat-port", "61000");
+	HISTORY_IDS("", "--nat-port", "61001");
+	HISTORY_IDS("3", "--nat-addr", "2001:db8:ffff::/48");
+	HISTORY_IDS("3", "--nat-port", "5300");
+	HISTORY_IDS("1 3", "--nat-addr", "::/0");
+	ck_assert_int_eq(run("history", "-d", dbpath, "--nat-addr", "203.0.113.1",
+	    "--format", "csv", NULL), 0);
+	ck_assert_ptr_nonnull(strstr(out_text, ",nat_src,nat_sport,nat_dst,nat_dport\r\n"));
+	ck_assert_ptr_nonnull(strstr(out_text, ",203.0.113.1,61000,,\r\n"));
+	ck_assert_int_eq(run("log", "-d", dbpath, "--nat-addr", "203.0.113.1", NULL), 2);
+	ck_assert_int_eq(run("history", "-d", dbpath, "--nat-port", "x", NULL), 2);
 
 	ck_assert_int_eq(run("history", "-d", dbpath, "--conn", "3", "--format",
 	    "json", NULL), 0);
@@ -355,10 +403,32 @@ START_TEST(test_history)
 	    "\"dst\":\"2001:db8:1::53\",\"dport\":53,\"conn_state\":\"SF\","
 	    "\"history\":\"ShADadFf\",\"orig_pkts\":10,\"orig_bytes\":1000,"
 	    "\"resp_pkts\":8,\"resp_bytes\":5000,\"orig_state\":\"-\","
-	    "\"resp_state\":\"-\",\"end_reason\":\"closed\",\"rule\":\"dns\"}\n");
+	    "\"resp_state\":\"-\",\"end_reason\":\"closed\",\"rule\":\"dns\","
+	    "\"nat_src\":null,\"nat_sport\":null,\"nat_dst\":\"2001:db8:ffff::1\","
+	    "\"nat_dport\":5300}\n");
 	ck_assert_int_eq(run("history", "-d", dbpath, "--conn", "1", NULL), 0);
 	ck_assert_ptr_nonnull(strstr(out_text, "3600.000000"));
 	ck_assert_ptr_nonnull(strstr(out_text, "SF"));
+}
+END_TEST
+
+/* A version 1 database (no nat table): history still answers, without mappings. */
+START_TEST(test_history_v1)
+{
+	sqlite3 *db;
+	char path[300];
+
+	snprintf(path, sizeof(path), "%s/v1.db", tmpdir);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, ctg_auditlog_schema_sql(), NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "INSERT INTO connections (id, first_us, last_us,"
+	    " proto, src, sport) VALUES (5, 1, 2, 6, '10.0.0.9', 1234);"
+	    " PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(run("history", "-d", path, "--format", "csv", NULL), 0);
+	ck_assert_ptr_nonnull(strstr(out_text, "\r\n5,"));
+	ck_assert_int_eq(run("history", "-d", path, "--nat-addr", "10.0.0.9", NULL), 0);
+	ck_assert_ptr_null(strstr(out_text, "10.0.0.9"));
 }
 END_TEST
 
@@ -570,7 +640,7 @@ START_TEST(test_db_errors)
 	sqlite3_close(db);
 	ck_assert_int_eq(run("history", "-d", path, NULL), 1);
 	ck_assert_str_eq(err_text, "ctguard: database schema version 7 is newer "
-	    "than this ctguard (1)\n");
+	    "than this ctguard (2)\n");
 
 	snprintf(path, sizeof(path), "%s/foreign.db", tmpdir);
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
@@ -870,6 +940,7 @@ logcli_suite(void)
 	tcase_add_test(tc, test_netaddr_table);
 	tcase_add_test(tc, test_log_formats);
 	tcase_add_test(tc, test_history);
+	tcase_add_test(tc, test_history_v1);
 	tcase_add_test(tc, test_summary);
 	tcase_add_test(tc, test_follow);
 	tcase_add_test(tc, test_usage_errors);

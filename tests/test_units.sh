@@ -3,7 +3,7 @@
 # commands pointing into the build tree, so that the check of executables
 # and of the Documentation= man pages is real), the daemon's exposure
 # score stays low, and the ctguard-rules helper hands ctguard-setup the
-# queues and bypass setting of the configuration.
+# queues, reject mark and bypass setting of the configuration.
 # Without systemd-analyze: skipped (exit 77), a failure under CI=true.
 set -u
 srcdir=${srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -44,17 +44,19 @@ done
 # The helper: queues and bypass come from the configuration.
 rules=$tmp/libexec/ctguard/ctguard-rules
 if "$rules" start >"$tmp/out" 2>&1 &&
-    [ "$(cat "$tmp/setup.args")" = "install --queues 0:1 --family both --chain FORWARD" ]; then
-	ok "ctguard-rules start: install --queues 0:1 from the shipped configuration"
+    [ "$(cat "$tmp/setup.args")" = "install --queues 0:1 --family both --reject-mark 268435456 --chain FORWARD" ]; then
+	ok "ctguard-rules start: install --queues 0:1 --reject-mark 0x10000000 from the shipped configuration"
 else
 	nok "ctguard-rules start: $(cat "$tmp/out" "$tmp/setup.args" 2>/dev/null)"
 fi
 sed -e 's/^\tfirst = 0;/\tfirst = 4;/' -e 's/^\tcount = 1;/\tcount = 3;/' \
-    -e 's/^\tbypass = false;/\tbypass = true;/' "$srcdir/packaging/ctguard.conf" >"$tmp/etc/ctguard/b.conf"
+    -e 's/^\tbypass = false;/\tbypass = true;/' \
+    -e 's/^\treject_mark = 0x10000000;/\treject_mark = 0xffffffff;/' \
+    "$srcdir/packaging/ctguard.conf" >"$tmp/etc/ctguard/b.conf"
 if CTGUARD_CONF=$tmp/etc/ctguard/b.conf CTGUARD_CHAINS="FORWARD INPUT" CTGUARD_FAMILY=4 \
     "$rules" start >"$tmp/out" 2>&1 &&
-    [ "$(cat "$tmp/setup.args")" = "install --queues 4:3 --family 4 --chain FORWARD --chain INPUT --bypass" ]; then
-	ok "ctguard-rules start: queues 4:3, --bypass, chains and family from the environment"
+    [ "$(cat "$tmp/setup.args")" = "install --queues 4:3 --family 4 --reject-mark 4294967295 --chain FORWARD --chain INPUT --bypass" ]; then
+	ok "ctguard-rules start: queues 4:3, --reject-mark, --bypass, chains and family from the environment"
 else
 	nok "ctguard-rules start with bypass: $(cat "$tmp/out" "$tmp/setup.args" 2>/dev/null)"
 fi

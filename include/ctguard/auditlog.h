@@ -18,7 +18,7 @@
 
 #include "ctguard/record.h"
 
-#define CTG_AUDITLOG_SCHEMA_VERSION 1
+#define CTG_AUDITLOG_SCHEMA_VERSION 2
 
 struct ctg_auditlog_config {
 	const char *path;

@@ -16,6 +16,8 @@
 #include "ctguard/timeouts.h"
 
 #define CTG_PATH_MAX 256
+/* a bit no common tool (kube-proxy 0x4000/0x8000, wg-quick 0xca6c, Tailscale 0xff0000) uses */
+#define CTG_REJECT_MARK_DEFAULT 0x10000000u
 #define CTG_NAME_MAX 64
 #define CTG_MAX_RULE_FILES 32
 
@@ -48,6 +50,7 @@ struct ctg_config {
 	bool gso;                       /* request NFQA_CFG_F_GSO */
 	bool fail_open;                 /* kernel accepts when the queue is full */
 	bool bypass;                    /* setup helper adds --queue-bypass */
+	uint32_t reject_mark;           /* packet mark bits that ask the kernel's REJECT rule */
 
 	/* tracker */
 	uint32_t max_connections;
@@ -65,6 +68,7 @@ struct ctg_config {
 	uint32_t log_retention_days;    /* 0 = keep forever */
 	uint32_t log_retention_mb;      /* 0 = no size bound */
 	bool strict_audit;              /* drop packets that cannot be logged */
+	bool log_nat;                   /* record the kernel's NAT mappings */
 	char log_group[CTG_NAME_MAX];   /* group owning the database ("" = daemon's) */
 
 	/* daemon */

@@ -21,6 +21,7 @@
 /* Verdict values, the kernel's NF_DROP and NF_ACCEPT. */
 #define CTG_NFQ_DROP            0u
 #define CTG_NFQ_ACCEPT          1u
+#define CTG_NFQ_REPEAT          4u      /* NF_REPEAT: the hook's table runs again */
 
 /* NFQA_CFG_F_* bits, repeated so callers need no libnetfilter_queue header. */
 #define CTG_NFQ_F_FAIL_OPEN     0x01
