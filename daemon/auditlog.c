@@ -254,6 +254,17 @@ ctg_auditlog_reopen(struct ctg_auditlog *log)
 	pthread_mutex_unlock(&log->mtx);
 }
 
+uint32_t
+ctg_auditlog_room(struct ctg_auditlog *log, unsigned producer)
+{
+	const struct ctg_audit_ring *r;
+
+	if (log == NULL || producer >= log->nrings)
+		return 0;
+	r = log->rings[producer];
+	return ctg_audit_ring_capacity(r) - ctg_audit_ring_count(r);
+}
+
 void
 ctg_auditlog_stats(struct ctg_auditlog *log, struct ctg_auditlog_stats *st)
 {

@@ -14,6 +14,7 @@
 #define CTGUARD_DAEMON_INT_H
 
 #include <net/if.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -27,7 +28,7 @@
 #include "ctguard/strbuf.h"
 
 #define CTGD_MAX_WORKERS 64     /* queues one daemon serves */
-#define CTGD_MAX_CLIENTS 16
+#define CTGD_MAX_CLIENTS 128    /* control clients served at once */
 #define CTGD_IFCACHE 256
 
 struct worker {
@@ -49,6 +50,9 @@ struct worker {
 	uint64_t related_elsewhere;     /* ICMP errors matched in another queue's table */
 	uint64_t related_busy;          /* ... not looked up: that worker stayed busy */
 	struct daemon *dm;
+	/* watchdog: bumped by the worker each turn, read by the main thread */
+	atomic_uint_fast64_t heartbeat;
+	atomic_bool stuck;              /* set by the main thread */
 	uint64_t no_payload;            /* packets the kernel sent without content */
 	bool want_ifnames;              /* the ruleset matches on interfaces */
 	struct ifslot {
@@ -69,7 +73,7 @@ struct daemon {
 	unsigned nw;
 	struct ctg_auditlog *log;
 	int ctl_fd;
-	int clients[CTGD_MAX_CLIENTS];
+	struct ctl_server *ctl;         /* ctlserver.c's clients */
 	uint64_t started_us;            /* CLOCK_MONOTONIC */
 	uint64_t reloads, reload_failures;
 	char last_reload_error[512];
@@ -112,8 +116,11 @@ int ctgd_reload(struct daemon *dm, char *err, size_t errlen);
 void ctgd_free_retired(struct daemon *dm);
 
 /* ctlserver.c */
-int ctgd_ctl_open(const struct ctg_config *cfg);
-void ctgd_ctl_serve(struct daemon *dm, int fd);
+int ctgd_ctl_open(struct daemon *dm);
+/* Fill pfd (listening socket first) and lower *timeout_ms to the next deadline. */
+nfds_t ctgd_ctl_pollfds(struct daemon *dm, struct pollfd *pfd, nfds_t max, int *timeout_ms);
+/* Serve what poll reported: reads, one build step per client, writes, cuts. */
+void ctgd_ctl_run(struct daemon *dm, const struct pollfd *pfd, nfds_t n);
 void ctgd_ctl_close(struct daemon *dm);
 void ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom);
 

@@ -183,17 +183,15 @@ main_loop(struct daemon *dm)
 #endif
 
 	while (!sig_term) {
+		struct pollfd pfd[CTGD_MAX_CLIENTS + 1];
+		int timeout = MAIN_POLL_MS;
 		/* without a control socket, poll only waits */
-		struct pollfd pfd = { .fd = dm->ctl_fd, .events = POLLIN };
-		nfds_t n = dm->ctl_fd >= 0 ? 1 : 0;
+		nfds_t n = ctgd_ctl_pollfds(dm, pfd, CTGD_MAX_CLIENTS + 1, &timeout);
 
-		if (poll(&pfd, n, MAIN_POLL_MS) > 0 && (pfd.revents & POLLIN)) {
-			int cfd = accept4(dm->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (cfd >= 0) {
-				ctgd_ctl_serve(dm, cfd);
-				close(cfd);
-			}
-		}
+		if (poll(pfd, n, timeout) < 0)
+			for (nfds_t k = 0; k < n; k++)
+				pfd[k].revents = 0;
+		ctgd_ctl_run(dm, pfd, n);
 		handle_signals(dm);
 		ctgd_free_retired(dm);
 #ifdef HAVE_SYSTEMD
@@ -231,7 +229,7 @@ start(struct daemon *dm, struct ctg_ruleset *rules)
 	dm->started_us = ctg_clock_mono_us();
 	if (ctgd_workers_setup(dm, rules) < 0)
 		return -1;
-	dm->ctl_fd = ctgd_ctl_open(cfg);
+	ctgd_ctl_open(dm);
 	ctgd_pidfile_write(cfg->pidfile);
 	if (ctgd_drop_privileges(cfg) < 0)
 		return -1;
@@ -277,8 +275,6 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 	dm.nrule_files = nrule_files;
 	dm.foreground = foreground;
 	dm.ctl_fd = -1;
-	for (int i = 0; i < CTGD_MAX_CLIENTS; i++)
-		dm.clients[i] = -1;
 	log_foreground = foreground;
 	openlog("ctguardd", LOG_PID, LOG_DAEMON);
 

@@ -77,6 +77,13 @@ bool ctg_auditlog_put_event(struct ctg_auditlog *log, unsigned producer,
     const struct ctg_event_record *r);
 
 /*
+ * Free slots in producer's ring now: that many puts from its one thread
+ * will not be dropped. For whole-table operations (flush) that pace
+ * themselves to the writer instead of overflowing the ring.
+ */
+uint32_t ctg_auditlog_room(struct ctg_auditlog *log, unsigned producer);
+
+/*
  * Wait until every record put before the call is committed (or known lost).
  * Returns 0, or -1 when timeout_ms passed first (e.g. the log is degraded).
  */
