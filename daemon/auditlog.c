@@ -168,6 +168,10 @@ ctg_auditlog_open(const struct ctg_auditlog_config *cfg, char *err,
 	log->pend_bound = cfg->memory_bound_records > log->batch_max ?
 	    cfg->memory_bound_records : log->batch_max;
 	log->block_when_full = cfg->block_when_full;
+	log->backpressure = cfg->backpressure;
+	log->own_files = cfg->own_files;
+	log->owner_uid = cfg->owner_uid;
+	log->owner_gid = cfg->owner_gid;
 	log->report = cfg->report;
 	log->report_arg = cfg->report_arg;
 	log->nrings = cfg->producers;

@@ -185,7 +185,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->log_policy = CTG_LOG_DECISIONS;
 	cfg->log_queue_records = 65536;
 	cfg->log_retention_days = 30;
-	cfg->log_retention_mb = 0;
+	cfg->log_retention_mb = 1024;
 	cfg->strict_audit = false;
 
 	strcpy(cfg->user, "ctguard");

@@ -75,6 +75,7 @@ struct daemon {
 	int ctl_fd;
 	struct ctl_server *ctl;         /* ctlserver.c's clients */
 	uint64_t started_us;            /* CLOCK_MONOTONIC */
+	bool pidfile_written;
 	uint64_t reloads, reload_failures;
 	char last_reload_error[512];
 	/* checkpoints (snapshot.c): written by its thread, read by status */
@@ -128,7 +129,8 @@ void ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom);
 int ctgd_drop_privileges(const struct ctg_config *cfg);
 
 /* pidfile.c */
-void ctgd_pidfile_write(const char *path);
+/* 0, or -1 when another ctguardd runs (or the file cannot be made safely) */
+int ctgd_pidfile_write(const char *path);
 void ctgd_pidfile_remove(const char *path);
 
 #endif

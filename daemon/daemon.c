@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -138,10 +139,19 @@ open_auditlog(struct daemon *dm)
 		.memory_bound_records = 1u << 20,
 		.group = cfg->log_group,
 		.block_when_full = false,
+		/* strict_audit drops what cannot be logged: it must see a full ring */
+		.backpressure = cfg->strict_audit,
 	};
+	struct passwd *pw;
 
 	if (cfg->log_policy == CTG_LOG_NONE)
 		return 0;
+	/* opened as root, written as cfg->user: the files must be that user's */
+	if (cfg->user[0] && getuid() == 0 && (pw = getpwnam(cfg->user)) != NULL) {
+		lc.own_files = true;
+		lc.owner_uid = pw->pw_uid;
+		lc.owner_gid = pw->pw_gid;
+	}
 	if ((dm->log = ctg_auditlog_open(&lc, err, sizeof(err))) == NULL) {
 		ctgd_log(LOG_ERR, "audit log: %s", err);
 		return -1;
@@ -230,7 +240,9 @@ start(struct daemon *dm, struct ctg_ruleset *rules)
 	if (ctgd_workers_setup(dm, rules) < 0)
 		return -1;
 	ctgd_ctl_open(dm);
-	ctgd_pidfile_write(cfg->pidfile);
+	if (ctgd_pidfile_write(cfg->pidfile) < 0)
+		return -1;
+	dm->pidfile_written = cfg->pidfile[0] != '\0';
 	if (ctgd_drop_privileges(cfg) < 0)
 		return -1;
 	ctgd_event(dm, CTG_EV_START, dm->nw,
@@ -257,7 +269,8 @@ release(struct daemon *dm)
 	ctgd_workers_close(dm);
 	if (dm->log)
 		ctg_auditlog_close(dm->log);
-	ctgd_pidfile_remove(dm->cfg->pidfile);
+	if (dm->pidfile_written)
+		ctgd_pidfile_remove(dm->cfg->pidfile);
 }
 
 int
