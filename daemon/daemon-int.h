@@ -53,6 +53,7 @@ struct worker {
 	/* watchdog: bumped by the worker each turn, read by the main thread */
 	atomic_uint_fast64_t heartbeat;
 	atomic_bool stuck;              /* set by the main thread */
+	uint64_t wd_seen, wd_since_ms;  /* main thread: last heartbeat, since when */
 	uint64_t no_payload;            /* packets the kernel sent without content */
 	bool want_ifnames;              /* the ruleset matches on interfaces */
 	struct ifslot {

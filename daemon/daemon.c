@@ -29,6 +29,8 @@
 #include "daemon-int.h"
 
 #define MAIN_POLL_MS 200
+/* a worker whose loop has not turned for this long while its queue holds packets is stuck */
+#define WORKER_STUCK_MS 5000
 
 atomic_bool ctgd_stopping;
 
@@ -136,7 +138,9 @@ open_auditlog(struct daemon *dm)
 		.batch_ms = 200,
 		.retention_days = cfg->log_retention_days,
 		.retention_mb = cfg->log_retention_mb,
-		.memory_bound_records = 1u << 20,
+		/* 16 rings' worth, at most 2^20 (the default queue gives 2^20) */
+		.memory_bound_records = cfg->log_queue_records < (1u << 16) ?
+		    cfg->log_queue_records * 16 : 1u << 20,
 		.group = cfg->log_group,
 		.block_when_full = false,
 		/* strict_audit drops what cannot be logged: it must see a full ring */
@@ -183,9 +187,54 @@ handle_signals(struct daemon *dm)
 	}
 }
 
+/*
+ * The watchdog's view of the workers: each bumps its heartbeat every turn
+ * (at least every 100 ms, the receive timeout). One that has not for
+ * WORKER_STUCK_MS while the kernel has packets waiting for it is stuck:
+ * logged once, shown by status, and systemd's watchdog is no longer fed,
+ * so that it restarts the daemon. False when a worker is stuck.
+ */
+static bool
+workers_alive(struct daemon *dm)
+{
+	uint64_t now = ctg_clock_mono_ms();
+	bool ok = true;
+
+	for (unsigned i = 0; i < dm->nw; i++) {
+		struct worker *w = &dm->w[i];
+		uint64_t hb = atomic_load_explicit(&w->heartbeat, memory_order_relaxed);
+		struct pollfd p = { .fd = ctg_nfq_fd(w->nfq), .events = POLLIN };
+
+		if (hb != w->wd_seen || w->wd_since_ms == 0) {
+			w->wd_seen = hb;
+			w->wd_since_ms = now;
+			if (atomic_load(&w->stuck)) {
+				atomic_store(&w->stuck, false);
+				ctgd_log(LOG_WARNING, "queue %u: worker moving again", w->queue);
+			}
+			continue;
+		}
+		if (now - w->wd_since_ms < WORKER_STUCK_MS || p.fd < 0 ||
+		    poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+			continue;
+		ok = false;
+		if (!atomic_load(&w->stuck)) {
+			atomic_store(&w->stuck, true);
+			ctgd_log(LOG_ERR, "queue %u: worker made no progress for %" PRIu64
+			    " ms with packets waiting; no longer feeding the watchdog",
+			    w->queue, now - w->wd_since_ms);
+			ctgd_event(dm, CTG_EV_WARNING, 1, "queue %u: worker stuck for %" PRIu64
+			    " ms with packets waiting", w->queue, now - w->wd_since_ms);
+		}
+	}
+	return ok;
+}
+
 static void
 main_loop(struct daemon *dm)
 {
+	uint64_t last_check = 0;
+	bool alive = true;
 #ifdef HAVE_SYSTEMD
 	uint64_t wd_usec = 0;
 	bool wd = sd_watchdog_enabled(0, &wd_usec) > 0;
@@ -204,8 +253,12 @@ main_loop(struct daemon *dm)
 		ctgd_ctl_run(dm, pfd, n);
 		handle_signals(dm);
 		ctgd_free_retired(dm);
+		if (ctg_clock_mono_ms() - last_check >= 1000) {
+			alive = workers_alive(dm);
+			last_check = ctg_clock_mono_ms();
+		}
 #ifdef HAVE_SYSTEMD
-		if (wd && ctg_clock_mono_us() - last_wd > wd_usec / 2) {
+		if (wd && alive && ctg_clock_mono_us() - last_wd > wd_usec / 2) {
 			sd_notify(0, "WATCHDOG=1");
 			last_wd = ctg_clock_mono_us();
 		}

@@ -170,6 +170,8 @@ worker_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	while (!atomic_load(&ctgd_stopping)) {
+		/* the main thread's watchdog reads this (receive waits 100 ms at most) */
+		atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
 		int n = ctg_nfq_receive(w->nfq, 100, BURST, on_packet, w);
 
 		if (n < 0 && errno != EINTR) {

@@ -307,6 +307,11 @@ else
 fi
 ctg_check "socket mode 0660, group $RGROUP" \
     test "$(stat -c '%a %G' "$SOCK")" = "660 $RGROUP"
+# CAP_NET_RAW (bit 13) is gone once the REJECT sockets are open
+capeff=$(awk '/^CapEff/ { print $2 }' "/proc/$DPID/status")
+ctg_check "CAP_NET_RAW dropped after start (CapEff $capeff)" \
+    test $(( 0x$capeff & (1 << 13) )) -eq 0
+ctg_check "CAP_NET_ADMIN kept (CapEff $capeff)" test $(( 0x$capeff & (1 << 12) )) -ne 0
 
 timeout 120 ip netns exec "$CTG_NS_CLI" python3 "$H" flows "$CTG_SRV4" "$UDPPORT" "$NFLOWS"
 live() { ctl status | awk '/^connections/ { split($2, a, "/"); print a[1] }'; }
