@@ -40,6 +40,7 @@ done
 
 ctg_tmpdir
 T=$CTG_TMPDIR
+chmod 0711 "$T"         # the daemon, once nobody, reaches its directory inside
 DISK=$T/disk
 mkdir -p "$DISK"
 if ! mount -t tmpfs -o size=6m tmpfs "$DISK"; then
@@ -253,4 +254,32 @@ ln -s "$T/pid-target" "$T/ctguardd.pid"
 out=$(timeout 20 ip netns exec "$CTG_NS_GW" "$CTGUARDD" -f -c "$T/ctguard.conf" -R "$RULES" 2>&1)
 ctg_check "a symlinked pid file is refused" sh -c "echo \"\$0\" | grep -q 'not a regular file'" "$out"
 ctg_check "nothing written through the pid file link" test ! -e "$T/pid-target"
+
+# --- started as root with daemon.user: the files are the user's ------------------------
+R=$T/asuser
+mkdir -p "$R"
+chown nobody:nogroup "$R"
+sed -e 's|user = "";|user = "nobody";|' -e "s|$DB|$R/audit.db|" \
+    -e "s|$T/ctguardd.pid|$R/ctguardd.pid|" -e "s|$T/conntable.snap|$R/conntable.snap|" \
+    "$T/ctguard.conf" >"$T/asuser.conf"
+DB=$R/audit.db
+ctg_bg "$CTG_NS_GW" "$T/ctguardd.log" "$CTGUARDD" -f -c "$T/asuser.conf" -R "$RULES"
+DPID=$CTG_BG_PID
+if ctg_wait_for 15 queue_bound 0 && ctg_wait_for 10 ctl status; then
+	ctg_ok "ctguardd started as root, running as nobody"
+	ctg_check "the daemon runs as nobody" \
+	    test "$(awk '/^Uid:/ { print $2 }' "/proc/$DPID/status")" -eq 65534
+	owners=$(stat -c '%n %U' "$DB" "$DB-wal" "$DB-shm" 2>&1 | sed "s|$R/||g" | tr '\n' ' ')
+	ctg_check "database, -wal and -shm belong to nobody ($owners)" \
+	    test "$(stat -c %U "$DB" "$DB-wal" "$DB-shm" | sort -u)" = nobody
+	ctl reopen-log >/dev/null
+	timeout 60 ip netns exec "$CTG_NS_CLI" python3 "$H" send "$CTG_SRV4" "$PORT" 1 50002 >/dev/null
+	sleep 1.5
+	ctg_check "reopen-log after the drop keeps logging (not degraded)" not_degraded
+	ctg_check "stops cleanly" stop_daemon
+	ctg_check "the pid file is removed at exit" test ! -e "$R/ctguardd.pid"
+else
+	ctg_not_ok "ctguardd started as root, running as nobody"
+	tail -5 "$T/ctguardd.log" | sed 's/^/#   /'
+fi
 ctg_finish
