@@ -48,7 +48,10 @@
 #define CTL_WRITE_MS    30000           /* writing: the whole reply */
 #define CTL_REPLY_START 4096
 #define CTL_SLICE       4096            /* table slots per step */
-#define CTL_LIST_SLICE  256             /* listing: slots per lock hold */
+#define CTL_LIST_SLICE  32              /* listing: slots per lock hold (~6 KiB printed) */
+#define CTL_FLUSH_SLICE 64              /* flush: slots per lock hold (~1 ms under ASan) */
+#define CTL_WAIT_MS     5               /* a step waiting for room: poll this long */
+#define CTL_PACE_MS     1               /* flush: between slices */
 #define CTL_STEP_BYTES  8192            /* listing: output per step */
 #define CTL_BACKLOG     128
 /* all replies being built or sent together; a builder past it waits */
@@ -78,6 +81,8 @@ struct ctl_client {
 	unsigned long long done_count;
 	uint64_t waits;                 /* flush: steps that found the ring full */
 	bool overran;                   /* flush: went on without room */
+	int waiting;                    /* ms the last step wants to wait (no busy loop) */
+	uint64_t hold_max_us;           /* flush: longest lock hold */
 	/* WRITE: 4-byte length, then o.s */
 	struct ctg_strbuf o;
 	uint8_t rhdr[4];
@@ -307,10 +312,13 @@ cmd_flush(struct daemon *dm, struct ctl_client *cl)
 	struct worker *w;
 	struct flush_ctx x;
 	struct ctg_tracker_stats ts;
-	size_t n = CTL_SLICE;
+	size_t n = CTL_FLUSH_SLICE;
+	uint64_t t0;
 
+	cl->waiting = 0;
 	if (cl->wi >= dm->nw) {
-		ctg_strbuf_printf(&cl->o, "ok\nflushed %llu\n", cl->done_count);
+		ctg_strbuf_printf(&cl->o, "ok\nflushed %llu\nlock_hold_max_us %" PRIu64
+		    " waits_for_log %" PRIu64 "\n", cl->done_count, cl->hold_max_us, cl->waits);
 		if (cl->overran)
 			ctg_strbuf_printf(&cl->o, "note: the audit log took no records for %u s; "
 			    "end records beyond its ring were dropped and counted as a log gap\n",
@@ -327,20 +335,31 @@ cmd_flush(struct daemon *dm, struct ctl_client *cl)
 			if (room == 0 && ctg_clock_mono_ms() - cl->progress_ms < CTL_FLUSH_WAIT_MS) {
 				pthread_mutex_unlock(&w->lock);
 				cl->waits++;
+				cl->waiting = CTL_WAIT_MS;
 				return false;
 			}
 			if (room == 0)
 				cl->overran = true;
-			n = room ? room : CTL_SLICE;
+			n = room ? room : CTL_FLUSH_SLICE;
 		}
 	}
 	ctg_tracker_stats(w->pl.tracker, &ts);
 	x.t = w->pl.tracker;
 	x.now_us = ctgd_clock_us();
 	x.n = 0;
+	t0 = ctg_clock_mono_us();
 	cl->pos = ctg_tracker_foreach_from(w->pl.tracker, cl->pos, n, flush_one, &x);
 	pthread_mutex_unlock(&w->lock);
+	t0 = ctg_clock_mono_us() - t0;
+	if (t0 > cl->hold_max_us)
+		cl->hold_max_us = t0;
 	cl->done_count += x.n;
+	/*
+	 * Pace it: the main loop polls (CTL_WAIT_MS at most) before the next
+	 * slice, so that on a busy machine the worker and the log writer get
+	 * the CPU between slices rather than a flush loop that never sleeps.
+	 */
+	cl->waiting = x.n > 0 ? CTL_PACE_MS : 0;
 	cl->progress_ms = ctg_clock_mono_ms();
 	if (cl->pos >= ts.max) {
 		cl->wi++;
@@ -684,7 +703,9 @@ ctgd_ctl_pollfds(struct daemon *dm, struct pollfd *pfd, nfds_t max, int *timeout
 		if (cl->state == CL_FREE)
 			continue;
 		if (cl->state == CL_BUILD) {
-			*timeout_ms = 0;
+			/* more to do at once, unless it waits for the writer */
+			if (*timeout_ms > cl->waiting)
+				*timeout_ms = cl->waiting;
 			continue;
 		}
 		pfd[n].fd = cl->fd;
