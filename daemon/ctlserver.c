@@ -95,6 +95,7 @@ struct ctl_server {
 	gid_t admin_gid;
 	bool have_admin_gid;
 	uint64_t refused, cut, evicted, busy;
+	uint64_t refusal_sec, refusals_this_sec, refusals_unlogged;
 	uint64_t turn_max_us;           /* longest ctgd_ctl_run, wall clock */
 	uint64_t turn_max_cpu_us;       /* ... the main thread's CPU time */
 };
@@ -522,6 +523,35 @@ reply_error(struct ctl_client *cl, const char *msg)
 	ctg_strbuf_printf(&cl->o, "error: %s\n", msg);
 }
 
+/*
+ * A refusal is an audit event, but a client asking again and again must
+ * not fill the log with them: at most CTL_REFUSALS_PER_S a second, the
+ * rest counted into the next one recorded.
+ */
+#define CTL_REFUSALS_PER_S 10
+
+static void
+refusal_event(struct daemon *dm, struct ctl_server *s, const struct ctl_client *cl)
+{
+	uint64_t sec = ctg_clock_mono_ms() / 1000;
+
+	if (sec != s->refusal_sec) {
+		s->refusal_sec = sec;
+		s->refusals_this_sec = 0;
+	}
+	if (++s->refusals_this_sec > CTL_REFUSALS_PER_S) {
+		s->refusals_unlogged++;
+		return;
+	}
+	ctgd_event(dm, CTG_EV_WARNING, 1 + s->refusals_unlogged,
+	    "control: refused '%s' from uid %u gid %u pid %d%s", cl->cmd->name,
+	    (unsigned)cl->uid, (unsigned)cl->gid, (int)cl->pid,
+	    s->refusals_unlogged ? " (count includes refusals not recorded one by one)" : "");
+	ctgd_log(LOG_WARNING, "control: refused '%s' from uid %u gid %u pid %d",
+	    cl->cmd->name, (unsigned)cl->uid, (unsigned)cl->gid, (int)cl->pid);
+	s->refusals_unlogged = 0;
+}
+
 /* The request is complete: choose the command, check the role. */
 static void
 client_request(struct daemon *dm, struct ctl_server *s, struct ctl_client *cl)
@@ -557,11 +587,8 @@ client_request(struct daemon *dm, struct ctl_server *s, struct ctl_client *cl)
 		ctg_strbuf_printf(&cl->o, "error: permission denied: '%s' changes the daemon's state"
 		    " and is for root%s%s%s only (you are uid %u)\n", cl->cmd->name,
 		    g[0] ? " and group '" : "", g, g[0] ? "'" : "", (unsigned)cl->uid);
-		ctgd_event(dm, CTG_EV_WARNING, 1, "control: refused '%s' from uid %u gid %u pid %d",
-		    cl->cmd->name, (unsigned)cl->uid, (unsigned)cl->gid, (int)cl->pid);
-		ctgd_log(LOG_WARNING, "control: refused '%s' from uid %u gid %u pid %d",
-		    cl->cmd->name, (unsigned)cl->uid, (unsigned)cl->gid, (int)cl->pid);
 		s->refused++;
+		refusal_event(dm, s, cl);
 		cl->cmd = NULL;
 		return;
 	}
@@ -618,8 +645,11 @@ client_build(struct daemon *dm, struct ctl_server *s, struct ctl_client *cl)
 	bool done = true;
 
 	/* the budget holds back the big builders, never the first step */
-	if (cl->cmd && cl->o.len > 0 && s->buffered > CTL_BUFFER_BUDGET)
+	if (cl->cmd && cl->o.len > 0 && s->buffered > CTL_BUFFER_BUDGET) {
+		cl->waiting = CTL_WAIT_MS;
 		return;
+	}
+	cl->waiting = 0;
 	if (cl->cmd)
 		done = cl->cmd->step(dm, cl);
 	s->buffered += cl->o.cap - cap;

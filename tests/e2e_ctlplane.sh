@@ -218,6 +218,12 @@ elif cmd == 'as':
     groups = [int(g) for g in sys.argv[4].split(',') if g]
     as_user(uid, gid, groups)
     print(request(sys.argv[5], ' '.join(sys.argv[6:])), end='')
+elif cmd == 'asmany':
+    uid, gid, n = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[5])
+    as_user(uid, gid, [])
+    refused = sum(request(sys.argv[4], ' '.join(sys.argv[6:])).startswith('error: permission denied')
+                  for _ in range(n))
+    print(refused)
 elif cmd == 'flows':
     flows(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
 elif cmd == 'storm':
@@ -409,6 +415,18 @@ ctg_check "the refused flush ended nothing ($n live)" test "${n:-0}" -ge "$NFLOW
 ctg_wait_for 5 test "$(q "SELECT count(*) FROM events WHERE detail LIKE 'control: refused ''flush'' from uid $USER_UID%'")" -ge 1
 ctg_check "the refusal is an audit event" \
     test "$(q "SELECT count(*) FROM events WHERE detail LIKE 'control: refused ''flush'' from uid $USER_UID%'")" -ge 1
+# a client refused again and again: every refusal counted, few rows
+out=$(pyctl asmany "$USER_UID" "$RGID" "$SOCK" 200 reload)
+ctg_check "200 reloads by uid $USER_UID all refused ($out)" test "$out" -eq 200
+# one more a second later carries the surplus of the last second into the log
+sleep 1.1
+pyctl as "$USER_UID" "$RGID" "" "$SOCK" reload >/dev/null
+sel="FROM events WHERE detail LIKE 'control: refused ''reload'' from uid $USER_UID%'"
+ctg_wait_for 5 test "$(q "SELECT coalesce(sum(count), 0) $sel")" -ge 202
+rows=$(q "SELECT count(*) $sel")
+sum=$(q "SELECT coalesce(sum(count), 0) $sel")
+ctg_check "refusals rate-limited in the log: $rows rows count all 202 ($sum)" \
+    test "$rows" -lt 100 -a "$sum" -eq 202
 out=$(pyctl as "$USER_UID" "$RGID" "$AGID" "$SOCK" kill 999999999)
 ctg_check "uid $USER_UID with supplementary group $AGROUP may kill ($out)" \
     has "$out" 'no connection 999999999'
