@@ -109,6 +109,18 @@ open_ok(const struct ctg_auditlog_config *c)
 	return log;
 }
 
+/* Fold the WAL into the file, so that page_count is the file's. */
+static void
+audit_checkpoint(const char *path)
+{
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	sqlite3_close(db);
+}
+
 static sqlite3 *
 reader(const char *path)
 {
@@ -1211,6 +1223,59 @@ START_TEST(test_retention_days)
 }
 END_TEST
 
+/*
+ * A full disk with the database past its size bound: retention runs at
+ * once while degraded and the space it frees lets writing resume by
+ * itself, the file never growing (max_page_count stands for the disk).
+ */
+START_TEST(test_full_disk_retention_frees)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	uint64_t now = now_us();
+	int pages;
+
+	base_config(&c);
+	c.retention_mb = 5;
+	c.batch_max = 4096;
+	c.batch_ms = 20;
+	c.queue_records = 65536;
+	c.block_when_full = true;
+	c.report = capture_report;
+	nreported = 0;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 30000; i++) {
+		make_verdict(&v, i, now - 30000 + i);
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 10000), 0);
+	audit_checkpoint(dbpath);
+	pages = (int)count_path(dbpath, "PRAGMA page_count");
+	ck_assert_int_gt(pages * 16384, 8 * 1024 * 1024);
+	/* the disk is full: not one page more */
+	ctg_auditlog_test_max_pages(log, (uint32_t)pages);
+	for (uint64_t i = 30000; i < 34000; i++) {
+		make_verdict(&v, i, now_us());
+		memset(v.rule, 'r', sizeof(v.rule) - 1);
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	/* degraded, then retention frees pages and the retry succeeds, no hook */
+	ck_assert_int_eq(ctg_auditlog_sync(log, 10000), 0);
+	ctg_auditlog_stats(log, &st);
+	ck_assert(!st.degraded);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_int_ge(nreported, 1);
+	ck_assert_msg(strstr(reported[0], "degraded") != NULL, "%s", reported[0]);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts WHERE packet_no >= 30000"),
+	    4000);
+	ck_assert_int_lt(count_path(dbpath, "SELECT count(*) FROM verdicts"), 30000);
+	ck_assert_int_le(count_path(dbpath, "PRAGMA page_count"), pages);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
 START_TEST(test_retention_size)
 {
 	struct ctg_auditlog_config c;
@@ -1288,6 +1353,7 @@ auditlog_suite(void)
 	tcase_add_test(tc, test_reopen);
 	tcase_add_test(tc, test_retention_days);
 	tcase_add_test(tc, test_retention_size);
+	tcase_add_test(tc, test_full_disk_retention_frees);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
