@@ -3,7 +3,8 @@
 # namespace, against hostile and unprivileged local clients.
 #
 #  1. 64 hostile clients at once (idle, asking for a big connections listing
-#     and never reading it, sending their request a byte a second) while
+#     and never reading it, sending their request a byte a second, sending
+#     random bytes slowly) while
 #     another client asks for status every 50 ms: every status answers,
 #     the worst within 100 ms (printed)
 #  2. roles by SO_PEERCRED: a uid in the socket's group reads (status,
@@ -103,7 +104,7 @@ def flows(dst, port, n):
     say('sent %d flows' % sent)
 
 stop = False
-counts = {'idle': 0, 'noread': 0, 'slow': 0, 'errors': 0}
+counts = {'idle': 0, 'noread': 0, 'slow': 0, 'garbage': 0, 'errors': 0}
 
 def hostile(path, kind):
     # each kind reconnects when the daemon cuts it, until told to stop
@@ -122,6 +123,13 @@ def hostile(path, kind):
                         break
                     s.send(bytes([b]))
                     time.sleep(1)
+            elif kind == 'garbage':
+                # random bytes, slowly: a nonsense length, then noise
+                for b in os.urandom(64):
+                    if stop:
+                        break
+                    s.send(bytes([b]))
+                    time.sleep(0.3)
             # idle, or never reading: wait for the cut
             while not stop:
                 s.settimeout(0.2)
@@ -143,20 +151,21 @@ def hostile(path, kind):
 
 def storm(path, n, secs, limit_ms):
     global stop
-    kinds = ['idle', 'noread', 'slow']
+    kinds = ['idle', 'noread', 'slow', 'garbage']
     # the hostile clients in a process of their own: their threads must not
     # hold the measuring client up (the interpreter runs one thread at a time)
     rfd, wfd = os.pipe()
     child = os.fork()
     if child == 0:
         os.close(rfd)
-        ts = [threading.Thread(target=hostile, args=(path, kinds[i % 3]), daemon=True)
+        ts = [threading.Thread(target=hostile, args=(path, kinds[i % len(kinds)]), daemon=True)
               for i in range(n)]
         for t in ts:
             t.start()
         time.sleep(secs + 1.5)
         stop = True
-        os.write(wfd, ('%d %d %d' % (counts['idle'], counts['noread'], counts['slow'])).encode())
+        os.write(wfd, ('%d %d %d %d' % (counts['idle'], counts['noread'], counts['slow'],
+                                         counts['garbage'])).encode())
         os._exit(0)
     os.close(wfd)
     time.sleep(1.5)     # every hostile client connected and at work
@@ -176,11 +185,12 @@ def storm(path, n, secs, limit_ms):
         time.sleep(0.05)
     got = os.read(rfd, 100).decode().split()
     os.waitpid(child, 0)
-    counts['idle'], counts['noread'], counts['slow'] = [int(x) for x in got]
+    counts['idle'], counts['noread'], counts['slow'], counts['garbage'] = [int(x) for x in got]
     lat.sort()
     say('status x%d under %d hostile clients: worst %.1f ms, p50 %.1f ms, failures %d; '
-        'hostile connects idle %d noread %d slow %d' % (len(lat), n, lat[-1],
-        lat[len(lat) // 2], fails, counts['idle'], counts['noread'], counts['slow']))
+        'hostile connects idle %d noread %d slow %d garbage %d' % (len(lat), n, lat[-1],
+        lat[len(lat) // 2], fails, counts['idle'], counts['noread'], counts['slow'],
+        counts['garbage']))
     print('worst_ms %.1f' % lat[-1])
     sys.exit(0 if fails == 0 and lat[-1] <= limit_ms and len(lat) >= 20 else 1)
 
