@@ -49,7 +49,7 @@
 #define CTL_REPLY_START 4096
 #define CTL_SLICE       4096            /* table slots per step */
 #define CTL_LIST_SLICE  32              /* listing: slots per lock hold (~6 KiB printed) */
-#define CTL_FLUSH_SLICE 64              /* flush: slots per lock hold (~1 ms under ASan) */
+#define CTL_FLUSH_SLICE 32              /* flush: slots per lock hold */
 #define CTL_WAIT_MS     5               /* a step waiting for room: poll this long */
 #define CTL_PACE_MS     1               /* flush: between slices */
 #define CTL_STEP_BYTES  8192            /* listing: output per step */
@@ -356,11 +356,12 @@ cmd_flush(struct daemon *dm, struct ctl_client *cl)
 		cl->hold_max_us = t0;
 	cl->done_count += x.n;
 	/*
-	 * Pace it: the main loop polls (CTL_WAIT_MS at most) before the next
-	 * slice, so that on a busy machine the worker and the log writer get
-	 * the CPU between slices rather than a flush loop that never sleeps.
+	 * Pace it: the main loop polls (1 ms, plus as long as the slice held
+	 * the lock: preempted while holding it, on a busy machine) before the
+	 * next slice, so that the worker and the log writer get the CPU
+	 * between slices rather than a flush loop that never sleeps.
 	 */
-	cl->waiting = x.n > 0 ? CTL_PACE_MS : 0;
+	cl->waiting = x.n > 0 ? CTL_PACE_MS + (int)(t0 / 1000) : 0;
 	cl->progress_ms = ctg_clock_mono_ms();
 	if (cl->pos >= ts.max) {
 		cl->wi++;
