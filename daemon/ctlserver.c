@@ -81,6 +81,7 @@ struct ctl_client {
 	unsigned long long done_count;
 	uint64_t waits;                 /* flush: steps that found the ring full */
 	bool overran;                   /* flush: went on without room */
+	unsigned skipped;               /* workers whose lock was not had */
 	int waiting;                    /* ms the last step wants to wait (no busy loop) */
 	uint64_t hold_max_us;           /* flush: longest lock hold */
 	/* WRITE: 4-byte length, then o.s */
@@ -99,6 +100,28 @@ struct ctl_server {
 	uint64_t turn_max_us;           /* longest ctgd_ctl_run, wall clock */
 	uint64_t turn_max_cpu_us;       /* ... the main thread's CPU time */
 };
+
+/*
+ * The main thread never waits long for a worker's lock: a worker wedged
+ * while holding it (the watchdog's case) must not wedge the control
+ * socket, the signals and the watchdog with it. A command that cannot
+ * get a lock says so instead of waiting.
+ */
+#define CTL_LOCK_MS 20
+
+static bool
+worker_lock(struct worker *w)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_nsec += CTL_LOCK_MS * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return pthread_mutex_timedlock(&w->lock, &ts) == 0;
+}
 
 /* --- connections: filtered listing of the live tables ---------------------- */
 
@@ -170,11 +193,16 @@ cmd_status(struct daemon *dm, struct ctl_client *cl)
 	uint64_t live = 0, max = 0;
 	struct ctg_auditlog_stats ls;
 	struct ctg_strbuf *o = &cl->o;
+	unsigned busy = 0;
 
 	memset(&ls, 0, sizeof(ls));
 	for (unsigned i = 0; i < dm->nw; i++) {
 		struct ctg_tracker_stats ts;
-		pthread_mutex_lock(&dm->w[i].lock);
+
+		if (!worker_lock(&dm->w[i])) {
+			busy++;
+			continue;
+		}
 		ctg_tracker_stats(dm->w[i].pl.tracker, &ts);
 		pthread_mutex_unlock(&dm->w[i].lock);
 		live += ts.live;
@@ -196,6 +224,8 @@ cmd_status(struct daemon *dm, struct ctl_client *cl)
 	    dm->checkpoints, dm->checkpoint_failures, dm->last_checkpoint_us ?
 	    (int64_t)((ctg_clock_wall_us() - dm->last_checkpoint_us) / 1000000) : (int64_t)-1,
 	    dm->checkpoint_write_us / 1000, dm->checkpoint_hold_max_us);
+	if (busy)
+		ctg_strbuf_printf(o, "workers_busy %u (their tables not counted above)\n", busy);
 	for (unsigned i = 0; i < dm->nw; i++)
 		if (atomic_load(&dm->w[i].stuck))
 			ctg_strbuf_printf(o, "worker_stuck queue %u\n", dm->w[i].queue);
@@ -233,7 +263,13 @@ cmd_connections(struct daemon *dm, struct ctl_client *cl)
 		struct worker *w = &dm->w[cl->wi];
 		struct ctg_tracker_stats ts;
 
-		pthread_mutex_lock(&w->lock);
+		if (!worker_lock(w)) {
+			/* not waited for: listed without it, and said so */
+			cl->skipped++;
+			cl->wi++;
+			cl->pos = 0;
+			continue;
+		}
 		ctg_tracker_stats(w->pl.tracker, &ts);
 		x.wall_shift_us = w->pl.wall_shift_us;
 		cl->pos = ctg_tracker_foreach_from(w->pl.tracker, cl->pos, CTL_LIST_SLICE,
@@ -244,6 +280,9 @@ cmd_connections(struct daemon *dm, struct ctl_client *cl)
 			cl->pos = 0;
 		}
 	}
+	if (cl->wi >= dm->nw && cl->skipped && !cl->o.full)
+		ctg_strbuf_printf(&cl->o, "# %u queue(s) busy: their connections are not listed\n",
+		    cl->skipped);
 	return cl->o.full || cl->wi >= dm->nw;
 }
 
@@ -320,6 +359,9 @@ cmd_flush(struct daemon *dm, struct ctl_client *cl)
 	if (cl->wi >= dm->nw) {
 		ctg_strbuf_printf(&cl->o, "ok\nflushed %llu\nlock_hold_max_us %" PRIu64
 		    " waits_for_log %" PRIu64 "\n", cl->done_count, cl->hold_max_us, cl->waits);
+		if (cl->skipped)
+			ctg_strbuf_printf(&cl->o, "note: %u queue(s) stayed busy: not flushed\n",
+			    cl->skipped);
 		if (cl->overran)
 			ctg_strbuf_printf(&cl->o, "note: the audit log took no records for %u s; "
 			    "end records beyond its ring were dropped and counted as a log gap\n",
@@ -327,7 +369,18 @@ cmd_flush(struct daemon *dm, struct ctl_client *cl)
 		return true;
 	}
 	w = &dm->w[cl->wi];
-	pthread_mutex_lock(&w->lock);
+	if (!worker_lock(w)) {
+		/* a worker wedged with its lock: try again, then leave it */
+		if (ctg_clock_mono_ms() - cl->progress_ms < CTL_FLUSH_WAIT_MS) {
+			cl->waiting = CTL_WAIT_MS;
+			return false;
+		}
+		cl->skipped++;
+		cl->wi++;
+		cl->pos = 0;
+		cl->progress_ms = ctg_clock_mono_ms();
+		return false;
+	}
 	if (dm->log && w->pl.log && w->pl.log_policy != CTG_LOG_NONE) {
 		/* under the lock: the worker puts only while holding it */
 		uint32_t room = ctg_auditlog_room(dm->log, w->pl.producer);
@@ -384,11 +437,17 @@ cmd_kill(struct daemon *dm, struct ctl_client *cl)
 		return true;
 	}
 	for (unsigned i = 0; i < dm->nw && found < 0; i++) {
-		pthread_mutex_lock(&dm->w[i].lock);
+		if (!worker_lock(&dm->w[i])) {
+			cl->skipped++;
+			continue;
+		}
 		found = ctg_tracker_kill(dm->w[i].pl.tracker, id, ctgd_clock_us());
 		pthread_mutex_unlock(&dm->w[i].lock);
 	}
-	if (found < 0)
+	if (found < 0 && cl->skipped)
+		ctg_strbuf_printf(&cl->o, "error: no connection %llu (%u queue(s) busy, not searched)\n",
+		    id, cl->skipped);
+	else if (found < 0)
 		ctg_strbuf_printf(&cl->o, "error: no connection %llu\n", id);
 	else
 		ctg_strbuf_printf(&cl->o, "ok\nkilled %llu\n", id);

@@ -220,6 +220,22 @@ def rtts(path):
         return
     print('%d %.3f %.3f %.3f' % (len(v), v[len(v) // 2], v[int(len(v) * 0.99)], v[-1]))
 
+def freeze(tid, secs):
+    # stop one thread of the daemon (ptrace is per thread: the others run on)
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    PTRACE_SEIZE, PTRACE_INTERRUPT, PTRACE_DETACH = 0x4206, 0x4207, 17
+    if libc.ptrace(PTRACE_SEIZE, tid, None, None) != 0:
+        say('ptrace seize: errno %d' % ctypes.get_errno())
+        sys.exit(1)
+    libc.ptrace(PTRACE_INTERRUPT, tid, None, None)
+    os.waitpid(tid, 0x40000000)     # __WALL
+    say('thread %d stopped' % tid)
+    time.sleep(secs)
+    libc.ptrace(PTRACE_DETACH, tid, None, None)
+    say('thread %d released' % tid)
+
 cmd = sys.argv[1]
 if cmd == 'req':
     print(request(sys.argv[2], ' '.join(sys.argv[3:])), end='')
@@ -238,6 +254,8 @@ elif cmd == 'flows':
     flows(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
 elif cmd == 'storm':
     storm(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))
+elif cmd == 'freeze':
+    freeze(int(sys.argv[2]), float(sys.argv[3]))
 elif cmd == 'manyflows':
     manyflows(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]))
 elif cmd == 'rtts':
@@ -481,6 +499,38 @@ ctg_wait_for 20 sh -c "timeout 40 '$CTGUARD' -s '$SOCK' status | grep -q '^log_p
 ended=$(q "SELECT count(*) FROM connections WHERE end_reason = 'flushed'")
 ctg_check "every flushed connection has its end record ($ended rows, $NFLOWS + $nbig flushed)" \
     test "$ended" -ge "$nbig"
+
+# --- watchdog: a worker that stops while its queue has packets ----------------------
+wtid=
+for t in /proc/"$DPID"/task/*; do
+	[ "$(cat "$t/comm" 2>/dev/null)" = ctg-q0 ] && wtid=${t##*/}
+done
+if [ -n "$wtid" ]; then
+	timeout 30 python3 "$H" freeze "$wtid" 8 >"$T/freeze.log" 2>&1 &
+	fp=$!
+	sleep 0.5
+	timeout 60 ip netns exec "$CTG_NS_CLI" python3 "$H" manyflows "$CTG_SRV4" 400 0.05 >/dev/null
+	stuck() { ctl status | grep -q '^worker_stuck queue 0'; }
+	t0=$(date +%s%N)
+	if ctg_wait_for 9 stuck; then
+		ctg_ok "a frozen worker with packets waiting is reported stuck ($(( ($(date +%s%N) - t0) / 1000000 )) ms after the packets)"
+	else
+		ctg_not_ok "a frozen worker with packets waiting is reported stuck"
+		cat "$T/freeze.log"
+	fi
+	t0=$(date +%s%N)
+	out=$(pyctl req "$SOCK" status)
+	ctg_check "status still answers while the worker is frozen ($(( ($(date +%s%N) - t0) / 1000000 )) ms: $(echo "$out" | grep -E "^(ok|workers_busy|worker_stuck|error)" | tr "\n" " "))" \
+	    has "$out" '^ok$'
+	ctg_check "the daemon log says so" grep -q "queue 0: worker made no progress" "$T/ctguardd.log"
+	wait "$fp"
+	ctg_wait_for 5 sh -c "! timeout 40 '$CTGUARD' -s '$SOCK' status | grep -q '^worker_stuck'"
+	ctg_check "released, the worker is no longer reported stuck" \
+	    sh -c "! timeout 40 '$CTGUARD' -s '$SOCK' status | grep -q '^worker_stuck'"
+	ctg_check "the daemon log says it moves again" grep -q "queue 0: worker moving again" "$T/ctguardd.log"
+else
+	ctg_not_ok "worker thread ctg-q0 not found"
+fi
 
 ctg_check "ctguardd stops cleanly" stop_daemon
 ctg_check "no sanitizer report" logs_clean
