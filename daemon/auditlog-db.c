@@ -303,6 +303,57 @@ audit_apply_max_pages(struct ctg_auditlog *log)
 }
 
 /*
+ * Started as root to become another user: the files SQLite made beside
+ * the database (-wal, -shm) belong to root now, and the next reopen after
+ * the drop would fail on them. Hand them over; lchown never follows a link.
+ */
+static void
+own_files(struct ctg_auditlog *log)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char name[4096];
+
+	if (!log->own_files || geteuid() != 0)
+		return;
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++)
+		if ((size_t)snprintf(name, sizeof(name), "%s%s", log->path, suffix[i]) <
+		    sizeof(name))
+			(void)lchown(name, log->owner_uid,
+			    log->chown_group ? log->gid : log->owner_gid);
+}
+
+/*
+ * The -wal and -shm beside the path were our connection's: SQLite would
+ * replay that WAL into whatever file now has the name (a WAL does not
+ * name its database).
+ */
+void
+audit_db_forget_wal(struct ctg_auditlog *log)
+{
+	unlink_suffix(log->path, "-wal");
+	unlink_suffix(log->path, "-shm");
+}
+
+int
+audit_db_replaced(struct ctg_auditlog *log, char *why, size_t whylen)
+{
+	struct stat st;
+
+	if (log->db == NULL)
+		return 0;
+	if (lstat(log->path, &st) < 0) {
+		snprintf(why, whylen, "%s: %s", log->path, strerror(errno));
+		return errno == ENOENT || errno == ENOTDIR;
+	}
+	if (st.st_dev != log->db_dev || st.st_ino != log->db_ino) {
+		snprintf(why, whylen, "%s was replaced by another file%s", log->path,
+		    S_ISLNK(st.st_mode) ? " (a symbolic link)" : "");
+		return 1;
+	}
+	return 0;
+}
+
+/*
  * Create the file if needed (mode 0640 whatever the umask, group if set),
  * open it, bring the schema to our version and prepare the inserts.
  */
@@ -313,9 +364,22 @@ audit_db_open(struct ctg_auditlog *log, char *err, size_t errlen)
 	sqlite3 *db = NULL;
 	int fd, rc;
 
-	fd = open(log->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+	struct stat st;
+
+	/*
+	 * No symbolic link is followed, on creation or on opening: whoever
+	 * can write the directory must not point the daemon's writes (as root
+	 * at start, as the daemon later) at another file.
+	 */
+	if (lstat(log->path, &st) == 0 && S_ISLNK(st.st_mode)) {
+		snprintf(err, errlen, "%s is a symbolic link: refusing to follow it",
+		    log->path);
+		return -1;
+	}
+	fd = open(log->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd != -1) {
 		if (fchmod(fd, 0640) == -1 ||
+		    (log->own_files && fchown(fd, log->owner_uid, log->owner_gid) == -1) ||
 		    (log->chown_group && fchown(fd, (uid_t)-1, log->gid) == -1)) {
 			snprintf(err, errlen, "%s: %s", log->path,
 			    strerror(errno));
@@ -338,7 +402,7 @@ audit_db_open(struct ctg_auditlog *log, char *err, size_t errlen)
 
 	/* Only the writer thread uses the connection: no SQLite mutex needed. */
 	rc = sqlite3_open_v2(log->path, &db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL);
+	    SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open %s: %s", log->path,
 		    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -360,6 +424,11 @@ audit_db_open(struct ctg_auditlog *log, char *err, size_t errlen)
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	log->db = db;
 	audit_apply_max_pages(log);
+	if (lstat(log->path, &st) == 0) {
+		log->db_dev = st.st_dev;
+		log->db_ino = st.st_ino;
+	}
+	own_files(log);
 	return 0;
 
 out_close:

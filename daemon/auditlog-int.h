@@ -58,6 +58,7 @@
 #define JOURNAL_SIZE_LIMIT      (64 * 1024 * 1024)
 #define CACHE_KIB               65536
 #define DB_PAGE_SIZE            16384
+#define FILE_CHECK_MS           1000    /* is the database still the file we opened? */
 
 enum {
 	STMT_VERDICT,
@@ -100,6 +101,10 @@ struct ctg_auditlog {
 	uint32_t retention_mb;
 	uint32_t pend_bound;
 	bool block_when_full;
+	bool backpressure;
+	bool own_files;
+	uid_t owner_uid;
+	gid_t owner_gid;
 	void (*report)(void *, const char *);
 	void *report_arg;
 	unsigned nrings;
@@ -149,6 +154,10 @@ struct ctg_auditlog {
 	uint32_t backoff_ms;
 	uint64_t next_maint_ms;
 	uint32_t max_pages;             /* test hook, 0 = SQLite's default */
+	dev_t db_dev;                   /* the file opened, to notice a replacement */
+	ino_t db_ino;
+	uint64_t next_check_ms;
+	uint64_t replaced;              /* times the file was found gone or replaced */
 };
 
 /* auditlog-db.c */
@@ -156,6 +165,9 @@ int audit_db_open(struct ctg_auditlog *log, char *err, size_t errlen);
 void audit_db_close(struct ctg_auditlog *log);
 void audit_db_close_rotated(struct ctg_auditlog *log);
 void audit_apply_max_pages(struct ctg_auditlog *log);
+/* 1 when the path no longer names the open file (deleted, replaced), else 0. */
+void audit_db_forget_wal(struct ctg_auditlog *log);
+int audit_db_replaced(struct ctg_auditlog *log, char *why, size_t whylen);
 int audit_query_int(sqlite3 *db, const char *sql, int *out);
 int audit_exec_simple(sqlite3 *db, const char *sql);
 

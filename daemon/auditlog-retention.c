@@ -1,7 +1,7 @@
 /*
  * Retention: rows older than retention_days, and the oldest rows while the
  * file is larger than retention_mb, are deleted by the writer thread about
- * once a minute.
+ * once a minute, and at once when the disk is found full.
  */
 #include <stdint.h>
 
@@ -69,7 +69,12 @@ audit_maintenance(struct ctg_auditlog *log)
 	};
 	bool freed = false;
 
-	if (log->db == NULL || log->degraded)
+	/*
+	 * Also while degraded (the database is open but writes fail): on a
+	 * full disk, deleting what retention would delete anyway is what lets
+	 * the next retry succeed. A failing delete just fails.
+	 */
+	if (log->db == NULL)
 		return;
 	if (log->retention_days > 0) {
 		uint64_t age = (uint64_t)log->retention_days * 86400 * 1000000;

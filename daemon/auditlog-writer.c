@@ -272,7 +272,7 @@ drain_ring(struct ctg_auditlog *log, unsigned i, uint32_t max, bool *stop)
 		want = avail < max - total ? avail : max - total;
 		room = log->pend_count < log->pend_bound ?
 		    log->pend_bound - (uint32_t)log->pend_count : 0;
-		if (room == 0 && !log->degraded) {
+		if (room == 0 && (!log->degraded || log->backpressure)) {
 			*stop = true;
 			break;
 		}
@@ -381,9 +381,64 @@ enter_degraded(struct ctg_auditlog *log, int rc, const char *msg)
 		return;
 	log->degraded = true;
 	log->degraded_since_ms = now;
+	/* a full disk: retention first, it may free what the retry needs */
+	if ((rc & 0xff) == SQLITE_FULL)
+		log->next_maint_ms = now;
 	report(log, "audit log %s degraded: %s; keeping up to %" PRIu32
-	    " records in memory, retrying every %d s", log->path, msg,
-	    log->pend_bound, RETRY_MS / 1000);
+	    " records in memory%s, retrying every %d s", log->path, msg,
+	    log->pend_bound, log->backpressure ? " (then the queues fill)" : "",
+	    RETRY_MS / 1000);
+}
+
+/* An event of the writer's own, written with the next batch. */
+static void
+add_event(struct ctg_auditlog *log, enum ctg_event_kind kind, const char *detail)
+{
+	struct ctg_audit_slot *s = pend_reserve(log, 1);
+
+	if (s == NULL)
+		return;
+	memset(s, 0, sizeof(*s));
+	s->type = CTG_AUDIT_EVENT;
+	s->synthetic = true;
+	s->e.time_us = ctg_clock_wall_us();
+	s->e.kind = (uint8_t)kind;
+	s->e.count = 1;
+	snprintf(s->e.detail, sizeof(s->e.detail), "%.*s", (int)sizeof(s->e.detail) - 1, detail);
+	if (log->pend_count == 0)
+		log->pend_since_ms = ctg_clock_mono_ms();
+	log->pend_count++;
+	log->synth_made++;
+}
+
+/*
+ * Once a second: is the path still the file we write? A database deleted
+ * (the writes would go to an unlinked inode) or replaced (renamed over,
+ * swapped for a link) is closed and opened anew, and the event written
+ * into the new one.
+ */
+static void
+check_file(struct ctg_auditlog *log, uint64_t now)
+{
+	char why[300], err[256], msg[600];
+
+	if (log->db == NULL || now < log->next_check_ms)
+		return;
+	log->next_check_ms = now + FILE_CHECK_MS;
+	if (!audit_db_replaced(log, why, sizeof(why)))
+		return;
+	log->replaced++;
+	audit_db_close(log);
+	audit_db_forget_wal(log);
+	report(log, "audit log: %s; opening it anew", why);
+	if (audit_db_open(log, err, sizeof(err)) == -1) {
+		enter_degraded(log, SQLITE_CANTOPEN, err);
+		return;
+	}
+	log->next_try_ms = 0;
+	snprintf(msg, sizeof(msg), "audit database %s: opened anew (rows written to the "
+	    "old file since the last check are with it)", why);
+	add_event(log, CTG_EV_WARNING, msg);
 }
 
 static void
@@ -768,6 +823,8 @@ audit_writer_main(void *arg)
 		urgent = rq.stop || log->sync_gen > 0;
 		if (!log->paused && flush_due(log, now, urgent))
 			progress = true;
+		if (!log->paused)
+			check_file(log, now);
 		if (!log->paused && now >= log->next_maint_ms) {
 			audit_maintenance(log);
 			log->next_maint_ms = now + MAINT_INTERVAL_MS;

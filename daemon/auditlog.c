@@ -168,6 +168,10 @@ ctg_auditlog_open(const struct ctg_auditlog_config *cfg, char *err,
 	log->pend_bound = cfg->memory_bound_records > log->batch_max ?
 	    cfg->memory_bound_records : log->batch_max;
 	log->block_when_full = cfg->block_when_full;
+	log->backpressure = cfg->backpressure;
+	log->own_files = cfg->own_files;
+	log->owner_uid = cfg->owner_uid;
+	log->owner_gid = cfg->owner_gid;
 	log->report = cfg->report;
 	log->report_arg = cfg->report_arg;
 	log->nrings = cfg->producers;
@@ -252,6 +256,17 @@ ctg_auditlog_reopen(struct ctg_auditlog *log)
 	log->reopen_req = true;
 	pthread_cond_signal(&log->wake);
 	pthread_mutex_unlock(&log->mtx);
+}
+
+uint32_t
+ctg_auditlog_room(struct ctg_auditlog *log, unsigned producer)
+{
+	const struct ctg_audit_ring *r;
+
+	if (log == NULL || producer >= log->nrings)
+		return 0;
+	r = log->rings[producer];
+	return ctg_audit_ring_capacity(r) - ctg_audit_ring_count(r);
 }
 
 void

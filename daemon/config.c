@@ -101,6 +101,7 @@ static const struct key daemon_keys[] = {
 	{ "control_socket", K_PATH, F(control_socket), 0, SOCKET_PATH_MAX, NULL },
 	{ "control_mode", K_MODE, F(control_mode), 0, 0777, NULL },
 	{ "control_group", K_NAME, F(control_group), 0, 0, NULL },
+	{ "control_admin_group", K_NAME, F(control_admin_group), 0, 0, NULL },
 	{ "state_file", K_PATH, F(state_file), 0, CTG_PATH_MAX - 1, NULL },
 	{ "checkpoint_interval", K_U32, F(checkpoint_interval), 0, 86400, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
@@ -187,7 +188,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->log_policy = CTG_LOG_DECISIONS;
 	cfg->log_queue_records = 65536;
 	cfg->log_retention_days = 30;
-	cfg->log_retention_mb = 0;
+	cfg->log_retention_mb = 1024;
 	cfg->strict_audit = false;
 	cfg->log_nat = true;
 
@@ -300,6 +301,23 @@ get_string(struct loader *ld, const config_setting_t *s, const char *name)
  * writes permission bits in decimal, so an integer's decimal digits are
  * read as octal; only a hex literal is taken at its value.
  */
+/*
+ * A socket anyone may write to is a socket anyone may command: the read
+ * commands show every connection, and a world-writable mode usually means
+ * the group was meant. Refused rather than warned about.
+ */
+static int
+check_mode(struct loader *ld, const config_setting_t *s, const char *name,
+    long long v, uint32_t *out)
+{
+	if (v & 0002)
+		return setting_error(ld, s, name,
+		    "%04llo is writable by every user (o+w): any local user could "
+		    "command the daemon; use a group (e.g. \"0660\")", v);
+	*out = (uint32_t)v;
+	return 0;
+}
+
 static int
 parse_mode(struct loader *ld, const config_setting_t *s, const char *name,
     const struct key *k, uint32_t *out)
@@ -317,8 +335,7 @@ parse_mode(struct loader *ld, const config_setting_t *s, const char *name,
 				return setting_error(ld, s, name,
 				    "%#llx is out of range %04llo..%04llo",
 				    v, k->min, k->max);
-			*out = (uint32_t)v;
-			return 0;
+			return check_mode(ld, s, name, v, out);
 		}
 		snprintf(buf, sizeof(buf), "%lld", v);
 		p = buf;
@@ -340,8 +357,7 @@ parse_mode(struct loader *ld, const config_setting_t *s, const char *name,
 		    "%s is out of range %04llo..%04llo",
 		    config_setting_type(s) == CONFIG_TYPE_STRING ?
 		    config_setting_get_string(s) : buf, k->min, k->max);
-	*out = (uint32_t)v;
-	return 0;
+	return check_mode(ld, s, name, v, out);
 }
 
 static int

@@ -1,60 +1,14 @@
 /*
- * The control server's "connections" filter parser, taken out of daemon.c
- * (parse_filter) so that it can be fuzzed. Numbers are parsed strictly:
- * atoi() took "port=1x" as 1, "addr=A/" as /0 (everything), a proto of
- * 300 or -5 (never or always matching) and wrapped overflowing values.
+ * The control server's "connections" filter parser, a module of its own so
+ * that it can be fuzzed. Addresses, ports and protocols go through the
+ * shared parser (netaddr.h): "connections port=http" is refused with the
+ * same words as "ctguard log --port http" and a rule file's dst_port.
  */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "ctguard/connfilter.h"
-
-/* A decimal number in [0, max], nothing before or after it; -1 otherwise. */
-static long
-number(const char *s, long max)
-{
-	char *end;
-	long v;
-
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > max)
-		return -1;
-	return v;
-}
-
-static int
-parse_addr(struct ctg_conn_filter *f, char *val, char *err, size_t errlen)
-{
-	char *slash = strchr(val, '/');
-	long l, max;
-
-	if (slash)
-		*slash++ = '\0';
-	memset(&f->addr, 0, sizeof(f->addr));
-	if (inet_pton(AF_INET, val, f->addr.b) == 1)
-		f->family = 4;
-	else if (inet_pton(AF_INET6, val, f->addr.b) == 1)
-		f->family = 6;
-	else {
-		snprintf(err, errlen, "bad address '%s'", val);
-		return -1;
-	}
-	max = f->family == 4 ? 32 : 128;
-	l = slash ? number(slash, max) : max;
-	if (l < 0) {
-		snprintf(err, errlen, "bad prefix length '%s'", slash);
-		return -1;
-	}
-	f->plen = (uint8_t)l;
-	f->have_addr = true;
-	return 0;
-}
+#include "ctguard/netaddr.h"
 
 int
 ctg_conn_filter_parse(struct ctg_conn_filter *f, char *args, char *err,
@@ -78,21 +32,26 @@ ctg_conn_filter_parse(struct ctg_conn_filter *f, char *args, char *err,
 		}
 		*val++ = '\0';
 		if (strcmp(tok, "addr") == 0) {
-			if (parse_addr(f, val, err, errlen) < 0)
+			struct ctg_prefix p;
+
+			if (ctg_prefix_parse(val, &p, err, errlen) < 0)
 				return -1;
+			f->addr = p.addr;
+			f->family = p.family;
+			f->plen = p.plen;
+			f->have_addr = true;
 		} else if (strcmp(tok, "port") == 0) {
-			if ((f->port = (int)number(val, 65535)) < 0) {
-				snprintf(err, errlen, "bad port '%s'", val);
+			uint16_t port;
+
+			if (ctg_port_parse(val, &port, err, errlen) < 0)
 				return -1;
-			}
+			f->port = port;
 		} else if (strcmp(tok, "proto") == 0) {
-			f->proto = strcmp(val, "tcp") == 0 ? 6 : strcmp(val, "udp") == 0 ? 17 :
-			    strcmp(val, "icmp") == 0 ? 1 : strcmp(val, "icmpv6") == 0 ? 58 :
-			    (int)number(val, 255);
-			if (f->proto < 0) {
-				snprintf(err, errlen, "bad protocol '%s'", val);
+			uint8_t proto;
+
+			if (ctg_proto_parse(val, &proto, err, errlen) < 0)
 				return -1;
-			}
+			f->proto = proto;
 		} else if (strcmp(tok, "state") == 0) {
 			f->state = val;
 		} else {

@@ -15,6 +15,7 @@
 #define CTGUARD_DAEMON_INT_H
 
 #include <net/if.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -28,7 +29,7 @@
 #include "ctguard/strbuf.h"
 
 #define CTGD_MAX_WORKERS 64     /* queues one daemon serves */
-#define CTGD_MAX_CLIENTS 16
+#define CTGD_MAX_CLIENTS 128    /* control clients served at once */
 #define CTGD_IFCACHE 256
 
 struct worker {
@@ -50,6 +51,10 @@ struct worker {
 	uint64_t related_elsewhere;     /* ICMP errors matched in another queue's table */
 	uint64_t related_busy;          /* ... not looked up: that worker stayed busy */
 	struct daemon *dm;
+	/* watchdog: bumped by the worker each turn, read by the main thread */
+	atomic_uint_fast64_t heartbeat;
+	atomic_bool stuck;              /* set by the main thread */
+	uint64_t wd_seen, wd_since_ms;  /* main thread: last heartbeat, since when */
 	uint64_t no_payload;            /* packets the kernel sent without content */
 	bool want_ifnames;              /* the ruleset matches on interfaces */
 	struct ifslot {
@@ -72,8 +77,9 @@ struct daemon {
 	unsigned nw;
 	struct ctg_auditlog *log;
 	int ctl_fd;
-	int clients[CTGD_MAX_CLIENTS];
+	struct ctl_server *ctl;         /* ctlserver.c's clients */
 	uint64_t started_us;            /* CLOCK_MONOTONIC */
+	bool pidfile_written;
 	uint64_t reloads, reload_failures;
 	char last_reload_error[512];
 	/* checkpoints (snapshot.c): written by its thread, read by status */
@@ -128,8 +134,11 @@ void ctgd_nat_stats(const struct daemon *dm, struct ctgd_nat_stats *st);
 void ctgd_nat_describe(const struct ctg_tuple *t, bool json, char *buf, size_t len);
 
 /* ctlserver.c */
-int ctgd_ctl_open(const struct ctg_config *cfg);
-void ctgd_ctl_serve(struct daemon *dm, int fd);
+int ctgd_ctl_open(struct daemon *dm);
+/* Fill pfd (listening socket first) and lower *timeout_ms to the next deadline. */
+nfds_t ctgd_ctl_pollfds(struct daemon *dm, struct pollfd *pfd, nfds_t max, int *timeout_ms);
+/* Serve what poll reported: reads, one build step per client, writes, cuts. */
+void ctgd_ctl_run(struct daemon *dm, const struct pollfd *pfd, nfds_t n);
 void ctgd_ctl_close(struct daemon *dm);
 void ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom);
 
@@ -137,7 +146,8 @@ void ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom);
 int ctgd_drop_privileges(const struct ctg_config *cfg);
 
 /* pidfile.c */
-void ctgd_pidfile_write(const char *path);
+/* 0, or -1 when another ctguardd runs (or the file cannot be made safely) */
+int ctgd_pidfile_write(const char *path);
 void ctgd_pidfile_remove(const char *path);
 
 #endif

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -28,6 +29,8 @@
 #include "daemon-int.h"
 
 #define MAIN_POLL_MS 200
+/* a worker whose loop has not turned for this long while its queue holds packets is stuck */
+#define WORKER_STUCK_MS 5000
 
 atomic_bool ctgd_stopping;
 
@@ -135,13 +138,24 @@ open_auditlog(struct daemon *dm)
 		.batch_ms = 200,
 		.retention_days = cfg->log_retention_days,
 		.retention_mb = cfg->log_retention_mb,
-		.memory_bound_records = 1u << 20,
+		/* 16 rings' worth, at most 2^20 (the default queue gives 2^20) */
+		.memory_bound_records = cfg->log_queue_records < (1u << 16) ?
+		    cfg->log_queue_records * 16 : 1u << 20,
 		.group = cfg->log_group,
 		.block_when_full = false,
+		/* strict_audit drops what cannot be logged: it must see a full ring */
+		.backpressure = cfg->strict_audit,
 	};
+	struct passwd *pw;
 
 	if (cfg->log_policy == CTG_LOG_NONE)
 		return 0;
+	/* opened as root, written as cfg->user: the files must be that user's */
+	if (cfg->user[0] && getuid() == 0 && (pw = getpwnam(cfg->user)) != NULL) {
+		lc.own_files = true;
+		lc.owner_uid = pw->pw_uid;
+		lc.owner_gid = pw->pw_gid;
+	}
 	if ((dm->log = ctg_auditlog_open(&lc, err, sizeof(err))) == NULL) {
 		ctgd_log(LOG_ERR, "audit log: %s", err);
 		return -1;
@@ -173,9 +187,54 @@ handle_signals(struct daemon *dm)
 	}
 }
 
+/*
+ * The watchdog's view of the workers: each bumps its heartbeat every turn
+ * (at least every 100 ms, the receive timeout). One that has not for
+ * WORKER_STUCK_MS while the kernel has packets waiting for it is stuck:
+ * logged once, shown by status, and systemd's watchdog is no longer fed,
+ * so that it restarts the daemon. False when a worker is stuck.
+ */
+static bool
+workers_alive(struct daemon *dm)
+{
+	uint64_t now = ctg_clock_mono_ms();
+	bool ok = true;
+
+	for (unsigned i = 0; i < dm->nw; i++) {
+		struct worker *w = &dm->w[i];
+		uint64_t hb = atomic_load_explicit(&w->heartbeat, memory_order_relaxed);
+		struct pollfd p = { .fd = ctg_nfq_fd(w->nfq), .events = POLLIN };
+
+		if (hb != w->wd_seen || w->wd_since_ms == 0) {
+			w->wd_seen = hb;
+			w->wd_since_ms = now;
+			if (atomic_load(&w->stuck)) {
+				atomic_store(&w->stuck, false);
+				ctgd_log(LOG_WARNING, "queue %u: worker moving again", w->queue);
+			}
+			continue;
+		}
+		if (now - w->wd_since_ms < WORKER_STUCK_MS || p.fd < 0 ||
+		    poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+			continue;
+		ok = false;
+		if (!atomic_load(&w->stuck)) {
+			atomic_store(&w->stuck, true);
+			ctgd_log(LOG_ERR, "queue %u: worker made no progress for %" PRIu64
+			    " ms with packets waiting; no longer feeding the watchdog",
+			    w->queue, now - w->wd_since_ms);
+			ctgd_event(dm, CTG_EV_WARNING, 1, "queue %u: worker stuck for %" PRIu64
+			    " ms with packets waiting", w->queue, now - w->wd_since_ms);
+		}
+	}
+	return ok;
+}
+
 static void
 main_loop(struct daemon *dm)
 {
+	uint64_t last_check = 0;
+	bool alive = true;
 #ifdef HAVE_SYSTEMD
 	uint64_t wd_usec = 0;
 	bool wd = sd_watchdog_enabled(0, &wd_usec) > 0;
@@ -183,21 +242,23 @@ main_loop(struct daemon *dm)
 #endif
 
 	while (!sig_term) {
+		struct pollfd pfd[CTGD_MAX_CLIENTS + 1];
+		int timeout = MAIN_POLL_MS;
 		/* without a control socket, poll only waits */
-		struct pollfd pfd = { .fd = dm->ctl_fd, .events = POLLIN };
-		nfds_t n = dm->ctl_fd >= 0 ? 1 : 0;
+		nfds_t n = ctgd_ctl_pollfds(dm, pfd, CTGD_MAX_CLIENTS + 1, &timeout);
 
-		if (poll(&pfd, n, MAIN_POLL_MS) > 0 && (pfd.revents & POLLIN)) {
-			int cfd = accept4(dm->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
-			if (cfd >= 0) {
-				ctgd_ctl_serve(dm, cfd);
-				close(cfd);
-			}
-		}
+		if (poll(pfd, n, timeout) < 0)
+			for (nfds_t k = 0; k < n; k++)
+				pfd[k].revents = 0;
+		ctgd_ctl_run(dm, pfd, n);
 		handle_signals(dm);
 		ctgd_free_retired(dm);
+		if (ctg_clock_mono_ms() - last_check >= 1000) {
+			alive = workers_alive(dm);
+			last_check = ctg_clock_mono_ms();
+		}
 #ifdef HAVE_SYSTEMD
-		if (wd && ctg_clock_mono_us() - last_wd > wd_usec / 2) {
+		if (wd && alive && ctg_clock_mono_us() - last_wd > wd_usec / 2) {
 			sd_notify(0, "WATCHDOG=1");
 			last_wd = ctg_clock_mono_us();
 		}
@@ -231,10 +292,12 @@ start(struct daemon *dm, struct ctg_ruleset *rules)
 	dm->started_us = ctg_clock_mono_us();
 	if (ctgd_workers_setup(dm, rules) < 0)
 		return -1;
-	dm->ctl_fd = ctgd_ctl_open(cfg);
+	ctgd_ctl_open(dm);
 	if (ctgd_nat_open(dm) < 0)
 		return -1;
-	ctgd_pidfile_write(cfg->pidfile);
+	if (ctgd_pidfile_write(cfg->pidfile) < 0)
+		return -1;
+	dm->pidfile_written = cfg->pidfile[0] != '\0';
 	if (ctgd_drop_privileges(cfg) < 0)
 		return -1;
 	ctgd_event(dm, CTG_EV_START, dm->nw,
@@ -266,7 +329,8 @@ release(struct daemon *dm)
 	ctgd_workers_close(dm);
 	if (dm->log)
 		ctg_auditlog_close(dm->log);
-	ctgd_pidfile_remove(dm->cfg->pidfile);
+	if (dm->pidfile_written)
+		ctgd_pidfile_remove(dm->cfg->pidfile);
 }
 
 int
@@ -284,8 +348,6 @@ ctg_daemon_run(const struct ctg_config *cfg, struct ctg_ruleset *rules,
 	dm.nrule_files = nrule_files;
 	dm.foreground = foreground;
 	dm.ctl_fd = -1;
-	for (int i = 0; i < CTGD_MAX_CLIENTS; i++)
-		dm.clients[i] = -1;
 	log_foreground = foreground;
 	openlog("ctguardd", LOG_PID, LOG_DAEMON);
 

@@ -13,7 +13,35 @@
 
 #include "daemon-int.h"
 
-/* Become cfg->user, keeping only CAP_NET_ADMIN (verdicts on the open queues, reloads). */
+/*
+ * CAP_NET_RAW is for opening the REJECT sockets, which are open by now:
+ * out of every set, so that a compromised daemon cannot craft packets on
+ * new raw sockets (under systemd the unit's ambient set gives it to a
+ * daemon that never was root, which the user switch below never sees).
+ */
+static int
+drop_net_raw(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[2];
+
+	(void)prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_NET_RAW, 0, 0);
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return -1;
+	data[0].effective &= ~(1u << CAP_NET_RAW);
+	data[0].permitted &= ~(1u << CAP_NET_RAW);
+	data[0].inheritable &= ~(1u << CAP_NET_RAW);
+	if (syscall(SYS_capset, &hdr, data) < 0) {
+		ctgd_log(LOG_ERR, "dropping CAP_NET_RAW: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Become cfg->user, keeping only CAP_NET_ADMIN (verdicts on the open
+ * queues, reloads); whoever we run as, CAP_NET_RAW goes.
+ */
 int
 ctgd_drop_privileges(const struct ctg_config *cfg)
 {
@@ -22,7 +50,7 @@ ctgd_drop_privileges(const struct ctg_config *cfg)
 	struct __user_cap_data_struct data[2];
 
 	if (!cfg->user[0] || getuid() != 0)
-		return 0;
+		return drop_net_raw();
 	if ((pw = getpwnam(cfg->user)) == NULL) {
 		ctgd_log(LOG_ERR, "user %s does not exist", cfg->user);
 		return -1;

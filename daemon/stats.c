@@ -14,7 +14,7 @@ void
 ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom)
 {
 	uint64_t verdicts[CTG_ACT_COUNT] = { 0 }, reasons[CTG_R_COUNT] = { 0 };
-	uint64_t live = 0, max = 0, evicted = 0, refused = 0, logdrop = 0;
+	uint64_t live = 0, max = 0, evicted = 0, refused = 0;
 	struct ctg_auditlog_stats ls;
 	uint64_t *hits = NULL;
 	unsigned nhits = 0;
@@ -38,7 +38,10 @@ ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom)
 			verdicts[a] += w->pl.st.verdicts[a];
 		for (unsigned r = 0; r < CTG_R_COUNT; r++)
 			reasons[r] += w->pl.st.reasons[r];
-		logdrop += w->pl.st.log_dropped;
+		/*
+		 * Not added to the log's dropped count: each failed put is
+		 * already counted there, by the ring that refused it.
+		 */
 		if (hits && w->pl.rules && ctg_ruleset_count(w->pl.rules) + 1 == nhits)
 			for (int r = -1; r < (int)nhits - 1; r++)
 				hits[r + 1] += ctg_ruleset_hits(w->pl.rules, r);
@@ -86,7 +89,7 @@ ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom)
 		ctg_strbuf_printf(o, "ctguard_connections %" PRIu64 "\nctguard_connections_max %" PRIu64 "\n", live, max);
 		ctg_strbuf_printf(o, "ctguard_evictions_total %" PRIu64 "\nctguard_refused_total %" PRIu64 "\n", evicted, refused);
 		ctg_strbuf_printf(o, "ctguard_log_written_total %" PRIu64 "\nctguard_log_dropped_total %" PRIu64 "\n",
-		    ls.written, ls.dropped + logdrop);
+		    ls.written, ls.dropped);
 	} else {
 		for (int a = 0; a < CTG_ACT_COUNT; a++)
 			ctg_strbuf_printf(o, "verdict %-8s %" PRIu64 "\n", ctg_action_name(a), verdicts[a]);
@@ -96,7 +99,7 @@ ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom)
 		ctg_strbuf_printf(o, "connections %" PRIu64 "/%" PRIu64 " evicted %" PRIu64 " refused %" PRIu64 "\n",
 		    live, max, evicted, refused);
 		ctg_strbuf_printf(o, "log written %" PRIu64 " dropped %" PRIu64 " pending %" PRIu64 " degraded %s\n",
-		    ls.written, ls.dropped + logdrop, ls.pending, ls.degraded ? "yes" : "no");
+		    ls.written, ls.dropped, ls.pending, ls.degraded ? "yes" : "no");
 	}
 	struct ctgd_nat_stats ns;
 	ctgd_nat_stats(dm, &ns);

@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <syslog.h>
 #include <time.h>
@@ -178,10 +179,15 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	sigset_t all;
+	char name[16];
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	snprintf(name, sizeof(name), "ctg-q%u", w->queue);
+	prctl(PR_SET_NAME, name);       /* for ps, top and the watchdog test */
 	while (!atomic_load(&ctgd_stopping)) {
+		/* the main thread's watchdog reads this (receive waits 100 ms at most) */
+		atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
 		int n = ctg_nfq_receive(w->nfq, 100, BURST, on_packet, w);
 
 		if (n < 0 && errno != EINTR) {

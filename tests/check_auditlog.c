@@ -109,6 +109,18 @@ open_ok(const struct ctg_auditlog_config *c)
 	return log;
 }
 
+/* Fold the WAL into the file, so that page_count is the file's. */
+static void
+audit_checkpoint(const char *path)
+{
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 2000);
+	sqlite3_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+	sqlite3_close(db);
+}
+
 static sqlite3 *
 reader(const char *path)
 {
@@ -684,6 +696,158 @@ START_TEST(test_disk_full)
 }
 END_TEST
 
+/*
+ * strict_audit's back-pressure: on a full disk the writer keeps
+ * memory_bound records and then takes no more, so the ring fills and the
+ * producer is told (put returns false) instead of the writer discarding
+ * what it already took. After the disk frees, every record that was
+ * accepted is written and the refused ones are one gap event.
+ */
+START_TEST(test_disk_full_backpressure)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	unsigned accepted = 0, refused = 0;
+	sqlite3 *db;
+
+	base_config(&c);
+	c.batch_max = 100;
+	c.batch_ms = 20;
+	c.memory_bound_records = 100;
+	c.queue_records = 256;
+	c.backpressure = true;
+	c.report = capture_report;
+	nreported = 0;
+	log = open_ok(&c);
+	ctg_auditlog_test_max_pages(log, 1);
+	/* far more than the bound and the ring hold together, slowly enough
+	 * that the writer drains whatever it is willing to take */
+	for (uint64_t i = 0; i < 2000; i++) {
+		make_verdict(&v, i, now_us());
+		memset(v.rule, 'r', sizeof(v.rule) - 1);
+		if (ctg_auditlog_put_verdict(log, 0, &v))
+			accepted++;
+		else
+			refused++;
+		if (i % 50 == 0)
+			usleep(5000);
+	}
+	ctg_auditlog_stats(log, &st);
+	ck_assert(st.degraded);
+	ck_assert_uint_gt(refused, 0);
+	/* the bound plus the ring, nothing more, and none of it discarded */
+	ck_assert_uint_le(accepted, 100 + 256);
+	ck_assert_uint_eq(st.dropped, refused);
+	ck_assert_uint_eq(st.pending, accepted);
+	ck_assert_uint_eq(st.written, 0);
+
+	ctg_auditlog_test_max_pages(log, 1000000);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_stats(log, &st);
+	ck_assert(!st.degraded);
+	ck_assert_uint_eq(st.pending, 0);
+	db = reader(dbpath);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts"), (int)accepted);
+	ck_assert_int_eq(q_int(db, "SELECT sum(count) FROM events WHERE kind = 'log_gap'"),
+	    (int)refused);
+	sqlite3_close(db);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+/* A database deleted, then replaced by another file, under a running log. */
+START_TEST(test_deleted_replaced)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	char name[160], other[160];
+	struct stat sb;
+	sqlite3 *db;
+	uint64_t t0;
+
+	base_config(&c);
+	c.batch_ms = 20;
+	c.report = capture_report;
+	nreported = 0;
+	log = open_ok(&c);
+	make_verdict(&v, 1, now_us());
+	ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	ck_assert_int_eq(ctg_auditlog_sync(log, 2000), 0);
+	ck_assert_int_eq(unlink(dbpath), 0);
+	snprintf(name, sizeof(name), "%s-wal", dbpath);
+	unlink(name);
+	snprintf(name, sizeof(name), "%s-shm", dbpath);
+	unlink(name);
+	/* the next write lands in a new file within about a second */
+	t0 = now_us();
+	make_verdict(&v, 2, now_us());
+	ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	while (stat(dbpath, &sb) < 0 && now_us() - t0 < 3000000)
+		usleep(10000);
+	ck_assert_msg(stat(dbpath, &sb) == 0, "database not recreated");
+	ck_assert_uint_lt(now_us() - t0, 1500000);
+	make_verdict(&v, 3, now_us());
+	ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	ck_assert_int_eq(ctg_auditlog_sync(log, 2000), 0);
+	db = reader(dbpath);
+	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM events WHERE kind = 'warning'"
+	    " AND detail LIKE 'audit database %No such file%opened anew%'"), 1);
+	ck_assert_int_ge(q_int(db, "SELECT count(*) FROM verdicts WHERE packet_no = 3"), 1);
+	sqlite3_close(db);
+
+	/* replaced by another file: renamed over the path */
+	snprintf(other, sizeof(other), "%s/other.db", tmpdir);
+	ck_assert_int_eq(sqlite3_open(other, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE x (y)", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(rename(other, dbpath), 0);
+	usleep(1300 * 1000);
+	ctg_auditlog_stats(log, &st);
+	/* not a ctguard database: refused, and said so */
+	ck_assert_msg(st.degraded, "not degraded; reports %d: %s / %s", nreported,
+	    nreported > 0 ? reported[0] : "", nreported > 1 ? reported[1] : "");
+	ck_assert_msg(strstr(st.last_error, "not a ctguard audit database") != NULL, "%s",
+	    st.last_error);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+/* A symbolic link at the path is not followed, at open or at a reopen. */
+START_TEST(test_symlink_refused)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct ctg_auditlog *log;
+	char err[256] = "", target[160];
+	struct stat sb;
+
+	base_config(&c);
+	snprintf(target, sizeof(target), "%s/target.db", tmpdir);
+	ck_assert_int_eq(symlink(target, dbpath), 0);
+	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
+	ck_assert_msg(strstr(err, "symbolic link") != NULL, "%s", err);
+	ck_assert_int_eq(stat(target, &sb), -1);
+
+	ck_assert_int_eq(unlink(dbpath), 0);
+	c.report = capture_report;
+	nreported = 0;
+	log = open_ok(&c);
+	ck_assert_int_eq(unlink(dbpath), 0);
+	ck_assert_int_eq(symlink(target, dbpath), 0);
+	ctg_auditlog_reopen(log);
+	usleep(1300 * 1000);
+	ctg_auditlog_stats(log, &st);
+	ck_assert(st.degraded);
+	ck_assert_msg(strstr(st.last_error, "symbolic link") != NULL, "%s", st.last_error);
+	ck_assert_int_eq(stat(target, &sb), -1);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
 START_TEST(test_close_drains)
 {
 	struct ctg_auditlog_config c;
@@ -1114,6 +1278,59 @@ START_TEST(test_retention_days)
 }
 END_TEST
 
+/*
+ * A full disk with the database past its size bound: retention runs at
+ * once while degraded and the space it frees lets writing resume by
+ * itself, the file never growing (max_page_count stands for the disk).
+ */
+START_TEST(test_full_disk_retention_frees)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog_stats st;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	uint64_t now = now_us();
+	int pages;
+
+	base_config(&c);
+	c.retention_mb = 5;
+	c.batch_max = 4096;
+	c.batch_ms = 20;
+	c.queue_records = 65536;
+	c.block_when_full = true;
+	c.report = capture_report;
+	nreported = 0;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 30000; i++) {
+		make_verdict(&v, i, now - 30000 + i);
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 10000), 0);
+	audit_checkpoint(dbpath);
+	pages = (int)count_path(dbpath, "PRAGMA page_count");
+	ck_assert_int_gt(pages * 16384, 8 * 1024 * 1024);
+	/* the disk is full: not one page more */
+	ctg_auditlog_test_max_pages(log, (uint32_t)pages);
+	for (uint64_t i = 30000; i < 34000; i++) {
+		make_verdict(&v, i, now_us());
+		memset(v.rule, 'r', sizeof(v.rule) - 1);
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	/* degraded, then retention frees pages and the retry succeeds, no hook */
+	ck_assert_int_eq(ctg_auditlog_sync(log, 10000), 0);
+	ctg_auditlog_stats(log, &st);
+	ck_assert(!st.degraded);
+	ck_assert_uint_eq(st.dropped, 0);
+	ck_assert_int_ge(nreported, 1);
+	ck_assert_msg(strstr(reported[0], "degraded") != NULL, "%s", reported[0]);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts WHERE packet_no >= 30000"),
+	    4000);
+	ck_assert_int_lt(count_path(dbpath, "SELECT count(*) FROM verdicts"), 30000);
+	ck_assert_int_le(count_path(dbpath, "PRAGMA page_count"), pages);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
 START_TEST(test_retention_size)
 {
 	struct ctg_auditlog_config c;
@@ -1170,6 +1387,9 @@ auditlog_suite(void)
 	tcase_add_test(tc, test_overflow_gap);
 	tcase_add_test(tc, test_busy_retry);
 	tcase_add_test(tc, test_disk_full);
+	tcase_add_test(tc, test_disk_full_backpressure);
+	tcase_add_test(tc, test_deleted_replaced);
+	tcase_add_test(tc, test_symlink_refused);
 	tcase_add_test(tc, test_close_drains);
 	tcase_add_test(tc, test_block_when_full_two_producers);
 	tcase_add_test(tc, test_drain_fair);
@@ -1189,6 +1409,7 @@ auditlog_suite(void)
 	tcase_add_test(tc, test_reopen);
 	tcase_add_test(tc, test_retention_days);
 	tcase_add_test(tc, test_retention_size);
+	tcase_add_test(tc, test_full_disk_retention_frees);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

@@ -289,7 +289,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cfg.log_policy, CTG_LOG_DECISIONS);
 	ck_assert_uint_eq(cfg.log_queue_records, 65536);
 	ck_assert_uint_eq(cfg.log_retention_days, 30);
-	ck_assert_uint_eq(cfg.log_retention_mb, 0);
+	ck_assert_uint_eq(cfg.log_retention_mb, 1024);
 	ck_assert(!cfg.strict_audit);
 	ck_assert_str_eq(cfg.log_group, "");
 	ck_assert_str_eq(cfg.user, "ctguard");

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 
+#include "ctguard/connfilter.h"
 #include "ctguard/netaddr.h"
 #include "ctguard/rules.h"
 #include "netaddr_cases.h"
@@ -72,6 +73,53 @@ START_TEST(test_table)
 			    "'%s': message '%s' lacks '%s'", c->text, err, c->expect);
 		}
 	}
+}
+END_TEST
+
+/*
+ * The same rows through the control server's connections filter
+ * (addr=, port=, proto=): same accept/refuse, same value, same message.
+ * The filter's words are separated by spaces, so a row whose text holds
+ * a space cannot be one argument there and is left out; ranges are not
+ * a filter form.
+ */
+START_TEST(test_connfilter_agrees)
+{
+	unsigned checked = 0;
+
+	for (size_t i = 0; i < NETADDR_NCASES; i++) {
+		const struct netaddr_case *c = &netaddr_cases[i];
+		const char *key = c->kind == NA_PREFIX ? "addr" : c->kind == NA_PORT ? "port" :
+		    c->kind == NA_PROTO ? "proto" : NULL;
+		char args[256], val[128], err[256];
+		struct ctg_conn_filter f;
+		int rc;
+
+		if (!key || strchr(c->text, ' ') != NULL)
+			continue;
+		snprintf(args, sizeof(args), "%s=%s", key, c->text);
+		err[0] = '\0';
+		rc = ctg_conn_filter_parse(&f, args, err, sizeof(err));
+		if (!c->ok) {
+			ck_assert_msg(rc == -1, "connections %s=%s accepted", key, c->text);
+			ck_assert_msg(strstr(err, c->expect) != NULL,
+			    "connections %s=%s: message '%s' lacks '%s'", key, c->text, err, c->expect);
+			checked++;
+			continue;
+		}
+		ck_assert_msg(rc == 0, "connections %s=%s refused: %s", key, c->text, err);
+		if (c->kind == NA_PREFIX) {
+			struct ctg_prefix p = { .family = f.family, .plen = f.plen, .addr = f.addr };
+
+			ck_assert(f.have_addr);
+			ctg_prefix_str(&p, val, sizeof(val));
+		} else
+			snprintf(val, sizeof(val), "%d", c->kind == NA_PORT ? f.port : f.proto);
+		ck_assert_msg(strcmp(val, c->expect) == 0, "connections %s=%s gave %s, expected %s",
+		    key, c->text, val, c->expect);
+		checked++;
+	}
+	ck_assert_uint_gt(checked, 40);
 }
 END_TEST
 
@@ -251,6 +299,7 @@ main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_table);
 	tcase_add_test(tc, test_rule_language_agrees);
+	tcase_add_test(tc, test_connfilter_agrees);
 	tcase_add_test(tc, test_contains);
 	tcase_add_test(tc, test_proto_names);
 	tcase_add_test(tc, test_small_err);

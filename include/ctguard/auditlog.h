@@ -8,6 +8,9 @@
  * (disk full, I/O error) the writer keeps a bounded backlog in memory,
  * retries every second and reports the state change once; records that do
  * not fit anywhere are counted and later written as a log_gap event.
+ * The database is opened without following a symbolic link, and checked
+ * every second: a database deleted or replaced under the log is reopened
+ * (created anew) and the event recorded.
  */
 #ifndef CTGUARD_AUDITLOG_H
 #define CTGUARD_AUDITLOG_H
@@ -15,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "ctguard/record.h"
 
@@ -32,6 +36,21 @@ struct ctg_auditlog_config {
 	uint32_t memory_bound_records;  /* backlog while the DB cannot be written */
 	const char *group;              /* chown group of a new file; NULL/"" = none */
 	bool block_when_full;           /* offline replay: producers wait, no drops */
+	/*
+	 * While the database cannot be written, stop taking records from the
+	 * rings once memory_bound_records are pending, instead of discarding
+	 * them: the rings fill and the producers see it (put returns false),
+	 * which is what strict_audit needs to drop rather than pass unlogged.
+	 */
+	bool backpressure;
+	/*
+	 * Owner of the files the log creates (database, -wal, -shm) when the
+	 * caller is root and will become another user: the files must stay
+	 * writable after the drop. own_files false = leave them as created.
+	 */
+	bool own_files;
+	uid_t owner_uid;
+	gid_t owner_gid;
 	/*
 	 * Called from the writer thread once per state change (degraded,
 	 * writing again, records lost at shutdown). NULL = stderr.
@@ -75,6 +94,13 @@ bool ctg_auditlog_put_conn(struct ctg_auditlog *log, unsigned producer,
     const struct ctg_conn_record *r);
 bool ctg_auditlog_put_event(struct ctg_auditlog *log, unsigned producer,
     const struct ctg_event_record *r);
+
+/*
+ * Free slots in producer's ring now: that many puts from its one thread
+ * will not be dropped. For whole-table operations (flush) that pace
+ * themselves to the writer instead of overflowing the ring.
+ */
+uint32_t ctg_auditlog_room(struct ctg_auditlog *log, unsigned producer);
 
 /*
  * Wait until every record put before the call is committed (or known lost).

@@ -77,6 +77,7 @@ struct ctg_config {
 	char control_socket[CTG_PATH_MAX];
 	uint32_t control_mode;          /* permission bits, e.g. 0660 */
 	char control_group[CTG_NAME_MAX];
+	char control_admin_group[CTG_NAME_MAX]; /* may change state besides root ("" = root only) */
 	char state_file[CTG_PATH_MAX];  /* connection table saved across restarts */
 	uint32_t checkpoint_interval;   /* seconds between table checkpoints (0 = only at stop) */
 
