@@ -301,6 +301,11 @@ static const struct ctl_command {
 	{ "flush",       cmd_flush,       true },
 	{ "kill",        cmd_kill,        true },
 	{ "reopen-log",  cmd_reopen_log,  true },
+	{ "set-add",     ctgd_cmd_set_add,   true },
+	{ "set-del",     ctgd_cmd_set_del,   true },
+	{ "set-flush",   ctgd_cmd_set_flush, true },
+	{ "set-load",    ctgd_cmd_set_load,  true },
+	{ "set-list",    ctgd_cmd_set_list,  false },
 };
 
 static const struct ctl_command *
@@ -348,6 +353,7 @@ ctgd_ctl_serve(struct daemon *dm, int fd)
 	}
 	if (ctg_strbuf_init(&o, CTL_REPLY_START, CTG_CTL_MAX_REPLY) < 0)
 		return;
+	dm->ctl_peer_uid = ctgd_peer_uid(fd);   /* for the audit events of changes */
 	if (memchr(req, '\0', (size_t)n) != NULL) {
 		ctg_strbuf_printf(&o, "error: request contains a NUL byte\n");
 	} else {

@@ -196,6 +196,7 @@ main_loop(struct daemon *dm)
 		}
 		handle_signals(dm);
 		ctgd_free_retired(dm);
+		ctgd_dynsets_tick(dm);
 #ifdef HAVE_SYSTEMD
 		if (wd && ctg_clock_mono_us() - last_wd > wd_usec / 2) {
 			sd_notify(0, "WATCHDOG=1");
@@ -229,7 +230,7 @@ start(struct daemon *dm, struct ctg_ruleset *rules)
 
 	ctgd_clock_init();
 	dm->started_us = ctg_clock_mono_us();
-	if (ctgd_workers_setup(dm, rules) < 0)
+	if (ctgd_workers_setup(dm, rules) < 0 || ctgd_dynsets_start(dm) < 0)
 		return -1;
 	dm->ctl_fd = ctgd_ctl_open(cfg);
 	ctgd_pidfile_write(cfg->pidfile);
@@ -249,6 +250,7 @@ stop(struct daemon *dm)
 	ctgd_checkpoints_stop(dm);
 	for (unsigned i = 0; i < dm->nw; i++)
 		ctgd_snapshot_save(dm, &dm->w[i]);
+	ctgd_dynsets_stop(dm);
 	ctgd_event(dm, CTG_EV_STOP, 0, "ctguardd stopped");
 }
 
