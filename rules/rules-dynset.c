@@ -502,7 +502,8 @@ ctg_dynset_list(const struct ctg_dynset *cs, uint64_t now_us, bool json,
 	/* the order of entries is the main thread's: sorting them is harmless */
 	struct ctg_dynset *s = (struct ctg_dynset *)cs;
 
-	qsort(s->e, s->n, sizeof(s->e[0]), ent_cmp);
+	if (s->n > 1)
+		qsort(s->e, s->n, sizeof(s->e[0]), ent_cmp);
 	for (size_t i = 0; i < s->n && !o->full; i++) {
 		const struct dynent *e = &s->e[i];
 		char txt[CTG_PREFIX_STRLEN];
