@@ -162,6 +162,11 @@ build_where(const struct opts *o, char *w, size_t wlen, struct params *p)
 		append(w, wlen, conns ? " AND id = ?" : " AND conn_id = ?");
 		add_param(p, P_INT, o->conn, NULL);
 	}
+	/* verdict ids only grow (rows are appended): the shipper's cursor */
+	if (o->has_after_id && !conns) {
+		append(w, wlen, " AND id > ?");
+		add_param(p, P_INT, o->after_id, NULL);
+	}
 }
 
 static void
@@ -293,6 +298,8 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 		fprintf(err, "ctguard: out of memory\n");
 		return 1;
 	}
+	if (o->has_after_id)
+		last_id = o->after_id;
 	rc = run_rows(db, st, &pr, o->db, &last_id, err);
 	sqlite3_finalize(st);
 	if (rc != 0)

@@ -157,16 +157,20 @@ for ((i = 0; i < 100; i++)); do
 done
 if [ -n "$gone" ]; then
 	ms=$(((gone - t0) / 1000000))
-	echo "# expiry: entry with --timeout 2 gone after $ms ms"
-	ctg_check "expired after 2 s, within 400 ms (took $ms ms)" \
-	    test "$ms" -ge 1900 -a "$ms" -le 2400
+	ctg_check "gone as seen by the CLI after $ms ms (2000-3000 on a busy machine)" \
+	    test "$ms" -ge 1900 -a "$ms" -le 3000
 else
 	ctg_not_ok "the entry with --timeout 2 expired"
 fi
+# the daemon's own clock: from the add event to the expire event
+ctg_wait_for 5 qge "SELECT COUNT(*) FROM events WHERE detail = 'set expire: 1 entries'" 1
+late=$(q "SELECT (e.time_us - a.time_us) / 1000 - 2000 FROM events a, events e
+    WHERE a.detail LIKE 'set banned add $CTG_CLI4/32 timeout 2s%'
+    AND e.detail = 'set expire: 1 entries' LIMIT 1")
+echo "# expiry: the entry went ${late:-?} ms after its 2 s (daemon's event times)"
+ctg_check "expired 0-300 ms after its timeout (main loop turns every 200 ms)" \
+    test -n "$late" -a "${late:-9999}" -ge 0 -a "${late:-9999}" -le 300
 ctg_check "expired: the client connects again" ctg_wait_for 3 connects
-ctg_check "the expiry is an audit event" \
-    ctg_wait_for 5 qge "SELECT COUNT(*) FROM events WHERE kind = 'set_change' AND
-        detail LIKE 'set expire: 1 entries'" 1
 
 # --- --cut: a live connection the change refuses is ended
 ctg_bg "$CTG_NS_CLI" "$T/hold.log" timeout 60 python3 -c "
@@ -219,6 +223,15 @@ ctg_check "set load a small file" eval "printf '%s\n' '$CTG_CLI4' '2001:db8:bad:
 ctg_check "reload" ctg_quiet ctl reload
 ctg_check "after reload: 2 entries" test "$(nentries)" -eq 2
 ctg_check "after reload: still refused" refused
+# --- a shipper's stream: JSON lines resumed by id, across the restart below
+ids() { sed -n 's/^{"id":\([0-9]*\),.*/\1/p' "$@"; }
+ctl log -d "$DB" --format json >"$T/ship1.json"
+L1=$(ids "$T/ship1.json" | tail -n 1)
+ctg_check "the stream so far has ids (last ${L1:-none})" test -n "$L1"
+"$CTGUARD" log -d "$DB" --format json --follow --after-id "$L1" --follow-for-ms 15000 \
+    >"$T/ship2.json" 2>"$T/ship2.err" &
+SHIP=$!
+CTG_PIDS+=("$SHIP")
 ctg_check "clean stop" stop_daemon
 ctg_check "state file written" test -s "$T/conntable.snap.sets"
 if start_daemon; then
@@ -226,6 +239,21 @@ if start_daemon; then
 else
 	ctg_not_ok "restarted"
 fi
+ctg_check "traffic after the restart (refused, logged)" refused
+wait "$SHIP"
+ctg_check "the follower ran through the restart" test ! -s "$T/ship2.err"
+L2=$(ids "$T/ship2.json" | tail -n 1)
+ctl log -d "$DB" --format json --after-id "${L2:-$L1}" >"$T/ship3.json"
+cat "$T/ship1.json" "$T/ship2.json" "$T/ship3.json" | ids >"$T/shipped.ids"
+ctl log -d "$DB" --format json | ids >"$T/all.ids"
+ctg_check "resumed stream: $(wc -l <"$T/shipped.ids") ids shipped, no gap, no duplicate" \
+    cmp -s "$T/shipped.ids" "$T/all.ids"
+ctg_check "the follower saw rows written after the restart" test -n "$L2" -a "${L2:-0}" -gt "$L1"
+ctg_check "every shipped line is a JSON object" python3 -c "
+import json, sys
+for f in sys.argv[1:]:
+    for line in open(f):
+        json.loads(line)" "$T/ship1.json" "$T/ship2.json" "$T/ship3.json"
 ctg_check "after restart: 2 entries, expiry kept" \
     eval "ctl set list banned | grep -q '^banned $CTG_CLI4/32 [0-9]*s$'"
 ctg_check "after restart: refused" refused
