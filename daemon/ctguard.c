@@ -6,6 +6,7 @@
  * over its control socket.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -32,7 +33,9 @@ usage(FILE *out)
 	    "  status                          version, uptime, queues, table fill, log lag\n"
 	    "  connections [--addr CIDR] [--port N] [--proto P] [--state S] [--json]\n"
 	    "                                  live connections, like conntrack -L\n"
-	    "  stats [--prometheus]            counters per verdict, reason, rule and queue\n"
+	    "  stats [--prometheus [--textfile PATH]]\n"
+	    "                                  counters per verdict, reason, rule and queue;\n"
+	    "                                  --textfile: written atomically for node exporter\n"
 	    "  reload                          reload configuration and rules\n"
 	    "  flush                           end every tracked connection\n"
 	    "  kill CONN-ID                    end one connection\n"
@@ -50,13 +53,18 @@ usage(FILE *out)
 	    "  summary   counts by verdict, reason, rule, top talkers\n", CTG_RUNDIR);
 }
 
+/*
+ * One request; *body gets the reply after "ok\n" (the caller frees it).
+ * Returns 0, or 1 after the error was reported on stderr.
+ */
 static int
-ask(const char *sock, const char *req)
+ask_reply(const char *sock, const char *req, char **body)
 {
 	char *reply = malloc(CTG_CTL_MAX_REPLY + 1);
 	long n;
 	int fd;
 
+	*body = NULL;
 	if (!reply) {
 		fprintf(stderr, "ctguard: out of memory\n");
 		return 1;
@@ -75,8 +83,8 @@ ask(const char *sock, const char *req)
 	}
 	close(fd);
 	if (strncmp(reply, "ok\n", 3) == 0) {
-		fputs(reply + 3, stdout);
-		free(reply);
+		memmove(reply, reply + 3, (size_t)n - 3 + 1);
+		*body = reply;
 		return 0;
 	}
 	fprintf(stderr, "ctguard: %s", reply);
@@ -84,6 +92,64 @@ ask(const char *sock, const char *req)
 		fputc('\n', stderr);
 	free(reply);
 	return 1;
+}
+
+static int
+ask(const char *sock, const char *req)
+{
+	char *body;
+
+	if (ask_reply(sock, req, &body) != 0)
+		return 1;
+	fputs(body, stdout);
+	free(body);
+	return 0;
+}
+
+/*
+ * For node exporter's textfile collector: the metrics written to PATH
+ * through a temporary file in the same directory and a rename, so a
+ * scrape never reads half a file. When the daemon does not answer, the
+ * file says ctguard_up 0 (and the command fails), rather than keeping
+ * numbers that look alive.
+ */
+static int
+stats_textfile(const char *sock, const char *path)
+{
+	static const char down[] = "# HELP ctguard_up 1 when ctguardd answered this scrape.\n"
+	    "# TYPE ctguard_up gauge\nctguard_up 0\n";
+	char tmp[PATH_MAX], *body;
+	int rc = ask_reply(sock, "stats prometheus", &body), fd;
+	const char *text = rc == 0 ? body : down;
+	size_t len = strlen(text), off = 0;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp)) {
+		fprintf(stderr, "ctguard: %s: path too long\n", path);
+		free(body);
+		return 1;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		fprintf(stderr, "ctguard: %s: %s\n", tmp, strerror(errno));
+		free(body);
+		return 1;
+	}
+	while (off < len) {
+		ssize_t w = write(fd, text + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	free(body);
+	if (off != len || fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+		fprintf(stderr, "ctguard: %s: %s\n", path, strerror(errno));
+		unlink(tmp);
+		return 1;
+	}
+	return rc;
 }
 
 static int
@@ -294,11 +360,16 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "set") == 0)
 		return cmd_set(sock, argc - i, argv + i);
 	if (strcmp(cmd, "stats") == 0) {
-		if (argc - i > 2 || (argc - i == 2 && strcmp(argv[i + 1], "--prometheus") != 0)) {
-			fprintf(stderr, "usage: ctguard stats [--prometheus]\n");
+		int n = argc - i;
+
+		if (n == 4 && strcmp(argv[i + 1], "--prometheus") == 0 &&
+		    strcmp(argv[i + 2], "--textfile") == 0)
+			return stats_textfile(sock, argv[i + 3]);
+		if (n > 2 || (n == 2 && strcmp(argv[i + 1], "--prometheus") != 0)) {
+			fprintf(stderr, "usage: ctguard stats [--prometheus [--textfile PATH]]\n");
 			return 2;
 		}
-		return ask(sock, argc - i == 2 ? "stats prometheus" : "stats");
+		return ask(sock, n == 2 ? "stats prometheus" : "stats");
 	}
 	if (strcmp(cmd, "kill") == 0) {
 		char req[64];

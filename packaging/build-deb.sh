@@ -104,9 +104,11 @@ for f in /usr/sbin/ctguardd /usr/bin/ctguard /usr/sbin/ctguard-setup \
     /etc/ctguard/rules/example.rules /etc/ctguard/rules.d/ /etc/default/ctguard \
     /usr/share/ctguard/schema.sql /var/lib/ctguard/ \
     /lib/systemd/system/ctguardd.service /lib/systemd/system/ctguard-rules.service \
+    /lib/systemd/system/ctguard-metrics.service /lib/systemd/system/ctguard-metrics.timer \
     /usr/lib/sysusers.d/ctguard.conf /usr/lib/tmpfiles.d/ctguard.conf \
     /usr/share/bash-completion/completions/ctguard \
     /etc/fail2ban/action.d/ctguard.conf \
+    /usr/share/ctguard/grafana/ctguard-dashboard.json \
     /usr/share/man/man8/ctguardd.8.gz /usr/share/man/man8/ctguard.8.gz \
     /usr/share/man/man8/ctguard-setup.8.gz /usr/share/man/man5/ctguard.conf.5.gz \
     /usr/share/man/man5/ctguard.rules.5.gz; do
