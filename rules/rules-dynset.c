@@ -29,7 +29,28 @@ struct ctg_dynsets {
 	void *arg;
 	struct dynver **grave;  /* no sync: freed with the registry */
 	size_t ngrave, capgrave;
+	/*
+	 * The earliest expiry, or earlier (a deleted entry may have held
+	 * it): the main loop asks every turn, so it must not scan.
+	 */
+	uint64_t next_expiry;
 };
+
+static void
+note_expiry(struct ctg_dynsets *reg, uint64_t expires)
+{
+	if (expires != 0 && (reg->next_expiry == 0 || expires < reg->next_expiry))
+		reg->next_expiry = expires;
+}
+
+static void
+recompute_expiry(struct ctg_dynsets *reg)
+{
+	reg->next_expiry = 0;
+	for (unsigned k = 0; k < reg->n; k++)
+		for (size_t i = 0; i < reg->s[k]->n; i++)
+			note_expiry(reg, reg->s[k]->e[i].expires);
+}
 
 static void
 ver_free(struct dynver *v)
@@ -284,6 +305,7 @@ ctg_dynset_add(struct ctg_dynsets *reg, struct ctg_dynset *s,
 		free(s->e[i].comment);
 		s->e[i].comment = c;
 		s->e[i].expires = expires;
+		note_expiry(reg, expires);
 		return 0;
 	}
 	if (s->n >= CTG_DYNSET_MAX_ENTRIES) {
@@ -297,6 +319,7 @@ ctg_dynset_add(struct ctg_dynsets *reg, struct ctg_dynset *s,
 		free(s->e[--s->n].comment);
 		goto oom;
 	}
+	note_expiry(reg, expires);
 	return 0;
 oom:
 	snprintf(err, errlen, "out of memory");
@@ -417,6 +440,8 @@ ctg_dynset_load_text(struct ctg_dynsets *reg, struct ctg_dynset *s,
 	}
 	if (replace(reg, s, e, n, cap) == -1)
 		goto oom;
+	if (n > 0)
+		note_expiry(reg, expires);
 	*count = n;
 	return 0;
 oom:
@@ -464,22 +489,14 @@ ctg_dynsets_expire(struct ctg_dynsets *reg, uint64_t now_us)
 		free(gone);
 		total += ngone;
 	}
+	recompute_expiry(reg);
 	return total;
 }
 
 uint64_t
 ctg_dynsets_next_expiry(const struct ctg_dynsets *reg)
 {
-	uint64_t next = 0;
-
-	for (unsigned k = 0; k < reg->n; k++)
-		for (size_t i = 0; i < reg->s[k]->n; i++) {
-			uint64_t x = reg->s[k]->e[i].expires;
-
-			if (x != 0 && (next == 0 || x < next))
-				next = x;
-		}
-	return next;
+	return reg->next_expiry;
 }
 
 static int
@@ -649,6 +666,7 @@ ctg_dynsets_restore(struct ctg_dynsets *reg, const char *path, uint64_t now_us,
 		}
 	}
 	fclose(f);
+	recompute_expiry(reg);
 	return rc;
 }
 

@@ -134,6 +134,15 @@ START_TEST(test_add_del_flush)
 	ck_assert_ptr_nonnull(s);
 	ck_assert(ctg_dynset_declared(s));
 	ck_assert_int_eq(judge(rs, "198.51.100.7", NULL), CTG_ACT_ACCEPT);
+	/* listing a set never filled lists nothing */
+	{
+		struct ctg_strbuf o;
+
+		ck_assert_int_eq(ctg_strbuf_init(&o, 64, 1024), 0);
+		ctg_dynset_list(s, 0, true, &o);
+		ck_assert_uint_eq(o.len, 0);
+		ctg_strbuf_free(&o);
+	}
 
 	p = pfx("198.51.100.0/24");
 	ck_assert_int_eq(ctg_dynset_add(reg, s, &p, 0, "ssh", err, sizeof(err)), 0);
@@ -208,6 +217,13 @@ START_TEST(test_expiry_and_state)
 	ck_assert_uint_eq(ctg_dynsets_expire(reg, t0 + 1000000), 1);
 	ck_assert_int_eq(judge(rs, "198.51.100.1", NULL), CTG_ACT_ACCEPT);
 	ck_assert_int_eq(judge(rs, "198.51.100.2", NULL), CTG_ACT_DROP);
+	ck_assert_uint_eq(ctg_dynsets_next_expiry(reg), t0 + 5000000);
+	/* an earlier entry deleted: the hint may stay early, expire corrects it */
+	p = pfx("198.51.100.4");
+	ck_assert_int_eq(ctg_dynset_add(reg, s, &p, t0 + 2000000, NULL, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ctg_dynsets_next_expiry(reg), t0 + 2000000);
+	ck_assert_int_eq(ctg_dynset_del(reg, s, &p, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ctg_dynsets_expire(reg, t0 + 2000000), 0);
 	ck_assert_uint_eq(ctg_dynsets_next_expiry(reg), t0 + 5000000);
 
 	ck_assert_int_eq(ctg_strbuf_init(&o, 256, 1 << 20), 0);

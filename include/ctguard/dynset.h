@@ -89,7 +89,11 @@ int ctg_dynset_load_text(struct ctg_dynsets *reg, struct ctg_dynset *s,
 
 /* Drop the expired entries of every set; returns how many went. */
 size_t ctg_dynsets_expire(struct ctg_dynsets *reg, uint64_t now_us);
-/* The earliest expiry of any entry, or 0 when none expires. */
+/*
+ * The earliest expiry of any entry, or 0 when none expires; after a del
+ * or flush it may be earlier than any entry left (expire then finds
+ * nothing and corrects it). No scan: cheap to ask often.
+ */
 uint64_t ctg_dynsets_next_expiry(const struct ctg_dynsets *reg);
 
 /* Entries as text lines "PREFIX expires=N|never comment=..." or JSON lines. */
