@@ -102,6 +102,13 @@ if systemd-analyze security --offline=true ctguardd.service >"$tmp/sec" 2>&1; th
 	else
 		nok "systemd-analyze security ctguardd.service: exposure '${score:-?}' above 2.5"
 	fi
+	systemd-analyze security --offline=true ctguard-metrics.service >"$tmp/sec" 2>&1
+	score=$(sed -n 's/.*Overall exposure level for ctguard-metrics.service: \([0-9.]*\).*/\1/p' "$tmp/sec")
+	if [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then
+		ok "systemd-analyze security ctguard-metrics.service: exposure $score (at most 2.0)"
+	else
+		nok "systemd-analyze security ctguard-metrics.service: exposure '${score:-?}' above 2.0"
+	fi
 else
 	# Debian 12's systemd 252 supports it; CI installs that (build-deps.txt).
 	if [ "${CI:-}" = true ]; then
