@@ -257,6 +257,29 @@ for f in sys.argv[1:]:
 ctg_check "after restart: 2 entries, expiry kept" \
     eval "ctl set list banned | grep -q '^banned $CTG_CLI4/32 [0-9]*s$'"
 ctg_check "after restart: refused" refused
+
+# --- the follower across a rotation: old file to its end, then the new one
+L3=$(ctl log -d "$DB" --format json | ids | tail -n 1)
+"$CTGUARD" log -d "$DB" --format json --follow --after-id "$L3" --follow-for-ms 9000 \
+    >"$T/ship4.json" 2>"$T/ship4.err" &
+SHIP=$!
+CTG_PIDS+=("$SHIP")
+sleep 1
+refused
+mv "$DB" "$DB.1"
+refused                  # still into the moved file
+ctg_check "reopen-log after moving the database away" ctg_quiet ctl reopen-log
+ctg_check "a new database file" ctg_wait_for 5 test -f "$DB"
+refused
+refused
+wait "$SHIP"
+ctg_check "the follower ran through the rotation" test ! -s "$T/ship4.err"
+{ ctl log -d "$DB.1" --format json --after-id "$L3"; ctl log -d "$DB" --format json; } | ids >"$T/rot.want"
+ids "$T/ship4.json" >"$T/rot.got"
+echo "# rotation: followed ids $(tr '\n' ' ' <"$T/rot.got" | cut -c1-200)"
+echo "# rotation: files' ids  $(tr '\n' ' ' <"$T/rot.want" | cut -c1-200)"
+ctg_check "across the rotation: $(wc -l <"$T/rot.got") rows, the old file's tail then the new file, no gap or duplicate" \
+    eval "cmp -s '$T/rot.got' '$T/rot.want' && [ \$(ctl log -d '$DB' --format json | wc -l) -gt 0 ]"
 ctg_check "clean stop" stop_daemon
 ctg_check "no sanitizer reports" eval "! grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error:' $T/ctguardd.*.log"
 ctg_quiet "$SETUP" remove --netns "$CTG_NS_GW"
