@@ -89,14 +89,20 @@ micro() {
 
 	log "micro: rules (tests/bench_rules.c)"
 	# "  N rules: load X ms, last rule matches Y ns/eval, udp (other bucket) Z ns/eval"
-	# "100000-prefix set: load X ms, hit Y ns/eval, miss Z ns/eval"
+	# "100000-prefix set: load X ms, hit Y ns/eval, miss Z ns/eval, 4096 sources W ns/eval"
+	# "100000-prefix dynamic set: set load X ms, hit Y ns/eval, miss Z ns/eval, 4096 sources W ns/eval"
 	"$B/bench/bench_rules" | tee "$RAW/bench_rules.txt" | awk '
 	$2 == "rules:" { printf "METRIC rules_load_ms_%s %s ms\n", $1, $4
 		printf "METRIC rules_eval_ns_%s %s ns\n", $1, $9
 		printf "METRIC rules_eval_other_ns_%s %s ns\n", $1, $14 }
 	$2 == "set:" { printf "METRIC rules_set100k_load_ms %s ms\n", $4
 		printf "METRIC rules_set100k_hit_ns %s ns\n", $7
-		printf "METRIC rules_set100k_miss_ns %s ns\n", $10 }' >>"$m"
+		printf "METRIC rules_set100k_miss_ns %s ns\n", $10
+		printf "METRIC rules_set100k_spread_ns %s ns\n", $14 }
+	$2 == "dynamic" { printf "METRIC rules_dynset100k_load_ms %s ms\n", $6
+		printf "METRIC rules_dynset100k_hit_ns %s ns\n", $9
+		printf "METRIC rules_dynset100k_miss_ns %s ns\n", $12
+		printf "METRIC rules_dynset100k_spread_ns %s ns\n", $16 }' >>"$m"
 
 	log "micro: audit log writer (tests/bench_auditlog.c, database on $(df --output=fstype "$W" | tail -1))"
 	for i in 1 2 3; do

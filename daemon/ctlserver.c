@@ -469,6 +469,25 @@ cmd_reopen_log(struct daemon *dm, struct ctl_client *cl)
 }
 
 /*
+ * The set commands (ctlsets.c) answer in one step; their audit events
+ * name the client's uid.
+ */
+#define SET_COMMAND(fn) \
+	static bool \
+	step_##fn(struct daemon *dm, struct ctl_client *cl) \
+	{ \
+		dm->ctl_peer_uid = (long)cl->uid; \
+		fn(dm, cl->args, &cl->o); \
+		dm->ctl_peer_uid = -1; \
+		return true; \
+	}
+SET_COMMAND(ctgd_cmd_set_add)
+SET_COMMAND(ctgd_cmd_set_del)
+SET_COMMAND(ctgd_cmd_set_flush)
+SET_COMMAND(ctgd_cmd_set_load)
+SET_COMMAND(ctgd_cmd_set_list)
+
+/*
  * One entry per command. changes_state marks the commands that change what
  * the daemon does (as opposed to reading it): the ones a read-only role
  * must not reach.
@@ -485,6 +504,11 @@ static const struct ctl_command {
 	{ "flush",       cmd_flush,       true },
 	{ "kill",        cmd_kill,        true },
 	{ "reopen-log",  cmd_reopen_log,  true },
+	{ "set-add",     step_ctgd_cmd_set_add,   true },
+	{ "set-del",     step_ctgd_cmd_set_del,   true },
+	{ "set-flush",   step_ctgd_cmd_set_flush, true },
+	{ "set-load",    step_ctgd_cmd_set_load,  true },
+	{ "set-list",    step_ctgd_cmd_set_list,  false },
 };
 
 static const struct ctl_command *

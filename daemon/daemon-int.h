@@ -8,6 +8,7 @@
  *   reload.c      rules (and configuration) loaded anew and swapped in
  *   natwatch.c    the kernel's NAT mappings (conntrack events) into the audit log
  *   ctlserver.c   the control socket: a table of commands
+ *   ctlsets.c     dynamic sets: registry, state file, expiry, set-* commands
  *   privileges.c  giving up root
  *   pidfile.c     the pid file
  */
@@ -89,6 +90,8 @@ struct daemon {
 	uint64_t checkpoints, checkpoint_failures;
 	uint64_t checkpoint_write_us, checkpoint_hold_max_us;
 	struct ctgd_nat *nat;           /* natwatch.c; NULL: not followed */
+	struct ctg_dynsets *dynsets;    /* ctlsets.c */
+	long ctl_peer_uid;              /* of the client being served, -1: unknown */
 };
 
 /* daemon.c */
@@ -141,6 +144,19 @@ nfds_t ctgd_ctl_pollfds(struct daemon *dm, struct pollfd *pfd, nfds_t max, int *
 void ctgd_ctl_run(struct daemon *dm, const struct pollfd *pfd, nfds_t n);
 void ctgd_ctl_close(struct daemon *dm);
 void ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom);
+
+/* ctlsets.c */
+int ctgd_dynsets_start(struct daemon *dm);
+void ctgd_dynsets_stop(struct daemon *dm);
+int ctgd_dynsets_rebind(struct daemon *dm, struct ctg_ruleset **sets, unsigned n,
+    char *err, size_t errlen);
+void ctgd_dynsets_tick(struct daemon *dm);
+long ctgd_peer_uid(int fd);
+void ctgd_cmd_set_add(struct daemon *dm, char *args, struct ctg_strbuf *o);
+void ctgd_cmd_set_del(struct daemon *dm, char *args, struct ctg_strbuf *o);
+void ctgd_cmd_set_flush(struct daemon *dm, char *args, struct ctg_strbuf *o);
+void ctgd_cmd_set_load(struct daemon *dm, char *args, struct ctg_strbuf *o);
+void ctgd_cmd_set_list(struct daemon *dm, char *args, struct ctg_strbuf *o);
 
 /* privileges.c */
 int ctgd_drop_privileges(const struct ctg_config *cfg);

@@ -257,6 +257,7 @@ main_loop(struct daemon *dm)
 			alive = workers_alive(dm);
 			last_check = ctg_clock_mono_ms();
 		}
+		ctgd_dynsets_tick(dm);
 #ifdef HAVE_SYSTEMD
 		if (wd && alive && ctg_clock_mono_us() - last_wd > wd_usec / 2) {
 			sd_notify(0, "WATCHDOG=1");
@@ -290,7 +291,7 @@ start(struct daemon *dm, struct ctg_ruleset *rules)
 
 	ctgd_clock_init();
 	dm->started_us = ctg_clock_mono_us();
-	if (ctgd_workers_setup(dm, rules) < 0)
+	if (ctgd_workers_setup(dm, rules) < 0 || ctgd_dynsets_start(dm) < 0)
 		return -1;
 	ctgd_ctl_open(dm);
 	if (ctgd_nat_open(dm) < 0)
@@ -318,6 +319,7 @@ stop(struct daemon *dm)
 	ctgd_checkpoints_stop(dm);
 	for (unsigned i = 0; i < dm->nw; i++)
 		ctgd_snapshot_save(dm, &dm->w[i]);
+	ctgd_dynsets_stop(dm);
 	ctgd_event(dm, CTG_EV_STOP, 0, "ctguardd stopped");
 }
 

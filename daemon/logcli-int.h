@@ -48,6 +48,8 @@ struct opts {
 	enum fmt fmt;
 	bool follow;
 	long long follow_ms;    /* -1 = until interrupted */
+	bool has_after_id;      /* log: rows with an id above after_id only */
+	long long after_id;
 };
 
 /* Column kinds: how a value is shown. */

@@ -210,7 +210,9 @@ usage(enum cmd cmd, FILE *f)
 		fprintf(f, "      --format F      table (default), json or csv\n");
 	if (cmd == CMD_LOG)
 		fprintf(f, "      --follow        keep printing new verdicts "
-		    "until interrupted\n");
+		    "until interrupted\n"
+		    "      --after-id N    only verdicts with an id above N (a shipper\n"
+		    "                      resumes after the last id it saw)\n");
 	fprintf(f, "  -h, --help          this text\n");
 }
 
@@ -382,6 +384,18 @@ set_conn(struct cli *c, const char *val)
 }
 
 static int
+set_after_id(struct cli *c, const char *val)
+{
+	long long v;
+
+	if (parse_num(val, 0, INT64_MAX, &v) == -1)
+		return usage_error(c->o->cmd, c->err, "invalid id '%s'", val);
+	c->o->has_after_id = true;
+	c->o->after_id = v;
+	return -1;
+}
+
+static int
 set_limit(struct cli *c, const char *val)
 {
 	long long v;
@@ -458,6 +472,7 @@ static const struct option {
 	{ "format", 0, true, FOR_ALL, NULL, set_format },
 	{ "follow", 0, false, FOR_LOG, "log only", set_follow },
 	{ "follow-for-ms", 0, true, FOR_LOG, "log only", set_follow_for },  /* for tests */
+	{ "after-id", 0, true, FOR_LOG, "log only", set_after_id },
 	{ "help", 'h', false, FOR_ALL, NULL, set_help },
 };
 

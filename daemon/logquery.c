@@ -234,6 +234,11 @@ build_where(const struct opts *o, bool has_nat, char *w, size_t wlen, struct par
 		}
 		nat_where(o, "", w, wlen, p);
 	}
+	/* verdict ids only grow (rows are appended): the shipper's cursor */
+	if (o->has_after_id && !conns) {
+		append(w, wlen, " AND id > ?");
+		add_param(p, P_INT, o->after_id, NULL);
+	}
 }
 
 static void
@@ -341,6 +346,8 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	struct params p = { 0 };
 	struct printer pr;
 	sqlite3_stmt *st;
+	sqlite3 *cur = db;      /* the file being followed */
+	struct stat seen;
 	long long last_id = 0, waited = 0;
 	int rc;
 
@@ -379,6 +386,8 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 		fprintf(err, "ctguard: out of memory\n");
 		return 1;
 	}
+	if (o->has_after_id)
+		last_id = o->after_id;
 	rc = run_rows(db, st, &pr, o->db, &last_id, err);
 	sqlite3_finalize(st);
 	if (rc != 0)
@@ -387,31 +396,75 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	if (!o->follow)
 		goto out;
 
-	/* Poll by id: new rows only, same filters, widths kept. */
+	/*
+	 * Poll by id: new rows only, same filters, widths kept. When the
+	 * path names another file (the log was rotated: moved away, then the
+	 * daemon reopened it), the old file is read to its end first, then
+	 * the new one from its first row, so a follower loses and repeats
+	 * nothing. Ids start again in the new file.
+	 */
 	pr.widths_fixed = true;
+	{
+		/* the cursor below replaces --after-id, which a new file must not see */
+		struct opts fo = *o;
+
+		fo.has_after_id = false;
+		memset(&p, 0, sizeof(p));
+		build_where(&fo, false, where, sizeof(where), &p);
+	}
 	snprintf(sql, sizeof(sql), "%s FROM %s%s AND id > ? ORDER BY id",
 	    select, table, where);
-	if (prepare(db, sql, &st, o->db, err) != 0) {
+	if (stat(o->db, &seen) == -1)
+		memset(&seen, 0, sizeof(seen));
+	if (prepare(cur, sql, &st, o->db, err) != 0) {
 		rc = 1;
 		goto out;
 	}
 	for (;;) {
+		struct stat now;
+		bool rotated;
+
 		if (o->follow_ms >= 0 && waited >= o->follow_ms)
 			break;
 		sleep_ms(FOLLOW_POLL_MS);
 		waited += FOLLOW_POLL_MS;
+		rotated = stat(o->db, &now) == 0 && seen.st_ino != 0 &&
+		    (now.st_ino != seen.st_ino || now.st_dev != seen.st_dev);
 		bind_params(st, &p);
 		sqlite3_bind_int64(st, p.n + 1, last_id);
-		rc = run_rows(db, st, &pr, o->db, &last_id, err);
+		rc = run_rows(cur, st, &pr, o->db, &last_id, err);
 		sqlite3_reset(st);
 		if (rc != 0)
 			break;
+		if (rotated) {
+			sqlite3 *next;
+
+			/* the old file read to its end above: on to the new one */
+			if (lc_open_db(o->db, &next, err) != 0) {
+				rc = 1;
+				break;
+			}
+			sqlite3_finalize(st);
+			st = NULL;
+			if (cur != db)
+				sqlite3_close(cur);
+			cur = next;
+			seen = now;
+			last_id = 0;
+			if (prepare(cur, sql, &st, o->db, err) != 0) {
+				rc = 1;
+				break;
+			}
+			continue;
+		}
 		if (pr.fmt == FMT_TABLE)
 			lc_table_flush(&pr);
 		fflush(out);
 	}
 	sqlite3_finalize(st);
 out:
+	if (cur != db)
+		sqlite3_close(cur);
 	lc_printer_free(&pr);
 	return rc;
 }

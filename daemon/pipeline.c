@@ -258,6 +258,7 @@ ctg_pipeline_conn_end(void *arg, const struct ctg_conn *c,
 
 struct recheck_ctx {
 	struct ctg_pipeline *p;
+	bool same;              /* the same ruleset again: a dynamic set changed */
 	uint64_t now_us;
 	unsigned cut;
 	bool recheck;
@@ -277,6 +278,11 @@ recheck_conn(void *arg, struct ctg_conn *c)
 		/* rule indices belong to the old ruleset; keep the verdict only */
 		c->rule_index = -1;
 		return 0;
+	}
+	/* asked again by the rules that counted it: give its conn_limit slot back first */
+	if (x->same && c->rule_index >= 0 && (c->action & ACTION_COUNTED)) {
+		ctg_ruleset_conn_release(x->p->rules, c->rule_index, &c->tuple);
+		c->action &= (uint8_t)~ACTION_COUNTED;
 	}
 	memset(&pkt, 0, sizeof(pkt));
 	pkt.tuple = c->tuple;
@@ -316,7 +322,8 @@ unsigned
 ctg_pipeline_set_rules(struct ctg_pipeline *p, struct ctg_ruleset *rules,
     bool recheck, uint64_t now_us)
 {
-	struct recheck_ctx x = { .p = p, .now_us = now_us, .recheck = recheck };
+	struct recheck_ctx x = { .p = p, .now_us = now_us, .recheck = recheck,
+	    .same = p->rules == rules };
 
 	p->rules = rules;
 	if (rules)

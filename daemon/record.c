@@ -57,6 +57,7 @@ static const char *const event_kind_names[] = {
 	[CTG_EV_LOG_GAP] = "log_gap",
 	[CTG_EV_COUNTERS] = "counters",
 	[CTG_EV_WARNING] = "warning",
+	[CTG_EV_SET_CHANGE] = "set_change",
 };
 
 static const char *const log_level_names[] = {

@@ -59,6 +59,12 @@ ctgd_reload(struct daemon *dm, char *err, size_t errlen)
 			goto fail;
 		}
 	}
+	/* dynamic sets keep their contents: the new copies read the same ones */
+	if (dm->dynsets && ctgd_dynsets_rebind(dm, sets, dm->nw, why, sizeof(why)) < 0) {
+		for (unsigned j = 0; j < dm->nw; j++)
+			ctg_ruleset_free(sets[j]);
+		goto fail;
+	}
 	for (unsigned i = 0; i < dm->nw; i++) {
 		atomic_store(&dm->w[i].recheck, cfg.reload_policy == CTG_RELOAD_RECHECK);
 		struct ctg_ruleset *prev = atomic_exchange(&dm->w[i].pending, sets[i]);

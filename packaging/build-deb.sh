@@ -104,8 +104,11 @@ for f in /usr/sbin/ctguardd /usr/bin/ctguard /usr/sbin/ctguard-setup \
     /etc/ctguard/rules/example.rules /etc/ctguard/rules.d/ /etc/default/ctguard \
     /usr/share/ctguard/schema.sql /var/lib/ctguard/ \
     /lib/systemd/system/ctguardd.service /lib/systemd/system/ctguard-rules.service \
+    /lib/systemd/system/ctguard-metrics.service /lib/systemd/system/ctguard-metrics.timer \
     /usr/lib/sysusers.d/ctguard.conf /usr/lib/tmpfiles.d/ctguard.conf \
     /usr/share/bash-completion/completions/ctguard \
+    /etc/fail2ban/action.d/ctguard.conf \
+    /usr/share/ctguard/grafana/ctguard-dashboard.json \
     /usr/share/man/man8/ctguardd.8.gz /usr/share/man/man8/ctguard.8.gz \
     /usr/share/man/man8/ctguard-setup.8.gz /usr/share/man/man5/ctguard.conf.5.gz \
     /usr/share/man/man5/ctguard.rules.5.gz; do
@@ -119,7 +122,8 @@ fi
 dpkg-deb -I "$deb" conffiles >"$bdir/conffiles.txt" 2>/dev/null
 if grep -qx /etc/ctguard/ctguard.conf "$bdir/conffiles.txt" &&
     grep -qx /etc/ctguard/rules/default.rules "$bdir/conffiles.txt" &&
-    grep -qx /etc/default/ctguard "$bdir/conffiles.txt"; then
+    grep -qx /etc/default/ctguard "$bdir/conffiles.txt" &&
+    grep -qx /etc/fail2ban/action.d/ctguard.conf "$bdir/conffiles.txt"; then
 	ok "configuration and rulesets are conffiles"
 else
 	nok "conffiles: $(tr '\n' ' ' <"$bdir/conffiles.txt")"

@@ -85,7 +85,8 @@ mlist_admits_family(const struct mlist *m, int f)
 	if (m->pos[f].n > 0)
 		return true;
 	for (uint32_t i = 0; i < m->nrefs; i++)
-		if (!m->refs[i].neg && m->refs[i].set->t[f].n > 0)
+		if (!m->refs[i].neg && (m->refs[i].set->dynamic ||
+		    m->refs[i].set->t[f].n > 0))
 			return true;
 	return false;
 }

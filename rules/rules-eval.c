@@ -41,7 +41,7 @@ mlist_match(const struct mlist *m, int t, struct r128 x)
 	if (!in)
 		in = rtab_has(&m->pos[t], x);
 	for (uint32_t i = 0; !in && i < m->nrefs; i++) {
-		if (!m->refs[i].neg && rtab_has(&m->refs[i].set->t[t], x)) {
+		if (!m->refs[i].neg && rtab_has(rset_tab(m->refs[i].set, t), x)) {
 			m->refs[i].set->hits++;
 			in = true;
 		}
@@ -53,7 +53,7 @@ mlist_match(const struct mlist *m, int t, struct r128 x)
 	if (rtab_has(&m->neg[t], x))
 		return false;
 	for (uint32_t i = 0; i < m->nrefs; i++) {
-		if (m->refs[i].neg && rtab_has(&m->refs[i].set->t[t], x)) {
+		if (m->refs[i].neg && rtab_has(rset_tab(m->refs[i].set, t), x)) {
 			m->refs[i].set->hits++;
 			return false;
 		}

@@ -17,6 +17,8 @@
  *   rules-limits.c   rate_limit and conn_limit tables (packet path)
  *   rules-print.c    canonical text, ctg_ruleset_print, the hash
  *   rules-ruleset.c  accessors and teardown
+ *   rules-dynset.c   dynamic sets: contents changed at run time, published
+ *                    as immutable versions (ctguard/dynset.h)
  * Non-static functions are ctg_ruleset_* (public, rules.h) or rules_*
  * (private, declared below by the file that defines them).
  *
@@ -41,10 +43,12 @@
 
 #include <libconfig.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ctguard/dynset.h"
 #include "ctguard/strbuf.h"
 #include "ctguard/timeouts.h"
 #include "ctguard/netaddr.h"
@@ -97,14 +101,43 @@ struct rtab {
 	uint32_t n;
 };
 
+/* One published version of a dynamic set's contents: immutable. */
+struct dynver {
+	struct rtab t[2];       /* [0] IPv4, [1] IPv6 */
+};
+
 struct rset {
 	char *name;
 	int type;               /* SET_* */
 	struct rtab t[2];       /* address: [0] IPv4, [1] IPv6; port: [0] */
-	char *text;             /* members, canonical, comma separated */
+	char *text;             /* members, canonical, comma separated; "dynamic" */
 	char *where;            /* FILE:LINE of the definition */
 	uint64_t hits;
+	bool dynamic;           /* contents in dyn (rules-dynset.c), t[] empty */
+	struct ctg_dynset *dyn; /* NULL until ctg_dynsets_bind: then empty */
 };
+
+/*
+ * A dynamic set of the registry. cur is the only field a worker reads;
+ * the rest belongs to the main thread.
+ */
+struct ctg_dynset {
+	_Atomic(struct dynver *) cur;
+	char name[CTG_DYNSET_NAME_MAX];
+	bool declared;
+	struct dynent *e;       /* entries, unsorted */
+	size_t n, cap;
+};
+
+/* The range table a lookup in set reads: a dynamic set's current version. */
+static inline const struct rtab *
+rset_tab(const struct rset *set, int t)
+{
+	if (set->dyn != NULL)
+		return &atomic_load_explicit(&set->dyn->cur,
+		    memory_order_acquire)->t[t];
+	return &set->t[t];
+}
 
 struct setref {
 	struct rset *set;
@@ -403,6 +436,8 @@ int rules_parse_rule(struct loader *L, config_setting_t *g);
 int rules_parse_action(struct loader *L, config_setting_t *s, uint8_t *out);
 
 /* rules-lists.c */
+void rules_prefix_range(const struct ctg_prefix *c, struct r128 *a,
+    struct r128 *b);
 int rules_parse_set(struct loader *L, config_setting_t *s);
 int rules_parse_mlist(struct loader *L, config_setting_t *s, int type,
     struct mlist *m, struct ctg_strbuf *text);

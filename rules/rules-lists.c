@@ -11,8 +11,8 @@
 
 #include "rules-int.h"
 
-static void
-prefix_range(const struct ctg_prefix *c, struct r128 *a, struct r128 *b)
+void
+rules_prefix_range(const struct ctg_prefix *c, struct r128 *a, struct r128 *b)
 {
 	struct ctg_addr hi = c->addr;
 	int fs = c->family == 4 ? FS_V4 : FS_V6;
@@ -71,7 +71,7 @@ parse_member(struct loader *L, config_setting_t *e, int type,
 			rules_err(L, e, "%s", err);
 			return -1;
 		}
-		prefix_range(&c, &a, &b);
+		rules_prefix_range(&c, &a, &b);
 		if (rules_rvec_push(&vec[c.family == 4 ? FS_V4 : FS_V6], a, b) == -1) {
 			rules_oom(L);
 			return -1;
@@ -106,9 +106,10 @@ parse_member(struct loader *L, config_setting_t *e, int type,
 int
 rules_parse_set(struct loader *L, config_setting_t *s)
 {
-	static const char *const keys[] = { "type", "members", NULL };
+	static const char *const keys[] = { "type", "members", "dynamic", NULL };
 	struct ctg_ruleset *rs = L->rs;
-	config_setting_t *ts, *ms;
+	config_setting_t *ts, *ms, *ds;
+	bool dynamic = false;
 	const char *tstr, *name = config_setting_name(s);
 	struct rvec vec[2] = { { 0 }, { 0 } };
 	struct ctg_strbuf sb = { 0 };
@@ -138,13 +139,40 @@ rules_parse_set(struct loader *L, config_setting_t *s)
 		rules_err(L, ts, "unknown set type '%s' (address, port)", tstr);
 		return -1;
 	}
-	if ((ms = config_setting_get_member(s, "members")) == NULL) {
-		rules_err(L, s, "missing 'members'");
+	if ((ds = config_setting_get_member(s, "dynamic")) != NULL) {
+		if (config_setting_type(ds) != CONFIG_TYPE_BOOL) {
+			rules_err(L, ds, "'dynamic' must be true or false, not %s",
+			    rules_type_name(config_setting_type(ds)));
+			return -1;
+		}
+		dynamic = config_setting_get_bool(ds);
+	}
+	ms = config_setting_get_member(s, "members");
+	/*
+	 * A dynamic set starts empty and is filled at run time (ctguard set):
+	 * members written here would be lost or doubled on the first change.
+	 */
+	if (dynamic && type != SET_ADDRESS) {
+		rules_err(L, ts, "a dynamic set holds addresses, not %s", tstr);
 		return -1;
 	}
-	if (rules_nonempty(L, ms) == -1)
+	if (dynamic && ms != NULL) {
+		rules_err(L, ms, "a dynamic set has no 'members' (fill it with ctguard set)");
 		return -1;
-	for (unsigned i = 0; i < rules_nelem(ms); i++) {
+	}
+	if (dynamic && strlen(name) >= CTG_DYNSET_NAME_MAX) {
+		rules_err(L, s, "a dynamic set name has at most %d characters",
+		    CTG_DYNSET_NAME_MAX - 1);
+		return -1;
+	}
+	if (dynamic)
+		ctg_strbuf_printf(&sb, "dynamic");
+	else if (ms == NULL) {
+		rules_err(L, s, "missing 'members'");
+		return -1;
+	} else if (rules_nonempty(L, ms) == -1)
+		return -1;
+	for (unsigned i = 0; !dynamic && i < rules_nelem(ms); i++) {
 		config_setting_t *e = rules_elem(ms, i);
 		const char *str = rules_elem_str(e);
 
@@ -170,6 +198,7 @@ rules_parse_set(struct loader *L, config_setting_t *s)
 	if ((set = calloc(1, sizeof(*set))) == NULL)
 		goto fail_oom;
 	set->type = type;
+	set->dynamic = dynamic;
 	rules_rtab_build(&set->t[0], &vec[0]);
 	rules_rtab_build(&set->t[1], &vec[1]);
 	set->text = ctg_strbuf_take(&sb);

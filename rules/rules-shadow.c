@@ -64,7 +64,9 @@ mlist_superset(const struct mlist *a, const struct mlist *b, int nfam)
 			for (uint32_t k = 0; k < a->nrefs; k++)
 				if (a->refs[k].set == b->refs[i].set)
 					same = true;
-			if (!same && !rtab_within(a, f, &b->refs[i].set->t[f]))
+			/* a dynamic set's contents are not known here */
+			if (!same && (b->refs[i].set->dynamic ||
+			    !rtab_within(a, f, &b->refs[i].set->t[f])))
 				return false;
 		}
 	}

@@ -514,6 +514,28 @@ START_TEST(test_follow)
 }
 END_TEST
 
+/* A shipper's cursor: rows after the last id seen, then the new ones. */
+START_TEST(test_after_id)
+{
+	pthread_t t;
+	int rc;
+
+	LOG_IDS("6 7", "--after-id", "5");
+	LOG_IDS("5", "--after-id", "1", "--verdict", "drop");
+	LOG_IDS("", "--after-id", "7");
+	pthread_create(&t, NULL, late_writer, NULL);
+	rc = run("log", "-d", dbpath, "--format", "csv", "--after-id", "7",
+	    "--follow-for-ms", "1600", NULL);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(csv_ids(), "8 9");
+	ck_assert_int_eq(run("log", "-d", dbpath, "--after-id", "-1", NULL), 2);
+	ck_assert_int_eq(run("history", "-d", dbpath, "--after-id", "1", NULL), 2);
+	ck_assert_str_eq(err_text, "ctguard history: option '--after-id' applies to "
+	    "log only\nTry 'ctguard history --help'.\n");
+}
+END_TEST
+
 START_TEST(test_parse_time)
 {
 	long long t;
@@ -943,6 +965,7 @@ logcli_suite(void)
 	tcase_add_test(tc, test_history_v1);
 	tcase_add_test(tc, test_summary);
 	tcase_add_test(tc, test_follow);
+	tcase_add_test(tc, test_after_id);
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_db_errors);
 	tcase_add_test(tc, test_locked);

@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "ctguard/dynset.h"
 #include "ctguard/pipeline.h"
 #include "ctguard/rules.h"
 
@@ -905,6 +906,63 @@ START_TEST(test_rate_limit_every_packet_of_the_flow)
 END_TEST
 
 /*
+ * A dynamic set changed under live connections: the same ruleset rechecks
+ * them (ctguard set add --cut). Kept connections keep their one conn_limit
+ * slot, cut ones give it back.
+ */
+START_TEST(test_recheck_same_ruleset)
+{
+	struct ctg_ruleset *rs = must_load(
+	    "sets = { banned = { type = \"address\"; dynamic = true; }; };\n"
+	    "rules = ( { name = \"ban\"; action = \"drop\"; src = [ \"@banned\" ]; },\n"
+	    " { name = \"ping\"; action = \"accept\"; proto = \"icmp\"; conn_limit = 2; } );\n");
+	struct ctg_dynsets *reg = ctg_dynsets_new(NULL, NULL);
+	struct ctg_pipeline pl;
+	struct ctg_config cfg;
+	struct ctg_decision d;
+	struct ctg_pkt_in in;
+	struct ctg_prefix pfx;
+	uint8_t req[28];
+	char err[256];
+	uint64_t t = 5000000000ULL;
+
+	ck_assert_int_eq(ctg_dynsets_bind(reg, rs, true, err, sizeof(err)), 0);
+	ctg_config_defaults(&cfg);
+	cfg.max_connections = 64;
+	ck_assert_int_eq(ctg_pipeline_init(&pl, &cfg, rs, NULL, 0, 0, err, sizeof(err)), 0);
+	memset(&in, 0, sizeof(in));
+	in.iif = in.oif = "";
+	in.buf = req;
+	in.caplen = in.wire_len = sizeof(req);
+#define ECHO(id) (icmp_echo4(req, "203.0.113.7", "198.51.100.1", 8, (id), 1), \
+	in.now_us = (t += 1000), in.packet_no++, ctg_pipeline_process(&pl, &in, &d), d.action)
+	ck_assert_int_eq(ECHO(1), CTG_ACT_ACCEPT);
+	/* nothing changed: nothing cut, and the slot is not counted twice */
+	ck_assert_uint_eq(ctg_pipeline_set_rules(&pl, rs, true, t), 0);
+	ck_assert_uint_eq(ctg_pipeline_set_rules(&pl, rs, true, t), 0);
+	ck_assert_int_eq(ECHO(2), CTG_ACT_ACCEPT);
+	ck_assert_int_eq(ECHO(3), CTG_ACT_DROP);
+	ck_assert_int_eq(d.reason, CTG_R_CONN_LIMITED);
+	/* banned: both live ones cut, their slots given back */
+	ck_assert_int_eq(ctg_prefix_parse("203.0.113.7", &pfx, err, sizeof(err)), 0);
+	ck_assert_int_eq(ctg_dynset_add(reg, ctg_dynsets_find(reg, "banned"), &pfx, 0, NULL,
+	    err, sizeof(err)), 0);
+	ck_assert_uint_eq(ctg_pipeline_set_rules(&pl, rs, true, t), 2);
+	ck_assert_int_eq(ECHO(4), CTG_ACT_DROP);
+	ck_assert_str_eq(d.rule, "ban");
+	ck_assert_int_eq(ctg_dynset_del(reg, ctg_dynsets_find(reg, "banned"), &pfx, err,
+	    sizeof(err)), 0);
+	ck_assert_int_eq(ECHO(5), CTG_ACT_ACCEPT);
+	ck_assert_int_eq(ECHO(6), CTG_ACT_ACCEPT);
+	ck_assert_int_eq(ECHO(7), CTG_ACT_DROP);
+#undef ECHO
+	ctg_pipeline_fini(&pl);
+	ctg_ruleset_free(rs);
+	ctg_dynsets_free(reg);
+}
+END_TEST
+
+/*
  * conn_rate meters new connections (NEW packets) per source, not packets:
  * established packets take no token, and the rule leaves later packets
  * unmetered (rate_metered false), unlike rate_limit.
@@ -1152,6 +1210,7 @@ rules_suite(void)
 	tcase_add_test(tc, test_recheck_has_no_side_effects);
 	tcase_add_test(tc, test_port_index_first_match);
 	tcase_add_test(tc, test_conn_limit);
+	tcase_add_test(tc, test_recheck_same_ruleset);
 	tcase_add_test(tc, test_big_set);
 	tcase_add_test(tc, test_print_hash);
 	suite_add_tcase(s, tc);

@@ -797,7 +797,7 @@ ctg_check "ctguard connections --port filters" \
     eval "ctl connections --port 41300 --proto tcp | grep -c ':41300 ' | grep -qx 1"
 ctg_check "ctguard stats" eval 'ctl stats | grep -q "^verdict accept "'
 ctg_check "ctguard stats --prometheus" \
-    eval "ctl stats --prometheus | grep -q '^ctguard_verdicts_total{verdict=\"accept\"} [1-9]'"
+    eval "ctl stats --prometheus | grep -q '^ctguard_verdicts_total{queue=\"0\",verdict=\"accept\"} [1-9]'"
 id=$(ctl connections --port 41300 --json | sed -n 's/^{"id":\([0-9]*\),.*/\1/p' | head -n1)
 ctg_check "ctguard kill $id" ctg_quiet ctl kill "${id:-0}"
 ctg_check "the killed connection is summarised with end_reason killed" \

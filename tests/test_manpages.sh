@@ -154,7 +154,7 @@ if [ -x "$d" ] && [ -x "$builddir/ctguard" ]; then
 		check_opts ctguard.8 "ctguard $c --help" "$builddir/ctguard" $c --help
 	done
 	missing=
-	for c in status connections stats reload flush kill reopen-log log history summary; do
+	for c in status connections stats reload flush kill reopen-log set log history summary; do
 		grep -q "^\.It Cm $c\b" "$man/ctguard.8" || missing="$missing $c"
 	done
 	if [ -z "$missing" ]; then ok "every ctguard command has an entry in ctguard.8"

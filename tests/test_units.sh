@@ -25,6 +25,8 @@ cp "$srcdir"/packaging/man/*.8 "$tmp/man/man8/"
 cp "$srcdir/packaging/ctguard.conf" "$tmp/etc/ctguard/"
 cp "$srcdir/rules/default.rules" "$tmp/etc/ctguard/rules/"
 ln -s "$builddir/ctguardd" "$tmp/sbin/ctguardd"
+mkdir -p "$tmp/bin"
+ln -s "$builddir/ctguard" "$tmp/bin/ctguard"
 # a stand-in for ctguard-setup that records its arguments
 cat >"$tmp/sbin/ctguard-setup" <<EOF
 #!/bin/sh
@@ -32,14 +34,15 @@ printf '%s\n' "\$*" >"$tmp/setup.args"
 EOF
 chmod +x "$tmp/sbin/ctguard-setup"
 edit() {
-	sed -e "s|@sbindir@|$tmp/sbin|g" -e "s|@sysconfdir@|$tmp/etc|g" \
+	sed -e "s|@sbindir@|$tmp/sbin|g" -e "s|@bindir@|$tmp/bin|g" -e "s|@sysconfdir@|$tmp/etc|g" \
 	    -e "s|@libexecdir@|$tmp/libexec|g" "$1"
 }
 edit "$srcdir/packaging/ctguard-rules.in" >"$tmp/libexec/ctguard/ctguard-rules"
 chmod +x "$tmp/libexec/ctguard/ctguard-rules"
-for u in ctguardd ctguard-rules; do
+for u in ctguardd ctguard-rules ctguard-metrics; do
 	edit "$srcdir/packaging/systemd/$u.service.in" >"$tmp/$u.service"
 done
+edit "$srcdir/packaging/systemd/ctguard-metrics.timer.in" >"$tmp/ctguard-metrics.timer"
 
 # The helper: queues and bypass come from the configuration.
 rules=$tmp/libexec/ctguard/ctguard-rules
@@ -86,8 +89,9 @@ fi
 
 cd "$tmp"
 if MANPATH=$tmp/man systemd-analyze verify ctguardd.service ctguard-rules.service \
+    ctguard-metrics.service ctguard-metrics.timer \
     >"$tmp/verify" 2>&1 && [ ! -s "$tmp/verify" ]; then
-	ok "systemd-analyze verify ctguardd.service ctguard-rules.service"
+	ok "systemd-analyze verify ctguardd.service ctguard-rules.service ctguard-metrics.service/.timer"
 else
 	nok "systemd-analyze verify: $(head -n 5 "$tmp/verify" | tr '\n' ' ')"
 fi
@@ -99,6 +103,13 @@ if systemd-analyze security --offline=true ctguardd.service >"$tmp/sec" 2>&1; th
 		ok "systemd-analyze security ctguardd.service: exposure $score (at most 2.5)"
 	else
 		nok "systemd-analyze security ctguardd.service: exposure '${score:-?}' above 2.5"
+	fi
+	systemd-analyze security --offline=true ctguard-metrics.service >"$tmp/sec" 2>&1
+	score=$(sed -n 's/.*Overall exposure level for ctguard-metrics.service: \([0-9.]*\).*/\1/p' "$tmp/sec")
+	if [ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 2.0) }'; then
+		ok "systemd-analyze security ctguard-metrics.service: exposure $score (at most 2.0)"
+	else
+		nok "systemd-analyze security ctguard-metrics.service: exposure '${score:-?}' above 2.0"
 	fi
 else
 	# Debian 12's systemd 252 supports it; CI installs that (build-deps.txt).

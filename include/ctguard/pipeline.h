@@ -82,6 +82,8 @@ void ctg_pipeline_process(struct ctg_pipeline *p, const struct ctg_pkt_in *in,
  * Swap in a new ruleset (the caller frees the old one). With recheck, every
  * live connection is evaluated again as if new, and those the new rules no
  * longer accept are ended (reason "flushed"). Returns how many were cut.
+ * The same ruleset again (after a dynamic set changed) rechecks too; the
+ * conn_limit slots the kept connections hold are not counted twice.
  */
 unsigned ctg_pipeline_set_rules(struct ctg_pipeline *p, struct ctg_ruleset *rules,
     bool recheck, uint64_t now_us);

@@ -82,6 +82,7 @@ enum ctg_event_kind {
 	CTG_EV_LOG_GAP,
 	CTG_EV_COUNTERS,
 	CTG_EV_WARNING,
+	CTG_EV_SET_CHANGE,      /* a dynamic set changed: count = entries */
 };
 
 struct ctg_event_record {
