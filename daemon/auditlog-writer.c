@@ -428,7 +428,13 @@ check_file(struct ctg_auditlog *log, uint64_t now)
 	if (!audit_db_replaced(log, why, sizeof(why)))
 		return;
 	log->replaced++;
-	audit_db_close(log);
+	/*
+	 * Checkpoint first: a follower reading the file keeps sqlite3_close()
+	 * from checkpointing, and the WAL about to be forgotten would take
+	 * the rows in it along (a moved file kept nothing since its last
+	 * checkpoint: seen with mv during ctguard log --follow).
+	 */
+	audit_db_close_rotated(log);
 	audit_db_forget_wal(log);
 	report(log, "audit log: %s; opening it anew", why);
 	if (audit_db_open(log, err, sizeof(err)) == -1) {

@@ -296,12 +296,20 @@ cmd_stats(struct daemon *dm, struct ctl_client *cl)
 
 	ctg_strbuf_printf(&cl->o, "ok\n");
 	ctgd_stats_text(dm, &cl->o, prom);
-	if (prom)
-		ctg_strbuf_printf(&cl->o, "ctguard_control_refused_total %" PRIu64 "\n"
-		    "ctguard_control_cut_total %" PRIu64 "\nctguard_control_evicted_total %" PRIu64
-		    "\nctguard_control_busy_total %" PRIu64 "\n", s->refused, s->cut, s->evicted,
-		    s->busy);
-	else
+	if (prom) {
+		/* each family once, HELP and TYPE first (the exposition format) */
+		static const char *const help[4][2] = {
+			{ "ctguard_control_refused_total", "Control commands refused to the client's role." },
+			{ "ctguard_control_cut_total", "Control clients cut for being too slow." },
+			{ "ctguard_control_evicted_total", "Idle control clients evicted to make room." },
+			{ "ctguard_control_busy_total", "Control requests answered busy." },
+		};
+		const uint64_t v[4] = { s->refused, s->cut, s->evicted, s->busy };
+
+		for (int i = 0; i < 4; i++)
+			ctg_strbuf_printf(&cl->o, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n",
+			    help[i][0], help[i][1], help[i][0], help[i][0], v[i]);
+	} else
 		ctg_strbuf_printf(&cl->o, "control refused %" PRIu64 " cut %" PRIu64 " evicted %" PRIu64
 		    " busy %" PRIu64 " turn_max_us %" PRIu64 " cpu %" PRIu64 "\n", s->refused, s->cut,
 		    s->evicted, s->busy, s->turn_max_us, s->turn_max_cpu_us);

@@ -180,7 +180,8 @@ timeout 120 ip netns exec "$CTG_NS_CLI" python3 "$H" send "$CTG_SRV4" "$PORT" "$
 ctg_wait_for 5 degraded
 ctg_check "the log reports degraded on the full disk" degraded
 recv_full=$(cat "$T/recv" 2>/dev/null || echo 0)
-drops=$(ctl stats --prometheus | awk -F'[ ]' '/^ctguard_reason_total\{reason="audit_overflow"\}/ { print $2 }')
+# summed over the queue label
+drops=$(ctl stats --prometheus | awk '/^ctguard_reasons_total\{.*reason="audit_overflow"/ { n += $NF } END { print n + 0 }')
 drops=${drops:-0}
 echo "# full disk: sent $NSEND, reached the server $recv_full, dropped audit_overflow $drops"
 ctg_check "strict_audit dropped packets once the queue was full ($drops)" test "$drops" -gt 0

@@ -41,7 +41,10 @@ SOCK=$T/ctl.sock
 F2B=$T/f2b
 LOGIN_LOG=$T/login.log
 PORT=2222
-BANTIME=4
+# fail2ban counts the ban from the last failure's time stamp, and its
+# polling backend may notice the failures seconds later on a loaded machine:
+# long enough that the checks made while banned run inside the ban
+BANTIME=12
 
 q() { sqlite3 -batch -noheader -cmd '.timeout 3000' "$DB" "$1" 2>/dev/null; }
 qge() { local v; v=$(q "$1"); [ -n "$v" ] && [ "$v" -ge "$2" ]; }
@@ -201,8 +204,10 @@ ctg_check "the entry carries the jail in its comment" \
 # --- unban on expiry (bantime $BANTIME s)
 ctg_check "fail2ban unbanned it after the bantime" ctg_wait_for 20 not_banned
 t_unban=$(date +%s)
-echo "# banned for $((t_unban - t_ban)) s (bantime $BANTIME s, polling backend)"
-ctg_check "unbanned no sooner than the bantime" test $((t_unban - t_ban)) -ge $((BANTIME - 1))
+# the ban runs from the last failure's time stamp (second resolution)
+t_fail=$(date -d "$(tail -n1 "$LOGIN_LOG" | cut -c1-19)" +%s)
+echo "# unbanned $((t_unban - t_fail)) s after the last failure, $((t_unban - t_ban)) s after it was seen (bantime $BANTIME s, polling backend)"
+ctg_check "unbanned no sooner than the bantime" test $((t_unban - t_fail)) -ge $((BANTIME - 1))
 ctg_check "unbanned: the client gets answers again" ctg_wait_for 5 answers
 ctg_check "the unban is a set_change event" \
     ctg_wait_for 5 qge "SELECT COUNT(*) FROM events WHERE kind = 'set_change' AND
