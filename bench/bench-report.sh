@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Time `ctguard report` on a synthetic audit database of ROWS verdict rows
 # (default 10 million, made by bench/gen-auditdb.sh unless DB exists), three
 # runs. Prints METRIC lines for bench/run-bench.sh: wall and CPU seconds per

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Tracker micro-benchmark (issue 8): packets per second on one core over a
  * synthetic mixed stream, bytes per connection, 1,000,000 concurrent

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Make a synthetic audit database of N verdict rows (default 10 million),
 # N/10 connections and a few hundred events over one week, with the
 # schema and indexes of daemon/schema.sql, for timing `ctguard report`

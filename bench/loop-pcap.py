@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Make a large replay input from a small IPv4 capture (issue 8).
 
 loop-pcap.py IN OUT COPIES

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Turn bench/run-bench.sh's raw files into results.json and a table.
 
 report.py RAW_DIR OUT_JSON

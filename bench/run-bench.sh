@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # ctguard benchmarks (issue 8): micro-benchmarks, then end to end through a
 # namespace gateway, ctguard against its peers and its limit in one run.
 # Writes $builddir/bench/results.json and prints the table (bench/report.py).
@@ -47,12 +48,12 @@ if [ "$quick" -eq 1 ]; then
 fi
 
 B=$builddir
-for p in ctguardd ctguard tests/nfq_acceptall bench/bench_tracker bench/tcprr \
+for p in ctguardd ctguard tests/e2e/nfq_acceptall bench/bench_tracker bench/tcprr \
     bench/bench_rules bench/bench_auditlog; do
 	[ -x "$B/$p" ] || { echo "run-bench.sh: $B/$p not built (run make bench)" >&2; exit 1; }
 done
 
-. "$srcdir/tests/lib/netns.sh"
+. "$srcdir/tests/kit/netns.sh"
 # netns.sh skips with 77; a benchmark asked for by hand should say why and fail
 ctg_skip() {
 	echo "run-bench.sh: cannot run: $*" >&2
@@ -87,7 +88,7 @@ micro() {
 	log "micro: tracker tables (lookups, 1M connections)"
 	"$B/bench/bench_tracker" -M >>"$m" || echo "ERROR tracker tables" >>"$m"
 
-	log "micro: rules (tests/bench_rules.c)"
+	log "micro: rules (bench/bench_rules.c)"
 	# "  N rules: load X ms, last rule matches Y ns/eval, udp (other bucket) Z ns/eval"
 	# "100000-prefix set: load X ms, hit Y ns/eval, miss Z ns/eval, 4096 sources W ns/eval"
 	# "100000-prefix dynamic set: set load X ms, hit Y ns/eval, miss Z ns/eval, 4096 sources W ns/eval"
@@ -104,7 +105,7 @@ micro() {
 		printf "METRIC rules_dynset100k_miss_ns %s ns\n", $12
 		printf "METRIC rules_dynset100k_spread_ns %s ns\n", $16 }' >>"$m"
 
-	log "micro: audit log writer (tests/bench_auditlog.c, database on $(df --output=fstype "$W" | tail -1))"
+	log "micro: audit log writer (bench/bench_auditlog.c, database on $(df --output=fstype "$W" | tail -1))"
 	for i in 1 2 3; do
 		"$B/bench/bench_auditlog" "$W/audit-bench.db" 1000000 |
 		    tee -a "$RAW/bench_auditlog.txt" |
@@ -235,7 +236,7 @@ start_config() {
 		ctg_in "$GW" iptables -w -P FORWARD DROP ;;
 	3)
 		# the daemon's queue settings (packaging/ctguard.conf defaults)
-		ctg_bg "$GW" "$W/acceptall-$r.log" "$B/tests/nfq_acceptall" -q 0 \
+		ctg_bg "$GW" "$W/acceptall-$r.log" "$B/tests/e2e/nfq_acceptall" -q 0 \
 		    --copy-range 256 --maxlen 8192 --rcvbuf 8388608
 		CONSUMER_PID=$CTG_BG_PID ;;
 	4|5)

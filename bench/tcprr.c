@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Small TCP load generator for the end-to-end benchmark (issue 8).
  *

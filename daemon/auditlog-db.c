@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The audit database: creating the file, bringing its schema to this
  * version (the schema text is daemon/schema.sql, made into a C string at

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Retention: rows older than retention_days, and the oldest rows while the
  * file is larger than retention_mb, are deleted by the writer thread about

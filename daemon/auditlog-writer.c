@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The audit log's writer thread: it drains the producers' rings into the
  * pending buffer, writes batches in transactions, binds rows without

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Audit log: the API. The packet path copies records into its producer's
  * ring (put); one writer thread (auditlog-writer.c) owns the only

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Audit ring: the bounded single-producer, single-consumer queue between
  * a packet-path thread and the audit log writer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The text of a libconfig file, made safe to hand to libconfig.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Clock wrappers. clock_gettime on these clocks cannot fail on Linux, so
  * its result is not checked.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The control server's "connections" filter parser, a module of its own so
  * that it can be fuzzed. Addresses, ports and protocols go through the

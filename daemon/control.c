@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Framing for the control socket. Every read and write is bounded in size
  * and in time, so a slow or malicious client cannot stall the daemon.

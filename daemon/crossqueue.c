@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Cross-queue lookups. The kernel spreads flows over the queues by their
  * tuple, and an ICMP error about a flow has another tuple: it may reach a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * ctguardd: the gateway daemon, its configuration check (-t) and offline
  * replay (-r). All three load the configuration and rules the same way.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Dynamic sets in the live daemon: the registry every worker's ruleset is
  * bound to, its state file (state_file + ".sets"), expiry from the main

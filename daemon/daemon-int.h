@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Private to the live daemon (the daemon/ files below): the shared state of its rooms.
  *

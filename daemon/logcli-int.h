@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Private to the `ctguard log|history|summary` commands: logcli.c (options),
  * logprint.c (table, json and csv output), logquery.c (the SQL).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * `ctguard log` (verdicts), `ctguard history` (connections) and
  * `ctguard summary` (counts): the command line. The queries are in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Output of the audit queries: an aligned table for people, one JSON object
  * per line or RFC 4180 CSV for scripts. Values come from a database that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The audit queries behind `ctguard log`, `history` and `summary`.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The kernel's NAT mappings, for the audit log: which inside host and port
  * a public address and port stood for, and when.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Address, prefix, port and protocol text: the one acceptance rule (see
  * netaddr.h) shared by the rule loader, the log CLI and the control

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Packet decoder and Internet checksums (contract in ctguard/packet.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The per-packet pipeline shared by the live daemon and offline replay.
  *

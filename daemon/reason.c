@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Reason code names and descriptions, generated from the one list in
  * reason.h so that the enum, the names and the documentation cannot drift.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Names of the enumerations that reach users: in the audit log, in replay
  * output, in rule files. Like reason names they are an interface.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Reply packets for the "reject" verdict (contract in ctguard/reject.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Reload: the configuration and rule files are read and checked off the
  * packet path, one ruleset copy per worker; only when every copy loaded

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * `ctguard report`: the audit database as one HTML page of inline SVG.
  *

@@ -1,4 +1,5 @@
--- ctguard audit log, schema version 1.
+-- SPDX-License-Identifier: GPL-2.0-or-later
+-- ctguard audit log (its version is PRAGMA user_version; migrations in daemon/auditlog-db.c).
 -- Times are Unix microseconds (UTC). Addresses are kept twice: as text for
 -- people, and as 16 bytes (IPv4 as ::ffff:a.b.c.d) so that one BETWEEN on
 -- one index answers CIDR queries of either family.

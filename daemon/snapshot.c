@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The connection tables across restarts: each worker's table is saved to
  * state_file.qN at a clean stop, checkpointed there while running, and read

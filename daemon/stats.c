@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The daemon's counters as text: the `stats` control command (plain or
  * Prometheus exposition) and the SIGUSR1 dump to the log. Every worker's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The TCP endpoint state machine table (include/ctguard/tcpfsm.h) as data.
  */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Connection tracker: datagrams. UDP, ICMP echo and other protocols, keyed
  * and timed by what each direction sent; ICMP errors judged RELATED against

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Connection tracker, private: the table shared by the rooms of the
  * tracker. Only the daemon/tracker*.c sources include this; everything

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Connection tracker: labels. The history string (Zeek's letters, one per
  * kind of packet and direction), Zeek's conn_state and the conntrack-style

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Connection tracker: the snapshot. The file format, the sliced writer a
  * daemon uses to save without stopping its workers, and restore with its

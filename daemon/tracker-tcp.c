@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Connection tracker: TCP. Each endpoint followed through the RFC 793
  * states as seen from the middle: the flags check, SYN, SYN/ACK, RST (and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Connection tracker: the table. Hashing, the pool, the eviction lists,
  * timeouts, finding, creating and ending entries, and the public entry

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Queue workers. One thread per queue owns its queue socket, its
  * connection table and its copy of the ruleset: the kernel sends both

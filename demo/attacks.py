@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Malicious and odd traffic for the ctguard demo, sent from the client
 namespace toward the server (203.0.113.2). Each probe is one packet that a
 stateful firewall must refuse; nothing here leaves the demo's namespaces."""

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # The ctguard demo: build ctguard (if needed), make a client, a gateway and
 # a server out of network namespaces, run ctguardd on the gateway with the
 # shipped configuration and default rules, send normal and malicious
@@ -9,7 +10,7 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 srcdir=$top
 export srcdir
-. "$top/tests/lib/netns.sh"
+. "$top/tests/kit/netns.sh"
 [ "$(id -u)" -eq 0 ] || { echo "run the demo as root (it builds network namespaces)"; exit 1; }
 
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Build the Debian package the way a release is built, and check it:
 #   1. make dist in BUILDDIR (configured from this checkout if needed);
 #   2. unpack the tarball and copy its packaging/debian to ./debian (the

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0-or-later
 """Generate the reason-code list of ctguard.rules(5) from reason.h.
 
 The names are an interface (rule files and audit queries use them), so the

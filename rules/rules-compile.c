@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: compiling. Range tables (sorted, merged), the evaluation
  * buckets by (protocol class, family) with their prefilters, and the

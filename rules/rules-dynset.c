@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: dynamic sets (see ctguard/dynset.h for the why). The main
  * thread keeps each set's entries in a plain vector; every change rebuilds

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: evaluation, the packet path. A packet walks the bucket of
  * its (protocol class, family) in rule order, through the destination-port

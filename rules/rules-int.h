@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine, private: the compiled form shared by the rooms of rules/.
  * Only the rules/ sources include this; everything else uses ctguard/rules.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: the rule keys. One table lists every key a rule may have,
  * in the order they are checked and printed; each key has one handler

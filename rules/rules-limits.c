@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: rate_limit (packets per second), conn_rate (new
  * connections per second) and conn_limit (live connections), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: address and port lists and named sets. A list member is a
  * prefix or a port/range (parsed by netaddr.c, the one acceptance rule

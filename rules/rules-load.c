@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: loading. Reads each rule file (includes first, depth
  * first), checks the top-level settings (include, include_dir,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: canonical text. Every rule key writes its part of a rule's
  * text while it is loaded (rules-keys.c, into a ctg_strbuf); this file

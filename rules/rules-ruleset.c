@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: the ruleset's accessors (names, counts, hit counters) and
  * its teardown.

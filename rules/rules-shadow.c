@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: the unreachable-rule check. A rule is reported when an
  * earlier rule matches every packet it matches (conservatively: negated

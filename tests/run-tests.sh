@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
 # Build ctguard with AddressSanitizer + UBSan and warnings as errors, run
 # every test (`make check`), run each fuzzer briefly over its seed corpus,
 # check the release tarball (`make distcheck`), and print one line:
@@ -45,7 +46,7 @@ if ! make -j"$jobs" >make.out 2>&1; then
 fi
 
 # Leaks inside libconfig 1.5 on some syntax errors are upstream's (fixed in 1.7.3).
-export LSAN_OPTIONS="suppressions=$top/tests/lsan.supp:print_suppressions=0"
+export LSAN_OPTIONS="suppressions=$top/tests/kit/lsan.supp:print_suppressions=0"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 make -j"$jobs" check >check.out 2>&1
@@ -104,7 +105,7 @@ if [ $check_rc -ne 0 ] && [ $failed -eq 0 ]; then
 fi
 
 # Fuzzers: a short run of each over its seed corpus (tests/fuzz/corpus/NAME),
-# built with clang, with leak detection on: tests/lsan.supp (LSAN_OPTIONS
+# built with clang, with leak detection on: tests/kit/lsan.supp (LSAN_OPTIONS
 # above) suppresses only libconfig 1.5's scanner leak. A fuzzer whose corpus is
 # missing, or that does not report its runs, fails like a crash.
 FUZZERS="packet config rules linkoff snapshot tracker ctlfilter"
@@ -147,7 +148,7 @@ fi
 # The Debian package builds from the release tarball, installs into a
 # throwaway root, and its ctguardd -t accepts the installed configuration.
 cd "$top/build"
-srcdir=$top builddir=$top/build bash "$top/tests/test_package.sh" >package.out 2>&1
+srcdir=$top builddir=$top/build bash "$top/tests/package/test_package.sh" >package.out 2>&1
 pkg_rc=$?
 grep -E '^(ok|not ok) - ' package.out
 ok=$(grep '^ok - ' package.out | grep -vc '# SKIP')

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Audit ring: one per packet-path thread, drained by the audit log writer.
  * Single producer, single consumer, capacity a power of two, fixed-size

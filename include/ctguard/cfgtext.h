@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Reading libconfig files the same careful way everywhere (see cfgtext.c).
  */

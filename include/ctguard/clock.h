@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Clocks, in one place: wall time for what is recorded, the monotonic clock
  * for what is measured (timeouts, deadlines, durations).

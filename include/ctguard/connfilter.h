@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The control server's "connections" filter: "json", "addr=A[/LEN]",
  * "port=N", "proto=NAME|N" and "state=LABEL", separated by spaces.

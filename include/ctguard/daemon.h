@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The live gateway daemon: queue workers, signals, the control socket,
  * reloads, the connection-table snapshot across restarts.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Runtime (dynamic) address sets: a set declared `dynamic = true` in a
  * rule file is filled and emptied while the daemon runs (ctguard set

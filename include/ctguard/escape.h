@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Escaping text for output, in one place. Control bytes (below 0x20, and
  * 0x7f) never reach a terminal or a file as they are: they are written as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * `ctguard log`, `ctguard history` and `ctguard summary`: read-only queries
  * of the audit database.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Addresses, prefixes, ports and protocol names as people write them: the
  * one parser behind the rule language, the log CLI and the control server,

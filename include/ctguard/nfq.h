@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * NFQUEUE queue I/O over libmnl (the libnetfilter_queue nfq_nlmsg_* API).
  *

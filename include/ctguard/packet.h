@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Packet decoder: IPv4/IPv6 with extension headers, TCP, UDP, ICMP, ICMPv6.
  *

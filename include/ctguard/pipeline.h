@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The per-packet pipeline: decode, track, apply rules, pick what to log.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The IP protocols ctguard knows by name: one table for printing them and
  * for looking a name up. Parsing a protocol argument (name or number) is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Audit records: fixed-size copies of what the packet path decided, handed
  * to the audit log writer. They own no pointers, so the packet path fills

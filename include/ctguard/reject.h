@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Reply packets for the "reject" verdict: a TCP RST (RFC 793 3.4) or an
  * ICMP/ICMPv6 destination unreachable quoting the offending packet.

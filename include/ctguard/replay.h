@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Offline replay: run a pcap or pcapng capture through the same pipeline
  * the daemon runs, with the capture's timestamps as the clock, so that

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * `ctguard report`: one self-contained HTML page of charts (inline SVG, no
  * scripts, no fetches) drawn from the audit database alone: verdicts and

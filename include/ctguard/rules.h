@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Rule engine: rule files (libconfig syntax) compiled into an ordered,
  * first-match ruleset, and the evaluator the packet path calls.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A growable string built with printf. Bounded on request: past max bytes
  * (or when memory runs out) it stops growing, sets full and ignores further

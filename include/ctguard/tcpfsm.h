@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The TCP endpoint state machine of the tracker, as a table.
  *
@@ -6,8 +7,8 @@
  * moves it makes: one row per (state before, event, state after) of one
  * endpoint, where the event is a segment the endpoint sends (snd) or
  * receives (rcv). It is the single source of the state diagram
- * (docs/tcp-states.dot and .svg, made by tests/gen_tcpfsm_dot) and of the
- * arrows the audit report draws; tests/check_tcpfsm.c drives the real
+ * (docs/tcp-states.dot and .svg, made by tests/kit/gen_tcpfsm_dot) and of the
+ * arrows the audit report draws; tests/unit/check_tcpfsm.c drives the real
  * tracker through every segment kind from every state it can reach and
  * fails when the tracker makes a move this table lacks, or this table
  * lists a move the tracker never makes.

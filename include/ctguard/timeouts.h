@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The timeout classes: one list from which the configuration (struct
  * ctg_timeouts, its keys and defaults), the tracker's class table and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Connection tracker: finds or creates the connection of a decoded packet,
  * validates the packet against what the connection's state allows, updates

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The core enumerations: what a packet is (ctstate), what happens to it
  * (action), where each TCP endpoint stands, and why a connection ended.

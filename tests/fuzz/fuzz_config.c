@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer target for the main configuration loader. The loader reads a
  * named file (errors name it), so each input is written to a file in a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer target for the control server's "connections" filter parser
  * (ctg_conn_filter_parse). The input is one command's argument string,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer target for the replay's link-layer code: finding the IP header
  * in a captured frame (ctg_replay_link_offset), then decoding what follows

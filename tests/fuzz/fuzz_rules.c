@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer target for the rule loader: each input is written to a
  * temporary file, loaded, printed and freed. Loading must never crash,
@@ -5,8 +6,8 @@
  *
  * Leak detection stays on; libconfig 1.5 leaks its string buffer on some
  * syntax errors (a string token followed by a parse error), which is not
- * ours to fix, so tests/lsan.supp suppresses that leak (strbuf_append) only:
- *   LSAN_OPTIONS=suppressions=tests/lsan.supp \
+ * ours to fix, so tests/kit/lsan.supp suppresses that leak (strbuf_append) only:
+ *   LSAN_OPTIONS=suppressions=tests/kit/lsan.supp \
  *       build-fuzz/tests/fuzz/fuzz_rules -max_total_time=60 tests/fuzz/corpus/rules
  */
 #include <stdint.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer target for the connection snapshot reader
  * (ctg_tracker_restore), which reads the state file a restarting daemon

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * libFuzzer target for the connection tracker fed arbitrary packet
  * sequences (format and per-step invariants: trackseq.h). Afterwards the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Writes the seed corpora of the tracker, snapshot and link-layer fuzzers:
  *   gen_seeds DIR   writes DIR/tracker/NAME.seq, DIR/snapshot/NAME.snap and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The tracker driven by a byte sequence, with its invariants checked after
  * every step (format in trackseq.h). The table is at most 16 entries, so

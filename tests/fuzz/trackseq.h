@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * A packet sequence driven through a connection tracker, shared by the
  * tracker fuzzer (fuzz_tracker.c) and the seed generator (gen_seeds.c),
