@@ -12,6 +12,19 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <pcap/dlt.h>
+
+/* Link types the capture reader handles that older libpcap headers lack. */
+#ifndef DLT_LINUX_SLL2
+#define DLT_LINUX_SLL2 276
+#endif
+#ifndef DLT_IPV4
+#define DLT_IPV4 228
+#endif
+#ifndef DLT_IPV6
+#define DLT_IPV6 229
+#endif
+
 #include "ctguard/pipeline.h"
 
 #define CTG_REPLAY_MAX_INSIDE 16
