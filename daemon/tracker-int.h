@@ -107,6 +107,7 @@ struct ctg_tracker {
 	uint32_t adaptive_start, adaptive_end;  /* in entries; 0 = off */
 	uint32_t timeout[TC_COUNT];
 	uint64_t rst_grace_us;          /* 0: off */
+	uint64_t relearn_until_us;      /* restored from a checkpoint: loose until then */
 	struct ctg_timeouts profiles[MAX_PROFILES];
 	unsigned nprofiles;
 	uint32_t last_hash;             /* of the tuple conn_find looked up last */

@@ -24,6 +24,12 @@
 #define SNAP_VERSION 2
 #define SNAP_KIND_FINAL 0       /* written at a clean stop: every packet seen */
 #define SNAP_KIND_CHECKPOINT 1  /* written while running: may be behind */
+/*
+ * After a restore from a checkpoint, how long restored TCP connections
+ * re-learn their sequence edges from every segment: the senders' first
+ * retransmissions after the restart arrive within it.
+ */
+#define RELEARN_US (5 * 1000000ULL)
 
 struct snap_header {
 	char magic[8];
@@ -343,14 +349,16 @@ snap_insert(struct ctg_tracker *t, const struct snap_header *h,
 		/*
 		 * A checkpoint is up to one interval behind: the
 		 * endpoints moved their windows on since, with packets
-		 * this table never saw. Each side's next segment
-		 * re-learns its edges (as a pick-up does); the checks
-		 * are strict again from the segment after. A final
+		 * this table never saw. The segments of the first
+		 * seconds re-learn the edges (as a pick-up does), then
+		 * each side's next one, and the checks are strict again
+		 * from the segment after (tracker-tcp.c). A final
 		 * snapshot saw every packet that passed: no re-learning.
 		 */
 		if (h->kind == SNAP_KIND_CHECKPOINT && !(c->flags & CTG_CONN_CLOSED)) {
 			c->peer[0].flags |= CTG_PEER_LIBERAL;
 			c->peer[1].flags |= CTG_PEER_LIBERAL;
+			t->relearn_until_us = now_us + RELEARN_US;
 		}
 		tracker_tcp_set_tclass(t, c);
 	} else if (!(c->flags & CTG_CONN_SEEN_REPLY))

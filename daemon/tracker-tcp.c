@@ -1143,7 +1143,20 @@ tcp_known(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 	res->dir = dir;
 	res->before[0] = c->peer[0].state;
 	res->before[1] = c->peer[1].state;
+	/*
+	 * Just after a restore from a checkpoint the first burst holds
+	 * segments of both sides in any order, acking data the checkpoint
+	 * never saw sent: restored connections re-learn their edges from
+	 * every segment until relearn_until_us, and from each side's next
+	 * segment after it (tcp_segment).
+	 */
+	uint8_t relearn = now_us < t->relearn_until_us && !(c->flags & CTG_CONN_MIDSTREAM) ?
+	    (uint8_t)((c->peer[0].flags & CTG_PEER_LIBERAL) | ((c->peer[1].flags & CTG_PEER_LIBERAL) << 1)) : 0;
 	why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
+	if (relearn && !reopen) {
+		c->peer[0].flags |= relearn & CTG_PEER_LIBERAL;
+		c->peer[1].flags |= (relearn >> 1) & CTG_PEER_LIBERAL;
+	}
 	if (reopen) {
 		tracker_conn_end(t, c, CTG_END_REOPENED, now_us);
 		res->conn = NULL;

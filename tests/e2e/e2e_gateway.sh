@@ -926,9 +926,10 @@ crash_round() {
 	ctg_check "$mode: no packet of either transfer was rejected (no RST sent into them)" \
 	    qeq "SELECT count(*) FROM verdicts WHERE (sport IN ($up, $down) OR dport IN ($up, $down))
 	        AND verdict = 'reject'" 0
-	# A few ACKs may be dropped while a side re-learns its edges after
-	# the restore (an ACK of data the checkpoint never saw sent); TCP
-	# repeats them. Shown, not failed: the transfers above are the test.
+	# Refused packets of the transfers are shown, not failed: the
+	# transfers above are the test (before the first seconds after a
+	# restore re-learned from every segment, an ACK of data the
+	# checkpoint never saw sent could be refused once; TCP repeats it).
 	q "SELECT 'refused after the restore: ' || count(*) || ' (' ||
 	    coalesce(group_concat(DISTINCT reason), '-') || ')' FROM verdicts
 	    WHERE (sport IN ($up, $down) OR dport IN ($up, $down)) AND verdict = 'drop'" | sed 's/^/# /'

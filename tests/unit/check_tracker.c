@@ -2451,10 +2451,21 @@ START_TEST(test_snapshot_checkpoint_relearns)
 	const uint32_t jump = 1000000;
 
 	ck_assert_int_eq(after_restore(true, jump, &t2), CTG_CT_ESTABLISHED);
-	/* the server's ack of it passes, and the checks are strict again */
+	/* the server's ack of it passes */
 	struct ctg_packet a = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 11 + jump + 100, WIN, 0);
 	ck_assert_int_eq(classify_in(t2, &a).ctstate, CTG_CT_ESTABLISHED);
-	struct ctg_packet far = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11 + 3 * jump,
+	/* within the first seconds every segment re-learns: a later jump too */
+	struct ctg_packet early = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11 + 2 * jump,
+	    SISN + 1, WIN, 100);
+	ck_assert_int_eq(classify_in(t2, &early).ctstate, CTG_CT_ESTABLISHED);
+	/* after them, once each side has spoken, the checks are strict again */
+	now += 6 * SEC;
+	struct ctg_packet c2 = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11 + 2 * jump + 100,
+	    SISN + 1, WIN, 100);
+	ck_assert_int_eq(classify_in(t2, &c2).ctstate, CTG_CT_ESTABLISHED);
+	struct ctg_packet a2 = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 11 + 2 * jump + 200, WIN, 0);
+	ck_assert_int_eq(classify_in(t2, &a2).ctstate, CTG_CT_ESTABLISHED);
+	struct ctg_packet far = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 11 + 5 * jump,
 	    SISN + 1, WIN, 100);
 	ck_assert_int_eq(classify_in(t2, &far).ctstate, CTG_CT_INVALID);
 	ctg_tracker_free(t2);
