@@ -26,15 +26,7 @@ bld=$(cd "$bld" && pwd)
 ctg_require_root
 ctg_require_tools ip iptables ip6tables python3 ping timeout prometheus-node-exporter
 
-CTGUARDD=$bld/ctguardd
-CTGUARD=$bld/ctguard
-SETUP=$top/packaging/ctguard-setup
-for b in "$CTGUARDD" "$CTGUARD"; do
-	if [ ! -x "$b" ]; then
-		echo "not ok - $b not built (set builddir)"
-		exit 1
-	fi
-done
+ctg_programs "$top" "$bld"
 
 ctg_tmpdir
 T=$CTG_TMPDIR

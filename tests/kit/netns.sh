@@ -256,3 +256,18 @@ import socket, sys
 socket.create_connection((sys.argv[1], int(sys.argv[2])),
     timeout=$secs).close()" "$addr" "$port" 2>/dev/null
 }
+
+# ctg_programs TOP BUILD: CTGUARDD, CTGUARD and SETUP for an end-to-end
+# test; the test ends (not ok) when the daemon or the CLI is not built.
+ctg_programs() {
+	CTGUARDD=$2/ctguardd
+	CTGUARD=$2/ctguard
+	SETUP=$1/packaging/ctguard-setup
+	local b
+	for b in "$CTGUARDD" "$CTGUARD"; do
+		if [ ! -x "$b" ]; then
+			echo "not ok - $b not built (set builddir)"
+			exit 1
+		fi
+	done
+}
