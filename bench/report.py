@@ -180,6 +180,10 @@ def main():
     v = rp / (tr * 1e6) if rp and tr else None
     target("replay within 20% of the tracker's rate (same stream)", v, 0.80,
            v is not None and v >= 0.80)
+    # issue 14: cross-queue ICMP lookups (bench/bench_crossqueue.c)
+    v = micro.get("xq_with_p99_ratio", {}).get("value")
+    target("ICMP errors via a saturated queue: worker p99 <= 2x the run without",
+           v, 2.0, v is not None and v <= 2.0)
     ir_t = micro.get("ir_tracker_per_pkt", {}).get("value")
     ir_p = micro.get("ir_replay_pipeline_per_pkt", {}).get("value")
     ir_r = micro.get("ir_replay_total_per_pkt", {}).get("value")
@@ -308,6 +312,23 @@ def main():
         ("replay instructions per packet: pipeline / pcap read / total",
          "%s / %s / %s" % (mv("ir_replay_pipeline_per_pkt"), mv("ir_replay_pcap_per_pkt"),
                            mv("ir_replay_total_per_pkt"))),
+    ]
+    # issue 14: cross-queue ICMP lookups (bench/bench_crossqueue.c)
+    rows += [
+        ("worker at 100k pps beside a saturated queue: per-packet p99 / p99.9, "
+         "without -> with 10k pps of ICMP errors about unknown flows",
+         "%s / %s -> %s / %s" % (mv("xq_without_p99_us"), mv("xq_without_p999_us"),
+                                 mv("xq_with_p99_us"), mv("xq_with_p999_us"))),
+        ("... the ICMP error itself: p50 / p99 (lookups that found the neighbour busy: "
+         "bare bursts / bursts with the daemon's syscalls)",
+         "%s / %s (%s / %s)" % (mv("xq_with_error_p50_us"), mv("xq_with_error_p99_us"),
+                                mv("xq_with_busy_pct"), mv("xq_daemonlike_busy_pct"))),
+        ("... the sleeping lookup of 6ad6a1a, same stream: ICMP error p99",
+         mv("xq_old_error_p99_us")),
+        ("... packets started > 1 ms after due: without / with / sleeping lookup "
+         "(machine load shows here)",
+         "%s / %s / %s" % (mv("xq_without_late_pct"), mv("xq_with_late_pct"),
+                           mv("xq_old_late_pct"))),
     ]
     for a, b in rows:
         p("| %s | %s |" % (a, b))

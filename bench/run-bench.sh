@@ -173,6 +173,17 @@ EOF
 		rm -f "$W/s200k.pcap"
 	fi
 	rm -f "$pcap"
+
+	# issue 14: a worker's latency while ICMP errors make it look in a
+	# saturated neighbour's table (the daemon's lookup, in process), with
+	# the sleeping lookup of 6ad6a1a run alike for comparison (-O)
+	log "micro: cross-queue ICMP lookups, neighbour queue saturated (bench/bench_crossqueue.c)"
+	if [ -x "$B/bench/bench_crossqueue" ]; then
+		"$B/bench/bench_crossqueue" -t $((quick ? 1 : 2)) -r 3 -O \
+		    2>"$RAW/bench_crossqueue.txt" >>"$m" || echo "ERROR crossqueue" >>"$m"
+	else
+		echo "ERROR crossqueue: $B/bench/bench_crossqueue not built" >>"$m"
+	fi
 }
 
 # --- end to end --------------------------------------------------------------

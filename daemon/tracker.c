@@ -249,14 +249,24 @@ tracker_conn_find(struct ctg_tracker *t, const struct ctg_tuple *tp, uint8_t *di
 	return NULL;
 }
 
-/* Make room by ending the oldest evictable entry; false when none is. */
+/*
+ * Make room by ending the evictable entry idle the longest, from either
+ * list; false when none is. Not the unanswered list first: once closing
+ * entries (TIME_WAIT of real connections, half-open entries the server
+ * answered for a spoofed client, picked-up flows it reset) fill the
+ * table, the unanswered list holds only what arrived in the last
+ * microseconds, among them real SYNs whose SYN/ACK is on its way, and a
+ * flood would end each of them before its answer came back (measured by
+ * tests/e2e/e2e_flood.sh: 8-27% of new connections lost). The budget in
+ * tracker_conn_new still ends the oldest unanswered entry first.
+ */
 static bool
 evict_one(struct ctg_tracker *t, uint64_t now_us)
 {
-	uint32_t i = t->lists[L_UNANSWERED].head;
+	uint32_t i = t->lists[L_UNANSWERED].head, k = t->lists[L_CLOSING].head;
 
-	if (!i)
-		i = t->lists[L_CLOSING].head;
+	if (!i || (k && t->pool[k - 1].last_us < t->pool[i - 1].last_us))
+		i = k;
 	if (!i)
 		return false;
 	t->st.evicted++;

@@ -2289,6 +2289,54 @@ START_TEST(test_flood_syn_default_table)
 }
 END_TEST
 
+/*
+ * The live flood (tests/e2e/e2e_flood.sh) with a table full of closing
+ * entries (TIME_WAIT of real connections that came and went): a real SYN
+ * is then the only unanswered entry, and the spoofed SYNs that reach the
+ * gateway before its SYN/ACK must end closing entries idle for longer,
+ * not the SYN (which they did when the unanswered list always went first).
+ */
+START_TEST(test_flood_full_of_closing)
+{
+	struct ctg_tracker_config tc;
+	struct ctg_track_result r;
+	uint32_t spoof = 0;
+
+	base_config(&tc, 100, CTG_MIDSTREAM_LOOSE);
+	tc.unanswered_pct = 0;
+	reset_tracker_cfg(&tc);
+	for (cport = 30000; cport < 30020; cport++)
+		handshake();
+	for (; cport < 30100; cport++) {
+		handshake();
+		close_conn();
+	}
+	ck_assert_uint_eq(stats().live, 100);
+	for (unsigned j = 0; j < 50; j++) {
+		nends = 0;              /* the kit keeps 64 ended records */
+		now += SEC / 1000;
+		cport = (uint16_t)(40000 + j);
+		r = seg(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+		EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+		for (unsigned k = 0; k < 10; k++) {
+			struct ctg_packet p = spoofed(spoof++, CTG_TH_SYN);
+
+			now += 100;
+			classify(&p);
+		}
+		r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+		ck_assert_msg(r.ctstate == CTG_CT_ESTABLISHED, "SYN/ACK %u: %s", j,
+		    ctg_reason_name(r.reason));
+		r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+		EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+		close_conn();
+	}
+	for (cport = 30000; cport < 30020; cport++)
+		ck_assert_ptr_nonnull(find(IPPROTO_TCP, cport, 80));
+	ck_assert_uint_eq(stats().refused, 0);
+}
+END_TEST
+
 /* --- expiry, unconfirm ------------------------------------------------------ */
 
 START_TEST(test_expiry_sweep)
@@ -2897,6 +2945,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_flood_syn_small_table);
 	tcase_add_test(tc, test_flood_ack_default_table);
 	tcase_add_test(tc, test_flood_syn_default_table);
+	tcase_add_test(tc, test_flood_full_of_closing);
 	/* two floods of 2.6M packets each under the sanitizers */
 	tcase_set_timeout(tc, 180);
 	tcase_add_test(tc, test_expiry_sweep);
