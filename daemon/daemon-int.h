@@ -50,6 +50,8 @@ struct worker {
 	size_t sweep_budget;
 	uint64_t rejects_sent;          /* handed back marked for the kernel's REJECT */
 	uint64_t reject_errors;         /* ... that came back: no REJECT rule */
+	uint64_t offloads;              /* connections handed to the kernel (offload) */
+	uint64_t offload_errors;        /* offload-marked packets that came back: no rules */
 	uint64_t related_elsewhere;     /* ICMP errors matched in another queue's table */
 	uint64_t related_busy;          /* ... not looked up: that worker stayed busy */
 	struct daemon *dm;
