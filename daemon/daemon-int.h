@@ -93,6 +93,7 @@ struct daemon {
 	uint64_t checkpoints, checkpoint_failures;
 	uint64_t checkpoint_write_us, checkpoint_hold_max_us;
 	struct ctgd_nat *nat;           /* natwatch.c; NULL: not followed */
+	struct ctgd_ctacct *ctacct;     /* ctacct.c; NULL: offload off */
 	struct ctg_dynsets *dynsets;    /* ctlsets.c */
 	long ctl_peer_uid;              /* of the client being served, -1: unknown */
 };
@@ -126,6 +127,13 @@ struct ctg_ruleset *ctgd_load_rules(struct daemon *dm, const struct ctg_config *
     char *err, size_t errlen);
 int ctgd_reload(struct daemon *dm, char *err, size_t errlen);
 void ctgd_free_retired(struct daemon *dm);
+
+/* ctacct.c: the kernel's counters of offloaded connections */
+struct ctgd_ctacct;
+struct ctgd_ctacct *ctgd_ctacct_open(const struct ctg_config *cfg);
+bool ctgd_ctacct_conn(void *arg, const struct ctg_conn_record *rec,
+    struct ctg_conn_kernel *out);
+void ctgd_ctacct_close(struct ctgd_ctacct *a);
 
 /* natwatch.c */
 struct ctgd_nat_stats {
