@@ -634,13 +634,17 @@ check_cross(struct loader *ld, const config_t *c)
 		    "%u must be less than adaptive_end (%u)",
 		    cfg->adaptive_start_pct, cfg->adaptive_end_pct);
 	}
-	/* one bit in both would offload every rejected packet's connection */
-	if (cfg->offload_mark & cfg->reject_mark) {
+	/* a bit in both would make rejected packets offload their connection */
+	if (cfg->offload && (cfg->offload_mark & cfg->reject_mark)) {
+		const char *other = "queue.reject_mark";
+
 		name = "offload.mark";
-		if ((s = config_lookup(c, name)) == NULL)
-			s = config_lookup(c, name = "queue.reject_mark");
-		return setting_error(ld, s, name, "shares bits (%#x) with queue.reject_mark",
-		    cfg->offload_mark & cfg->reject_mark);
+		if ((s = config_lookup(c, name)) == NULL) {
+			s = config_lookup(c, name = other);
+			other = "offload.mark";
+		}
+		return setting_error(ld, s, name, "shares bits (%#x) with %s",
+		    cfg->offload_mark & cfg->reject_mark, other);
 	}
 	return 0;
 }
