@@ -41,7 +41,8 @@ struct ctgd_ctacct {
 	/* the callback's result */
 	bool found;
 	struct ctg_conn_kernel k;
-	uint64_t queries, misses;
+	uint64_t misses;
+	const char *why;                /* of the last miss */
 };
 
 static int
@@ -51,15 +52,21 @@ on_entry(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 
 	(void)type;
 	if (nfct_attr_is_set(ct, ATTR_MARK) <= 0 ||
-	    (nfct_get_attr_u32(ct, ATTR_MARK) & a->mark) != a->mark ||
-	    nfct_attr_is_set(ct, ATTR_ORIG_COUNTER_BYTES) <= 0)
+	    (nfct_get_attr_u32(ct, ATTR_MARK) & a->mark) != a->mark) {
+		a->why = "an entry without the offload mark: a new connection";
 		return NFCT_CB_CONTINUE;
+	}
+	if (nfct_attr_is_set(ct, ATTR_ORIG_COUNTER_BYTES) <= 0) {
+		a->why = "no accounting: nf_conntrack_acct was 0 when it began";
+		return NFCT_CB_CONTINUE;
+	}
 	a->k.pkts[0] = nfct_get_attr_u64(ct, ATTR_ORIG_COUNTER_PACKETS);
 	a->k.bytes[0] = nfct_get_attr_u64(ct, ATTR_ORIG_COUNTER_BYTES);
 	a->k.pkts[1] = nfct_get_attr_u64(ct, ATTR_REPL_COUNTER_PACKETS);
 	a->k.bytes[1] = nfct_get_attr_u64(ct, ATTR_REPL_COUNTER_BYTES);
 	a->found = true;
-	return NFCT_CB_STOP;
+	/* not STOP: the request's ACK must be read too, or the next query reads it */
+	return NFCT_CB_CONTINUE;
 }
 
 /*
@@ -102,9 +109,20 @@ ctgd_ctacct_conn(void *arg, const struct ctg_conn_record *rec, struct ctg_conn_k
 
 	if (!a || rec->tuple.proto != IPPROTO_TCP)
 		return false;
-	a->queries++;
+	a->why = "no entry of this tuple (gone, or both SNAT and DNAT)";
 	if (!query(a, &rec->tuple, false) && !query(a, &rec->tuple, true)) {
-		a->misses++;
+		/* the first says why (the NULL offload columns say it of each) */
+		if (a->misses++ == 0) {
+			char sa[INET6_ADDRSTRLEN], da[INET6_ADDRSTRLEN];
+			int af = rec->tuple.family == 4 ? AF_INET : AF_INET6;
+
+			inet_ntop(af, rec->tuple.src.b, sa, sizeof(sa));
+			inet_ntop(af, rec->tuple.dst.b, da, sizeof(da));
+			ctgd_log(LOG_NOTICE, "offload: connection %llu (%s %u -> %s %u): "
+			    "no kernel counters (%s): its summary counts what ctguard saw",
+			    (unsigned long long)rec->conn_id, sa, rec->tuple.sport, da,
+			    rec->tuple.dport, a->why);
+		}
 		return false;
 	}
 	*out = a->k;
