@@ -40,8 +40,9 @@ struct ctgd_ctacct {
 	uint32_t mark;
 	/* the callback's result */
 	bool found;
+	struct nf_conntrack *entry;     /* a copy of its original tuple and mark */
 	struct ctg_conn_kernel k;
-	uint64_t misses;
+	uint64_t misses, undo_errors;
 	const char *why;                /* of the last miss */
 };
 
@@ -65,6 +66,8 @@ on_entry(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 	a->k.pkts[1] = nfct_get_attr_u64(ct, ATTR_REPL_COUNTER_PACKETS);
 	a->k.bytes[1] = nfct_get_attr_u64(ct, ATTR_REPL_COUNTER_BYTES);
 	a->found = true;
+	nfct_copy(a->entry, ct, NFCT_CP_ORIG);
+	nfct_set_attr_u32(a->entry, ATTR_MARK, nfct_get_attr_u32(ct, ATTR_MARK));
 	/* not STOP: the request's ACK must be read too, or the next query reads it */
 	return NFCT_CB_CONTINUE;
 }
@@ -101,6 +104,24 @@ query(struct ctgd_ctacct *a, const struct ctg_tuple *t, bool reply)
 	return a->found;
 }
 
+/*
+ * ctguard forgot an offloaded connection that may still be live: the
+ * idle timeout (it saw only control segments), an eviction, a flush, a
+ * kill, a reload whose rules refuse it. Take the offload bits off the
+ * kernel entry's mark, so that its segments come to ctguard again, which
+ * picks the connection up (loose midstream) or refuses it by its rules.
+ */
+static void
+offload_undo(struct ctgd_ctacct *a)
+{
+	uint32_t m = nfct_get_attr_u32(a->entry, ATTR_MARK);
+
+	nfct_set_attr_u32(a->entry, ATTR_MARK, m & ~a->mark);
+	if (nfct_query(a->h, NFCT_Q_UPDATE, a->entry) < 0 && a->undo_errors++ == 0)
+		ctgd_log(LOG_WARNING, "offload: cannot clear the mark of a forgotten "
+		    "connection's kernel entry: %s; it stays offloaded", strerror(errno));
+}
+
 /* auditlog conn_kernel hook: runs in the audit writer thread. */
 bool
 ctgd_ctacct_conn(void *arg, const struct ctg_conn_record *rec, struct ctg_conn_kernel *out)
@@ -126,6 +147,17 @@ ctgd_ctacct_conn(void *arg, const struct ctg_conn_record *rec, struct ctg_conn_k
 		return false;
 	}
 	*out = a->k;
+	switch (rec->end_reason) {
+	case CTG_END_TIMEOUT:
+	case CTG_END_EVICTED:
+	case CTG_END_FLUSHED:
+	case CTG_END_KILLED:
+		offload_undo(a);
+		break;
+	default:
+		/* closed, reset, reopened: over; shutdown: the snapshot keeps it */
+		break;
+	}
 	return true;
 }
 
@@ -165,11 +197,16 @@ ctgd_ctacct_open(const struct ctg_config *cfg)
 	if (!a)
 		return NULL;
 	a->mark = cfg->offload_mark;
+	a->entry = nfct_new();
 	a->h = nfct_open(CONNTRACK, 0);
-	if (!a->h) {
+	if (!a->h || !a->entry) {
 		ctgd_log(LOG_WARNING, "offload: cannot query conntrack (%s; is "
 		    "nf_conntrack_netlink loaded?): summaries lack the kernel's counters",
 		    strerror(errno));
+		if (a->h)
+			nfct_close(a->h);
+		if (a->entry)
+			nfct_destroy(a->entry);
 		free(a);
 		return NULL;
 	}
@@ -184,5 +221,6 @@ ctgd_ctacct_close(struct ctgd_ctacct *a)
 	if (!a)
 		return;
 	nfct_close(a->h);
+	nfct_destroy(a->entry);
 	free(a);
 }

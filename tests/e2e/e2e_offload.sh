@@ -27,6 +27,9 @@
 #     on the tuple reaches ctguard and is held (tcp_syn_held, passed: the
 #     endpoint answers with a challenge ACK, as without offload); the
 #     connection still echoes afterwards
+#  4b. ctguard kill of a live offloaded connection takes the offload bits
+#     off the kernel entry's mark: its segments reach the queue again and
+#     the connection goes on (picked up midstream, then offloaded anew)
 #  5. an IPv6 transfer is offloaded too (offload_start, summary bytes)
 #
 # Environment: srcdir, builddir as in e2e_gateway.sh. Exit 0 pass, 1 fail,
@@ -186,6 +189,28 @@ def inject(host, port, iface, syn_done):
     print('echo ok' if ok else 'echo failed')
     return 0 if ok else 1
 
+def hold(host, port, secs):
+    s = socket.socket(fam(host), socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect((host, port))
+    s.sendall(b'echo\n')
+    for _ in range(40):
+        if not echo_round(s, 1000):
+            print('warmup failed', flush=True)
+            return 1
+    print('port %d' % s.getsockname()[1], flush=True)
+    end, n = time.time() + secs, 0
+    while time.time() < end:
+        if not echo_round(s, 500):
+            print('hold failed after %d rounds' % n, flush=True)
+            return 1
+        n += 1
+        time.sleep(0.05)
+    s.shutdown(socket.SHUT_WR)
+    s.close()
+    print('hold ok %d' % n, flush=True)
+    return 0
+
 def srvsyn(src, dst, sport, dport, seq):
     from scapy.all import IP, TCP, send, conf
     conf.verb = 0
@@ -202,6 +227,8 @@ if __name__ == '__main__':
         sys.exit(put(a[1], int(a[2]), int(a[3])))
     elif a[0] == 'inject':
         sys.exit(inject(a[1], int(a[2]), a[3], a[4]))
+    elif a[0] == 'hold':
+        sys.exit(hold(a[1], int(a[2]), float(a[3])))
     elif a[0] == 'srvsyn':
         sys.exit(srvsyn(a[1], a[2], int(a[3]), int(a[4]), int(a[5])))
 EOF
@@ -406,6 +433,44 @@ if [ "$CTG_FAILS" -gt 0 ]; then
 	q "SELECT direction, tcp_flags, verdict, reason FROM verdicts WHERE conn_id = ${iid:-0}" |
 	    sed 's/^/#   /'
 fi
+
+# --- 4b. a killed offloaded connection comes back to ctguard ------------------
+# ctguard forgets it (kill; the same for flush, a reload's cut, a timeout):
+# the offload bits leave the kernel entry's mark, so its segments reach the
+# queue again, where ctguard picks it up midstream.
+ct_mark() {
+	gw conntrack -L -p tcp --sport "$1" 2>/dev/null | sed -n 's/.* mark=\([0-9]*\).*/\1/p' | head -1
+}
+ctg_bg "$CTG_NS_CLI" "$T/hold.out" timeout 60 "$PYSCAPY" "$H" hold "$CTG_SRV4" "$SRVPORT" 6
+HPID=$CTG_BG_PID
+for ((i = 0; i < 200; i++)); do
+	grep -q '^port ' "$T/hold.out" 2>/dev/null && break
+	sleep 0.1
+done
+hport=$(sed -n 's/^port //p' "$T/hold.out")
+hid=$(wait_row "SELECT conn_id FROM verdicts WHERE proto = 6 AND sport = ${hport:-0} LIMIT 1")
+wait_row "SELECT count(*) FROM events WHERE kind = 'offload_start' AND count = ${hid:-0}" >/dev/null
+m0=$(ct_mark "${hport:-0}")
+ctg_check "the held connection is offloaded (kernel mark ${m0:-none})" test "${m0:-0}" = 536870912
+q1=$(rule_pkts iptables NFQUEUE)
+ctg_check "ctguard kill ${hid:-none}" ctl kill "${hid:-0}"
+for ((i = 0; i < 50; i++)); do
+	[ "$(ct_mark "${hport:-0}")" = 0 ] && break
+	sleep 0.1
+done
+ctg_check "the kill took the offload bits off the kernel entry's mark" \
+    test "$(ct_mark "${hport:-0}")" = 0
+wait "$HPID" 2>/dev/null
+ctg_check "the connection went on ($(tail -1 "$T/hold.out"))" grep -q '^hold ok' "$T/hold.out"
+q2=$(rule_pkts iptables NFQUEUE)
+ctg_check "its segments reached the queue again ($((q2 - q1)) packets)" test $((q2 - q1)) -ge 10
+# picked up midstream, verified both ways again, and offloaded anew
+ctg_check "the picked-up connection was offloaded anew" \
+    test "$(q "SELECT count(*) FROM events WHERE kind = 'offload_start' AND count IN
+    (SELECT DISTINCT conn_id FROM verdicts WHERE proto = 6 AND sport = ${hport:-0})")" = 2
+ctg_check "the killed summary is offloaded with kernel counters" \
+    test "$(q "SELECT count(*) FROM connections WHERE id = ${hid:-0} AND end_reason = 'killed'
+    AND offloaded = 1 AND offload_orig_bytes IS NOT NULL")" = 1
 
 # --- 5. IPv6 -----------------------------------------------------------------
 if out6=$(py_cli put "$CTG_SRV6" "$SRVPORT" $((8 * 1024 * 1024))); then
