@@ -8,6 +8,7 @@
  *   snapshot.c    the connection tables saved across restarts
  *   reload.c      rules (and configuration) loaded anew and swapped in
  *   natwatch.c    the kernel's NAT mappings (conntrack events) into the audit log
+ *   ctacct.c      the kernel's counters of offloaded connections, for their summaries
  *   ctlserver.c   the control socket: a table of commands
  *   ctlsets.c     dynamic sets: registry, state file, expiry, set-* commands
  *   privileges.c  giving up root
