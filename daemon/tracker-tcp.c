@@ -1235,6 +1235,15 @@ tcp_offloaded(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 		c->peer[1] = saved[1];
 		return why;
 	}
+	/*
+	 * The second FIN: the ACK that answers it carries no flag, so the
+	 * kernel passes it unseen; count it, or the close would end as an
+	 * idle timeout in LAST_ACK.
+	 */
+	struct ctg_tcp_peer *s = &c->peer[dir];
+	if ((f & CTG_TH_FIN) && (s->flags & c->peer[!dir].flags & CTG_PEER_FIN) &&
+	    (s->state == CTG_TCPS_LAST_ACK || s->state == CTG_TCPS_CLOSING))
+		ack_of_fin(c, !dir);
 	return why == CTG_R_NONE ? CTG_R_TCP_OFFLOAD_RESYNC : why;
 }
 

@@ -379,6 +379,8 @@ row=$(q "SELECT offloaded, orig_pkts, orig_bytes, ifnull(offload_orig_bytes, -1)
 echo "# summary: offloaded orig_pkts orig_bytes offload_orig_bytes resp_bytes offload_resp_bytes = $row"
 IFS='|' read -r off opk oby ooby rby orby <<<"$row"
 ctg_check "the summary is marked offloaded" test "${off:-0}" = 1
+ctg_check "it ended as closed (the last ACK passed the kernel unseen)" \
+    test "$(q "SELECT end_reason || ' ' || conn_state FROM connections WHERE id = $bid")" = "closed SF"
 hi=$((${payload:-0} + ${payload:-0} / 100 + 120 * ${opk:-0}))
 ctg_check "orig_bytes $oby within [$payload, $hi]" \
     test "${oby:-0}" -ge "${payload:-1}" -a "${oby:-0}" -le "$hi"
