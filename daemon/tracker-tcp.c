@@ -1217,7 +1217,13 @@ tcp_offloaded(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 
 	*reopen = false;
 	if (!(f & (CTG_TH_SYN | CTG_TH_FIN | CTG_TH_RST))) {
-		/* in flight when the mark was given, or refused by the kernel */
+		/*
+		 * In flight when the mark was given (inside our edges), or
+		 * refused by the kernel: its edges are ahead of ours, so what
+		 * its window refuses (beyond it, or acking what was not sent)
+		 * ours refuse too; what lies below its window it ignores and
+		 * passes itself.
+		 */
 		why = tcp_existing(c, dir, p, now_us, grace_us, reopen);
 		return ctg_reason_class(why) == CTG_RC_INVALID ?
 		    CTG_R_TCP_OFFLOAD_KERNEL_INVALID : why;
