@@ -8,7 +8,7 @@
 # environment: builddir (default .), srcdir (default this script's ..),
 #   ROUNDS (default 3), SECS (seconds per measured run, default 4),
 #   CTG_BENCH_OUT (default $builddir/bench/results.json),
-#   CONFIGS (end-to-end configurations to run, default "1 2 3 4 5"),
+#   CONFIGS (end-to-end configurations to run, default "1 2 3 4 5 6"),
 #   BENCH_TESTS (end-to-end tests, default "bulk small crr rr udp"); a partial run
 #   is for investigating one figure, the README's tables come from full runs
 #
@@ -25,7 +25,7 @@ builddir=${builddir:-.}
 builddir=$(cd "$builddir" && pwd)
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-4}
-CONFIGS=${CONFIGS:-1 2 3 4 5}
+CONFIGS=${CONFIGS:-1 2 3 4 5 6}
 BENCH_TESTS=${BENCH_TESTS:-bulk small crr rr udp}
 OUT=${CTG_BENCH_OUT:-$builddir/bench/results.json}
 do_micro=1
@@ -188,7 +188,8 @@ EOF
 
 # --- end to end --------------------------------------------------------------
 CFG_NAMES=(x "no filtering" "kernel conntrack" "NFQUEUE limit" \
-    "ctguardd decisions" "ctguardd log all")
+    "ctguardd decisions" "ctguardd log all" "ctguardd offload")
+NCFG=$((${#CFG_NAMES[@]} - 1))
 GW= CLI= SRV=
 
 e2e_setup() {
@@ -214,6 +215,8 @@ ipt_reset() {
 		ctg_in "$GW" "$t" -w -F FORWARD
 		ctg_in "$GW" "$t" -w -P FORWARD ACCEPT
 	done
+	# (6) turns the kernel's per-connection counters on; the others run without
+	ctg_in "$GW" sysctl -q -w net.netfilter.nf_conntrack_acct=0 2>/dev/null
 }
 
 # Packets the queue rule saw (IPv4 + IPv6).
@@ -235,7 +238,7 @@ kstats() {
 
 CONSUMER_PID=
 start_config() {
-	local c=$1 r=$2 policy
+	local c=$1 r=$2 policy offload=false setup_offload=()
 	ipt_reset
 	CONSUMER_PID=
 	case $c in
@@ -250,8 +253,13 @@ start_config() {
 		ctg_bg "$GW" "$W/acceptall-$r.log" "$B/tests/e2e/nfq_acceptall" -q 0 \
 		    --copy-range 256 --maxlen 8192 --rcvbuf 8388608
 		CONSUMER_PID=$CTG_BG_PID ;;
-	4|5)
-		[ "$c" -eq 4 ] && policy=decisions || policy=all
+	4|5|6)
+		# (6): (4) with offload (ctguard.conf offload, ctguard-setup --offload)
+		[ "$c" -eq 5 ] && policy=all || policy=decisions
+		if [ "$c" -eq 6 ]; then
+			offload=true
+			setup_offload=(--offload)
+		fi
 		rm -f "$W"/audit.db* "$W"/conntable.snap*
 		cat >"$W/ctguard.conf" <<EOF
 queue = { first = 0; count = 1; copy_range = 256; max_length = 8192;
@@ -260,6 +268,7 @@ log = { database = "$W/audit.db"; policy = "$policy"; };
 daemon = { user = ""; pidfile = "$W/ctguardd.pid";
            control_socket = "$W/control.sock"; state_file = "$W/conntable.snap"; };
 rules = { files = [ "$srcdir/rules/default.rules" ]; };
+offload = { enabled = $offload; };
 EOF
 		ctg_bg "$GW" "$W/ctguardd-$c-$r.log" "$B/ctguardd" -f -c "$W/ctguard.conf"
 		CONSUMER_PID=$CTG_BG_PID ;;
@@ -271,8 +280,8 @@ EOF
 			ctg_wait_for 10 "$B/ctguard" -s "$W/control.sock" status ||
 			    { echo "run-bench.sh: ctguardd control socket not up" >&2; return 1; }
 		fi
-		"$srcdir/packaging/ctguard-setup" install --netns "$GW" --queues 0:1 >/dev/null ||
-		    return 1
+		"$srcdir/packaging/ctguard-setup" install --netns "$GW" --queues 0:1 \
+		    "${setup_offload[@]}" >/dev/null || return 1
 		ctg_in "$GW" iptables -w -Z CTGUARD
 		ctg_in "$GW" ip6tables -w -Z CTGUARD
 	fi
@@ -488,7 +497,7 @@ print('%d %d %.4f %d' % (j['packets'] / j['seconds'],
 }
 
 e2e() {
-	local r c order
+	local r c i order
 	: >"$RAW/e2e.tsv"
 	: >"$RAW/udp-ladder.tsv"
 	: >"$RAW/checks.tsv"
@@ -498,8 +507,8 @@ e2e() {
 	for ((r = 1; r <= ROUNDS; r++)); do
 		# rotate the order each round, so no configuration always runs first
 		order=""
-		for c in 1 2 3 4 5; do
-			c=$(( (c + r - 2) % 5 + 1 ))
+		for ((i = 1; i <= NCFG; i++)); do
+			c=$(( (i + r - 2) % NCFG + 1 ))
 			[[ " $CONFIGS " == *" $c "* ]] && order="$order $c"
 		done
 		for c in $order; do

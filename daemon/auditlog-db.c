@@ -35,8 +35,10 @@ static const char conn_insert_sql[] =
 	"INSERT OR REPLACE INTO connections (id, first_us, last_us, proto,"
 	" family, src, src_bin, sport, dst, dst_bin, dport, conn_state, history,"
 	" orig_pkts, orig_bytes, resp_pkts, resp_bytes, orig_state, resp_state,"
-	" end_reason, rule) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
-	" ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)";
+	" end_reason, rule, offloaded, offload_orig_pkts, offload_orig_bytes,"
+	" offload_resp_pkts, offload_resp_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+	" ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
+	" ?22, ?23, ?24, ?25, ?26)";
 
 static const char event_insert_sql[] =
 	"INSERT INTO events (time_us, kind, count, detail) VALUES (?1, ?2, ?3, ?4)";
@@ -135,6 +137,34 @@ migrate_v1_v2(sqlite3 *db, char *err, size_t errlen)
 }
 
 /*
+ * Version 3: offload (worker.c). offloaded is 1 for a connection whose
+ * data segments the kernel passed without ctguard from some point on;
+ * offload_* are the kernel's counters for that span (its totals less what
+ * ctguard counted, NULL when the kernel's entry could not be read), which
+ * the orig_ and resp_ totals then include.
+ */
+static const char schema_v3_sql[] =
+    "ALTER TABLE connections ADD COLUMN offloaded INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE connections ADD COLUMN offload_orig_pkts INTEGER;"
+    "ALTER TABLE connections ADD COLUMN offload_orig_bytes INTEGER;"
+    "ALTER TABLE connections ADD COLUMN offload_resp_pkts INTEGER;"
+    "ALTER TABLE connections ADD COLUMN offload_resp_bytes INTEGER;";
+
+static int
+migrate_v2_v3(sqlite3 *db, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, schema_v3_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "schema version 3 (offload): %s",
+		    msg != NULL ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * migrations[v] takes a database from version v to v + 1; they run in order
  * in one transaction. Adding version 2 is adding one function here (and
  * keeping schema.sql as the history of version 1, with the v2 changes in
@@ -143,6 +173,7 @@ migrate_v1_v2(sqlite3 *db, char *err, size_t errlen)
 static int (*const migrations[])(sqlite3 *, char *, size_t) = {
 	migrate_v0_v1,
 	migrate_v1_v2,
+	migrate_v2_v3,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))

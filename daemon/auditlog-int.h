@@ -108,6 +108,8 @@ struct ctg_auditlog {
 	gid_t owner_gid;
 	void (*report)(void *, const char *);
 	void *report_arg;
+	bool (*conn_kernel)(void *, const struct ctg_conn_record *, struct ctg_conn_kernel *);
+	void *conn_kernel_arg;
 	unsigned nrings;
 	struct ctg_audit_ring **rings;
 	pthread_t thread;

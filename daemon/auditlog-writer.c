@@ -115,8 +115,28 @@ bind_slot(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
 		return st;
 	case CTG_AUDIT_CONN: {
 		const struct ctg_conn_record *c = &s->c;
+		uint64_t pkts[2] = { c->pkts[0], c->pkts[1] };
+		uint64_t bytes[2] = { c->bytes[0], c->bytes[1] };
+		struct ctg_conn_kernel k = { { 0, 0 }, { 0, 0 } };
+		bool kernel = c->offloaded && log->conn_kernel &&
+		    log->conn_kernel(log->conn_kernel_arg, c, &k);
 
 		st = log->stmt[STMT_CONN];
+		for (int d = 0; d < 2; d++) {
+			/* what the kernel passed without us: its totals less ours */
+			k.pkts[d] = kernel && k.pkts[d] > pkts[d] ? k.pkts[d] - pkts[d] : 0;
+			k.bytes[d] = kernel && k.bytes[d] > bytes[d] ? k.bytes[d] - bytes[d] : 0;
+			pkts[d] += k.pkts[d];
+			bytes[d] += k.bytes[d];
+			if (kernel) {
+				sqlite3_bind_int64(st, 23 + 2 * d, (sqlite3_int64)k.pkts[d]);
+				sqlite3_bind_int64(st, 24 + 2 * d, (sqlite3_int64)k.bytes[d]);
+			} else {
+				sqlite3_bind_null(st, 23 + 2 * d);
+				sqlite3_bind_null(st, 24 + 2 * d);
+			}
+		}
+		sqlite3_bind_int(st, 22, c->offloaded);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)c->conn_id);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)c->first_us);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)c->last_us);
@@ -124,10 +144,10 @@ bind_slot(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
 		bind_tuple(st, 5, &c->tuple, &log->text[0], bin);
 		bind_text_n(st, 12, c->conn_state, sizeof(c->conn_state));
 		bind_text_n(st, 13, c->history, sizeof(c->history));
-		sqlite3_bind_int64(st, 14, (sqlite3_int64)c->pkts[0]);
-		sqlite3_bind_int64(st, 15, (sqlite3_int64)c->bytes[0]);
-		sqlite3_bind_int64(st, 16, (sqlite3_int64)c->pkts[1]);
-		sqlite3_bind_int64(st, 17, (sqlite3_int64)c->bytes[1]);
+		sqlite3_bind_int64(st, 14, (sqlite3_int64)pkts[0]);
+		sqlite3_bind_int64(st, 15, (sqlite3_int64)bytes[0]);
+		sqlite3_bind_int64(st, 16, (sqlite3_int64)pkts[1]);
+		sqlite3_bind_int64(st, 17, (sqlite3_int64)bytes[1]);
 		sqlite3_bind_text(st, 18, ctg_tcp_state_name(c->orig_state),
 		    -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 19, ctg_tcp_state_name(c->resp_state),

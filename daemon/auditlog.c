@@ -175,6 +175,8 @@ ctg_auditlog_open(const struct ctg_auditlog_config *cfg, char *err,
 	log->owner_gid = cfg->owner_gid;
 	log->report = cfg->report;
 	log->report_arg = cfg->report_arg;
+	log->conn_kernel = cfg->conn_kernel;
+	log->conn_kernel_arg = cfg->conn_kernel_arg;
 	log->nrings = cfg->producers;
 	log->path = strdup(cfg->path);
 	log->rings = calloc(log->nrings, sizeof(*log->rings));

@@ -114,12 +114,21 @@ static const struct key rules_keys[] = {
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
+static const struct key offload_keys[] = {
+	{ "enabled", K_BOOL, F(offload), 0, 0, NULL },
+	{ "mark", K_U32, F(offload_mark), 1, 0xffffffffLL, NULL },
+	{ "after_packets", K_U32, F(offload_after_packets), 0, 0xffffffffLL, NULL },
+	{ "after_bytes", K_U32, F(offload_after_bytes), 0, 0xffffffffLL, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
 static const struct key top_keys[] = {
 	{ "queue", K_GROUP, 0, 0, 0, queue_keys },
 	{ "tracker", K_GROUP, 0, 0, 0, tracker_keys },
 	{ "log", K_GROUP, 0, 0, 0, log_keys },
 	{ "daemon", K_GROUP, 0, 0, 0, daemon_keys },
 	{ "rules", K_GROUP, 0, 0, 0, rules_keys },
+	{ "offload", K_GROUP, 0, 0, 0, offload_keys },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -199,6 +208,11 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->control_mode = 0660;
 	strcpy(cfg->state_file, "/var/lib/ctguard/conntable.snap");
 	cfg->checkpoint_interval = 5;
+
+	cfg->offload = false;
+	cfg->offload_mark = CTG_OFFLOAD_MARK_DEFAULT;
+	cfg->offload_after_packets = 16;
+	cfg->offload_after_bytes = 0;
 
 	strcpy(cfg->rule_files[0], "/etc/ctguard/rules/default.rules");
 	cfg->rule_file_count = 1;
@@ -619,6 +633,18 @@ check_cross(struct loader *ld, const config_t *c)
 		return setting_error(ld, s, "tracker.adaptive_start",
 		    "%u must be less than adaptive_end (%u)",
 		    cfg->adaptive_start_pct, cfg->adaptive_end_pct);
+	}
+	/* a bit in both would make rejected packets offload their connection */
+	if (cfg->offload && (cfg->offload_mark & cfg->reject_mark)) {
+		const char *other = "queue.reject_mark";
+
+		name = "offload.mark";
+		if ((s = config_lookup(c, name)) == NULL) {
+			s = config_lookup(c, name = other);
+			other = "offload.mark";
+		}
+		return setting_error(ld, s, name, "shares bits (%#x) with %s",
+		    cfg->offload_mark & cfg->reject_mark, other);
 	}
 	return 0;
 }

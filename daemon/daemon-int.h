@@ -8,6 +8,7 @@
  *   snapshot.c    the connection tables saved across restarts
  *   reload.c      rules (and configuration) loaded anew and swapped in
  *   natwatch.c    the kernel's NAT mappings (conntrack events) into the audit log
+ *   ctacct.c      the kernel's counters of offloaded connections, for their summaries
  *   ctlserver.c   the control socket: a table of commands
  *   ctlsets.c     dynamic sets: registry, state file, expiry, set-* commands
  *   privileges.c  giving up root
@@ -50,6 +51,8 @@ struct worker {
 	size_t sweep_budget;
 	uint64_t rejects_sent;          /* handed back marked for the kernel's REJECT */
 	uint64_t reject_errors;         /* ... that came back: no REJECT rule */
+	uint64_t offloads;              /* connections handed to the kernel (offload) */
+	uint64_t offload_errors;        /* offload-marked packets that came back: no rules */
 	uint64_t related_elsewhere;     /* ICMP errors matched in another queue's table */
 	uint64_t related_busy;          /* ... not looked up: that worker stayed busy */
 	struct daemon *dm;
@@ -91,6 +94,7 @@ struct daemon {
 	uint64_t checkpoints, checkpoint_failures;
 	uint64_t checkpoint_write_us, checkpoint_hold_max_us;
 	struct ctgd_nat *nat;           /* natwatch.c; NULL: not followed */
+	struct ctgd_ctacct *ctacct;     /* ctacct.c; NULL: offload off */
 	struct ctg_dynsets *dynsets;    /* ctlsets.c */
 	long ctl_peer_uid;              /* of the client being served, -1: unknown */
 };
@@ -124,6 +128,13 @@ struct ctg_ruleset *ctgd_load_rules(struct daemon *dm, const struct ctg_config *
     char *err, size_t errlen);
 int ctgd_reload(struct daemon *dm, char *err, size_t errlen);
 void ctgd_free_retired(struct daemon *dm);
+
+/* ctacct.c: the kernel's counters of offloaded connections */
+struct ctgd_ctacct;
+struct ctgd_ctacct *ctgd_ctacct_open(const struct ctg_config *cfg);
+bool ctgd_ctacct_conn(void *arg, const struct ctg_conn_record *rec,
+    struct ctg_conn_kernel *out);
+void ctgd_ctacct_close(struct ctgd_ctacct *a);
 
 /* natwatch.c */
 struct ctgd_nat_stats {

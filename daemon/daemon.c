@@ -151,6 +151,11 @@ open_auditlog(struct daemon *dm)
 
 	if (cfg->log_policy == CTG_LOG_NONE)
 		return 0;
+	dm->ctacct = ctgd_ctacct_open(cfg);
+	if (dm->ctacct) {
+		lc.conn_kernel = ctgd_ctacct_conn;
+		lc.conn_kernel_arg = dm->ctacct;
+	}
 	/* opened as root, written as cfg->user: the files must be that user's */
 	if (cfg->user[0] && getuid() == 0 && (pw = getpwnam(cfg->user)) != NULL) {
 		lc.own_files = true;
@@ -332,6 +337,8 @@ release(struct daemon *dm)
 	ctgd_workers_close(dm);
 	if (dm->log)
 		ctg_auditlog_close(dm->log);
+	ctgd_ctacct_close(dm->ctacct);
+	dm->ctacct = NULL;
 	if (dm->pidfile_written)
 		ctgd_pidfile_remove(dm->cfg->pidfile);
 }

@@ -236,6 +236,12 @@ ctg_pipeline_process(struct ctg_pipeline *p, const struct ctg_pkt_in *in,
 		p->st.reasons[d->reason]++;
 }
 
+bool
+ctg_pipeline_conn_metered(const struct ctg_conn *c)
+{
+	return (c->action & (ACTION_RATED | ACTION_LOG_FLOW)) != 0;
+}
+
 void
 ctg_pipeline_conn_end(void *arg, const struct ctg_conn *c,
     const struct ctg_conn_record *rec)

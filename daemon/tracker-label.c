@@ -194,4 +194,5 @@ ctg_conn_summary(const struct ctg_conn *c, enum ctg_end_reason why,
 	/* history is always terminated inside its 16 bytes (tracker_hist_add) */
 	_Static_assert(sizeof(rec->history) >= sizeof(c->history), "history fits");
 	memcpy(rec->history, c->history, sizeof(c->history));
+	rec->offloaded = ctg_conn_offloaded(c);
 }

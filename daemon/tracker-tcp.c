@@ -47,6 +47,14 @@ tracker_tcp_set_tclass(struct ctg_tracker *t, struct ctg_conn *c)
 		tc = TC_TIME_WAIT;
 	else if (o == CTG_TCPS_LAST_ACK || r == CTG_TCPS_LAST_ACK)
 		tc = TC_LAST_ACK;
+	else if (c->proto_state & CTG_CONN_OFFLOADED &&
+	    (o == CTG_TCPS_CLOSE_WAIT || r == CTG_TCPS_CLOSE_WAIT || peer_closing(o) ||
+	    peer_closing(r)))
+		/*
+		 * Half closed and offloaded: the other side's data flows past
+		 * us unseen, and its FIN must still find the entry.
+		 */
+		tc = TC_ESTABLISHED;
 	else if (o == CTG_TCPS_CLOSE_WAIT || r == CTG_TCPS_CLOSE_WAIT)
 		tc = TC_CLOSE_WAIT;
 	else if (peer_closing(o) || peer_closing(r))
@@ -59,7 +67,8 @@ tracker_tcp_set_tclass(struct ctg_tracker *t, struct ctg_conn *c)
 	else
 		tc = TC_ESTABLISHED;
 
-	if (tc == TC_ESTABLISHED) {
+	/* offloaded: the unacked data and retransmissions we see are not current */
+	if (tc == TC_ESTABLISHED && !(c->proto_state & CTG_CONN_OFFLOADED)) {
 		if ((c->flags & CTG_CONN_MIDSTREAM) && !(c->flags & CTG_CONN_SEEN_REPLY))
 			tc = TC_UNACKED;
 		else if (c->peer[0].retrans >= RETRANS_LIMIT ||
@@ -1128,6 +1137,132 @@ tcp_bad_flags(struct ctg_conn *c, uint8_t dir, uint8_t f, enum ctg_reason why,
 }
 
 /*
+ * Offload. Once the kernel passes an offloaded connection's segments
+ * without SYN, FIN or RST, our edges stop where they were at the offload:
+ * the segments still coming here are its SYN, FIN and RST, and those the
+ * kernel's conntrack calls INVALID. How far the endpoints moved meanwhile
+ * is not known here (the kernel's counters are read off the packet path,
+ * at the end), so a FIN or RST is judged against a bounded region: its
+ * sequence number at most a window behind the sender's last known edge
+ * and at most OFFLOAD_SPAN ahead, and its ack (if any) not older than the
+ * sender's last ack by more than the usual margin and at most OFFLOAD_SPAN
+ * beyond what the other side had sent. Inside, both edges jump to the
+ * segment and it is then judged as usual (an RST is then exact), with the
+ * note tcp_offload_resync saying the check was made without full
+ * knowledge; outside, it is judged against the stale edges and is
+ * INVALID with its usual reason. The endpoint's own check (RFC 5961)
+ * still applies to what passes. SYNs are judged as usual (a SYN inside an
+ * established connection is INVALID whatever the edges).
+ */
+#define OFFLOAD_SPAN (1u << 30)
+
+/* seq in [lo, lo + span] in sequence space */
+static bool
+seq_within(uint32_t seq, uint32_t lo, uint32_t span)
+{
+	return (uint32_t)(seq - lo) <= span;
+}
+
+static bool
+offload_plausible(const struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+{
+	const struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+	uint32_t back = r->td_maxwin ? r->td_maxwin : 1;
+	uint32_t maxackwin = s->td_maxwin > MAXACKWINDOW_MIN ? s->td_maxwin : MAXACKWINDOW_MIN;
+
+	if (!seq_within(p->tcp.seq, s->td_end - back, back + OFFLOAD_SPAN))
+		return false;
+	if (p->tcp.flags & CTG_TH_ACK) {
+		uint32_t lo = ((s->flags & CTG_PEER_MAXACK) ? s->td_maxack : r->td_end) - maxackwin;
+
+		if (!seq_within(p->tcp.ack, lo, r->td_end + OFFLOAD_SPAN - lo))
+			return false;
+	}
+	return true;
+}
+
+/* Move both edges forward to a plausible FIN or RST of an offloaded connection. */
+static void
+offload_jump(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+	uint32_t end = seg_end(p);
+
+	if (SEQ_GT(p->tcp.seq, s->td_end)) {
+		s->td_end = p->tcp.seq;
+		s->xflags &= (uint8_t)~(CTG_PEERX_OOO | CTG_PEERX_FIN_OOO);
+	}
+	if (SEQ_GT(end, s->td_maxend))
+		s->td_maxend = end;
+	if ((p->tcp.flags & CTG_TH_ACK) && SEQ_GT(p->tcp.ack, r->td_end)) {
+		r->td_end = p->tcp.ack;
+		r->xflags &= (uint8_t)~(CTG_PEERX_OOO | CTG_PEERX_FIN_OOO);
+		if (SEQ_GT(r->td_end, r->td_maxend))
+			r->td_maxend = r->td_end;
+	}
+}
+
+/*
+ * A segment of an offloaded connection: resync from a plausible FIN or
+ * RST (undone if the segment is INVALID all the same), and name a refused
+ * segment without SYN, FIN or RST for what it is: the kernel refused it
+ * first, or it would not have come here.
+ */
+static enum ctg_reason
+tcp_offloaded(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
+    uint64_t now_us, uint64_t grace_us, bool *reopen)
+{
+	uint8_t f = p->tcp.flags;
+	enum ctg_reason why;
+
+	*reopen = false;
+	if (!(f & (CTG_TH_SYN | CTG_TH_FIN | CTG_TH_RST))) {
+		/*
+		 * In flight when the mark was given (inside our edges), or
+		 * refused by the kernel: its edges are ahead of ours, so what
+		 * its window refuses (beyond it, or acking what was not sent)
+		 * ours refuse too; what lies below its window it ignores and
+		 * passes itself.
+		 */
+		why = tcp_existing(c, dir, p, now_us, grace_us, reopen);
+		return ctg_reason_class(why) == CTG_RC_INVALID ?
+		    CTG_R_TCP_OFFLOAD_KERNEL_INVALID : why;
+	}
+	if ((f & CTG_TH_SYN) || ((c->peer[0].flags | c->peer[1].flags) & CTG_PEER_LIBERAL) ||
+	    !offload_plausible(c, dir, p))
+		return tcp_existing(c, dir, p, now_us, grace_us, reopen);
+
+	struct ctg_tcp_peer saved[2] = { c->peer[0], c->peer[1] };
+
+	offload_jump(c, dir, p);
+	why = tcp_existing(c, dir, p, now_us, grace_us, reopen);
+	if (ctg_reason_class(why) == CTG_RC_INVALID) {
+		c->peer[0] = saved[0];
+		c->peer[1] = saved[1];
+		return why;
+	}
+	/*
+	 * The second FIN: the ACK that answers it carries no flag, so the
+	 * kernel passes it unseen; count it, or the close would end as an
+	 * idle timeout in LAST_ACK.
+	 */
+	struct ctg_tcp_peer *s = &c->peer[dir];
+	if ((f & CTG_TH_FIN) && (s->flags & c->peer[!dir].flags & CTG_PEER_FIN) &&
+	    (s->state == CTG_TCPS_LAST_ACK || s->state == CTG_TCPS_CLOSING))
+		ack_of_fin(c, !dir);
+	return why == CTG_R_NONE ? CTG_R_TCP_OFFLOAD_RESYNC : why;
+}
+
+void
+ctg_tracker_offload(struct ctg_tracker *t, struct ctg_conn *c)
+{
+	if (c->tuple.proto != IPPROTO_TCP)
+		return;
+	c->proto_state |= CTG_CONN_OFFLOADED;
+	tracker_tcp_set_tclass(t, c);
+}
+
+/*
  * A segment of a connection in the table. True when it reopened the
  * tuple: the old connection is ended and the caller opens the new one.
  */
@@ -1152,7 +1287,10 @@ tcp_known(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 	 */
 	uint8_t relearn = now_us < t->relearn_until_us && !(c->flags & CTG_CONN_MIDSTREAM) ?
 	    (uint8_t)((c->peer[0].flags & CTG_PEER_LIBERAL) | ((c->peer[1].flags & CTG_PEER_LIBERAL) << 1)) : 0;
-	why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
+	if (c->proto_state & CTG_CONN_OFFLOADED)
+		why = tcp_offloaded(c, dir, p, now_us, t->rst_grace_us, &reopen);
+	else
+		why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
 	if (relearn && !reopen) {
 		c->peer[0].flags |= relearn & CTG_PEER_LIBERAL;
 		c->peer[1].flags |= (relearn >> 1) & CTG_PEER_LIBERAL;

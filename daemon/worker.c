@@ -122,6 +122,72 @@ came_back(struct worker *w, const struct ctg_nfq_pkt *pkt)
 	return true;
 }
 
+/*
+ * Offload (ctguard.conf offload, ctguard-setup --offload). A TCP
+ * connection established both ways, its verdict a cached accept that
+ * neither meters nor logs each packet, and past after_packets and
+ * after_bytes, gets the offload mark on its next accepted segment without
+ * SYN, FIN or RST, handed back with NF_REPEAT like a reject: the hook's
+ * table runs again, where ctguard-setup's rules save the mark to the
+ * connection mark and accept the packet. From then on the rule before
+ * the queue rule accepts that connection's segments without SYN, FIN or
+ * RST that the kernel's conntrack calls ESTABLISHED (its window tracking
+ * checks every one); what it calls INVALID, and every SYN, FIN and RST,
+ * still comes here, and the tracker re-synchronises from them
+ * (tracker-tcp.c). UDP and ICMP are not offloaded: a datagram flow has no
+ * control segments from which to follow it. A repeat rather than an
+ * accept with a connmark set through the queue keeps the mark's saving in
+ * the rules, where ctguard-setup remove takes it away with them.
+ */
+static bool
+offload_now(struct worker *w, const struct ctg_nfq_pkt *pkt, const struct ctg_decision *d)
+{
+	const struct ctg_config *cfg = w->dm->cfg;
+	struct ctg_conn *c = d->tr.conn;
+
+	if (d->action != CTG_ACT_ACCEPT || !c || c->tuple.proto != IPPROTO_TCP ||
+	    d->tr.ctstate != CTG_CT_ESTABLISHED || d->decode != CTG_R_NONE ||
+	    ctg_conn_offloaded(c) || !(c->flags & CTG_CONN_VERDICT))
+		return false;
+	if ((d->pkt.tcp.flags & (CTG_TH_SYN | CTG_TH_FIN | CTG_TH_RST)) ||
+	    c->peer[0].state != CTG_TCPS_ESTABLISHED ||
+	    c->peer[1].state != CTG_TCPS_ESTABLISHED ||
+	    ((c->peer[0].flags | c->peer[1].flags) & CTG_PEER_LIBERAL) ||
+	    ctg_pipeline_conn_metered(c))
+		return false;
+	if ((uint64_t)c->pkts[0] + c->pkts[1] < cfg->offload_after_packets ||
+	    c->bytes[0] + c->bytes[1] < cfg->offload_after_bytes)
+		return false;
+	ctg_tracker_offload(w->pl.tracker, c);
+	ctg_nfq_verdict_mark(w->nfq, pkt->id, CTG_NFQ_REPEAT, pkt->mark | cfg->offload_mark);
+	w->offloads++;
+	ctg_pipeline_event(&w->pl, CTG_EV_OFFLOAD_START,
+	    w->now_us + (uint64_t)w->pl.wall_shift_us, c->id,
+	    "conn %llu queue %u after %u packets", (unsigned long long)c->id, w->queue,
+	    c->pkts[0] + c->pkts[1]);
+	return true;
+}
+
+/*
+ * A packet with the offload mark in the queue: no rule saved and accepted
+ * it (ctguard-setup install without --offload). It was judged already.
+ */
+static bool
+offload_came_back(struct worker *w, const struct ctg_nfq_pkt *pkt)
+{
+	uint32_t mark = w->dm->cfg->offload_mark;
+
+	if ((pkt->mark & mark) != mark)
+		return false;
+	if (w->offload_errors++ == 0)
+		ctgd_log(LOG_WARNING, "queue %u: an offloaded packet came back: no "
+		    "'-m mark --mark %#x/%#x -j CONNMARK --save-mark' and ACCEPT rules "
+		    "before the queue rule (ctguard-setup install --offload); "
+		    "connections are not offloaded", w->queue, mark, mark);
+	ctg_nfq_verdict(w->nfq, pkt->id, CTG_NFQ_ACCEPT);
+	return true;
+}
+
 static void
 on_packet(void *arg, const struct ctg_nfq_pkt *pkt)
 {
@@ -131,6 +197,8 @@ on_packet(void *arg, const struct ctg_nfq_pkt *pkt)
 
 	burst_begin(w);
 	if (came_back(w, pkt))
+		return;
+	if (w->dm->cfg->offload && offload_came_back(w, pkt))
 		return;
 	if (!pkt->payload || pkt->caplen == 0) {
 		/* nothing to judge, so nothing may pass */
@@ -151,6 +219,8 @@ on_packet(void *arg, const struct ctg_nfq_pkt *pkt)
 		verdict_reject(w, pkt);
 		return;
 	}
+	if (w->dm->cfg->offload && offload_now(w, pkt, &d))
+		return;
 	ctg_nfq_verdict(w->nfq, pkt->id,
 	    d.action == CTG_ACT_ACCEPT ? CTG_NFQ_ACCEPT : CTG_NFQ_DROP);
 }

@@ -23,7 +23,13 @@
 
 #include "ctguard/record.h"
 
-#define CTG_AUDITLOG_SCHEMA_VERSION 2
+#define CTG_AUDITLOG_SCHEMA_VERSION 3
+
+/* The kernel's counters of a connection (conntrack accounting), totals per direction. */
+struct ctg_conn_kernel {
+	uint64_t pkts[2];
+	uint64_t bytes[2];
+};
 
 struct ctg_auditlog_config {
 	const char *path;
@@ -58,6 +64,16 @@ struct ctg_auditlog_config {
 	 */
 	void (*report)(void *arg, const char *msg);
 	void *report_arg;
+	/*
+	 * Called from the writer thread for each summary of an offloaded
+	 * connection before it is written: the kernel's counters of that
+	 * connection (ctacct.c), or false when unknown. The summary then
+	 * counts what the kernel passed without ctguard, and the offload_*
+	 * columns say how much that was. NULL: those columns stay NULL.
+	 */
+	bool (*conn_kernel)(void *arg, const struct ctg_conn_record *rec,
+	    struct ctg_conn_kernel *out);
+	void *conn_kernel_arg;
 };
 
 struct ctg_auditlog_stats {

@@ -19,6 +19,8 @@
 #define CTG_PATH_MAX 256
 /* a bit no common tool (kube-proxy 0x4000/0x8000, wg-quick 0xca6c, Tailscale 0xff0000) uses */
 #define CTG_REJECT_MARK_DEFAULT 0x10000000u
+/* the next bit up: offloaded connections' packet and connection mark */
+#define CTG_OFFLOAD_MARK_DEFAULT 0x20000000u
 #define CTG_NAME_MAX 64
 #define CTG_MAX_RULE_FILES 32
 
@@ -81,6 +83,12 @@ struct ctg_config {
 	char control_admin_group[CTG_NAME_MAX]; /* may change state besides root ("" = root only) */
 	char state_file[CTG_PATH_MAX];  /* connection table saved across restarts */
 	uint32_t checkpoint_interval;   /* seconds between table checkpoints (0 = only at stop) */
+
+	/* offload: verified TCP connections' data left to the kernel (worker.c) */
+	bool offload;
+	uint32_t offload_mark;          /* packet/connmark bits of ctguard-setup --offload's rules */
+	uint32_t offload_after_packets; /* packets the connection passed before */
+	uint32_t offload_after_bytes;
 
 	/* rules */
 	char rule_files[CTG_MAX_RULE_FILES][CTG_PATH_MAX];

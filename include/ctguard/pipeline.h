@@ -89,6 +89,12 @@ void ctg_pipeline_process(struct ctg_pipeline *p, const struct ctg_pkt_in *in,
 unsigned ctg_pipeline_set_rules(struct ctg_pipeline *p, struct ctg_ruleset *rules,
     bool recheck, uint64_t now_us);
 
+/*
+ * The cached verdict of c meters or logs every packet (a rate_limit, log
+ * "flow"): its packets must keep coming here, so it is never offloaded.
+ */
+bool ctg_pipeline_conn_metered(const struct ctg_conn *c);
+
 /* Tracker end callback: write the connection summary. */
 void ctg_pipeline_conn_end(void *arg, const struct ctg_conn *c,
     const struct ctg_conn_record *rec);

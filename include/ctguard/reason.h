@@ -105,6 +105,9 @@ enum ctg_reason_class {
 	X(TCP_RST_GRACE,        "tcp_rst_grace",        NOTE,    "in-window segment moments after an RST: passed, the entry is kept") \
 	X(TCP_REVIVED,          "tcp_revived",          NOTE,    "both sides went on after an RST: the connection is revived") \
 	X(TCP_PAWS_IGNORED,     "tcp_paws_ignored",     NOTE,    "data or ACK failing PAWS: passed, moves nothing (the receiver drops it)") \
+	/* offload: connections whose data segments the kernel passes */ \
+	X(TCP_OFFLOAD_RESYNC,   "tcp_offload_resync",   NOTE,    "FIN or RST of an offloaded connection, checked without full knowledge") \
+	X(TCP_OFFLOAD_KERNEL_INVALID, "tcp_offload_kernel_invalid", INVALID, "data of an offloaded connection that the kernel refused") \
 	/* policy and resources */ \
 	X(TABLE_FULL,           "table_full",           POLICY,  "connection table full and nothing could be evicted") \
 	X(RATE_LIMITED,         "rate_limited",         POLICY,  "rule rate limit exceeded") \

@@ -72,6 +72,11 @@ struct ctg_conn_record {
 	char conn_state[8];     /* Zeek-style: S0, S1, SF, REJ, RSTO ... */
 	char history[CTG_HISTORY_MAX];
 	char rule[CTG_RULE_NAME_MAX];
+	/*
+	 * Offloaded (CTG_CONN_OFFLOADED): the audit writer adds the kernel's
+	 * counters for what passed without ctguard (ctacct.c).
+	 */
+	bool offloaded;
 };
 
 enum ctg_event_kind {
@@ -84,6 +89,7 @@ enum ctg_event_kind {
 	CTG_EV_COUNTERS,
 	CTG_EV_WARNING,
 	CTG_EV_SET_CHANGE,      /* a dynamic set changed: count = entries */
+	CTG_EV_OFFLOAD_START,   /* a connection's data left to the kernel: count = conn id */
 };
 
 struct ctg_event_record {

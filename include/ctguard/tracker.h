@@ -86,6 +86,16 @@ struct ctg_tcp_peer {
 #define CTG_CONN_DATA_RESP    0x8000
 
 /*
+ * Offloaded (TCP only): its segments without SYN, FIN or RST that the
+ * kernel's conntrack calls ESTABLISHED no longer come to us (worker.c,
+ * ctguard-setup --offload); the tracker re-synchronises from the control
+ * segments it still sees (tracker-tcp.c). Kept in proto_state, which TCP
+ * entries do not otherwise use: flags has no free bit, and a wider entry
+ * would make every existing snapshot unreadable.
+ */
+#define CTG_CONN_OFFLOADED    0x01
+
+/*
  * A connection's Zeek history as the tracker keeps it: each letter at most
  * once per direction (hist_seen). Real histories are a handful of letters;
  * one past 15 is cut there (summaries copy it into a record's wider
@@ -123,6 +133,12 @@ struct ctg_conn {
 	struct ctg_tcp_peer peer[2];    /* [0] originator, [1] responder */
 	char history[CTG_CONN_HISTORY];
 };
+
+static inline bool
+ctg_conn_offloaded(const struct ctg_conn *c)
+{
+	return c->tuple.proto == 6 && (c->proto_state & CTG_CONN_OFFLOADED);
+}
 
 struct ctg_track_result {
 	enum ctg_ctstate ctstate;
@@ -196,6 +212,9 @@ void ctg_tracker_packet(struct ctg_tracker *t, const struct ctg_packet *p,
 
 void ctg_tracker_set_related_lookup(struct ctg_tracker *t, ctg_related_fn fn,
     void *arg);
+
+/* Mark c offloaded (TCP): from now on it sees only control and kernel-INVALID segments. */
+void ctg_tracker_offload(struct ctg_tracker *t, struct ctg_conn *c);
 
 /* After the verdict: count an accepted packet, or forget a refused new connection. */
 void ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c,

@@ -333,7 +333,7 @@ START_TEST(test_batching)
 	ck_assert_int_eq(q_int(db, "SELECT conn_id FROM verdicts WHERE packet_no = 7"), 8);
 	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts_iso"
 	    " WHERE time LIKE '____-__-__T__:__:__.___'"), 1000);
-	ck_assert_int_eq(q_int(db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(q_int(db, "PRAGMA user_version"), 3);
 	sqlite3_close(db);
 	ctg_auditlog_close(log);
 }
@@ -1067,16 +1067,16 @@ START_TEST(test_migrate_v0)
 	base_config(&c);
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 3);
 	ck_assert_int_eq(count_path(dbpath, "PRAGMA auto_vacuum"), 2);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"
 	    " WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"), 13);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"
 	    " WHERE type = 'view'"), 4);
-	/* and opening it again (already at version 2) keeps it */
+	/* and opening it again (already at version 3) keeps it */
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 3);
 }
 END_TEST
 
@@ -1099,7 +1099,7 @@ START_TEST(test_migrate_v1)
 	base_config(&c);
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 3);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM connections"), 1);
 	/* a mapping of the same tuple, 1 s later: the view joins them */
 	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -1120,6 +1120,105 @@ START_TEST(test_migrate_v1)
 }
 END_TEST
 
+/*
+ * A version 2 database (made here by taking version 3's columns away)
+ * gains the offload columns: old rows read as not offloaded, counters NULL.
+ */
+START_TEST(test_migrate_v2)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	sqlite3 *db;
+
+	base_config(&c);
+	log = open_ok(&c);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "ALTER TABLE connections DROP COLUMN offloaded;"
+	    " ALTER TABLE connections DROP COLUMN offload_orig_pkts;"
+	    " ALTER TABLE connections DROP COLUMN offload_orig_bytes;"
+	    " ALTER TABLE connections DROP COLUMN offload_resp_pkts;"
+	    " ALTER TABLE connections DROP COLUMN offload_resp_bytes;"
+	    " INSERT INTO connections (id, proto, orig_bytes) VALUES (5, 6, 1234);"
+	    " PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM pragma_table_info('connections')"
+	    " WHERE name LIKE 'offload%'"), 0);
+	log = open_ok(&c);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM pragma_table_info('connections')"
+	    " WHERE name LIKE 'offload%'"), 5);
+	ck_assert_int_eq(count_path(dbpath, "SELECT orig_bytes FROM connections"
+	    " WHERE id = 5 AND offloaded = 0 AND offload_orig_bytes IS NULL"
+	    " AND offload_resp_pkts IS NULL"), 1234);
+}
+END_TEST
+
+/* The kernel's totals for an offloaded connection, as ctacct.c would give them. */
+static bool
+fake_kernel(void *arg, const struct ctg_conn_record *rec, struct ctg_conn_kernel *out)
+{
+	int *calls = arg;
+
+	(*calls)++;
+	if (rec->conn_id == 3)
+		return false;   /* the kernel's entry is gone */
+	out->pkts[0] = 1000;
+	out->bytes[0] = 1500000;
+	out->pkts[1] = 500;
+	out->bytes[1] = 26000;
+	return true;
+}
+
+/*
+ * An offloaded connection's summary counts what the kernel passed without
+ * ctguard (its totals less ctguard's) and says how much that was; one whose
+ * kernel entry could not be read keeps ctguard's counters, offload columns
+ * NULL; one not offloaded does not ask the kernel.
+ */
+START_TEST(test_conn_offloaded)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	struct ctg_conn_record cr;
+	char buf[256];
+	sqlite3 *db;
+	int calls = 0;
+
+	base_config(&c);
+	c.conn_kernel = fake_kernel;
+	c.conn_kernel_arg = &calls;
+	log = open_ok(&c);
+	memset(&cr, 0, sizeof(cr));
+	cr.tuple.family = 4;
+	cr.tuple.proto = 6;
+	cr.pkts[0] = 20;
+	cr.bytes[0] = 20000;
+	cr.pkts[1] = 10;
+	cr.bytes[1] = 600;
+	for (uint64_t id = 1; id <= 3; id++) {
+		cr.conn_id = id;
+		cr.offloaded = id != 1;
+		ck_assert(ctg_auditlog_put_conn(log, 0, &cr));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	db = reader(dbpath);
+	q_text(db, "SELECT group_concat(id || ':' || offloaded || ' ' || orig_pkts || ' '"
+	    " || orig_bytes || ' ' || resp_pkts || ' ' || resp_bytes || ' ' ||"
+	    " ifnull(offload_orig_pkts, '-') || ' ' || ifnull(offload_orig_bytes, '-')"
+	    " || ' ' || ifnull(offload_resp_pkts, '-') || ' ' ||"
+	    " ifnull(offload_resp_bytes, '-'), ', ') FROM (SELECT * FROM connections"
+	    " ORDER BY id)", buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1:0 20 20000 10 600 - - - -,"
+	    " 2:1 1000 1500000 500 26000 980 1480000 490 25400,"
+	    " 3:1 20 20000 10 600 - - - -");
+	sqlite3_close(db);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(calls, 2);
+}
+END_TEST
+
 START_TEST(test_newer_schema)
 {
 	struct ctg_auditlog_config c;
@@ -1128,7 +1227,7 @@ START_TEST(test_newer_schema)
 	make_db("CREATE TABLE verdicts (id INTEGER); PRAGMA user_version = 99");
 	base_config(&c);
 	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
-	ck_assert_str_eq(err, "database schema version 99 is newer than this ctguard (2)");
+	ck_assert_str_eq(err, "database schema version 99 is newer than this ctguard (3)");
 }
 END_TEST
 
@@ -1235,7 +1334,7 @@ START_TEST(test_reopen)
 	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 5);
 	ck_assert_int_eq(count_path(dbpath, "SELECT min(packet_no) FROM verdicts"), 100);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 3);
 	ck_assert_int_eq(count_path(rotated, "SELECT count(*) FROM verdicts"), 10);
 	ctg_auditlog_close(log);
 }
@@ -1402,6 +1501,8 @@ auditlog_suite(void)
 	tcase_add_test(tc, test_schema_file_matches);
 	tcase_add_test(tc, test_migrate_v0);
 	tcase_add_test(tc, test_migrate_v1);
+	tcase_add_test(tc, test_migrate_v2);
+	tcase_add_test(tc, test_conn_offloaded);
 	tcase_add_test(tc, test_newer_schema);
 	tcase_add_test(tc, test_foreign_db);
 	tcase_add_test(tc, test_not_a_database);

@@ -2815,6 +2815,142 @@ START_TEST(test_decode_error_passthrough)
 }
 END_TEST
 
+/*
+ * Offload (worker.c, tracker-tcp.c). The fixture's connection after a
+ * handshake and 100 bytes each way, acknowledged, then offloaded; from
+ * then on the test sends only what would still reach ctguard.
+ */
+static struct ctg_conn *
+offloaded(void)
+{
+	struct ctg_conn *c = handshake();
+
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(1, CTG_TH_ACK, SISN + 1, CISN + 101, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 101, SISN + 101, WIN, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert(!ctg_conn_offloaded(c));
+	ctg_tracker_offload(trk, c);
+	ck_assert(ctg_conn_offloaded(c));
+	return c;
+}
+
+/* The flag: only TCP takes it, the summary says it, the entry outlives unseen data. */
+START_TEST(test_offload_flag)
+{
+	struct ctg_packet u = udp_pkt(0, 10);
+	struct ctg_track_result r = run(&u);
+	struct ctg_conn *c;
+
+	ck_assert_ptr_nonnull(r.conn);
+	ctg_tracker_offload(trk, r.conn);
+	ck_assert(!ctg_conn_offloaded(r.conn));
+	ck_assert_int_eq(r.conn->proto_state, 0);
+
+	c = offloaded();
+	/* data in flight when it was offloaded: unacked, which would time out in 300 s */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 101, SISN + 101, WIN, 1000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	now += 3600 * SEC;
+	sweep_all();
+	ck_assert_ptr_eq(find_tcp(), c);
+	ck_assert_int_eq(ctg_tracker_kill(trk, c->id, now), 0);
+	/* the UDP flow timed out meanwhile, unflagged */
+	ck_assert_int_eq(nends, 2);
+	ck_assert(!ends[0].offloaded);
+	ck_assert(ends[nends - 1].offloaded);
+	ck_assert_int_eq(ends[nends - 1].tuple.proto, IPPROTO_TCP);
+}
+END_TEST
+
+/*
+ * A FIN after megabytes the tracker never saw, acking the other side's
+ * unseen data: plausible, so both edges jump to it and the close goes on,
+ * each step noted as judged without full knowledge.
+ */
+START_TEST(test_offload_fin_resync)
+{
+	struct ctg_track_result r;
+	struct ctg_conn *c = offloaded();
+	uint32_t cfin = CISN + 101 + 10000000, sfin = SISN + 101 + 500000;
+
+	r = seg(0, CTG_TH_FIN | CTG_TH_ACK, cfin, sfin, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_OFFLOAD_RESYNC);
+	ck_assert_uint_eq(c->peer[0].td_end, cfin + 1);
+	ck_assert_uint_eq(c->peer[1].td_end, sfin);
+	ck_assert(c->flags & CTG_CONN_FIN_ORIG);
+	r = seg(1, CTG_TH_FIN | CTG_TH_ACK, sfin, cfin + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_OFFLOAD_RESYNC);
+	ck_assert(c->flags & CTG_CONN_FIN_RESP);
+	/* the last ACK is the kernel's to pass, unseen: counted with the second FIN */
+	EXPECT_AFTER(r, CTG_TCPS_TIME_WAIT, CTG_TCPS_CLOSED);
+	ck_assert_str_eq(ctg_conn_state_code(c), "SF");
+	/* and the entry ends as closed, not as an idle timeout in LAST_ACK */
+	now += 200 * SEC;
+	sweep_all();
+	ck_assert_ptr_null(find_tcp());
+	ck_assert_int_eq(nends, 1);
+	ck_assert_int_eq(ends[0].end_reason, CTG_END_CLOSED);
+}
+END_TEST
+
+/* A FIN outside the plausible region is judged by the stale edges: INVALID, nothing moves. */
+START_TEST(test_offload_fin_outside)
+{
+	struct ctg_conn *c = offloaded();
+	struct ctg_tcp_peer before[2] = { c->peer[0], c->peer[1] };
+
+	/* 2^31 ahead */
+	EXPECT_INVALID(seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 101 + 0x80000000u,
+	    SISN + 101, WIN, 0), CTG_R_TCP_SEQ_ABOVE_WINDOW);
+	/* plausible sequence number, but acking 2^30 + 1 beyond what the server sent */
+	EXPECT_INVALID(seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 5000,
+	    SISN + 101 + (1u << 30) + 1, WIN, 0), CTG_R_TCP_ACK_ABOVE_SENT);
+	/* more than a window behind */
+	EXPECT_INVALID(seg(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 101 - 3 * WIN,
+	    SISN + 101, WIN, 0), CTG_R_TCP_SEQ_BELOW_WINDOW);
+	ck_assert(memcmp(before, c->peer, sizeof(before)) == 0);
+	ck_assert(!(c->flags & CTG_CONN_FIN_ORIG));
+}
+END_TEST
+
+/* RST: accepted only inside the plausible region, then exact; a SYN as usual. */
+START_TEST(test_offload_rst_syn)
+{
+	struct ctg_track_result r;
+	struct ctg_conn *c = offloaded();
+
+	EXPECT_INVALID(seg(1, CTG_TH_RST, SISN + 101 + 0x80000000u, 0, 0, 0),
+	    CTG_R_TCP_RST_OUT_OF_WINDOW);
+	/* SYNs as without offload: the originator's is held, the responder's refused */
+	r = seg(0, CTG_TH_SYN, CISN + 77777, 0, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_SYN_HELD);
+	EXPECT_INVALID(seg(1, CTG_TH_SYN, SISN + 77777, 0, WIN, 0), CTG_R_TCP_SYN_ON_ESTABLISHED);
+	ck_assert(!(c->flags & CTG_CONN_CLOSED));
+	r = seg(1, CTG_TH_RST, SISN + 101 + (1u << 29), 0, 0, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_OFFLOAD_RESYNC);
+	ck_assert(c->flags & CTG_CONN_CLOSED);
+	ck_assert(c->flags & CTG_CONN_RST_RESP);
+}
+END_TEST
+
+/*
+ * A segment without SYN, FIN or RST reaches ctguard only when the kernel
+ * called it INVALID (or it was in flight at the offload): refused by our
+ * edges it is the kernel's INVALID; inside them it passes.
+ */
+START_TEST(test_offload_kernel_invalid)
+{
+	struct ctg_conn *c = offloaded();
+
+	EXPECT_INVALID(seg(0, CTG_TH_ACK, CISN + 101 + 0x40000000u, SISN + 101, WIN, 100),
+	    CTG_R_TCP_OFFLOAD_KERNEL_INVALID);
+	EXPECT_INVALID(seg(1, CTG_TH_ACK, SISN + 101, CISN + 101 + 0x10000000u, WIN, 0),
+	    CTG_R_TCP_OFFLOAD_KERNEL_INVALID);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 101, SISN + 101, WIN, 100), CTG_CT_ESTABLISHED,
+	    CTG_R_NONE);
+	ck_assert(ctg_conn_offloaded(c));
+}
+END_TEST
+
 static Suite *
 tracker_suite(void)
 {
@@ -2844,6 +2980,15 @@ tracker_suite(void)
 	tcase_add_test(tc, test_no_connection_strict);
 	tcase_add_test(tc, test_midstream_loose);
 	tcase_add_test(tc, test_midstream_loose_synack);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("offload");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_offload_flag);
+	tcase_add_test(tc, test_offload_fin_resync);
+	tcase_add_test(tc, test_offload_fin_outside);
+	tcase_add_test(tc, test_offload_rst_syn);
+	tcase_add_test(tc, test_offload_kernel_invalid);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("close");
