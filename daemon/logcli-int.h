@@ -93,6 +93,10 @@ struct printer {
 };
 
 /* logprint.c */
+extern const struct col lc_log_cols[];
+extern const int lc_log_ncols;
+/* "SELECT expr, expr ..." of cols into buf. */
+void lc_select_list(const struct col *cols, int ncols, char *buf, size_t len);
 void lc_format_time(long long us, char *buf, size_t len);
 /* Column i of the current row as shown for kind; NULL when out of memory. */
 char *lc_format_cell(enum kind kind, sqlite3_stmt *st, int i, enum jtype *jt);

@@ -26,29 +26,6 @@
 #define MAX_PARAMS      32
 #define TOP_N           10
 
-static const struct col log_cols[] = {
-	{ "id", "id", K_INT, true },
-	{ "time", "time_us", K_TIME, true },
-	{ "conn_id", "conn_id", K_INT, true },
-	{ "direction", "direction", K_TEXT, false },
-	{ "proto", "proto", K_PROTO, true },
-	{ "src", "src", K_TEXT, true },
-	{ "sport", "sport", K_INT, true },
-	{ "dst", "dst", K_TEXT, true },
-	{ "dport", "dport", K_INT, true },
-	{ "tcp_flags", "tcp_flags", K_TEXT, true },
-	{ "ctstate", "ctstate", K_TEXT, true },
-	{ "orig_before", "orig_before", K_TEXT, false },
-	{ "resp_before", "resp_before", K_TEXT, false },
-	{ "orig_after", "orig_after", K_TEXT, false },
-	{ "resp_after", "resp_after", K_TEXT, false },
-	{ "verdict", "verdict", K_TEXT, true },
-	{ "reason", "reason", K_TEXT, true },
-	{ "rule", "rule", K_TEXT, true },
-	{ "queue", "queue", K_INT, false },
-	{ "length", "length", K_INT, true },
-};
-
 static const struct col history_cols[] = {
 	{ "id", "id", K_INT, true },
 	{ "first", "first_us", K_TIME, true },
@@ -339,8 +316,8 @@ sleep_ms(long ms)
 int
 lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 {
-	const struct col *cols = o->cmd == CMD_LOG ? log_cols : history_cols;
-	int ncols = o->cmd == CMD_LOG ? NCOLS(log_cols) : NCOLS(history_cols);
+	const struct col *cols = o->cmd == CMD_LOG ? lc_log_cols : history_cols;
+	int ncols = o->cmd == CMD_LOG ? lc_log_ncols : NCOLS(history_cols);
 	const char *table = o->cmd == CMD_LOG ? "verdicts" : "connections_nat";
 	char select[1024], where[2048], sql[8192];
 	bool has_nat = true;

@@ -333,7 +333,7 @@ START_TEST(test_batching)
 	ck_assert_int_eq(q_int(db, "SELECT conn_id FROM verdicts WHERE packet_no = 7"), 8);
 	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts_iso"
 	    " WHERE time LIKE '____-__-__T__:__:__.___'"), 1000);
-	ck_assert_int_eq(q_int(db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(q_int(db, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 	sqlite3_close(db);
 	ctg_auditlog_close(log);
 }
@@ -1067,16 +1067,16 @@ START_TEST(test_migrate_v0)
 	base_config(&c);
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 	ck_assert_int_eq(count_path(dbpath, "PRAGMA auto_vacuum"), 2);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"
-	    " WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"), 13);
+	    " WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"), 14);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"
 	    " WHERE type = 'view'"), 4);
-	/* and opening it again (already at version 2) keeps it */
+	/* and opening it again (already at the current version) keeps it */
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 }
 END_TEST
 
@@ -1099,7 +1099,7 @@ START_TEST(test_migrate_v1)
 	base_config(&c);
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM connections"), 1);
 	/* a mapping of the same tuple, 1 s later: the view joins them */
 	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -1128,7 +1128,7 @@ START_TEST(test_newer_schema)
 	make_db("CREATE TABLE verdicts (id INTEGER); PRAGMA user_version = 99");
 	base_config(&c);
 	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
-	ck_assert_str_eq(err, "database schema version 99 is newer than this ctguard (2)");
+	ck_assert_str_eq(err, "database schema version 99 is newer than this ctguard (3)");
 }
 END_TEST
 
@@ -1235,7 +1235,7 @@ START_TEST(test_reopen)
 	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 5);
 	ck_assert_int_eq(count_path(dbpath, "SELECT min(packet_no) FROM verdicts"), 100);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 	ck_assert_int_eq(count_path(rotated, "SELECT count(*) FROM verdicts"), 10);
 	ctg_auditlog_close(log);
 }
@@ -1366,6 +1366,191 @@ START_TEST(test_retention_size)
 }
 END_TEST
 
+
+/* One verdict, one connection and one event, tagged n. */
+static void
+put_three(struct ctg_auditlog *log, uint64_t n)
+{
+	struct ctg_verdict_record v;
+	struct ctg_conn_record cr;
+	struct ctg_event_record e;
+
+	make_verdict(&v, n, now_us());
+	ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	memset(&cr, 0, sizeof(cr));
+	cr.conn_id = 1000 + n;
+	cr.first_us = cr.last_us = now_us();
+	cr.tuple.family = 4;
+	cr.tuple.proto = 6;
+	ck_assert(ctg_auditlog_put_conn(log, 0, &cr));
+	memset(&e, 0, sizeof(e));
+	e.time_us = now_us();
+	e.kind = CTG_EV_WARNING;
+	e.count = n;
+	ck_assert(ctg_auditlog_put_event(log, 0, &e));
+}
+
+/* min and max of the three stream ids of path, in that order */
+static void
+stream_ids(const char *path, int64_t out[6])
+{
+	sqlite3 *db = reader(path);
+
+	out[0] = q_int(db, "SELECT min(id) FROM verdicts");
+	out[1] = q_int(db, "SELECT max(id) FROM verdicts");
+	out[2] = q_int(db, "SELECT min(seq) FROM connections");
+	out[3] = q_int(db, "SELECT max(seq) FROM connections");
+	out[4] = q_int(db, "SELECT min(id) FROM events");
+	out[5] = q_int(db, "SELECT max(id) FROM events");
+	sqlite3_close(db);
+}
+
+/*
+ * Rotation (mv + reopen) while running: the new file's ids of all three
+ * streams follow the old file's, none restarts at 1.
+ */
+START_TEST(test_ids_continue_rotation)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	char rotated[160];
+	int64_t a[6], b[6];
+
+	base_config(&c);
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 10; i++)
+		put_three(log, i);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	snprintf(rotated, sizeof(rotated), "%s.1", dbpath);
+	ck_assert_int_eq(rename(dbpath, rotated), 0);
+	ctg_auditlog_reopen(log);
+	for (uint64_t i = 10; i < 15; i++)
+		put_three(log, i);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	stream_ids(rotated, a);
+	stream_ids(dbpath, b);
+	ck_assert_int_eq(a[0], 1);
+	ck_assert_int_eq(a[1], 10);
+	ck_assert_int_eq(a[2], 1);
+	ck_assert_int_eq(a[3], 10);
+	ck_assert_int_eq(b[0], a[1] + 1);
+	ck_assert_int_eq(b[1], a[1] + 5);
+	ck_assert_int_eq(b[2], a[3] + 1);
+	ck_assert_int_eq(b[3], a[3] + 5);
+	/* events: the writer's own (reopen warnings) may be among them */
+	ck_assert_int_gt(b[4], a[5]);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 5);
+}
+END_TEST
+
+/*
+ * A restart on a fresh file (rotated while stopped): the ids state file
+ * carries the ids over; without one they restart, which is what the
+ * state file is for.
+ */
+START_TEST(test_ids_state_file)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	char rotated[160], ids[160];
+	int64_t a[6], b[6];
+
+	snprintf(ids, sizeof(ids), "%s/state.logids", tmpdir);
+	snprintf(rotated, sizeof(rotated), "%s.1", dbpath);
+	base_config(&c);
+	c.ids_path = ids;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 20; i++)
+		put_three(log, i);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	stream_ids(dbpath, a);
+	ck_assert_int_eq(rename(dbpath, rotated), 0);
+
+	log = open_ok(&c);
+	for (uint64_t i = 20; i < 23; i++)
+		put_three(log, i);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	stream_ids(dbpath, b);
+	ck_assert_int_eq(b[0], a[1] + 1);
+	ck_assert_int_eq(b[2], a[3] + 1);
+	ck_assert_int_eq(b[4], a[5] + 1);
+
+	/* the same file again: its own maximum, no jump */
+	log = open_ok(&c);
+	put_three(log, 99);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "SELECT max(id) FROM verdicts"), b[1] + 1);
+
+	/* no state file, fresh file: 1 again */
+	ck_assert_int_eq(unlink(dbpath), 0);
+	c.ids_path = NULL;
+	log = open_ok(&c);
+	put_three(log, 100);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "SELECT max(id) FROM verdicts"), 1);
+}
+END_TEST
+
+/* Retention deleting every row does not bring the ids back to 1. */
+START_TEST(test_ids_after_retention)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+
+	base_config(&c);
+	c.retention_days = 1;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 50; i++) {
+		/* three days old */
+		make_verdict(&v, i, now_us() - 3ULL * 86400 * 1000000);
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_test_retention(log);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 0);
+	make_verdict(&v, 50, now_us());
+	ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ck_assert_int_eq(count_path(dbpath, "SELECT id FROM verdicts"), 51);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+/* A version 2 database gains connections.seq; old rows keep NULL, new ones count on. */
+START_TEST(test_migrate_v2)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	sqlite3 *db;
+
+	base_config(&c);
+	log = open_ok(&c);
+	put_three(log, 1);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	/* back to what version 2 had */
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "DROP INDEX connections_seq;"
+	    " ALTER TABLE connections DROP COLUMN seq; PRAGMA user_version = 2",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	log = open_ok(&c);
+	put_three(log, 2);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM connections WHERE seq IS NULL"), 1);
+	ck_assert_int_eq(count_path(dbpath, "SELECT seq FROM connections WHERE id = 1002"), 1);
+	ck_assert_int_eq(count_path(dbpath, "SELECT max(id) FROM verdicts"), 2);
+}
+END_TEST
+
 static Suite *
 auditlog_suite(void)
 {
@@ -1411,6 +1596,10 @@ auditlog_suite(void)
 	tcase_add_test(tc, test_retention_days);
 	tcase_add_test(tc, test_retention_size);
 	tcase_add_test(tc, test_full_disk_retention_frees);
+	tcase_add_test(tc, test_ids_continue_rotation);
+	tcase_add_test(tc, test_ids_state_file);
+	tcase_add_test(tc, test_ids_after_retention);
+	tcase_add_test(tc, test_migrate_v2);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

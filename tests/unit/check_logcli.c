@@ -663,7 +663,7 @@ START_TEST(test_db_errors)
 	sqlite3_close(db);
 	ck_assert_int_eq(run("history", "-d", path, NULL), 1);
 	ck_assert_str_eq(err_text, "ctguard: database schema version 7 is newer "
-	    "than this ctguard (2)\n");
+	    "than this ctguard (3)\n");
 
 	snprintf(path, sizeof(path), "%s/foreign.db", tmpdir);
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
