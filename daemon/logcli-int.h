@@ -15,7 +15,8 @@
 enum cmd {
 	CMD_LOG,
 	CMD_HISTORY,
-	CMD_SUMMARY
+	CMD_SUMMARY,
+	CMD_EVENTS
 };
 
 enum fmt {
@@ -49,8 +50,9 @@ struct opts {
 	enum fmt fmt;
 	bool follow;
 	long long follow_ms;    /* -1 = until interrupted */
-	bool has_after_id;      /* log: rows with an id above after_id only */
-	long long after_id;
+	bool has_after_id;      /* rows after this cursor only: log and events */
+	long long after_id;     /* --after-id (id), history --after-seq (seq) */
+	const char *kind;       /* events: --kind */
 };
 
 /* Column kinds: how a value is shown. */

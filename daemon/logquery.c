@@ -51,12 +51,23 @@ static const struct col history_cols[] = {
 	{ "nat_sport", "nat_sport", K_INT, true },
 	{ "nat_dst", "nat_dst", K_TEXT, true },
 	{ "nat_dport", "nat_dport", K_INT, true },
+	/* the stream position (schema 3): the order rows were written in */
+	{ "seq", "seq", K_INT, false },
 };
 
-/* Before schema 2 there is no mapping to show. */
+/* Before schema 2 there is no mapping to show, before 3 no seq. */
 #define HISTORY_V1_SOURCE "(SELECT *, NULL AS nat_src, NULL AS nat_sport," \
 	" NULL AS nat_dst, NULL AS nat_dport, NULL AS nat_src_bin," \
-	" NULL AS nat_dst_bin FROM connections)"
+	" NULL AS nat_dst_bin, NULL AS seq FROM connections)"
+#define HISTORY_V2_SOURCE "(SELECT *, NULL AS seq FROM connections_nat)"
+
+static const struct col events_cols[] = {
+	{ "id", "id", K_INT, true },
+	{ "time", "time_us", K_TIME, true },
+	{ "kind", "kind", K_TEXT, true },
+	{ "count", "count", K_INT, true },
+	{ "detail", "detail", K_TEXT, true },
+};
 
 static const struct col summary_cols[] = {
 	{ "group", NULL, K_TEXT, true },
@@ -146,6 +157,25 @@ build_where(const struct opts *o, bool has_nat, char *w, size_t wlen, struct par
 	bool conns = o->cmd == CMD_HISTORY;
 
 	snprintf(w, wlen, " WHERE 1");
+	if (o->cmd == CMD_EVENTS) {
+		if (o->has_since) {
+			append(w, wlen, " AND time_us >= ?");
+			add_param(p, P_INT, o->since_us, NULL);
+		}
+		if (o->has_until) {
+			append(w, wlen, " AND time_us < ?");
+			add_param(p, P_INT, o->until_us, NULL);
+		}
+		if (o->kind != NULL) {
+			append(w, wlen, " AND kind = ?");
+			add_param(p, P_TEXT, 0, o->kind);
+		}
+		if (o->has_after_id) {
+			append(w, wlen, " AND id > ?");
+			add_param(p, P_INT, o->after_id, NULL);
+		}
+		return;
+	}
 	if (o->has_since) {
 		/* A connection is in range when any of it is. */
 		append(w, wlen, conns ? " AND last_us >= ?" : " AND time_us >= ?");
@@ -212,9 +242,12 @@ build_where(const struct opts *o, bool has_nat, char *w, size_t wlen, struct par
 		}
 		nat_where(o, "", w, wlen, p);
 	}
-	/* verdict ids only grow (rows are appended): the shipper's cursor */
-	if (o->has_after_id && !conns) {
-		append(w, wlen, " AND id > ?");
+	/*
+	 * The shipper's cursor: verdict ids and connection seqs only grow,
+	 * across files too (the writer continues them after a rotation).
+	 */
+	if (o->has_after_id) {
+		append(w, wlen, conns ? " AND seq > ?" : " AND id > ?");
 		add_param(p, P_INT, o->after_id, NULL);
 	}
 }
@@ -261,10 +294,10 @@ lc_db_error(sqlite3 *db, const char *path, int rc, FILE *err)
 	return 1;
 }
 
-/* Runs a prepared query to its end through the printer. */
+/* Runs a prepared query to its end through the printer; column cursor into *last_id. */
 static int
 run_rows(sqlite3 *db, sqlite3_stmt *st, struct printer *pr, const char *path,
-    long long *last_id, FILE *err)
+    long long *last_id, int cursor, FILE *err)
 {
 	struct cell row[32];
 	int rc;
@@ -272,8 +305,8 @@ run_rows(sqlite3 *db, sqlite3_stmt *st, struct printer *pr, const char *path,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		for (int i = 0; i < pr->ncols; i++)
 			row[i].text = lc_format_cell(pr->cols[i].kind, st, i, &row[i].jt);
-		if (last_id != NULL)
-			*last_id = sqlite3_column_int64(st, 0);
+		if (last_id != NULL && sqlite3_column_type(st, cursor) != SQLITE_NULL)
+			*last_id = sqlite3_column_int64(st, cursor);
 		for (int i = 0; i < pr->ncols; i++) {
 			if (row[i].text == NULL) {
 				fprintf(err, "ctguard: out of memory\n");
@@ -313,12 +346,54 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+static int
+schema_version(sqlite3 *db)
+{
+	int version = 0;
+	sqlite3_stmt *vs;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &vs, NULL) == SQLITE_OK &&
+	    sqlite3_step(vs) == SQLITE_ROW)
+		version = sqlite3_column_int(vs, 0);
+	sqlite3_finalize(vs);
+	return version;
+}
+
+/*
+ * After a rotation: the cursor holds when the new file's ids follow the
+ * old one's (the writer continues them); a file whose ids start again
+ * (written by an older ctguard) is read from its start.
+ */
+static long long
+cursor_in_new_file(sqlite3 *db, const char *table, const char *cursor, long long last)
+{
+	char sql[256];
+	sqlite3_stmt *st;
+	long long keep = last;
+
+	snprintf(sql, sizeof(sql), "SELECT min(%s) FROM %s", cursor, table);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	    sqlite3_column_int64(st, 0) <= last)
+		keep = 0;
+	sqlite3_finalize(st);
+	return keep;
+}
+
 int
 lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 {
-	const struct col *cols = o->cmd == CMD_LOG ? lc_log_cols : history_cols;
-	int ncols = o->cmd == CMD_LOG ? lc_log_ncols : NCOLS(history_cols);
-	const char *table = o->cmd == CMD_LOG ? "verdicts" : "connections_nat";
+	const struct col *cols = o->cmd == CMD_LOG ? lc_log_cols :
+	    o->cmd == CMD_EVENTS ? events_cols : history_cols;
+	int ncols = o->cmd == CMD_LOG ? lc_log_ncols :
+	    o->cmd == CMD_EVENTS ? NCOLS(events_cols) : NCOLS(history_cols);
+	const char *table = o->cmd == CMD_LOG ? "verdicts" :
+	    o->cmd == CMD_EVENTS ? "events" : "connections_nat";
+	/* the stream position: connections are written at their end, in seq order */
+	const char *cursor = o->cmd == CMD_HISTORY ? "seq" : "id";
+	int cursor_col = o->cmd == CMD_HISTORY ? ncols - 1 : 0;
+	const char *order = o->cmd == CMD_HISTORY && !o->follow && !o->has_after_id ?
+	    "id" : cursor;
 	char select[1024], where[2048], sql[8192];
 	bool has_nat = true;
 	struct params p = { 0 };
@@ -329,32 +404,24 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	long long last_id = 0, waited = 0;
 	int rc;
 
-	snprintf(select, sizeof(select), "SELECT ");
-	for (int i = 0; i < ncols; i++) {
-		append(select, sizeof(select), i ? ", " : "");
-		append(select, sizeof(select), cols[i].expr);
-	}
+	lc_select_list(cols, ncols, select, sizeof(select));
 	if (o->cmd == CMD_HISTORY) {
-		int version = 0;
-		sqlite3_stmt *vs;
+		int version = schema_version(db);
 
-		if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &vs, NULL) == SQLITE_OK &&
-		    sqlite3_step(vs) == SQLITE_ROW)
-			version = sqlite3_column_int(vs, 0);
-		sqlite3_finalize(vs);
 		if (version < 2) {
 			table = HISTORY_V1_SOURCE;
 			has_nat = false;
-		}
+		} else if (version < 3)
+			table = HISTORY_V2_SOURCE;
 	}
 	build_where(o, has_nat, where, sizeof(where), &p);
 	if (o->limit > 0)
 		snprintf(sql, sizeof(sql), "SELECT * FROM (%s FROM %s%s ORDER BY "
-		    "id DESC LIMIT %lld) ORDER BY id", select, table, where,
-		    o->limit);
+		    "%s DESC LIMIT %lld) ORDER BY %s", select, table, where,
+		    order, o->limit, order);
 	else
-		snprintf(sql, sizeof(sql), "%s FROM %s%s ORDER BY id", select,
-		    table, where);
+		snprintf(sql, sizeof(sql), "%s FROM %s%s ORDER BY %s", select,
+		    table, where, order);
 	if (prepare(db, sql, &st, o->db, err) != 0)
 		return 1;
 	bind_params(st, &p);
@@ -366,7 +433,7 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	}
 	if (o->has_after_id)
 		last_id = o->after_id;
-	rc = run_rows(db, st, &pr, o->db, &last_id, err);
+	rc = run_rows(db, st, &pr, o->db, &last_id, cursor_col, err);
 	sqlite3_finalize(st);
 	if (rc != 0)
 		goto out;
@@ -375,11 +442,11 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 		goto out;
 
 	/*
-	 * Poll by id: new rows only, same filters, widths kept. When the
+	 * Poll by cursor: new rows only, same filters, widths kept. When the
 	 * path names another file (the log was rotated: moved away, then the
 	 * daemon reopened it), the old file is read to its end first, then
-	 * the new one from its first row, so a follower loses and repeats
-	 * nothing. Ids start again in the new file.
+	 * the new one after the same cursor, so a follower loses and repeats
+	 * nothing.
 	 */
 	pr.widths_fixed = true;
 	{
@@ -390,8 +457,8 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 		memset(&p, 0, sizeof(p));
 		build_where(&fo, false, where, sizeof(where), &p);
 	}
-	snprintf(sql, sizeof(sql), "%s FROM %s%s AND id > ? ORDER BY id",
-	    select, table, where);
+	snprintf(sql, sizeof(sql), "%s FROM %s%s AND %s > ? ORDER BY %s",
+	    select, table, where, cursor, cursor);
 	if (stat(o->db, &seen) == -1)
 		memset(&seen, 0, sizeof(seen));
 	if (prepare(cur, sql, &st, o->db, err) != 0) {
@@ -410,7 +477,7 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 		    (now.st_ino != seen.st_ino || now.st_dev != seen.st_dev);
 		bind_params(st, &p);
 		sqlite3_bind_int64(st, p.n + 1, last_id);
-		rc = run_rows(cur, st, &pr, o->db, &last_id, err);
+		rc = run_rows(cur, st, &pr, o->db, &last_id, cursor_col, err);
 		sqlite3_reset(st);
 		if (rc != 0)
 			break;
@@ -428,7 +495,8 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 				sqlite3_close(cur);
 			cur = next;
 			seen = now;
-			last_id = 0;
+			last_id = cursor_in_new_file(cur, o->cmd == CMD_HISTORY ?
+			    "connections" : table, cursor, last_id);
 			if (prepare(cur, sql, &st, o->db, err) != 0) {
 				rc = 1;
 				break;
@@ -470,7 +538,7 @@ summary_group(sqlite3 *db, const struct opts *o, const char *group,
 		return 1;
 	bind_params(st, &p);
 	if (pr->fmt != FMT_TABLE) {
-		rc = run_rows(db, st, pr, o->db, NULL, err);
+		rc = run_rows(db, st, pr, o->db, NULL, 0, err);
 		sqlite3_finalize(st);
 		return rc;
 	}
