@@ -500,13 +500,7 @@ group_of_verdicts(const struct ctg_audit_slot *s)
 static void
 export_rows(struct ctg_auditlog *log, int64_t first, int64_t last)
 {
-	uint64_t sent = 0, dropped = 0;
-
-	ctg_logexport_verdicts(log->export, log->db, first, last, &sent, &dropped);
-	pthread_mutex_lock(&log->mtx);
-	log->st.exported += sent;
-	log->st.export_dropped += dropped;
-	pthread_mutex_unlock(&log->mtx);
+	ctg_logexport_verdicts(log->export, log->db, first, last);
 }
 
 /*

@@ -294,6 +294,7 @@ ctg_auditlog_stats(struct ctg_auditlog *log, struct ctg_auditlog_stats *st)
 	st->pending = log->st_pend + ring_pending;
 	st->dropped = log->st_lost + ring_dropped;
 	pthread_mutex_unlock(&log->mtx);
+	ctg_logexport_counts(log->export, &st->exported, &st->export_dropped);
 }
 
 void
