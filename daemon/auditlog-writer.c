@@ -836,8 +836,17 @@ audit_writer_main(void *arg)
 			audit_db_close_rotated(log);
 			if (audit_db_open(log, err, sizeof(err)) == -1)
 				enter_degraded(log, SQLITE_CANTOPEN, err);
-			else
+			else {
+				char msg[256];
+
 				log->next_try_ms = 0;
+				/* the first row of a rotated-to file says where the streams go on */
+				snprintf(msg, sizeof(msg), "audit database reopened: ids go on "
+				    "from verdicts %" PRId64 ", connections %" PRId64 ", events %"
+				    PRId64, log->next_id[SEQ_VERDICT], log->next_id[SEQ_CONN],
+				    log->next_id[SEQ_EVENT]);
+				add_event(log, CTG_EV_LOG_REOPEN, msg);
+			}
 		}
 		if (rq.stop && stop_deadline == 0) {
 			stop_deadline = ctg_clock_mono_ms() + SHUTDOWN_GRACE_MS;

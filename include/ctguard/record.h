@@ -84,6 +84,7 @@ enum ctg_event_kind {
 	CTG_EV_COUNTERS,
 	CTG_EV_WARNING,
 	CTG_EV_SET_CHANGE,      /* a dynamic set changed: count = entries */
+	CTG_EV_LOG_REOPEN,      /* the audit database reopened on request (rotation) */
 };
 
 struct ctg_event_record {
