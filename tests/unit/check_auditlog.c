@@ -3,8 +3,10 @@
  * Audit log writer: the ring, batching, overflow accounting, busy retries,
  * disk full, schema versions, file mode, reopen and retention.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <check.h>
 #include <grp.h>
@@ -1551,6 +1553,112 @@ START_TEST(test_migrate_v2)
 }
 END_TEST
 
+/* Waits (bounded) until the log's export counters reach sent and dropped. */
+static bool
+export_counts(struct ctg_auditlog *log, uint64_t sent, uint64_t dropped)
+{
+	struct ctg_auditlog_stats st;
+
+	for (int i = 0; i < 500; i++) {
+		ctg_auditlog_stats(log, &st);
+		if (st.exported == sent && st.export_dropped == dropped)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/*
+ * log.export: each committed verdict row as one RFC 5424 datagram whose MSG
+ * is its JSON line, in id order, with the configured facility and tag;
+ * more rows than the socket holds (10 datagrams) all arrive.
+ */
+START_TEST(test_export)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_logexport_config ec;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	struct sockaddr_un sa;
+	struct timeval tv = { 2, 0 };
+	char sock[160], buf[9000], want[64];
+	int fd, got = 0;
+
+	snprintf(sock, sizeof(sock), "%s/syslog.sock", tmpdir);
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	ck_assert_uint_lt(strlen(sock), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	memset(&ec, 0, sizeof(ec));
+	ec.socket_path = sock;
+	ec.facility = ctg_logexport_facility("local3");
+	ec.tag = "ctg-test";
+	ck_assert_int_eq(ec.facility, 19 << 3);
+	base_config(&c);
+	c.export = &ec;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 50; i++) {
+		make_verdict(&v, i, now_us());
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	for (; got < 50; got++) {
+		ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+
+		if (n <= 0)
+			break;
+		buf[n] = '\0';
+		/* <PRI>1 TIME HOST APP PROCID MSGID - MSG, PRI = local3.info */
+		ck_assert_msg(strncmp(buf, "<158>1 20", 9) == 0, "%s", buf);
+		ck_assert_ptr_nonnull(strstr(buf, " ctg-test "));
+		snprintf(want, sizeof(want), " verdict - {\"id\":%d,", got + 1);
+		ck_assert_msg(strstr(buf, want) != NULL, "%s", buf);
+		ck_assert_ptr_nonnull(strstr(buf, "\"proto\":\"tcp\",\"src\":\"10.0.0.1\","
+		    "\"sport\":40000,\"dst\":\"192.168.1.2\",\"dport\":443,\"tcp_flags\":\"SA\""));
+		ck_assert_ptr_nonnull(strstr(buf, "\"verdict\":\"drop\","
+		    "\"reason\":\"tcp_seq_above_window\",\"rule\":\"web\",\"queue\":3,"
+		    "\"length\":60}"));
+		ck_assert(buf[n - 1] == '}');
+	}
+	ck_assert_int_eq(got, 50);
+	ck_assert(export_counts(log, 50, 0));
+	ctg_auditlog_close(log);
+	close(fd);
+}
+END_TEST
+
+/* Nobody listening: the rows are written, the messages counted as dropped. */
+START_TEST(test_export_absent)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_logexport_config ec;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	char sock[160];
+
+	snprintf(sock, sizeof(sock), "%s/nobody.sock", tmpdir);
+	memset(&ec, 0, sizeof(ec));
+	ec.socket_path = sock;
+	ec.facility = -1;
+	base_config(&c);
+	c.export = &ec;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 20; i++) {
+		make_verdict(&v, i, now_us());
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ck_assert(export_counts(log, 0, 20));
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 20);
+}
+END_TEST
+
 static Suite *
 auditlog_suite(void)
 {
@@ -1579,6 +1687,8 @@ auditlog_suite(void)
 	tcase_add_test(tc, test_close_drains);
 	tcase_add_test(tc, test_block_when_full_two_producers);
 	tcase_add_test(tc, test_drain_fair);
+	tcase_add_test(tc, test_export);
+	tcase_add_test(tc, test_export_absent);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
