@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
@@ -110,26 +111,30 @@ sender_main(void *arg)
 
 	pthread_mutex_lock(&ex->mtx);
 	for (;;) {
-		struct msg *m;
+		struct msg *list, *m;
+		bool late;
 
 		while (ex->head == NULL && !ex->stop)
 			pthread_cond_wait(&ex->wake, &ex->mtx);
-		if (ex->head == NULL ||
-		    (ex->stop && ctg_clock_mono_ms() >= ex->stop_deadline_ms))
-			break;
-		m = ex->head;
-		ex->head = m->next;
 		if (ex->head == NULL)
-			ex->tail = NULL;
-		ex->nmsgs--;
-		ex->nbytes -= m->len;
+			break;
+		/* the whole queue at once: one lock per burst, not per message */
+		list = ex->head;
+		ex->head = ex->tail = NULL;
+		ex->nmsgs = ex->nbytes = 0;
 		pthread_mutex_unlock(&ex->mtx);
-		if (sendto(ex->fd, m->text, m->len, MSG_NOSIGNAL,
-		    (const struct sockaddr *)&ex->addr, ex->addrlen) == -1)
-			atomic_fetch_add(&ex->dropped, 1);
-		else
-			atomic_fetch_add(&ex->sent, 1);
-		free(m);
+		while ((m = list) != NULL) {
+			list = m->next;
+			pthread_mutex_lock(&ex->mtx);
+			late = ex->stop && ctg_clock_mono_ms() >= ex->stop_deadline_ms;
+			pthread_mutex_unlock(&ex->mtx);
+			if (late || sendto(ex->fd, m->text, m->len, MSG_NOSIGNAL,
+			    (const struct sockaddr *)&ex->addr, ex->addrlen) == -1)
+				atomic_fetch_add(&ex->dropped, 1);
+			else
+				atomic_fetch_add(&ex->sent, 1);
+			free(m);
+		}
 		pthread_mutex_lock(&ex->mtx);
 	}
 	pthread_mutex_unlock(&ex->mtx);
@@ -250,41 +255,89 @@ ctg_logexport_header(const struct ctg_logexport *ex, uint64_t us, char *buf,
 	    ex->facility | LOG_INFO, ts, ex->host, ex->tag, ex->pid);
 }
 
+/* Messages made but not yet handed to the sending thread. */
+struct batch {
+	struct msg *head, *tail;
+	size_t n, bytes;
+};
+
+/* head: the RFC 5424 header, made once for a batch (one commit, one time) */
+static int
+batch_add(struct ctg_logexport *ex, struct batch *b, const char *head, size_t h,
+    const char *text, size_t len)
+{
+	struct msg *m;
+
+	if (h + len > EXPORT_MSG_MAX || (m = malloc(sizeof(*m) + h + len)) == NULL) {
+		atomic_fetch_add(&ex->dropped, 1);
+		return -1;
+	}
+	m->next = NULL;
+	m->len = h + len;
+	memcpy(m->text, head, h);
+	memcpy(m->text + h, text, len);
+	if (b->tail)
+		b->tail->next = m;
+	else
+		b->head = m;
+	b->tail = m;
+	b->n++;
+	b->bytes += m->len;
+	return 0;
+}
+
+/* Into the queue in one step; what does not fit is dropped (the newest). */
+static void
+batch_flush(struct ctg_logexport *ex, struct batch *b)
+{
+	struct msg *m, *keep_tail = NULL, *rest;
+	size_t n = 0;
+
+	if (b->head == NULL)
+		return;
+	pthread_mutex_lock(&ex->mtx);
+	rest = b->head;
+	while (rest != NULL && ex->nmsgs + n < QUEUE_MAX_MSGS &&
+	    ex->nbytes + rest->len <= QUEUE_MAX_BYTES) {
+		ex->nbytes += rest->len;
+		keep_tail = rest;
+		rest = rest->next;
+		n++;
+	}
+	if (keep_tail != NULL) {
+		keep_tail->next = NULL;
+		if (ex->tail)
+			ex->tail->next = b->head;
+		else
+			ex->head = b->head;
+		ex->tail = keep_tail;
+		ex->nmsgs += n;
+		pthread_cond_signal(&ex->wake);
+	}
+	pthread_mutex_unlock(&ex->mtx);
+	while ((m = rest) != NULL) {
+		rest = m->next;
+		free(m);
+		atomic_fetch_add(&ex->dropped, 1);
+	}
+	memset(b, 0, sizeof(*b));
+}
+
 int
 ctg_logexport_send(struct ctg_logexport *ex, const char *text, size_t len)
 {
+	struct batch b = { 0 };
+	uint64_t before = atomic_load(&ex->dropped);
 	char head[512];
 	int h = ctg_logexport_header(ex, ctg_clock_wall_us(), head, sizeof(head));
-	struct msg *m;
 
-	if (h < 0 || (size_t)h >= sizeof(head) || (size_t)h + len > EXPORT_MSG_MAX)
-		goto drop;
-	pthread_mutex_lock(&ex->mtx);
-	if (ex->nmsgs >= QUEUE_MAX_MSGS || ex->nbytes + (size_t)h + len > QUEUE_MAX_BYTES) {
-		pthread_mutex_unlock(&ex->mtx);
-		goto drop;
+	if (h < 0 || (size_t)h >= sizeof(head)) {
+		atomic_fetch_add(&ex->dropped, 1);
+		return -1;
 	}
-	pthread_mutex_unlock(&ex->mtx);
-	if ((m = malloc(sizeof(*m) + (size_t)h + len)) == NULL)
-		goto drop;
-	m->next = NULL;
-	m->len = (size_t)h + len;
-	memcpy(m->text, head, (size_t)h);
-	memcpy(m->text + h, text, len);
-	pthread_mutex_lock(&ex->mtx);
-	if (ex->tail)
-		ex->tail->next = m;
-	else
-		ex->head = m;
-	ex->tail = m;
-	ex->nmsgs++;
-	ex->nbytes += m->len;
-	pthread_cond_signal(&ex->wake);
-	pthread_mutex_unlock(&ex->mtx);
-	return 0;
-drop:
-	atomic_fetch_add(&ex->dropped, 1);
-	return -1;
+	batch_add(ex, &b, head, (size_t)h, text, len);
+	batch_flush(ex, &b);
+	return atomic_load(&ex->dropped) == before ? 0 : -1;
 }
 
 int
@@ -292,17 +345,20 @@ ctg_logexport_verdicts(struct ctg_logexport *ex, sqlite3 *db, int64_t first_id,
     int64_t last_id)
 {
 	char sql[1024];
+	struct batch b = { 0 };
 	struct printer pr;
 	sqlite3_stmt *st;
-	char *text = NULL;
+	char *text = NULL, head[512];
 	size_t textlen = 0;
+	int h = ctg_logexport_header(ex, ctg_clock_wall_us(), head, sizeof(head));
 	FILE *mem;
 	int rc;
 
 	lc_select_list(lc_log_cols, lc_log_ncols, sql, sizeof(sql));
 	snprintf(sql + strlen(sql), sizeof(sql) - strlen(sql),
 	    " FROM verdicts WHERE id BETWEEN ?1 AND ?2 ORDER BY id");
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+	if (h < 0 || (size_t)h >= sizeof(head) ||
+	    sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		atomic_fetch_add(&ex->dropped, (uint64_t)(last_id - first_id + 1));
 		return -1;
 	}
@@ -317,6 +373,8 @@ ctg_logexport_verdicts(struct ctg_logexport *ex, sqlite3 *db, int64_t first_id,
 		atomic_fetch_add(&ex->dropped, (uint64_t)(last_id - first_id + 1));
 		return -1;
 	}
+	/* this thread's own stream: the printer's fputc per byte without a lock */
+	__fsetlocking(mem, FSETLOCKING_BYCALLER);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct cell row[32];
 		bool ok = true;
@@ -336,8 +394,9 @@ ctg_logexport_verdicts(struct ctg_logexport *ex, sqlite3 *db, int64_t first_id,
 		/* the row's line, without its newline */
 		fflush(mem);
 		if (textlen > 1)
-			ctg_logexport_send(ex, text, textlen - 1);
+			batch_add(ex, &b, head, (size_t)h, text, textlen - 1);
 	}
+	batch_flush(ex, &b);
 	lc_printer_free(&pr);
 	fclose(mem);
 	free(text);
