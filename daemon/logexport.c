@@ -118,15 +118,20 @@ sender_main(void *arg)
 			pthread_cond_wait(&ex->wake, &ex->mtx);
 		if (ex->head == NULL)
 			break;
-		/* the whole queue at once: one lock per burst, not per message */
+		/*
+		 * The whole queue at once: the writer appends without waiting
+		 * for sends. nmsgs and nbytes still count these until sent, so
+		 * the bound holds for queued and in-flight messages together.
+		 */
 		list = ex->head;
 		ex->head = ex->tail = NULL;
-		ex->nmsgs = ex->nbytes = 0;
 		pthread_mutex_unlock(&ex->mtx);
 		while ((m = list) != NULL) {
 			list = m->next;
 			pthread_mutex_lock(&ex->mtx);
 			late = ex->stop && ctg_clock_mono_ms() >= ex->stop_deadline_ms;
+			ex->nmsgs--;
+			ex->nbytes -= m->len;
 			pthread_mutex_unlock(&ex->mtx);
 			if (late || sendto(ex->fd, m->text, m->len, MSG_NOSIGNAL,
 			    (const struct sockaddr *)&ex->addr, ex->addrlen) == -1)

@@ -23,6 +23,7 @@
 
 #define BUSY_TIMEOUT_MS 2000
 #define FOLLOW_POLL_MS  200
+#define ROTATE_OPEN_TRIES 50    /* polls: 10 s for a new file to become readable */
 #define MAX_PARAMS      32
 #define TOP_N           10
 
@@ -402,7 +403,7 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	sqlite3 *cur = db;      /* the file being followed */
 	struct stat seen;
 	long long last_id = 0, waited = 0;
-	int rc;
+	int rc, open_tries = 0;
 
 	lc_select_list(cols, ncols, select, sizeof(select));
 	if (o->cmd == CMD_HISTORY) {
@@ -483,12 +484,25 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 			break;
 		if (rotated) {
 			sqlite3 *next;
+			FILE *quiet = fopen("/dev/null", "we");
+			int orc;
 
-			/* the old file read to its end above: on to the new one */
-			if (lc_open_db(o->db, &next, err) != 0) {
+			/*
+			 * The old file read to its end above: on to the new one.
+			 * The daemon may be creating it right now (no schema yet):
+			 * keep reading the old file and try again next turn, for
+			 * a while, before saying why it cannot be read.
+			 */
+			orc = lc_open_db(o->db, &next, quiet != NULL ? quiet : err);
+			if (quiet != NULL)
+				fclose(quiet);
+			if (orc != 0 && ++open_tries < ROTATE_OPEN_TRIES)
+				continue;
+			if (orc != 0 && lc_open_db(o->db, &next, err) != 0) {
 				rc = 1;
 				break;
 			}
+			open_tries = 0;
 			sqlite3_finalize(st);
 			st = NULL;
 			if (cur != db)

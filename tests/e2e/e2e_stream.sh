@@ -210,6 +210,7 @@ for s in log history events; do
 
 	# the follower through rotation 1: from A's cursor to where it stopped
 	ctg_check "$s: the follower ran without error" test ! -s "$T/F.$s.err"
+	[ -s "$T/F.$s.err" ] && head -n 5 "$T/F.$s.err" | sed 's/^/# /'
 	cursor_of "$s" "$T/F.$s.json" >"$T/F.$s.ids"
 	last=$(tail -n 1 "$T/F.$s.ids")
 	awk -v a="${CUR[$s]}" -v b="${last:-0}" '$1 > a && $1 <= b' "$T/all.$s.ids" >"$T/F.$s.want"

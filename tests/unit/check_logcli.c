@@ -657,6 +657,51 @@ START_TEST(test_events)
 }
 END_TEST
 
+/*
+ * A rotation caught while the new file is still being made (it exists,
+ * empty, for a second): the follower keeps at it and goes on in the new
+ * file; a file whose ids start again (no ids carried over) is read from
+ * its start.
+ */
+static void *
+slow_rotation(void *arg)
+{
+	struct ctg_auditlog *log;
+	char moved[300];
+	FILE *f;
+
+	(void)arg;
+	usleep(400 * 1000);
+	snprintf(moved, sizeof(moved), "%s.1", dbpath);
+	ck_assert_int_eq(rename(dbpath, moved), 0);
+	f = fopen(dbpath, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	usleep(1000 * 1000);
+	log = open_writer();
+	verdict(log, now_us(), 4, 6, "10.7.7.7", 1111, "10.6.6.6", 80,
+	    CTG_ACT_DROP, CTG_R_TCP_FLAGS_XMAS, "late", 77);
+	verdict(log, now_us(), 4, 6, "10.7.7.8", 1111, "10.6.6.6", 80,
+	    CTG_ACT_ACCEPT, CTG_R_NONE, "late", 78);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	return NULL;
+}
+
+START_TEST(test_follow_slow_rotation)
+{
+	pthread_t t;
+	int rc;
+
+	pthread_create(&t, NULL, slow_rotation, NULL);
+	rc = run("log", "-d", dbpath, "--format", "csv", "--follow-for-ms", "2800", NULL);
+	pthread_join(t, NULL);
+	ck_assert_str_eq(err_text, "");
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(csv_ids(), "1 2 3 4 5 6 7 1 2");
+}
+END_TEST
+
 START_TEST(test_parse_time)
 {
 	long long t;
@@ -1089,6 +1134,7 @@ logcli_suite(void)
 	tcase_add_test(tc, test_after_id);
 	tcase_add_test(tc, test_history_after_seq);
 	tcase_add_test(tc, test_events);
+	tcase_add_test(tc, test_follow_slow_rotation);
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_db_errors);
 	tcase_add_test(tc, test_locked);
