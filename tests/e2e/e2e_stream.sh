@@ -79,7 +79,7 @@ cat >"$CONF" <<EOF
 queue = { first = 0; count = 1; };
 tracker = { timeouts = { tcp_fin_wait = 1; tcp_close_wait = 1; tcp_last_ack = 1;
 	tcp_time_wait = 1; tcp_close = 1; }; };
-log = { database = "$DB"; policy = "all"; };
+log = { database = "$DB"; policy = "all"; export = "syslog"; export_socket = "$T/sink.sock"; };
 daemon = {
 	user = "";
 	pidfile = "$T/ctguardd.pid";
@@ -127,6 +127,14 @@ if ! ctg_http_server "$CTG_NS_SRV" "$www" "$PORT"; then
 	echo "not ok - HTTP server did not start"
 	exit 1
 fi
+# a syslog stand-in for log.export: takes the datagrams, nothing more
+ctg_bg "$CTG_NS_GW" "$T/sink.log" timeout 300 python3 -c "
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+while True:
+    s.recv(9000)" "$T/sink.sock"
+ctg_wait_for 5 test -S "$T/sink.sock"
 if ! ctg_quiet "$SETUP" install --netns "$CTG_NS_GW" --queues 0:1 ||
     ! start_daemon; then
 	echo "not ok - daemon did not start"
@@ -176,6 +184,14 @@ else
 fi
 ctg_check "traffic after the restart" traffic 5
 ctg_check "its connection rows are written" ctg_wait_for 15 conns_written 5
+# log.export's counters in ctguard stats and the Prometheus text: since
+# this start, every verdict row of this file was sent, none dropped
+nrows=$(file_ids log "$DB" | wc -l)
+exported() { ctl stats | grep -qx "log exported $nrows export_dropped 0"; }
+ctg_check "ctguard stats: log exported $nrows export_dropped 0" ctg_wait_for 10 exported
+ctg_check "Prometheus: ctguard_log_exported_total $nrows, ctguard_log_export_dropped_total 0" \
+    eval "ctl stats --prometheus | grep -qx 'ctguard_log_exported_total $nrows' &&
+        ctl stats --prometheus | grep -qx 'ctguard_log_export_dropped_total 0'"
 ctg_check "clean stop" stop_daemon
 
 # --- the checks, stream by stream
