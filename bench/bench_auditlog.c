@@ -7,6 +7,8 @@
  * usage: bench_auditlog [DB_PATH [RECORDS [BATCH_MAX]]]
  * The producer blocks when the ring is full (block_when_full), so the
  * figure is the writer's rate, and nothing may be dropped.
+ * CTG_BENCH_EXPORT=SOCKET also exports every row (log.export) to that
+ * unix datagram socket: the writer's share of the export is in the time.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +65,10 @@ main(int argc, char **argv)
 	c.batch_ms = 200;
 	c.memory_bound_records = 100000;
 	c.block_when_full = true;
+	struct ctg_logexport_config ec = { .socket_path = getenv("CTG_BENCH_EXPORT"),
+		.facility = -1, .tag = "bench" };
+	if (ec.socket_path != NULL && ec.socket_path[0] != '\0')
+		c.export = &ec;
 	remove_db(path);
 	log = ctg_auditlog_open(&c, err, sizeof(err));
 	if (log == NULL) {
@@ -115,5 +121,8 @@ main(int argc, char **argv)
 	    (unsigned long long)st.dropped, (unsigned long long)st.batches);
 	printf("time: %.3f s  rate: %.0f rows/s\n", t1 - t0,
 	    (double)st.written / (t1 - t0));
+	if (c.export != NULL)
+		printf("exported: %llu  export_dropped: %llu (at the commit of the last row)\n",
+		    (unsigned long long)st.exported, (unsigned long long)st.export_dropped);
 	return st.written == n && st.dropped == 0 ? 0 : 1;
 }

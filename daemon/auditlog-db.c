@@ -27,8 +27,8 @@ static const char verdict_insert_sql[] =
 	"INSERT INTO verdicts (time_us, conn_id, packet_no, direction, proto,"
 	" family, src, src_bin, sport, dst, dst_bin, dport, tcp_flags, ctstate,"
 	" orig_before, resp_before, orig_after, resp_after, verdict, reason,"
-	" rule, queue, length) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
-	" ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
+	" rule, queue, length, id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+	" ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)";
 
 /* A tracker that reuses an id (e.g. after a restart) replaces the old row. */
 static const char conn_insert_sql[] =
@@ -36,18 +36,18 @@ static const char conn_insert_sql[] =
 	" family, src, src_bin, sport, dst, dst_bin, dport, conn_state, history,"
 	" orig_pkts, orig_bytes, resp_pkts, resp_bytes, orig_state, resp_state,"
 	" end_reason, rule, offloaded, offload_orig_pkts, offload_orig_bytes,"
-	" offload_resp_pkts, offload_resp_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
-	" ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
-	" ?22, ?23, ?24, ?25, ?26)";
+	" offload_resp_pkts, offload_resp_bytes, seq) VALUES (?1, ?2, ?3, ?4, ?5,"
+	" ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,"
+	" ?21, ?22, ?23, ?24, ?25, ?26, ?27)";
 
 static const char event_insert_sql[] =
-	"INSERT INTO events (time_us, kind, count, detail) VALUES (?1, ?2, ?3, ?4)";
+	"INSERT INTO events (time_us, kind, count, detail, id) VALUES (?1, ?2, ?3, ?4, ?5)";
 
 static const char verdict_group_head_sql[] =
 	"INSERT OR FAIL INTO verdicts (time_us, conn_id, packet_no, direction, proto,"
 	" family, src, src_bin, sport, dst, dst_bin, dport, tcp_flags, ctstate,"
 	" orig_before, resp_before, orig_after, resp_after, verdict, reason,"
-	" rule, queue, length) VALUES ";
+	" rule, queue, length, id) VALUES ";
 
 static const char *const insert_sql[STMT_MAX] = {
 	[STMT_VERDICT] = verdict_insert_sql,
@@ -165,6 +165,30 @@ migrate_v2_v3(sqlite3 *db, char *err, size_t errlen)
 }
 
 /*
+ * Version 4: connections.seq, the order in which connection rows were
+ * written (a connection's id is its start, and it is written at its end),
+ * so that a reader can resume the connections after the last one it saw.
+ * Rows of older versions have none (NULL: before every numbered one).
+ */
+static const char schema_v4_sql[] =
+    "ALTER TABLE connections ADD COLUMN seq INTEGER;"
+    "CREATE INDEX connections_seq ON connections(seq);";
+
+static int
+migrate_v3_v4(sqlite3 *db, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, schema_v4_sql, NULL, NULL, &msg) != SQLITE_OK) {
+		snprintf(err, errlen, "schema version 4 (connections.seq): %s",
+		    msg != NULL ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * migrations[v] takes a database from version v to v + 1; they run in order
  * in one transaction. Adding version 2 is adding one function here (and
  * keeping schema.sql as the history of version 1, with the v2 changes in
@@ -174,6 +198,7 @@ static int (*const migrations[])(sqlite3 *, char *, size_t) = {
 	migrate_v0_v1,
 	migrate_v1_v2,
 	migrate_v2_v3,
+	migrate_v3_v4,
 };
 
 #define SCHEMA_VERSION ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -386,6 +411,116 @@ audit_db_replaced(struct ctg_auditlog *log, char *why, size_t whylen)
 }
 
 /*
+ * Ids continue after the highest this writer, this file or the state file
+ * has seen: a fresh file (rotated, deleted, a new path) does not restart
+ * them at 1, so a reader resumes by id alone. Rows of this file that a
+ * past writer numbered higher (no state file, a restored copy) also count.
+ */
+static int
+seed_ids(struct ctg_auditlog *log, sqlite3 *db, char *err, size_t errlen)
+{
+	static const char *const max_sql[SEQ_MAX] = {
+		[SEQ_VERDICT] = "SELECT max(id) FROM verdicts",
+		[SEQ_CONN] = "SELECT max(seq) FROM connections",
+		[SEQ_EVENT] = "SELECT max(id) FROM events",
+	};
+
+	for (int i = 0; i < SEQ_MAX; i++) {
+		sqlite3_stmt *st;
+		int rc = sqlite3_prepare_v2(db, max_sql[i], -1, &st, NULL);
+
+		if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int64_t m = sqlite3_column_int64(st, 0);
+
+			if (m >= log->next_id[i])
+				log->next_id[i] = m + 1;
+			rc = SQLITE_OK;
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "%s: %s", log->path, sqlite3_errmsg(db));
+			return -1;
+		}
+		if (log->next_id[i] < 1)
+			log->next_id[i] = 1;
+	}
+	return 0;
+}
+
+/*
+ * The state file: "ctguard-log-ids 1" then one "NAME NEXT" line per
+ * stream. Unreadable or absent: ids come from the database alone.
+ */
+static const char *const ids_names[SEQ_MAX] = {
+	[SEQ_VERDICT] = "verdicts",
+	[SEQ_CONN] = "connections",
+	[SEQ_EVENT] = "events",
+};
+
+void
+audit_ids_load(struct ctg_auditlog *log)
+{
+	char line[128], name[32];
+	long long v;
+	FILE *f;
+
+	if (log->ids_path == NULL || (f = fopen(log->ids_path, "re")) == NULL)
+		return;
+	if (fgets(line, sizeof(line), f) == NULL ||
+	    strcmp(line, "ctguard-log-ids 1\n") != 0) {
+		fclose(f);
+		return;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%31s %lld", name, &v) != 2 || v < 1)
+			continue;
+		for (int i = 0; i < SEQ_MAX; i++)
+			if (strcmp(name, ids_names[i]) == 0 && v > log->next_id[i])
+				log->next_id[i] = v;
+	}
+	fclose(f);
+	memcpy(log->saved_id, log->next_id, sizeof(log->saved_id));
+}
+
+/*
+ * Written before the commit that uses the ids: a crash after it leaves a
+ * gap in the numbers, never a repeat. Replaced by rename, so a reader (or
+ * a crash) sees the old or the new file whole; no fsync: at most a few
+ * commits per second, and after a power loss the database's own maximum
+ * still counts when the file is the same.
+ */
+int
+audit_ids_save(struct ctg_auditlog *log)
+{
+	char tmp[4096];
+	FILE *f;
+	int ok;
+
+	if (log->ids_path == NULL ||
+	    memcmp(log->saved_id, log->next_id, sizeof(log->saved_id)) == 0)
+		return 0;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", log->ids_path) >= sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((f = fopen(tmp, "we")) == NULL)
+		return -1;
+	fprintf(f, "ctguard-log-ids 1\n");
+	for (int i = 0; i < SEQ_MAX; i++)
+		fprintf(f, "%s %" PRId64 "\n", ids_names[i], log->next_id[i]);
+	ok = !ferror(f);
+	if (fclose(f) != 0 || !ok || rename(tmp, log->ids_path) == -1) {
+		int e = errno;
+
+		unlink(tmp);
+		errno = e;
+		return -1;
+	}
+	memcpy(log->saved_id, log->next_id, sizeof(log->saved_id));
+	return 0;
+}
+
+/*
  * Create the file if needed (mode 0640 whatever the umask, group if set),
  * open it, bring the schema to our version and prepare the inserts.
  */
@@ -453,6 +588,8 @@ audit_db_open(struct ctg_auditlog *log, char *err, size_t errlen)
 			goto out_close;
 		}
 	}
+	if (seed_ids(log, db, err, errlen) == -1)
+		goto out_close;
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	log->db = db;
 	audit_apply_max_pages(log);

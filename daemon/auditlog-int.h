@@ -77,7 +77,18 @@ enum {
  * a copy of every page it changes, which cost more than grouping saved.
  */
 #define VERDICT_GROUP 16
-#define VERDICT_COLS 23
+#define VERDICT_COLS 24
+
+/*
+ * The ids a stream resumes by: verdicts.id, connections.seq, events.id.
+ * The writer binds them itself (SQLite would restart a fresh file at 1).
+ */
+enum {
+	SEQ_VERDICT,
+	SEQ_CONN,
+	SEQ_EVENT,
+	SEQ_MAX
+};
 
 /* Text a row binds that is not in its slot: kept until the row is stepped. */
 struct row_text {
@@ -161,6 +172,11 @@ struct ctg_auditlog {
 	ino_t db_ino;
 	uint64_t next_check_ms;
 	uint64_t replaced;              /* times the file was found gone or replaced */
+	int64_t next_id[SEQ_MAX];       /* the next row's id; never goes down */
+	int64_t saved_id[SEQ_MAX];      /* next_id as ids_path last says */
+	char *ids_path;                 /* NULL = no state file */
+	bool ids_save_failed;           /* reported once */
+	struct ctg_logexport *export;   /* NULL = log.export none */
 };
 
 /* auditlog-db.c */
@@ -173,6 +189,10 @@ void audit_db_forget_wal(struct ctg_auditlog *log);
 int audit_db_replaced(struct ctg_auditlog *log, char *why, size_t whylen);
 int audit_query_int(sqlite3 *db, const char *sql, int *out);
 int audit_exec_simple(sqlite3 *db, const char *sql);
+/* ids_path into next_id (at open, before the first file). */
+void audit_ids_load(struct ctg_auditlog *log);
+/* next_id into ids_path, when it moved; -1 and errno when it could not. */
+int audit_ids_save(struct ctg_auditlog *log);
 
 /* auditlog-writer.c */
 void *audit_writer_main(void *arg);

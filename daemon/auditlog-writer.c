@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ctguard/clock.h"
+#include "ctguard/logexport.h"
 #include "ctguard/packet.h"
 #include "ctguard/reason.h"
 #include "ctguard/record.h"
@@ -64,7 +65,7 @@ bind_tuple(sqlite3_stmt *st, int col, const struct ctg_tuple *t,
 /* One verdict row at parameters base+1 .. base+VERDICT_COLS. */
 static void
 bind_verdict(sqlite3_stmt *st, int base, const struct ctg_verdict_record *v,
-    struct row_text *txt)
+    struct row_text *txt, int64_t id)
 {
 	uint8_t bin[2][16];
 
@@ -100,6 +101,7 @@ bind_verdict(sqlite3_stmt *st, int base, const struct ctg_verdict_record *v,
 	bind_text_n(st, base + 21, v->rule, sizeof(v->rule));
 	sqlite3_bind_int(st, base + 22, v->queue);
 	sqlite3_bind_int64(st, base + 23, v->length);
+	sqlite3_bind_int64(st, base + 24, id);
 }
 
 static sqlite3_stmt *
@@ -111,7 +113,7 @@ bind_slot(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
 	switch (s->type) {
 	case CTG_AUDIT_VERDICT:
 		st = log->stmt[STMT_VERDICT];
-		bind_verdict(st, 0, &s->v, &log->text[0]);
+		bind_verdict(st, 0, &s->v, &log->text[0], log->next_id[SEQ_VERDICT]++);
 		return st;
 	case CTG_AUDIT_CONN: {
 		const struct ctg_conn_record *c = &s->c;
@@ -155,6 +157,7 @@ bind_slot(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
 		sqlite3_bind_text(st, 20, ctg_end_reason_name(c->end_reason),
 		    -1, SQLITE_STATIC);
 		bind_text_n(st, 21, c->rule, sizeof(c->rule));
+		sqlite3_bind_int64(st, 27, log->next_id[SEQ_CONN]++);
 		return st;
 	}
 	case CTG_AUDIT_EVENT: {
@@ -166,6 +169,7 @@ bind_slot(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
 		    SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, (sqlite3_int64)e->count);
 		bind_text_n(st, 4, e->detail, sizeof(e->detail));
+		sqlite3_bind_int64(st, 5, log->next_id[SEQ_EVENT]++);
 		return st;
 	}
 	default:
@@ -187,7 +191,8 @@ step_verdict_group(struct ctg_auditlog *log, const struct ctg_audit_slot *s)
 	int rc;
 
 	for (int r = 0; r < VERDICT_GROUP; r++)
-		bind_verdict(st, r * VERDICT_COLS, &s[r].v, &log->text[r]);
+		bind_verdict(st, r * VERDICT_COLS, &s[r].v, &log->text[r],
+		    log->next_id[SEQ_VERDICT]++);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	return rc;
@@ -508,6 +513,17 @@ group_of_verdicts(const struct ctg_audit_slot *s)
 }
 
 /*
+ * log.export: the verdict rows just committed, read back and printed as
+ * `ctguard log --format json` prints them. After the commit, so that only
+ * what the database holds is sent; a failed send is only counted.
+ */
+static void
+export_rows(struct ctg_auditlog *log, int64_t first, int64_t last)
+{
+	ctg_logexport_verdicts(log->export, log->db, first, last);
+}
+
+/*
  * One transaction of up to batch_max pending slots. On success they leave
  * the buffer; on any failure they stay, the transaction is rolled back and
  * the caller decides when to try again.
@@ -518,9 +534,12 @@ write_batch(struct ctg_auditlog *log, bool grouped)
 	size_t n = log->pend_count < log->batch_max ?
 	    log->pend_count : log->batch_max;
 	struct ctg_audit_slot *s = log->pend + log->pend_start;
+	int64_t first_id[SEQ_MAX];
 	uint64_t skipped = 0;
 	int rc;
 
+	/* ids of rows a rollback undoes are given again */
+	memcpy(first_id, log->next_id, sizeof(first_id));
 	rc = audit_exec_simple(log->db, "BEGIN IMMEDIATE");
 	if (rc != SQLITE_OK) {
 		snprintf(log->batch_error, sizeof(log->batch_error), "%s",
@@ -545,6 +564,7 @@ write_batch(struct ctg_auditlog *log, bool grouped)
 			 */
 			if (!sqlite3_get_autocommit(log->db))
 				audit_exec_simple(log->db, "ROLLBACK");
+			memcpy(log->next_id, first_id, sizeof(first_id));
 			return write_batch(log, false);
 		}
 		st = bind_slot(log, &s[i]);
@@ -562,9 +582,16 @@ write_batch(struct ctg_auditlog *log, bool grouped)
 		}
 		goto out_rollback;
 	}
+	if (audit_ids_save(log) == -1 && !log->ids_save_failed) {
+		log->ids_save_failed = true;
+		report(log, "audit log: cannot write %s (%s): ids continue from "
+		    "the database alone after a restart", log->ids_path, strerror(errno));
+	}
 	rc = audit_exec_simple(log->db, "COMMIT");
 	if (rc != SQLITE_OK)
 		goto out_rollback;
+	if (log->export != NULL && log->next_id[SEQ_VERDICT] > first_id[SEQ_VERDICT])
+		export_rows(log, first_id[SEQ_VERDICT], log->next_id[SEQ_VERDICT] - 1);
 
 	for (size_t i = 0; i < n; i++) {
 		if (s[i].synthetic)
@@ -593,6 +620,7 @@ out_rollback:
 	/* FULL and IOERR may have rolled back already (lang_transaction §3). */
 	if (!sqlite3_get_autocommit(log->db))
 		audit_exec_simple(log->db, "ROLLBACK");
+	memcpy(log->next_id, first_id, sizeof(first_id));
 	return rc;
 }
 
@@ -828,8 +856,17 @@ audit_writer_main(void *arg)
 			audit_db_close_rotated(log);
 			if (audit_db_open(log, err, sizeof(err)) == -1)
 				enter_degraded(log, SQLITE_CANTOPEN, err);
-			else
+			else {
+				char msg[256];
+
 				log->next_try_ms = 0;
+				/* the first row of a rotated-to file says where the streams go on */
+				snprintf(msg, sizeof(msg), "audit database reopened: ids go on "
+				    "from verdicts %" PRId64 ", connections %" PRId64 ", events %"
+				    PRId64, log->next_id[SEQ_VERDICT], log->next_id[SEQ_CONN],
+				    log->next_id[SEQ_EVENT]);
+				add_event(log, CTG_EV_LOG_REOPEN, msg);
+			}
 		}
 		if (rq.stop && stop_deadline == 0) {
 			stop_deadline = ctg_clock_mono_ms() + SHUTDOWN_GRACE_MS;

@@ -96,6 +96,8 @@ auditlog_free(struct ctg_auditlog *log)
 	free(log->drops_seen);
 	free(log->pend);
 	free(log->path);
+	free(log->ids_path);
+	ctg_logexport_close(log->export);
 	pthread_cond_destroy(&log->wake);
 	pthread_cond_destroy(&log->done);
 	pthread_mutex_destroy(&log->mtx);
@@ -205,6 +207,14 @@ ctg_auditlog_open(const struct ctg_auditlog_config *cfg, char *err,
 	 * its log.
 	 */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	if (cfg->ids_path != NULL && cfg->ids_path[0] != '\0') {
+		if ((log->ids_path = strdup(cfg->ids_path)) == NULL)
+			goto out_nomem;
+		audit_ids_load(log);
+	}
+	if (cfg->export != NULL && cfg->export->socket_path != NULL &&
+	    (log->export = ctg_logexport_open(cfg->export, err, errlen)) == NULL)
+		goto out_free;
 	if (audit_db_open(log, err, errlen) == -1)
 		goto out_free;
 	/* signals are the main thread's business: the writer never takes them */
@@ -286,6 +296,7 @@ ctg_auditlog_stats(struct ctg_auditlog *log, struct ctg_auditlog_stats *st)
 	st->pending = log->st_pend + ring_pending;
 	st->dropped = log->st_lost + ring_dropped;
 	pthread_mutex_unlock(&log->mtx);
+	ctg_logexport_counts(log->export, &st->exported, &st->export_dropped);
 }
 
 void

@@ -18,6 +18,7 @@
 #include "ctguard/cfgtext.h"
 #include "ctguard/config.h"
 #include "ctguard/escape.h"
+#include "ctguard/logexport.h"
 
 /* A configuration file is a page of text; anything bigger is a mistake. */
 
@@ -37,6 +38,9 @@ enum key_kind {
 	K_RELOAD,
 	K_MODE,
 	K_RULES,
+	K_EXPORT,               /* log.export: "none" or "syslog" */
+	K_FACILITY,             /* a syslog facility name */
+	K_TOKEN,                /* printable ASCII without spaces, 1-48 bytes */
 };
 
 struct key {
@@ -93,6 +97,10 @@ static const struct key log_keys[] = {
 	{ "strict_audit", K_BOOL, F(strict_audit), 0, 0, NULL },
 	{ "nat", K_BOOL, F(log_nat), 0, 0, NULL },
 	{ "group", K_NAME, F(log_group), 0, 0, NULL },
+	{ "export", K_EXPORT, F(log_export), 0, 0, NULL },
+	{ "export_socket", K_PATH, F(log_export_socket), 0, SOCKET_PATH_MAX, NULL },
+	{ "export_facility", K_FACILITY, F(log_export_facility), 0, 0, NULL },
+	{ "export_tag", K_TOKEN, F(log_export_tag), 1, CTG_LOGEXPORT_TAG_MAX, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -201,6 +209,10 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->log_retention_mb = 1024;
 	cfg->strict_audit = false;
 	cfg->log_nat = true;
+	cfg->log_export = false;
+	strcpy(cfg->log_export_socket, CTG_LOGEXPORT_DEFAULT_SOCKET);
+	strcpy(cfg->log_export_facility, "daemon");
+	strcpy(cfg->log_export_tag, CTG_LOGEXPORT_DEFAULT_TAG);
 
 	strcpy(cfg->user, "ctguard");
 	strcpy(cfg->pidfile, "/run/ctguard/ctguardd.pid");
@@ -567,6 +579,42 @@ parse_key(struct loader *ld, const config_setting_t *s, const struct key *k,
 		return parse_mode(ld, s, name, k, field(cfg, k));
 	case K_RULES:
 		return parse_rules(ld, s, name);
+	case K_EXPORT: {
+		static const char *const export_names[] = { "none", "syslog" };
+
+		if (parse_choice(ld, s, name, export_names, 2, &choice) == -1)
+			return -1;
+		*(bool *)field(cfg, k) = choice == 1;
+		return 0;
+	}
+	case K_FACILITY: {
+		const char *str = get_string(ld, s, name);
+
+		if (str == NULL)
+			return -1;
+		if (ctg_logexport_facility(str) == -1)
+			return setting_error(ld, s, name, "'%s' is not a syslog facility "
+			    "(daemon, user, auth, authpriv, local0 ... local7)", str);
+		snprintf(field(cfg, k), CTG_NAME_MAX, "%s", str);
+		return 0;
+	}
+	case K_TOKEN: {
+		const char *str = get_string(ld, s, name);
+		size_t len;
+
+		if (str == NULL)
+			return -1;
+		len = strlen(str);
+		if (len < (size_t)k->min || len > (size_t)k->max)
+			return setting_error(ld, s, name, "must be %lld to %lld bytes long",
+			    k->min, k->max);
+		for (size_t i = 0; i < len; i++)
+			if (str[i] <= 32 || str[i] >= 127)
+				return setting_error(ld, s, name, "only printable ASCII "
+				    "without spaces");
+		memcpy(field(cfg, k), str, len + 1);
+		return 0;
+	}
 	}
 	return setting_error(ld, s, name, "internal error: unhandled kind");
 }
@@ -790,6 +838,8 @@ print_group(const struct ctg_config *cfg, const struct key *keys, int depth,
 			break;
 		case K_PATH:
 		case K_NAME:
+		case K_FACILITY:
+		case K_TOKEN:
 			ctg_escape_quoted(out, f, CTG_ESC_CONFIG);
 			fputs(";\n", out);
 			break;
@@ -807,6 +857,9 @@ print_group(const struct ctg_config *cfg, const struct key *keys, int depth,
 			break;
 		case K_MODE:
 			fprintf(out, "\"%04o\";\n", *(const uint32_t *)f);
+			break;
+		case K_EXPORT:
+			fprintf(out, "\"%s\";\n", *(const bool *)f ? "syslog" : "none");
 			break;
 		case K_RULES:
 			fputs("[", out);

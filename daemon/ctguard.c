@@ -52,6 +52,7 @@ usage(FILE *out)
 	    "audit commands (read the SQLite database, -d PATH):\n"
 	    "  log       verdicts     (ctguard log --help)\n"
 	    "  history   ended connections\n"
+	    "  events    the daemon's events (starts, reloads, set changes, log gaps)\n"
 	    "  summary   counts by verdict, reason, rule, top talkers\n"
 	    "  report    charts of a period as one HTML page (ctguard report --help)\n", CTG_RUNDIR);
 }
@@ -356,7 +357,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	cmd = argv[i];
-	if (strcmp(cmd, "log") == 0 || strcmp(cmd, "history") == 0 || strcmp(cmd, "summary") == 0)
+	if (strcmp(cmd, "log") == 0 || strcmp(cmd, "history") == 0 || strcmp(cmd, "summary") == 0 ||
+	    strcmp(cmd, "events") == 0)
 		return ctg_logcli_main(argc - i, argv + i, stdout, stderr);
 	if (strcmp(cmd, "report") == 0)
 		return ctg_report_main(argc - i, argv + i, stdout, stderr);

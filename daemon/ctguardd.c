@@ -113,6 +113,15 @@ run_replay(struct options *o, struct ctg_config *cfg, struct ctg_ruleset *rs)
 			.group = "",
 			.block_when_full = true,
 		};
+		struct ctg_logexport_config ec = {
+			.socket_path = cfg->log_export_socket,
+			.facility = ctg_logexport_facility(cfg->log_export_facility),
+			.tag = cfg->log_export_tag,
+		};
+
+		/* log.export applies to a replay's decisions too (tests, trials) */
+		if (cfg->log_export)
+			lc.export = &ec;
 		log = ctg_auditlog_open(&lc, err, sizeof(err));
 		if (!log) {
 			fprintf(stderr, "ctguardd: %s\n", err);

@@ -147,6 +147,12 @@ open_auditlog(struct daemon *dm)
 		/* strict_audit drops what cannot be logged: it must see a full ring */
 		.backpressure = cfg->strict_audit,
 	};
+	struct ctg_logexport_config ec = {
+		.socket_path = cfg->log_export_socket,
+		.facility = ctg_logexport_facility(cfg->log_export_facility),
+		.tag = cfg->log_export_tag,
+	};
+	char ids_path[CTG_PATH_MAX + 16];
 	struct passwd *pw;
 
 	if (cfg->log_policy == CTG_LOG_NONE)
@@ -156,6 +162,13 @@ open_auditlog(struct daemon *dm)
 		lc.conn_kernel = ctgd_ctacct_conn;
 		lc.conn_kernel_arg = dm->ctacct;
 	}
+	/* the last stream ids, beside the other state kept across restarts */
+	if (cfg->state_file[0]) {
+		snprintf(ids_path, sizeof(ids_path), "%s.logids", cfg->state_file);
+		lc.ids_path = ids_path;
+	}
+	if (cfg->log_export)
+		lc.export = &ec;
 	/* opened as root, written as cfg->user: the files must be that user's */
 	if (cfg->user[0] && getuid() == 0 && (pw = getpwnam(cfg->user)) != NULL) {
 		lc.own_files = true;

@@ -15,7 +15,8 @@
 enum cmd {
 	CMD_LOG,
 	CMD_HISTORY,
-	CMD_SUMMARY
+	CMD_SUMMARY,
+	CMD_EVENTS
 };
 
 enum fmt {
@@ -49,8 +50,9 @@ struct opts {
 	enum fmt fmt;
 	bool follow;
 	long long follow_ms;    /* -1 = until interrupted */
-	bool has_after_id;      /* log: rows with an id above after_id only */
-	long long after_id;
+	bool has_after_id;      /* rows after this cursor only: log and events */
+	long long after_id;     /* --after-id (id), history --after-seq (seq) */
+	const char *kind;       /* events: --kind */
 };
 
 /* Column kinds: how a value is shown. */
@@ -93,6 +95,10 @@ struct printer {
 };
 
 /* logprint.c */
+extern const struct col lc_log_cols[];
+extern const int lc_log_ncols;
+/* "SELECT expr, expr ..." of cols into buf. */
+void lc_select_list(const struct col *cols, int ncols, char *buf, size_t len);
 void lc_format_time(long long us, char *buf, size_t len);
 /* Column i of the current row as shown for kind; NULL when out of memory. */
 char *lc_format_cell(enum kind kind, sqlite3_stmt *st, int i, enum jtype *jt);

@@ -22,6 +22,7 @@
 #include "ctguard/netaddr.h"
 #include "ctguard/proto.h"
 #include "ctguard/reason.h"
+#include "ctguard/record.h"
 #include "ctguard/types.h"
 #include "logcli-int.h"
 
@@ -167,6 +168,7 @@ static const char *const cmd_names[] = {
 	[CMD_LOG] = "log",
 	[CMD_HISTORY] = "history",
 	[CMD_SUMMARY] = "summary",
+	[CMD_EVENTS] = "events",
 };
 
 static void
@@ -183,20 +185,25 @@ usage(enum cmd cmd, FILE *f)
 	    cmd_names[cmd],
 	    cmd == CMD_LOG ? "Show packet verdicts, oldest first." :
 	    cmd == CMD_HISTORY ? "Show finished connections, oldest first." :
+	    cmd == CMD_EVENTS ? "Show the daemon's events (starts, reloads, set "
+	    "changes, log gaps...), oldest first." :
 	    "Count verdicts by verdict, reason and rule; top sources and "
 	    "destinations.",
 	    CTG_LOGCLI_DEFAULT_DB);
-	if (cmd != CMD_HISTORY)
+	if (cmd == CMD_LOG || cmd == CMD_SUMMARY)
 		fprintf(f,
 		    "      --verdict V     accept, drop or reject\n"
 		    "      --reason NAME   reason code, e.g. tcp_seq_above_window\n");
-	fprintf(f,
-	    "      --src ADDR[/LEN] source address or CIDR (IPv4 or IPv6)\n"
-	    "      --dst ADDR[/LEN] destination address or CIDR\n"
-	    "      --port N        source or destination port\n"
-	    "      --proto P       tcp, udp, icmp, icmpv6 or a number\n"
-	    "      --rule NAME     rule name\n"
-	    "      --conn ID       connection id\n");
+	if (cmd != CMD_EVENTS)
+		fprintf(f,
+		    "      --src ADDR[/LEN] source address or CIDR (IPv4 or IPv6)\n"
+		    "      --dst ADDR[/LEN] destination address or CIDR\n"
+		    "      --port N        source or destination port\n"
+		    "      --proto P       tcp, udp, icmp, icmpv6 or a number\n"
+		    "      --rule NAME     rule name\n"
+		    "      --conn ID       connection id\n");
+	else
+		fprintf(f, "      --kind K        one kind of event, e.g. rules_load\n");
 	if (cmd == CMD_HISTORY)
 		fprintf(f,
 		    "      --nat-addr ADDR[/LEN] public address of a NAT mapping: the\n"
@@ -209,11 +216,18 @@ usage(enum cmd cmd, FILE *f)
 		    " or csv\n");
 	else
 		fprintf(f, "      --format F      table (default), json or csv\n");
-	if (cmd == CMD_LOG)
-		fprintf(f, "      --follow        keep printing new verdicts "
-		    "until interrupted\n"
-		    "      --after-id N    only verdicts with an id above N (a shipper\n"
-		    "                      resumes after the last id it saw)\n");
+	if (cmd == CMD_LOG || cmd == CMD_EVENTS)
+		fprintf(f, "      --follow        keep printing new %s until interrupted\n"
+		    "      --after-id N    only %s with an id above N (a shipper\n"
+		    "                      resumes after the last id it saw; ids go on\n"
+		    "                      across log rotation and restarts)\n",
+		    cmd == CMD_LOG ? "verdicts" : "events", cmd == CMD_LOG ? "verdicts" : "events");
+	if (cmd == CMD_HISTORY)
+		fprintf(f, "      --follow        keep printing connections as they end,\n"
+		    "                      in the order they were written (seq)\n"
+		    "      --after-seq N   only connections written after seq N (the\n"
+		    "                      stream position: a connection's id is its\n"
+		    "                      start, but it is written at its end)\n");
 	fprintf(f, "  -h, --help          this text\n");
 }
 
@@ -248,7 +262,9 @@ struct cli {
 #define FOR_LOG         (1u << CMD_LOG)
 #define FOR_HISTORY     (1u << CMD_HISTORY)
 #define FOR_SUMMARY     (1u << CMD_SUMMARY)
-#define FOR_ALL         (FOR_LOG | FOR_HISTORY | FOR_SUMMARY)
+#define FOR_EVENTS      (1u << CMD_EVENTS)
+#define FOR_ROWS        (FOR_LOG | FOR_HISTORY | FOR_SUMMARY)   /* packets and connections */
+#define FOR_ALL         (FOR_ROWS | FOR_EVENTS)
 
 static int
 set_db(struct cli *c, const char *val)
@@ -397,6 +413,21 @@ set_after_id(struct cli *c, const char *val)
 }
 
 static int
+set_kind(struct cli *c, const char *val)
+{
+	/* the names are record.c's; its table may grow */
+	for (unsigned k = 0; k < 256; k++) {
+		const char *name = ctg_event_kind_name((enum ctg_event_kind)k);
+
+		if (name != NULL && strcmp(name, "unknown") != 0 && strcmp(name, val) == 0) {
+			c->o->kind = val;
+			return -1;
+		}
+	}
+	return usage_error(c->o->cmd, c->err, "unknown event kind '%s'", val);
+}
+
+static int
 set_limit(struct cli *c, const char *val)
 {
 	long long v;
@@ -461,19 +492,26 @@ static const struct option {
 	{ "until", 0, true, FOR_ALL, NULL, set_until },
 	{ "verdict", 0, true, FOR_LOG | FOR_SUMMARY, "log and summary", set_verdict },
 	{ "reason", 0, true, FOR_LOG | FOR_SUMMARY, "log and summary", set_reason },
-	{ "src", 0, true, FOR_ALL, NULL, set_src },
-	{ "dst", 0, true, FOR_ALL, NULL, set_dst },
-	{ "port", 0, true, FOR_ALL, NULL, set_port },
-	{ "proto", 0, true, FOR_ALL, NULL, set_proto },
-	{ "rule", 0, true, FOR_ALL, NULL, set_rule },
-	{ "conn", 0, true, FOR_ALL, NULL, set_conn },
+	{ "src", 0, true, FOR_ROWS, "log, history and summary", set_src },
+	{ "dst", 0, true, FOR_ROWS, "log, history and summary", set_dst },
+	{ "port", 0, true, FOR_ROWS, "log, history and summary", set_port },
+	{ "proto", 0, true, FOR_ROWS, "log, history and summary", set_proto },
+	{ "rule", 0, true, FOR_ROWS, "log, history and summary", set_rule },
+	{ "conn", 0, true, FOR_ROWS, "log, history and summary", set_conn },
+	{ "kind", 0, true, FOR_EVENTS, "events only", set_kind },
 	{ "nat-addr", 0, true, FOR_HISTORY, "history only", set_nat_addr },
 	{ "nat-port", 0, true, FOR_HISTORY, "history only", set_nat_port },
-	{ "limit", 0, true, FOR_LOG | FOR_HISTORY, "log and history", set_limit },
+	{ "limit", 0, true, FOR_LOG | FOR_HISTORY | FOR_EVENTS, "log, history and events",
+	    set_limit },
 	{ "format", 0, true, FOR_ALL, NULL, set_format },
-	{ "follow", 0, false, FOR_LOG, "log only", set_follow },
-	{ "follow-for-ms", 0, true, FOR_LOG, "log only", set_follow_for },  /* for tests */
-	{ "after-id", 0, true, FOR_LOG, "log only", set_after_id },
+	{ "follow", 0, false, FOR_LOG | FOR_HISTORY | FOR_EVENTS, "log, history and events",
+	    set_follow },
+	{ "follow-for-ms", 0, true, FOR_LOG | FOR_HISTORY | FOR_EVENTS,   /* for tests */
+	    "log, history and events", set_follow_for },
+	{ "after-id", 0, true, FOR_LOG | FOR_EVENTS, "log and events (history: --after-seq)",
+	    set_after_id },
+	{ "after-seq", 0, true, FOR_HISTORY, "history only (log and events: --after-id)",
+	    set_after_id },
 	{ "help", 'h', false, FOR_ALL, NULL, set_help },
 };
 
@@ -572,9 +610,11 @@ ctg_logcli_main(int argc, char **argv, FILE *out, FILE *err)
 		o.cmd = CMD_HISTORY;
 	else if (strcmp(argv[0], "summary") == 0)
 		o.cmd = CMD_SUMMARY;
+	else if (strcmp(argv[0], "events") == 0)
+		o.cmd = CMD_EVENTS;
 	else {
-		fprintf(err, "ctguard: unknown command '%s' (log, history or "
-		    "summary)\n", argv[0]);
+		fprintf(err, "ctguard: unknown command '%s' (log, history, events "
+		    "or summary)\n", argv[0]);
 		return 2;
 	}
 	o.db = CTG_LOGCLI_DEFAULT_DB;

@@ -14,6 +14,44 @@
 #include "ctguard/proto.h"
 #include "logcli-int.h"
 
+/*
+ * The verdict columns of `ctguard log`: the daemon's log.export prints
+ * the same (logexport.c), so that both streams carry the same fields.
+ */
+const struct col lc_log_cols[] = {
+	{ "id", "id", K_INT, true },
+	{ "time", "time_us", K_TIME, true },
+	{ "conn_id", "conn_id", K_INT, true },
+	{ "direction", "direction", K_TEXT, false },
+	{ "proto", "proto", K_PROTO, true },
+	{ "src", "src", K_TEXT, true },
+	{ "sport", "sport", K_INT, true },
+	{ "dst", "dst", K_TEXT, true },
+	{ "dport", "dport", K_INT, true },
+	{ "tcp_flags", "tcp_flags", K_TEXT, true },
+	{ "ctstate", "ctstate", K_TEXT, true },
+	{ "orig_before", "orig_before", K_TEXT, false },
+	{ "resp_before", "resp_before", K_TEXT, false },
+	{ "orig_after", "orig_after", K_TEXT, false },
+	{ "resp_after", "resp_after", K_TEXT, false },
+	{ "verdict", "verdict", K_TEXT, true },
+	{ "reason", "reason", K_TEXT, true },
+	{ "rule", "rule", K_TEXT, true },
+	{ "queue", "queue", K_INT, false },
+	{ "length", "length", K_INT, true },
+};
+
+const int lc_log_ncols = (int)(sizeof(lc_log_cols) / sizeof(lc_log_cols[0]));
+
+void
+lc_select_list(const struct col *cols, int ncols, char *buf, size_t len)
+{
+	size_t n = (size_t)snprintf(buf, len, "SELECT ");
+
+	for (int i = 0; i < ncols && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", i ? ", " : "", cols[i].expr);
+}
+
 void
 lc_format_time(long long us, char *buf, size_t len)
 {

@@ -23,31 +23,9 @@
 
 #define BUSY_TIMEOUT_MS 2000
 #define FOLLOW_POLL_MS  200
+#define ROTATE_OPEN_TRIES 50    /* polls: 10 s for a new file to become readable */
 #define MAX_PARAMS      32
 #define TOP_N           10
-
-static const struct col log_cols[] = {
-	{ "id", "id", K_INT, true },
-	{ "time", "time_us", K_TIME, true },
-	{ "conn_id", "conn_id", K_INT, true },
-	{ "direction", "direction", K_TEXT, false },
-	{ "proto", "proto", K_PROTO, true },
-	{ "src", "src", K_TEXT, true },
-	{ "sport", "sport", K_INT, true },
-	{ "dst", "dst", K_TEXT, true },
-	{ "dport", "dport", K_INT, true },
-	{ "tcp_flags", "tcp_flags", K_TEXT, true },
-	{ "ctstate", "ctstate", K_TEXT, true },
-	{ "orig_before", "orig_before", K_TEXT, false },
-	{ "resp_before", "resp_before", K_TEXT, false },
-	{ "orig_after", "orig_after", K_TEXT, false },
-	{ "resp_after", "resp_after", K_TEXT, false },
-	{ "verdict", "verdict", K_TEXT, true },
-	{ "reason", "reason", K_TEXT, true },
-	{ "rule", "rule", K_TEXT, true },
-	{ "queue", "queue", K_INT, false },
-	{ "length", "length", K_INT, true },
-};
 
 static const struct col history_cols[] = {
 	{ "id", "id", K_INT, true },
@@ -74,12 +52,23 @@ static const struct col history_cols[] = {
 	{ "nat_sport", "nat_sport", K_INT, true },
 	{ "nat_dst", "nat_dst", K_TEXT, true },
 	{ "nat_dport", "nat_dport", K_INT, true },
+	/* the stream position (schema 4): the order rows were written in */
+	{ "seq", "seq", K_INT, false },
 };
 
-/* Before schema 2 there is no mapping to show. */
+/* Before schema 2 there is no mapping to show, before 4 no seq. */
 #define HISTORY_V1_SOURCE "(SELECT *, NULL AS nat_src, NULL AS nat_sport," \
 	" NULL AS nat_dst, NULL AS nat_dport, NULL AS nat_src_bin," \
-	" NULL AS nat_dst_bin FROM connections)"
+	" NULL AS nat_dst_bin, NULL AS seq FROM connections)"
+#define HISTORY_V2_SOURCE "(SELECT *, NULL AS seq FROM connections_nat)"
+
+static const struct col events_cols[] = {
+	{ "id", "id", K_INT, true },
+	{ "time", "time_us", K_TIME, true },
+	{ "kind", "kind", K_TEXT, true },
+	{ "count", "count", K_INT, true },
+	{ "detail", "detail", K_TEXT, true },
+};
 
 static const struct col summary_cols[] = {
 	{ "group", NULL, K_TEXT, true },
@@ -169,6 +158,25 @@ build_where(const struct opts *o, bool has_nat, char *w, size_t wlen, struct par
 	bool conns = o->cmd == CMD_HISTORY;
 
 	snprintf(w, wlen, " WHERE 1");
+	if (o->cmd == CMD_EVENTS) {
+		if (o->has_since) {
+			append(w, wlen, " AND time_us >= ?");
+			add_param(p, P_INT, o->since_us, NULL);
+		}
+		if (o->has_until) {
+			append(w, wlen, " AND time_us < ?");
+			add_param(p, P_INT, o->until_us, NULL);
+		}
+		if (o->kind != NULL) {
+			append(w, wlen, " AND kind = ?");
+			add_param(p, P_TEXT, 0, o->kind);
+		}
+		if (o->has_after_id) {
+			append(w, wlen, " AND id > ?");
+			add_param(p, P_INT, o->after_id, NULL);
+		}
+		return;
+	}
 	if (o->has_since) {
 		/* A connection is in range when any of it is. */
 		append(w, wlen, conns ? " AND last_us >= ?" : " AND time_us >= ?");
@@ -235,9 +243,12 @@ build_where(const struct opts *o, bool has_nat, char *w, size_t wlen, struct par
 		}
 		nat_where(o, "", w, wlen, p);
 	}
-	/* verdict ids only grow (rows are appended): the shipper's cursor */
-	if (o->has_after_id && !conns) {
-		append(w, wlen, " AND id > ?");
+	/*
+	 * The shipper's cursor: verdict ids and connection seqs only grow,
+	 * across files too (the writer continues them after a rotation).
+	 */
+	if (o->has_after_id) {
+		append(w, wlen, conns ? " AND seq > ?" : " AND id > ?");
 		add_param(p, P_INT, o->after_id, NULL);
 	}
 }
@@ -284,10 +295,10 @@ lc_db_error(sqlite3 *db, const char *path, int rc, FILE *err)
 	return 1;
 }
 
-/* Runs a prepared query to its end through the printer. */
+/* Runs a prepared query to its end through the printer; column cursor into *last_id. */
 static int
 run_rows(sqlite3 *db, sqlite3_stmt *st, struct printer *pr, const char *path,
-    long long *last_id, FILE *err)
+    long long *last_id, int cursor, FILE *err)
 {
 	struct cell row[32];
 	int rc;
@@ -295,8 +306,8 @@ run_rows(sqlite3 *db, sqlite3_stmt *st, struct printer *pr, const char *path,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		for (int i = 0; i < pr->ncols; i++)
 			row[i].text = lc_format_cell(pr->cols[i].kind, st, i, &row[i].jt);
-		if (last_id != NULL)
-			*last_id = sqlite3_column_int64(st, 0);
+		if (last_id != NULL && sqlite3_column_type(st, cursor) != SQLITE_NULL)
+			*last_id = sqlite3_column_int64(st, cursor);
 		for (int i = 0; i < pr->ncols; i++) {
 			if (row[i].text == NULL) {
 				fprintf(err, "ctguard: out of memory\n");
@@ -336,12 +347,54 @@ sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+static int
+schema_version(sqlite3 *db)
+{
+	int version = 0;
+	sqlite3_stmt *vs;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &vs, NULL) == SQLITE_OK &&
+	    sqlite3_step(vs) == SQLITE_ROW)
+		version = sqlite3_column_int(vs, 0);
+	sqlite3_finalize(vs);
+	return version;
+}
+
+/*
+ * After a rotation: the cursor holds when the new file's ids follow the
+ * old one's (the writer continues them); a file whose ids start again
+ * (written by an older ctguard) is read from its start.
+ */
+static long long
+cursor_in_new_file(sqlite3 *db, const char *table, const char *cursor, long long last)
+{
+	char sql[256];
+	sqlite3_stmt *st;
+	long long keep = last;
+
+	snprintf(sql, sizeof(sql), "SELECT min(%s) FROM %s", cursor, table);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL &&
+	    sqlite3_column_int64(st, 0) <= last)
+		keep = 0;
+	sqlite3_finalize(st);
+	return keep;
+}
+
 int
 lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 {
-	const struct col *cols = o->cmd == CMD_LOG ? log_cols : history_cols;
-	int ncols = o->cmd == CMD_LOG ? NCOLS(log_cols) : NCOLS(history_cols);
-	const char *table = o->cmd == CMD_LOG ? "verdicts" : "connections_nat";
+	const struct col *cols = o->cmd == CMD_LOG ? lc_log_cols :
+	    o->cmd == CMD_EVENTS ? events_cols : history_cols;
+	int ncols = o->cmd == CMD_LOG ? lc_log_ncols :
+	    o->cmd == CMD_EVENTS ? NCOLS(events_cols) : NCOLS(history_cols);
+	const char *table = o->cmd == CMD_LOG ? "verdicts" :
+	    o->cmd == CMD_EVENTS ? "events" : "connections_nat";
+	/* the stream position: connections are written at their end, in seq order */
+	const char *cursor = o->cmd == CMD_HISTORY ? "seq" : "id";
+	int cursor_col = o->cmd == CMD_HISTORY ? ncols - 1 : 0;
+	const char *order = o->cmd == CMD_HISTORY && !o->follow && !o->has_after_id ?
+	    "id" : cursor;
 	char select[1024], where[2048], sql[8192];
 	bool has_nat = true;
 	struct params p = { 0 };
@@ -350,34 +403,26 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	sqlite3 *cur = db;      /* the file being followed */
 	struct stat seen;
 	long long last_id = 0, waited = 0;
-	int rc;
+	int rc, open_tries = 0;
 
-	snprintf(select, sizeof(select), "SELECT ");
-	for (int i = 0; i < ncols; i++) {
-		append(select, sizeof(select), i ? ", " : "");
-		append(select, sizeof(select), cols[i].expr);
-	}
+	lc_select_list(cols, ncols, select, sizeof(select));
 	if (o->cmd == CMD_HISTORY) {
-		int version = 0;
-		sqlite3_stmt *vs;
+		int version = schema_version(db);
 
-		if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &vs, NULL) == SQLITE_OK &&
-		    sqlite3_step(vs) == SQLITE_ROW)
-			version = sqlite3_column_int(vs, 0);
-		sqlite3_finalize(vs);
 		if (version < 2) {
 			table = HISTORY_V1_SOURCE;
 			has_nat = false;
-		}
+		} else if (version < 4)
+			table = HISTORY_V2_SOURCE;
 	}
 	build_where(o, has_nat, where, sizeof(where), &p);
 	if (o->limit > 0)
 		snprintf(sql, sizeof(sql), "SELECT * FROM (%s FROM %s%s ORDER BY "
-		    "id DESC LIMIT %lld) ORDER BY id", select, table, where,
-		    o->limit);
+		    "%s DESC LIMIT %lld) ORDER BY %s", select, table, where,
+		    order, o->limit, order);
 	else
-		snprintf(sql, sizeof(sql), "%s FROM %s%s ORDER BY id", select,
-		    table, where);
+		snprintf(sql, sizeof(sql), "%s FROM %s%s ORDER BY %s", select,
+		    table, where, order);
 	if (prepare(db, sql, &st, o->db, err) != 0)
 		return 1;
 	bind_params(st, &p);
@@ -389,7 +434,7 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 	}
 	if (o->has_after_id)
 		last_id = o->after_id;
-	rc = run_rows(db, st, &pr, o->db, &last_id, err);
+	rc = run_rows(db, st, &pr, o->db, &last_id, cursor_col, err);
 	sqlite3_finalize(st);
 	if (rc != 0)
 		goto out;
@@ -398,11 +443,11 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 		goto out;
 
 	/*
-	 * Poll by id: new rows only, same filters, widths kept. When the
+	 * Poll by cursor: new rows only, same filters, widths kept. When the
 	 * path names another file (the log was rotated: moved away, then the
 	 * daemon reopened it), the old file is read to its end first, then
-	 * the new one from its first row, so a follower loses and repeats
-	 * nothing. Ids start again in the new file.
+	 * the new one after the same cursor, so a follower loses and repeats
+	 * nothing.
 	 */
 	pr.widths_fixed = true;
 	{
@@ -413,8 +458,8 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 		memset(&p, 0, sizeof(p));
 		build_where(&fo, false, where, sizeof(where), &p);
 	}
-	snprintf(sql, sizeof(sql), "%s FROM %s%s AND id > ? ORDER BY id",
-	    select, table, where);
+	snprintf(sql, sizeof(sql), "%s FROM %s%s AND %s > ? ORDER BY %s",
+	    select, table, where, cursor, cursor);
 	if (stat(o->db, &seen) == -1)
 		memset(&seen, 0, sizeof(seen));
 	if (prepare(cur, sql, &st, o->db, err) != 0) {
@@ -433,25 +478,39 @@ lc_cmd_rows(sqlite3 *db, const struct opts *o, FILE *out, FILE *err)
 		    (now.st_ino != seen.st_ino || now.st_dev != seen.st_dev);
 		bind_params(st, &p);
 		sqlite3_bind_int64(st, p.n + 1, last_id);
-		rc = run_rows(cur, st, &pr, o->db, &last_id, err);
+		rc = run_rows(cur, st, &pr, o->db, &last_id, cursor_col, err);
 		sqlite3_reset(st);
 		if (rc != 0)
 			break;
 		if (rotated) {
 			sqlite3 *next;
+			FILE *quiet = fopen("/dev/null", "we");
+			int orc;
 
-			/* the old file read to its end above: on to the new one */
-			if (lc_open_db(o->db, &next, err) != 0) {
+			/*
+			 * The old file read to its end above: on to the new one.
+			 * The daemon may be creating it right now (no schema yet):
+			 * keep reading the old file and try again next turn, for
+			 * a while, before saying why it cannot be read.
+			 */
+			orc = lc_open_db(o->db, &next, quiet != NULL ? quiet : err);
+			if (quiet != NULL)
+				fclose(quiet);
+			if (orc != 0 && ++open_tries < ROTATE_OPEN_TRIES)
+				continue;
+			if (orc != 0 && lc_open_db(o->db, &next, err) != 0) {
 				rc = 1;
 				break;
 			}
+			open_tries = 0;
 			sqlite3_finalize(st);
 			st = NULL;
 			if (cur != db)
 				sqlite3_close(cur);
 			cur = next;
 			seen = now;
-			last_id = 0;
+			last_id = cursor_in_new_file(cur, o->cmd == CMD_HISTORY ?
+			    "connections" : table, cursor, last_id);
 			if (prepare(cur, sql, &st, o->db, err) != 0) {
 				rc = 1;
 				break;
@@ -493,7 +552,7 @@ summary_group(sqlite3 *db, const struct opts *o, const char *group,
 		return 1;
 	bind_params(st, &p);
 	if (pr->fmt != FMT_TABLE) {
-		rc = run_rows(db, st, pr, o->db, NULL, err);
+		rc = run_rows(db, st, pr, o->db, NULL, 0, err);
 		sqlite3_finalize(st);
 		return rc;
 	}

@@ -60,6 +60,7 @@ static const char *const event_kind_names[] = {
 	[CTG_EV_WARNING] = "warning",
 	[CTG_EV_SET_CHANGE] = "set_change",
 	[CTG_EV_OFFLOAD_START] = "offload_start",
+	[CTG_EV_LOG_REOPEN] = "log_reopen",
 };
 
 static const char *const log_level_names[] = {

@@ -89,6 +89,9 @@ ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom)
 		    live, max, evicted, refused);
 		ctg_strbuf_printf(o, "log written %" PRIu64 " dropped %" PRIu64 " pending %" PRIu64 " degraded %s\n",
 		    ls.written, ls.dropped, ls.pending, ls.degraded ? "yes" : "no");
+		if (dm->cfg->log_export)
+			ctg_strbuf_printf(o, "log exported %" PRIu64 " export_dropped %" PRIu64 "\n",
+			    ls.exported, ls.export_dropped);
 	}
 	struct ctgd_nat_stats ns;
 	ctgd_nat_stats(dm, &ns);
@@ -276,6 +279,15 @@ stats_prom(struct daemon *dm, struct ctg_strbuf *o)
 	ctg_strbuf_printf(o, "ctguard_log_pending %" PRIu64 "\n", ls.pending);
 	family(o, "ctguard_log_degraded", "gauge", "1 while the audit log cannot keep up or write.");
 	ctg_strbuf_printf(o, "ctguard_log_degraded %d\n", ls.degraded ? 1 : 0);
+	if (dm->cfg->log_export) {
+		family(o, "ctguard_log_exported_total", "counter",
+		    "Decisions sent to syslog as JSON lines (log.export).");
+		ctg_strbuf_printf(o, "ctguard_log_exported_total %" PRIu64 "\n", ls.exported);
+		family(o, "ctguard_log_export_dropped_total", "counter",
+		    "Decisions not sent to syslog: its socket was full or absent.");
+		ctg_strbuf_printf(o, "ctguard_log_export_dropped_total %" PRIu64 "\n",
+		    ls.export_dropped);
+	}
 	struct ctgd_nat_stats ns;
 	ctgd_nat_stats(dm, &ns);
 	if (ns.active) {

@@ -21,9 +21,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ctguard/logexport.h"
 #include "ctguard/record.h"
 
-#define CTG_AUDITLOG_SCHEMA_VERSION 3
+#define CTG_AUDITLOG_SCHEMA_VERSION 4
 
 /* The kernel's counters of a connection (conntrack accounting), totals per direction. */
 struct ctg_conn_kernel {
@@ -74,6 +75,19 @@ struct ctg_auditlog_config {
 	bool (*conn_kernel)(void *arg, const struct ctg_conn_record *rec,
 	    struct ctg_conn_kernel *out);
 	void *conn_kernel_arg;
+	/*
+	 * The stream ids (verdicts.id, connections.seq, events.id) are the
+	 * writer's: a new file (rotation, a deleted database, a restart on a
+	 * fresh path) continues after the highest id written before. ids_path
+	 * names a small file that keeps the last ids across restarts, written
+	 * before each commit (NULL = the database's own maximum only).
+	 */
+	const char *ids_path;
+	/*
+	 * Also send each committed verdict row as one JSON line (the fields of
+	 * `ctguard log --format json`) to syslog; NULL or socket_path NULL = off.
+	 */
+	const struct ctg_logexport_config *export;
 };
 
 struct ctg_auditlog_stats {
@@ -83,6 +97,8 @@ struct ctg_auditlog_stats {
 	uint64_t busy_retries;
 	uint64_t write_errors;          /* failed batches other than busy */
 	uint64_t batches;               /* committed transactions */
+	uint64_t exported;              /* verdict rows sent to syslog (log.export) */
+	uint64_t export_dropped;        /* rows not sent: socket full or absent */
 	bool degraded;
 	char last_error[256];
 };

@@ -73,6 +73,10 @@ struct ctg_config {
 	bool strict_audit;              /* drop packets that cannot be logged */
 	bool log_nat;                   /* record the kernel's NAT mappings */
 	char log_group[CTG_NAME_MAX];   /* group owning the database ("" = daemon's) */
+	bool log_export;                /* log.export = "syslog": decisions also to syslog */
+	char log_export_socket[CTG_PATH_MAX];   /* its unix datagram socket */
+	char log_export_facility[CTG_NAME_MAX]; /* "daemon", "local0" ... */
+	char log_export_tag[CTG_NAME_MAX];      /* RFC 5424 APP-NAME */
 
 	/* daemon */
 	char user[CTG_NAME_MAX];        /* run as ("" = stay root) */

@@ -90,6 +90,7 @@ enum ctg_event_kind {
 	CTG_EV_WARNING,
 	CTG_EV_SET_CHANGE,      /* a dynamic set changed: count = entries */
 	CTG_EV_OFFLOAD_START,   /* a connection's data left to the kernel: count = conn id */
+	CTG_EV_LOG_REOPEN,      /* the audit database reopened on request (rotation) */
 };
 
 struct ctg_event_record {

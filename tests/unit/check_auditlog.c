@@ -3,8 +3,10 @@
  * Audit log writer: the ring, batching, overflow accounting, busy retries,
  * disk full, schema versions, file mode, reopen and retention.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <check.h>
 #include <grp.h>
@@ -333,7 +335,7 @@ START_TEST(test_batching)
 	ck_assert_int_eq(q_int(db, "SELECT conn_id FROM verdicts WHERE packet_no = 7"), 8);
 	ck_assert_int_eq(q_int(db, "SELECT count(*) FROM verdicts_iso"
 	    " WHERE time LIKE '____-__-__T__:__:__.___'"), 1000);
-	ck_assert_int_eq(q_int(db, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(q_int(db, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 	sqlite3_close(db);
 	ctg_auditlog_close(log);
 }
@@ -1067,16 +1069,16 @@ START_TEST(test_migrate_v0)
 	base_config(&c);
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 	ck_assert_int_eq(count_path(dbpath, "PRAGMA auto_vacuum"), 2);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"
-	    " WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"), 13);
+	    " WHERE type = 'index' AND name NOT LIKE 'sqlite_%'"), 14);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM sqlite_master"
 	    " WHERE type = 'view'"), 4);
-	/* and opening it again (already at version 3) keeps it */
+	/* and opening it again (already at the current version) keeps it */
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 }
 END_TEST
 
@@ -1099,7 +1101,7 @@ START_TEST(test_migrate_v1)
 	base_config(&c);
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM connections"), 1);
 	/* a mapping of the same tuple, 1 s later: the view joins them */
 	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
@@ -1121,8 +1123,8 @@ START_TEST(test_migrate_v1)
 END_TEST
 
 /*
- * A version 2 database (made here by taking version 3's columns away)
- * gains the offload columns: old rows read as not offloaded, counters NULL.
+ * A version 2 database (made here by taking later versions' columns away)
+ * gains the offload columns (and connections.seq): old rows read as not offloaded, counters NULL.
  */
 START_TEST(test_migrate_v2)
 {
@@ -1134,7 +1136,9 @@ START_TEST(test_migrate_v2)
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
 	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_exec(db, "ALTER TABLE connections DROP COLUMN offloaded;"
+	ck_assert_int_eq(sqlite3_exec(db, "DROP INDEX connections_seq;"
+	    " ALTER TABLE connections DROP COLUMN seq;"
+	    " ALTER TABLE connections DROP COLUMN offloaded;"
 	    " ALTER TABLE connections DROP COLUMN offload_orig_pkts;"
 	    " ALTER TABLE connections DROP COLUMN offload_orig_bytes;"
 	    " ALTER TABLE connections DROP COLUMN offload_resp_pkts;"
@@ -1146,7 +1150,7 @@ START_TEST(test_migrate_v2)
 	    " WHERE name LIKE 'offload%'"), 0);
 	log = open_ok(&c);
 	ctg_auditlog_close(log);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM pragma_table_info('connections')"
 	    " WHERE name LIKE 'offload%'"), 5);
 	ck_assert_int_eq(count_path(dbpath, "SELECT orig_bytes FROM connections"
@@ -1227,7 +1231,7 @@ START_TEST(test_newer_schema)
 	make_db("CREATE TABLE verdicts (id INTEGER); PRAGMA user_version = 99");
 	base_config(&c);
 	ck_assert_ptr_null(ctg_auditlog_open(&c, err, sizeof(err)));
-	ck_assert_str_eq(err, "database schema version 99 is newer than this ctguard (3)");
+	ck_assert_str_eq(err, "database schema version 99 is newer than this ctguard (4)");
 }
 END_TEST
 
@@ -1334,7 +1338,7 @@ START_TEST(test_reopen)
 	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
 	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 5);
 	ck_assert_int_eq(count_path(dbpath, "SELECT min(packet_no) FROM verdicts"), 100);
-	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), 3);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
 	ck_assert_int_eq(count_path(rotated, "SELECT count(*) FROM verdicts"), 10);
 	ctg_auditlog_close(log);
 }
@@ -1465,6 +1469,297 @@ START_TEST(test_retention_size)
 }
 END_TEST
 
+
+/* One verdict, one connection and one event, tagged n. */
+static void
+put_three(struct ctg_auditlog *log, uint64_t n)
+{
+	struct ctg_verdict_record v;
+	struct ctg_conn_record cr;
+	struct ctg_event_record e;
+
+	make_verdict(&v, n, now_us());
+	ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	memset(&cr, 0, sizeof(cr));
+	cr.conn_id = 1000 + n;
+	cr.first_us = cr.last_us = now_us();
+	cr.tuple.family = 4;
+	cr.tuple.proto = 6;
+	ck_assert(ctg_auditlog_put_conn(log, 0, &cr));
+	memset(&e, 0, sizeof(e));
+	e.time_us = now_us();
+	e.kind = CTG_EV_WARNING;
+	e.count = n;
+	ck_assert(ctg_auditlog_put_event(log, 0, &e));
+}
+
+/* min and max of the three stream ids of path, in that order */
+static void
+stream_ids(const char *path, int64_t out[6])
+{
+	sqlite3 *db = reader(path);
+
+	out[0] = q_int(db, "SELECT min(id) FROM verdicts");
+	out[1] = q_int(db, "SELECT max(id) FROM verdicts");
+	out[2] = q_int(db, "SELECT min(seq) FROM connections");
+	out[3] = q_int(db, "SELECT max(seq) FROM connections");
+	out[4] = q_int(db, "SELECT min(id) FROM events");
+	out[5] = q_int(db, "SELECT max(id) FROM events");
+	sqlite3_close(db);
+}
+
+/*
+ * Rotation (mv + reopen) while running: the new file's ids of all three
+ * streams follow the old file's, none restarts at 1.
+ */
+START_TEST(test_ids_continue_rotation)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	char rotated[160];
+	int64_t a[6], b[6];
+
+	base_config(&c);
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 10; i++)
+		put_three(log, i);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	snprintf(rotated, sizeof(rotated), "%s.1", dbpath);
+	ck_assert_int_eq(rename(dbpath, rotated), 0);
+	ctg_auditlog_reopen(log);
+	for (uint64_t i = 10; i < 15; i++)
+		put_three(log, i);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	stream_ids(rotated, a);
+	stream_ids(dbpath, b);
+	ck_assert_int_eq(a[0], 1);
+	ck_assert_int_eq(a[1], 10);
+	ck_assert_int_eq(a[2], 1);
+	ck_assert_int_eq(a[3], 10);
+	ck_assert_int_eq(b[0], a[1] + 1);
+	ck_assert_int_eq(b[1], a[1] + 5);
+	ck_assert_int_eq(b[2], a[3] + 1);
+	ck_assert_int_eq(b[3], a[3] + 5);
+	/* events: the writer's own (reopen warnings) may be among them */
+	ck_assert_int_gt(b[4], a[5]);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 5);
+}
+END_TEST
+
+/*
+ * A restart on a fresh file (rotated while stopped): the ids state file
+ * carries the ids over; without one they restart, which is what the
+ * state file is for.
+ */
+START_TEST(test_ids_state_file)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	char rotated[160], ids[160];
+	int64_t a[6], b[6];
+
+	snprintf(ids, sizeof(ids), "%s/state.logids", tmpdir);
+	snprintf(rotated, sizeof(rotated), "%s.1", dbpath);
+	base_config(&c);
+	c.ids_path = ids;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 20; i++)
+		put_three(log, i);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	stream_ids(dbpath, a);
+	ck_assert_int_eq(rename(dbpath, rotated), 0);
+
+	log = open_ok(&c);
+	for (uint64_t i = 20; i < 23; i++)
+		put_three(log, i);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	stream_ids(dbpath, b);
+	ck_assert_int_eq(b[0], a[1] + 1);
+	ck_assert_int_eq(b[2], a[3] + 1);
+	ck_assert_int_eq(b[4], a[5] + 1);
+
+	/* the same file again: its own maximum, no jump */
+	log = open_ok(&c);
+	put_three(log, 99);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "SELECT max(id) FROM verdicts"), b[1] + 1);
+
+	/* no state file, fresh file: 1 again */
+	ck_assert_int_eq(unlink(dbpath), 0);
+	c.ids_path = NULL;
+	log = open_ok(&c);
+	put_three(log, 100);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "SELECT max(id) FROM verdicts"), 1);
+}
+END_TEST
+
+/* Retention deleting every row does not bring the ids back to 1. */
+START_TEST(test_ids_after_retention)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+
+	base_config(&c);
+	c.retention_days = 1;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 50; i++) {
+		/* three days old */
+		make_verdict(&v, i, now_us() - 3ULL * 86400 * 1000000);
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_test_retention(log);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 0);
+	make_verdict(&v, 50, now_us());
+	ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ck_assert_int_eq(count_path(dbpath, "SELECT id FROM verdicts"), 51);
+	ctg_auditlog_close(log);
+}
+END_TEST
+
+/* A version 3 database gains connections.seq; old rows keep NULL, new ones count on. */
+START_TEST(test_migrate_v3)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_auditlog *log;
+	sqlite3 *db;
+
+	base_config(&c);
+	log = open_ok(&c);
+	put_three(log, 1);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	/* back to what version 3 had */
+	ck_assert_int_eq(sqlite3_open(dbpath, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "DROP INDEX connections_seq;"
+	    " ALTER TABLE connections DROP COLUMN seq; PRAGMA user_version = 3",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	log = open_ok(&c);
+	put_three(log, 2);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "PRAGMA user_version"), CTG_AUDITLOG_SCHEMA_VERSION);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM connections WHERE seq IS NULL"), 1);
+	ck_assert_int_eq(count_path(dbpath, "SELECT seq FROM connections WHERE id = 1002"), 1);
+	ck_assert_int_eq(count_path(dbpath, "SELECT max(id) FROM verdicts"), 2);
+}
+END_TEST
+
+/* Waits (bounded) until the log's export counters reach sent and dropped. */
+static bool
+export_counts(struct ctg_auditlog *log, uint64_t sent, uint64_t dropped)
+{
+	struct ctg_auditlog_stats st;
+
+	for (int i = 0; i < 500; i++) {
+		ctg_auditlog_stats(log, &st);
+		if (st.exported == sent && st.export_dropped == dropped)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/*
+ * log.export: each committed verdict row as one RFC 5424 datagram whose MSG
+ * is its JSON line, in id order, with the configured facility and tag;
+ * more rows than the socket holds (10 datagrams) all arrive.
+ */
+START_TEST(test_export)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_logexport_config ec;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	struct sockaddr_un sa;
+	struct timeval tv = { 2, 0 };
+	char sock[160], buf[9000], want[64];
+	int fd, got = 0;
+
+	snprintf(sock, sizeof(sock), "%s/syslog.sock", tmpdir);
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	ck_assert_int_ge(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	ck_assert_uint_lt(strlen(sock), sizeof(sa.sun_path));
+	memcpy(sa.sun_path, sock, strlen(sock) + 1);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+
+	memset(&ec, 0, sizeof(ec));
+	ec.socket_path = sock;
+	ec.facility = ctg_logexport_facility("local3");
+	ec.tag = "ctg-test";
+	ck_assert_int_eq(ec.facility, 19 << 3);
+	base_config(&c);
+	c.export = &ec;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 50; i++) {
+		make_verdict(&v, i, now_us());
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	for (; got < 50; got++) {
+		ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
+
+		if (n <= 0)
+			break;
+		buf[n] = '\0';
+		/* <PRI>1 TIME HOST APP PROCID MSGID - MSG, PRI = local3.info */
+		ck_assert_msg(strncmp(buf, "<158>1 20", 9) == 0, "%s", buf);
+		ck_assert_ptr_nonnull(strstr(buf, " ctg-test "));
+		snprintf(want, sizeof(want), " verdict - {\"id\":%d,", got + 1);
+		ck_assert_msg(strstr(buf, want) != NULL, "%s", buf);
+		ck_assert_ptr_nonnull(strstr(buf, "\"proto\":\"tcp\",\"src\":\"10.0.0.1\","
+		    "\"sport\":40000,\"dst\":\"192.168.1.2\",\"dport\":443,\"tcp_flags\":\"SA\""));
+		ck_assert_ptr_nonnull(strstr(buf, "\"verdict\":\"drop\","
+		    "\"reason\":\"tcp_seq_above_window\",\"rule\":\"web\",\"queue\":3,"
+		    "\"length\":60}"));
+		ck_assert(buf[n - 1] == '}');
+	}
+	ck_assert_int_eq(got, 50);
+	ck_assert(export_counts(log, 50, 0));
+	ctg_auditlog_close(log);
+	close(fd);
+}
+END_TEST
+
+/* Nobody listening: the rows are written, the messages counted as dropped. */
+START_TEST(test_export_absent)
+{
+	struct ctg_auditlog_config c;
+	struct ctg_logexport_config ec;
+	struct ctg_auditlog *log;
+	struct ctg_verdict_record v;
+	char sock[160];
+
+	snprintf(sock, sizeof(sock), "%s/nobody.sock", tmpdir);
+	memset(&ec, 0, sizeof(ec));
+	ec.socket_path = sock;
+	ec.facility = -1;
+	base_config(&c);
+	c.export = &ec;
+	log = open_ok(&c);
+	for (uint64_t i = 0; i < 20; i++) {
+		make_verdict(&v, i, now_us());
+		ck_assert(ctg_auditlog_put_verdict(log, 0, &v));
+	}
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ck_assert(export_counts(log, 0, 20));
+	ctg_auditlog_close(log);
+	ck_assert_int_eq(count_path(dbpath, "SELECT count(*) FROM verdicts"), 20);
+}
+END_TEST
+
 static Suite *
 auditlog_suite(void)
 {
@@ -1493,6 +1788,8 @@ auditlog_suite(void)
 	tcase_add_test(tc, test_close_drains);
 	tcase_add_test(tc, test_block_when_full_two_producers);
 	tcase_add_test(tc, test_drain_fair);
+	tcase_add_test(tc, test_export);
+	tcase_add_test(tc, test_export_absent);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 
@@ -1512,6 +1809,10 @@ auditlog_suite(void)
 	tcase_add_test(tc, test_retention_days);
 	tcase_add_test(tc, test_retention_size);
 	tcase_add_test(tc, test_full_disk_retention_frees);
+	tcase_add_test(tc, test_ids_continue_rotation);
+	tcase_add_test(tc, test_ids_state_file);
+	tcase_add_test(tc, test_ids_after_retention);
+	tcase_add_test(tc, test_migrate_v3);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

@@ -391,8 +391,8 @@ START_TEST(test_history)
 	HISTORY_IDS("1 3", "--nat-addr", "::/0");
 	ck_assert_int_eq(run("history", "-d", dbpath, "--nat-addr", "203.0.113.1",
 	    "--format", "csv", NULL), 0);
-	ck_assert_ptr_nonnull(strstr(out_text, ",nat_src,nat_sport,nat_dst,nat_dport\r\n"));
-	ck_assert_ptr_nonnull(strstr(out_text, ",203.0.113.1,61000,,\r\n"));
+	ck_assert_ptr_nonnull(strstr(out_text, ",nat_src,nat_sport,nat_dst,nat_dport,seq\r\n"));
+	ck_assert_ptr_nonnull(strstr(out_text, ",203.0.113.1,61000,,,1\r\n"));
 	ck_assert_int_eq(run("log", "-d", dbpath, "--nat-addr", "203.0.113.1", NULL), 2);
 	ck_assert_int_eq(run("history", "-d", dbpath, "--nat-port", "x", NULL), 2);
 
@@ -406,7 +406,7 @@ START_TEST(test_history)
 	    "\"resp_pkts\":8,\"resp_bytes\":5000,\"orig_state\":\"-\","
 	    "\"resp_state\":\"-\",\"end_reason\":\"closed\",\"rule\":\"dns\","
 	    "\"nat_src\":null,\"nat_sport\":null,\"nat_dst\":\"2001:db8:ffff::1\","
-	    "\"nat_dport\":5300}\n");
+	    "\"nat_dport\":5300,\"seq\":2}\n");
 	ck_assert_int_eq(run("history", "-d", dbpath, "--conn", "1", NULL), 0);
 	ck_assert_ptr_nonnull(strstr(out_text, "3600.000000"));
 	ck_assert_ptr_nonnull(strstr(out_text, "SF"));
@@ -509,9 +509,9 @@ START_TEST(test_follow)
 	ck_assert_str_eq(csv_ids(), "1 5 8");
 	ck_assert_ptr_nonnull(strstr(out_text, "tcp_flags_xmas,late"));
 
-	ck_assert_int_eq(run("history", "-d", dbpath, "--follow", NULL), 2);
-	ck_assert_str_eq(err_text, "ctguard history: option '--follow' applies to "
-	    "log only\nTry 'ctguard history --help'.\n");
+	ck_assert_int_eq(run("summary", "-d", dbpath, "--follow", NULL), 2);
+	ck_assert_str_eq(err_text, "ctguard summary: option '--follow' applies to "
+	    "log, history and events\nTry 'ctguard summary --help'.\n");
 }
 END_TEST
 
@@ -533,7 +533,172 @@ START_TEST(test_after_id)
 	ck_assert_int_eq(run("log", "-d", dbpath, "--after-id", "-1", NULL), 2);
 	ck_assert_int_eq(run("history", "-d", dbpath, "--after-id", "1", NULL), 2);
 	ck_assert_str_eq(err_text, "ctguard history: option '--after-id' applies to "
-	    "log only\nTry 'ctguard history --help'.\n");
+	    "log and events (history: --after-seq)\nTry 'ctguard history --help'.\n");
+	ck_assert_int_eq(run("log", "-d", dbpath, "--after-seq", "1", NULL), 2);
+}
+END_TEST
+
+
+/* A connection with a low id (an early start) written after the others. */
+static void *
+late_conn_writer(void *arg)
+{
+	struct ctg_auditlog *log;
+
+	(void)arg;
+	usleep(400 * 1000);
+	log = open_writer();
+	conn(log, 2, T0 + 1 * SEC, now_us(), 4, 6, "10.0.0.2", 40001, "192.168.1.2",
+	    443, "SF", "web");
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	return NULL;
+}
+
+/*
+ * The connections stream: seq is the order rows were written (1, 3, 4 in
+ * setup), not their id (the start); a connection that started early and
+ * ended late comes after the others, and a follower from the last seq
+ * gets it.
+ */
+START_TEST(test_history_after_seq)
+{
+	pthread_t t;
+	int rc;
+
+	HISTORY_IDS("3 4", "--after-seq", "1");
+	HISTORY_IDS("", "--after-seq", "3");
+	HISTORY_IDS("4", "--after-seq", "1", "--proto", "icmp");
+	pthread_create(&t, NULL, late_conn_writer, NULL);
+	rc = run("history", "-d", dbpath, "--format", "csv", "--after-seq", "3",
+	    "--follow-for-ms", "1600", NULL);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(csv_ids(), "2");
+	ck_assert_ptr_nonnull(strstr(out_text, ",4\r\n"));     /* its seq */
+	/* by id without a cursor, in write order with one */
+	HISTORY_IDS("1 2 3 4", "--limit", "10");
+	HISTORY_IDS("1 3 4 2", "--after-seq", "0");
+	HISTORY_IDS("4 2", "--after-seq", "0", "--limit", "2");
+	ck_assert_int_eq(run("history", "-d", dbpath, "--after-seq", "x", NULL), 2);
+}
+END_TEST
+
+static void
+event(struct ctg_auditlog *log, long long t, enum ctg_event_kind kind, uint64_t count,
+    const char *detail)
+{
+	struct ctg_event_record e;
+
+	memset(&e, 0, sizeof(e));
+	e.time_us = (uint64_t)t;
+	e.kind = kind;
+	e.count = count;
+	snprintf(e.detail, sizeof(e.detail), "%s", detail);
+	ck_assert(ctg_auditlog_put_event(log, 0, &e));
+}
+
+static void *
+late_event_writer(void *arg)
+{
+	struct ctg_auditlog *log;
+
+	(void)arg;
+	usleep(400 * 1000);
+	log = open_writer();
+	event(log, now_us(), CTG_EV_SET_CHANGE, 1, "set banned add 10.0.0.1/32");
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	return NULL;
+}
+
+#define EVENT_IDS(expect, ...) do { \
+	ck_assert_int_eq(run("events", "-d", dbpath, "--format", "csv", \
+	    __VA_ARGS__, NULL), 0); \
+	ck_assert_str_eq(err_text, ""); \
+	ck_assert_str_eq(csv_ids(), expect); \
+} while (0)
+
+START_TEST(test_events)
+{
+	struct ctg_auditlog *log = open_writer();
+	pthread_t t;
+	int rc;
+
+	event(log, T0, CTG_EV_START, 0, "ctguardd 0.1");
+	event(log, T0 + SEC, CTG_EV_RULES_LOAD, 6, "ruleset 1234");
+	event(log, T0 + 2 * SEC, CTG_EV_LOG_GAP, 17, "17 records lost: queue full");
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+
+	EVENT_IDS("1 2 3", "--limit", "10");
+	EVENT_IDS("2 3", "--after-id", "1");
+	EVENT_IDS("3", "--kind", "log_gap");
+	EVENT_IDS("2", "--since", "2020-06-01T10:00:01", "--until", "2020-06-01T10:00:02");
+	EVENT_IDS("3", "--limit", "1");
+	ck_assert_int_eq(run("events", "-d", dbpath, "--kind", "log_gap", "--format", "json",
+	    NULL), 0);
+	ck_assert_str_eq(out_text, "{\"id\":3,\"time\":\"2020-06-01T10:00:02.000000Z\","
+	    "\"kind\":\"log_gap\",\"count\":17,\"detail\":\"17 records lost: queue full\"}\n");
+	pthread_create(&t, NULL, late_event_writer, NULL);
+	rc = run("events", "-d", dbpath, "--format", "csv", "--after-id", "3",
+	    "--follow-for-ms", "1600", NULL);
+	pthread_join(t, NULL);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(csv_ids(), "4");
+	ck_assert_int_eq(run("events", "-d", dbpath, "--kind", "nosuch", NULL), 2);
+	ck_assert_ptr_nonnull(strstr(err_text, "unknown event kind 'nosuch'"));
+	ck_assert_int_eq(run("events", "-d", dbpath, "--src", "10.0.0.1", NULL), 2);
+	ck_assert_ptr_nonnull(strstr(err_text, "applies to log, history and summary"));
+	ck_assert_int_eq(run("log", "-d", dbpath, "--kind", "start", NULL), 2);
+	ck_assert_int_eq(run("events", "--help", NULL), 0);
+	ck_assert_ptr_nonnull(strstr(out_text, "--kind"));
+	ck_assert_ptr_nonnull(strstr(out_text, "--after-id"));
+}
+END_TEST
+
+/*
+ * A rotation caught while the new file is still being made (it exists,
+ * empty, for a second): the follower keeps at it and goes on in the new
+ * file; a file whose ids start again (no ids carried over) is read from
+ * its start.
+ */
+static void *
+slow_rotation(void *arg)
+{
+	struct ctg_auditlog *log;
+	char moved[300];
+	FILE *f;
+
+	(void)arg;
+	usleep(400 * 1000);
+	snprintf(moved, sizeof(moved), "%s.1", dbpath);
+	ck_assert_int_eq(rename(dbpath, moved), 0);
+	f = fopen(dbpath, "w");
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	usleep(1000 * 1000);
+	log = open_writer();
+	verdict(log, now_us(), 4, 6, "10.7.7.7", 1111, "10.6.6.6", 80,
+	    CTG_ACT_DROP, CTG_R_TCP_FLAGS_XMAS, "late", 77);
+	verdict(log, now_us(), 4, 6, "10.7.7.8", 1111, "10.6.6.6", 80,
+	    CTG_ACT_ACCEPT, CTG_R_NONE, "late", 78);
+	ck_assert_int_eq(ctg_auditlog_sync(log, 5000), 0);
+	ctg_auditlog_close(log);
+	return NULL;
+}
+
+START_TEST(test_follow_slow_rotation)
+{
+	pthread_t t;
+	int rc;
+
+	pthread_create(&t, NULL, slow_rotation, NULL);
+	rc = run("log", "-d", dbpath, "--format", "csv", "--follow-for-ms", "2800", NULL);
+	pthread_join(t, NULL);
+	ck_assert_str_eq(err_text, "");
+	ck_assert_int_eq(rc, 0);
+	ck_assert_str_eq(csv_ids(), "1 2 3 4 5 6 7 1 2");
 }
 END_TEST
 
@@ -622,7 +787,7 @@ START_TEST(test_usage_errors)
 	ck_assert_int_eq(run("summary", "--limit", "3", NULL), 2);
 	ck_assert_int_eq(run("frobnicate", NULL), 2);
 	ck_assert_str_eq(err_text, "ctguard: unknown command 'frobnicate' "
-	    "(log, history or summary)\n");
+	    "(log, history, events or summary)\n");
 	ck_assert_int_eq(run("log", "--help", NULL), 0);
 	ck_assert_ptr_nonnull(strstr(out_text, "usage: ctguard log [options]\n"));
 	ck_assert_ptr_nonnull(strstr(out_text, "--follow"));
@@ -663,7 +828,7 @@ START_TEST(test_db_errors)
 	sqlite3_close(db);
 	ck_assert_int_eq(run("history", "-d", path, NULL), 1);
 	ck_assert_str_eq(err_text, "ctguard: database schema version 7 is newer "
-	    "than this ctguard (3)\n");
+	    "than this ctguard (4)\n");
 
 	snprintf(path, sizeof(path), "%s/foreign.db", tmpdir);
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
@@ -967,6 +1132,9 @@ logcli_suite(void)
 	tcase_add_test(tc, test_summary);
 	tcase_add_test(tc, test_follow);
 	tcase_add_test(tc, test_after_id);
+	tcase_add_test(tc, test_history_after_seq);
+	tcase_add_test(tc, test_events);
+	tcase_add_test(tc, test_follow_slow_rotation);
 	tcase_add_test(tc, test_usage_errors);
 	tcase_add_test(tc, test_db_errors);
 	tcase_add_test(tc, test_locked);
