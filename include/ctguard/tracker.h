@@ -148,8 +148,8 @@ struct ctg_tracker_config {
 	 * Seconds after an accepted RST during which in-window segments of
 	 * the reset connection still pass, and the connection is revived if
 	 * both sides go on (an endpoint ignored the RST: MD5/AO keys, its
-	 * own rules). 0: off. ctg_tracker_config_from sets the tcp_close
-	 * timeout.
+	 * own rules). 0: off. ctg_tracker_config_from sets it from the
+	 * configuration's tracker.rst_grace (default 10).
 	 */
 	uint32_t rst_grace;
 	uint64_t hash_seed[2];          /* 0,0: random */

@@ -17,6 +17,7 @@
 
 #include <netinet/in.h>
 
+#include "ctguard/config.h"
 #include "ctguard/tracker.h"
 
 #include "trackerkit.h"
@@ -1064,6 +1065,76 @@ START_TEST(test_rst_grace_real_reset)
 	seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
 	EXPECT_INVALID(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 100),
 	    CTG_R_TCP_CLOSED);
+}
+END_TEST
+
+/*
+ * tracker.rst_grace reaches the tracker through the configuration file
+ * (ctg_config_load, ctg_tracker_config_from): its own key, no longer the
+ * tcp_close timeout, which the file sets to something else here.
+ */
+static void
+grace_from_file(const char *tracker_group, uint32_t want)
+{
+	char path[] = "/tmp/check_tracker_grace.XXXXXX", err[512];
+	struct ctg_config cfg;
+	struct ctg_tracker_config tc;
+	int fd = mkstemp(path);
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "tracker = { midstream = \"strict\"; max_connections = 1024;\n"
+	    "  timeouts = { tcp_close = 20; }; %s };\n", tracker_group);
+	fclose(f);
+	ck_assert_msg(ctg_config_load(&cfg, path, err, sizeof(err)) == 0, "%s", err);
+	unlink(path);
+	ck_assert_uint_eq(cfg.rst_grace, want);
+	ctg_tracker_config_from(&tc, &cfg);
+	ck_assert_uint_eq(tc.rst_grace, want);
+	reset_tracker_cfg(&tc);
+}
+
+START_TEST(test_rst_grace_config_key)
+{
+	struct ctg_track_result r;
+
+	/* absent: the default, 10 s (not tcp_close's 20) */
+	grace_from_file("", 10);
+	handshake();
+	seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	now += 9 * SEC;
+	EXPECT(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 10),
+	    CTG_CT_ESTABLISHED, CTG_R_TCP_RST_GRACE);
+	now += 2 * SEC;
+	EXPECT_INVALID(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 11, CISN + 1, WIN, 10),
+	    CTG_R_TCP_CLOSED);
+
+	/* 0: off, the first segment after an exact RST is INVALID */
+	cport++;
+	grace_from_file("rst_grace = 0;", 0);
+	handshake();
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	EXPECT_INVALID(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 100),
+	    CTG_R_TCP_CLOSED);
+	EXPECT_INVALID(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_R_TCP_CLOSED);
+
+	/* 3: in-window segments pass within 3 s of the RST, not after */
+	cport++;
+	grace_from_file("rst_grace = 3;", 3);
+	handshake();
+	seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	now += 2 * SEC;
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RST_GRACE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	/* the grace counts from the RST: the passed segment did not extend it */
+	now += 1 * SEC + SEC / 2;
+	EXPECT_INVALID(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 101, CISN + 1, WIN, 100),
+	    CTG_R_TCP_CLOSED);
+	EXPECT_INVALID(seg(0, CTG_TH_ACK, CISN + 1, SISN + 101, WIN, 0), CTG_R_TCP_CLOSED);
 }
 END_TEST
 
@@ -2835,6 +2906,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_rst_md5_unexpected);
 	tcase_add_test(tc, test_rst_grace_revives);
 	tcase_add_test(tc, test_rst_grace_real_reset);
+	tcase_add_test(tc, test_rst_grace_config_key);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("window");
