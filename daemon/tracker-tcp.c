@@ -1128,6 +1128,46 @@ tcp_bad_flags(struct ctg_conn *c, uint8_t dir, uint8_t f, enum ctg_reason why,
 }
 
 /*
+ * Loose midstream, asymmetric routing: the originator's first segment
+ * after its SYN continues that SYN's sequence (the third ACK, or data), but
+ * no SYN/ACK came by: the responder's answers take another path. Loose
+ * picks up what it cannot see (tcp_pickup_ack), so the entry becomes a
+ * pick-up of the responder's side with the originator's edges as its SYN
+ * set them, and both judged liberally, instead of every segment being
+ * INVALID tcp_ack_before_synack for as long as the flow lives. A blind
+ * forger needs the SYN's sequence number, and loose picks up any ACK of an
+ * unknown tuple anyway. Nothing from the responder means the entry stays
+ * unanswered (tracker_tcp_set_tclass): never protected from eviction.
+ * nf_conntrack marks such ACKs INVALID (sSS -> sIV); strict keeps that.
+ */
+static bool
+tcp_pickup_one_sided(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+{
+	struct ctg_tcp_peer *s = &c->peer[0], *r = &c->peer[1];
+	uint8_t f = p->tcp.flags;
+
+	if (dir != 0 || (f & (CTG_TH_SYN | CTG_TH_RST)) || !(f & CTG_TH_ACK) ||
+	    s->state != CTG_TCPS_SYN_SENT || r->state != CTG_TCPS_LISTEN ||
+	    (c->flags & (CTG_CONN_FLIPPED | CTG_CONN_SEEN_REPLY | CTG_CONN_SYNACK)) ||
+	    SEQ_LT(p->tcp.seq, s->isn + 1) || SEQ_GT(p->tcp.seq, s->td_end))
+		return false;
+	uint8_t ws = (s->flags & CTG_PEER_WSCALE) ? CTG_TCP_MAX_WSCALE : 0;
+
+	s->state = CTG_TCPS_ESTABLISHED;
+	s->flags |= CTG_PEER_LIBERAL;
+	s->wscale = ws;
+	s->td_maxend = p->tcp.seq + ((uint32_t)(p->tcp.window ? p->tcp.window : 1) << ws);
+	r->state = CTG_TCPS_ESTABLISHED;
+	r->flags = CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
+	r->wscale = ws;
+	r->td_end = p->tcp.ack;
+	r->td_maxwin = 1;
+	r->td_maxend = p->tcp.ack;
+	c->flags |= CTG_CONN_MIDSTREAM;
+	return true;
+}
+
+/*
  * A segment of a connection in the table. True when it reopened the
  * tuple: the old connection is ended and the caller opens the new one.
  */
@@ -1152,7 +1192,19 @@ tcp_known(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 	 */
 	uint8_t relearn = now_us < t->relearn_until_us && !(c->flags & CTG_CONN_MIDSTREAM) ?
 	    (uint8_t)((c->peer[0].flags & CTG_PEER_LIBERAL) | ((c->peer[1].flags & CTG_PEER_LIBERAL) << 1)) : 0;
+	struct ctg_conn syn_only;
+	bool one_sided = false;
+
+	if (t->midstream == CTG_MIDSTREAM_LOOSE && dir == 0 &&
+	    c->peer[0].state == CTG_TCPS_SYN_SENT) {
+		syn_only = *c;
+		one_sided = tcp_pickup_one_sided(c, dir, p);
+	}
 	why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
+	if (one_sided && ctg_reason_class(why) == CTG_RC_INVALID)
+		*c = syn_only;          /* an INVALID segment moves nothing */
+	else if (one_sided && why == CTG_R_NONE)
+		why = CTG_R_TCP_MIDSTREAM;
 	if (relearn && !reopen) {
 		c->peer[0].flags |= relearn & CTG_PEER_LIBERAL;
 		c->peer[1].flags |= (relearn >> 1) & CTG_PEER_LIBERAL;

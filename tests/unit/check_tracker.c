@@ -1138,6 +1138,58 @@ START_TEST(test_rst_grace_config_key)
 }
 END_TEST
 
+/* --- issue 22: one-sided flows (asymmetric routing) --------------------- */
+
+/*
+ * The responder's SYN/ACK and everything after it take another path: the
+ * gateway sees the originator's SYN, then its third ACK and data. Linux
+ * conntrack marks that ACK INVALID (nf_conntrack_proto_tcp.c tcp_conntracks
+ * ORIGINAL ack: sSS -> sIV, "ACK is invalid: we haven't seen a SYN/ACK
+ * yet"); strict keeps that. Loose picks up what it cannot see, so the
+ * entry becomes a pick-up (tcp_midstream) when the segment continues the
+ * SYN's sequence; one that does not stays INVALID and moves nothing. The
+ * flow is never answered, so it is never protected from eviction.
+ */
+START_TEST(test_one_sided_after_syn)
+{
+	struct ctg_track_result r;
+	uint16_t one_sided;
+
+	/* strict: INVALID, as in the kernel */
+	EXPECT(seg(0, CTG_TH_SYN, CISN, 0, WIN, 0), CTG_CT_NEW, CTG_R_NONE);
+	EXPECT_INVALID(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_R_TCP_ACK_BEFORE_SYNACK);
+
+	reset_tracker(2, CTG_MIDSTREAM_LOOSE);
+	cport++;
+	one_sided = cport;
+	EXPECT(seg(0, CTG_TH_SYN, CISN, 0, WIN, 0), CTG_CT_NEW, CTG_R_NONE);
+	/* not the SYN's sequence: no pick-up */
+	EXPECT_INVALID(seg(0, CTG_TH_ACK, CISN + 5000, SISN + 1, WIN, 0),
+	    CTG_R_TCP_ACK_BEFORE_SYNACK);
+	ck_assert_uint_eq(find_tcp()->peer[0].state, CTG_TCPS_SYN_SENT);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_MIDSTREAM);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 1000), CTG_CT_NEW,
+	    CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1001, SISN + 1, WIN, 1000), CTG_CT_NEW,
+	    CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK | CTG_TH_FIN, CISN + 2001, SISN + 1, WIN, 0);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	ck_assert_str_eq(find_tcp()->history, "SADF");
+
+	/* a connection both sides speak in, then a third: the table (2) is full */
+	cport++;
+	handshake();
+	cport++;
+	EXPECT(seg(0, CTG_TH_SYN, CISN, 0, WIN, 0), CTG_CT_NEW, CTG_R_NONE);
+	ck_assert_uint_eq(stats().evicted, 1);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_uint_eq(ends[0].tuple.sport, one_sided);
+	ck_assert_ptr_nonnull(find(IPPROTO_TCP, (uint16_t)(cport - 1), 80));
+}
+END_TEST
+
 /* --- keepalive, probes ------------------------------------------------------ */
 
 START_TEST(test_keepalive)
@@ -2907,6 +2959,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_rst_grace_revives);
 	tcase_add_test(tc, test_rst_grace_real_reset);
 	tcase_add_test(tc, test_rst_grace_config_key);
+	tcase_add_test(tc, test_one_sided_after_syn);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("window");
