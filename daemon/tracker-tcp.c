@@ -1155,7 +1155,6 @@ tcp_pickup_one_sided(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p
 
 	s->state = CTG_TCPS_ESTABLISHED;
 	s->flags |= CTG_PEER_LIBERAL;
-	s->wscale = ws;
 	s->td_maxend = p->tcp.seq + ((uint32_t)(p->tcp.window ? p->tcp.window : 1) << ws);
 	r->state = CTG_TCPS_ESTABLISHED;
 	r->flags = CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
@@ -1165,6 +1164,39 @@ tcp_pickup_one_sided(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p
 	r->td_maxend = p->tcp.ack;
 	c->flags |= CTG_CONN_MIDSTREAM;
 	return true;
+}
+
+/* Picked up by tcp_pickup_one_sided: a SYN seen, nothing from the responder. */
+static bool
+tcp_one_sided(const struct ctg_conn *c)
+{
+	return (c->flags & (CTG_CONN_MIDSTREAM | CTG_CONN_SYN_ORIG | CTG_CONN_SEEN_REPLY |
+	    CTG_CONN_SYNACK | CTG_CONN_FLIPPED)) == (CTG_CONN_MIDSTREAM | CTG_CONN_SYN_ORIG) &&
+	    !(c->peer[1].flags & CTG_PEER_SEEN);
+}
+
+/*
+ * The responder's SYN/ACK reaches a one-sided pick-up after all: the path
+ * is symmetric and the segments taken for the pick-up came early (or were
+ * forged by someone who saw the SYN). Back to SYN_SENT/LISTEN, so that
+ * the SYN/ACK is judged as the answer to the SYN it is (tcp_synack) and
+ * the real handshake is not cut; nf_conntrack, which never picked up,
+ * takes the SYN/ACK the same way.
+ */
+static void
+tcp_unpick_one_sided(struct ctg_conn *c, const struct ctg_packet *p)
+{
+	struct ctg_tcp_peer *s = &c->peer[0];
+
+	s->state = CTG_TCPS_SYN_SENT;
+	s->flags &= (uint8_t)~(CTG_PEER_LIBERAL | CTG_PEER_FIN | CTG_PEER_UNACKED);
+	/* the originator's edge is what the SYN/ACK takes of it (tcp_synack bounds it) */
+	if (SEQ_GEQ(p->tcp.ack, s->isn + 1) && SEQ_LEQ(p->tcp.ack, s->td_end))
+		s->td_end = p->tcp.ack;
+	s->td_maxend = s->td_end;
+	memset(&c->peer[1], 0, sizeof(c->peer[1]));
+	c->peer[1].state = CTG_TCPS_LISTEN;
+	c->flags &= (uint16_t)~CTG_CONN_MIDSTREAM;
 }
 
 /*
@@ -1192,17 +1224,22 @@ tcp_known(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 	 */
 	uint8_t relearn = now_us < t->relearn_until_us && !(c->flags & CTG_CONN_MIDSTREAM) ?
 	    (uint8_t)((c->peer[0].flags & CTG_PEER_LIBERAL) | ((c->peer[1].flags & CTG_PEER_LIBERAL) << 1)) : 0;
-	struct ctg_conn syn_only;
-	bool one_sided = false;
+	struct ctg_conn undo;
+	bool one_sided = false, unpicked = false;
 
 	if (t->midstream == CTG_MIDSTREAM_LOOSE && dir == 0 &&
 	    c->peer[0].state == CTG_TCPS_SYN_SENT) {
-		syn_only = *c;
+		undo = *c;
 		one_sided = tcp_pickup_one_sided(c, dir, p);
+	} else if (dir == 1 && (p->tcp.flags & (CTG_TH_SYN | CTG_TH_ACK | CTG_TH_RST)) ==
+	    (CTG_TH_SYN | CTG_TH_ACK) && tcp_one_sided(c)) {
+		undo = *c;
+		tcp_unpick_one_sided(c, p);
+		unpicked = true;
 	}
 	why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
-	if (one_sided && ctg_reason_class(why) == CTG_RC_INVALID)
-		*c = syn_only;          /* an INVALID segment moves nothing */
+	if ((one_sided || unpicked) && !reopen && ctg_reason_class(why) == CTG_RC_INVALID)
+		*c = undo;              /* an INVALID segment moves nothing */
 	else if (one_sided && why == CTG_R_NONE)
 		why = CTG_R_TCP_MIDSTREAM;
 	if (relearn && !reopen) {

@@ -1187,6 +1187,32 @@ START_TEST(test_one_sided_after_syn)
 	ck_assert_int_eq(nends, 1);
 	ck_assert_uint_eq(ends[0].tuple.sport, one_sided);
 	ck_assert_ptr_nonnull(find(IPPROTO_TCP, (uint16_t)(cport - 1), 80));
+
+	/*
+	 * The path was symmetric after all (the pick-up came early, or was
+	 * forged by someone who saw the SYN): the SYN/ACK still answers the
+	 * SYN, as in nf_conntrack, and the real handshake goes on.
+	 */
+	reset_tracker(16, CTG_MIDSTREAM_LOOSE);
+	cport++;
+	EXPECT(seg(0, CTG_TH_SYN, CISN, 0, WIN, 0), CTG_CT_NEW, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_CT_NEW, CTG_R_TCP_MIDSTREAM);
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 20), CTG_CT_NEW,
+	    CTG_R_NONE);
+	/* a SYN/ACK that acks nothing the SYN sent is refused and moves nothing */
+	EXPECT_INVALID(seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 5000, WIN, 0),
+	    CTG_R_TCP_SYNACK_BAD_ACK);
+	ck_assert_uint_eq(find_tcp()->peer[0].state, CTG_TCPS_ESTABLISHED);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED,
+	    CTG_R_NONE);
+	EXPECT(seg(1, CTG_TH_ACK, SISN + 1, CISN + 101, WIN, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(find_tcp()->flags & CTG_CONN_MIDSTREAM, 0);
 }
 END_TEST
 

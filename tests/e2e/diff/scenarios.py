@@ -1099,6 +1099,28 @@ def tcp_strict_full_connection(sc):
     u.established()
 
 
+
+@scenario('one-sided (loose): asymmetric routing, the SYN/ACK and replies take another path')
+def tcp_one_sided_loose(sc):
+    t = sc.tcp()
+    t.syn('c')
+    t.nxt['s'] = t.isn['s'] + 1        # the SYN/ACK went by the other path
+    t.ack('c', label='c:A (SYN/ACK not seen)')
+    t.data('c', 100)
+    t.data('c', 200)
+    t.fin('c')
+
+
+@scenario('one-sided (strict): asymmetric routing, refused after the SYN',
+          midstream='strict')
+def tcp_one_sided_strict(sc):
+    t = sc.tcp()
+    t.syn('c')
+    t.nxt['s'] = t.isn['s'] + 1
+    t.ack('c', label='c:A (SYN/ACK not seen)')
+    t.data('c', 100)
+
+
 # --- UDP and ICMP ------------------------------------------------------------------
 
 @scenario('UDP request, reply, more traffic')
