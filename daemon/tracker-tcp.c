@@ -516,11 +516,17 @@ tcp_window_ack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	if (SEQ_GEQ(ack, r->td_end))
 		r->flags &= ~CTG_PEER_UNACKED;
 	/*
-	 * An ack at r's edge without SACK blocks, when SACK is in use,
-	 * says the receiver holds nothing beyond it.
+	 * An ack at r's edge without SACK blocks, when SACK is in use, says
+	 * the receiver holds nothing beyond it; but what crossed the box
+	 * beyond the gap may still be on its way to the receiver (its ACKs
+	 * run a flight late), so the bound returns to the in-order edge only
+	 * when the ack reaches the end of the highest data seen beyond the
+	 * gap (low 16 bits in fin_ooo, see tcp_window()), or r's FIN.
 	 */
 	if ((r->xflags & CTG_PEERX_OOO) && SEQ_GEQ(ack, r->td_end) &&
-	    (r->flags & s->flags & CTG_PEER_SACK_PERM) && p->tcp.opt.sack_count == 0)
+	    (r->flags & s->flags & CTG_PEER_SACK_PERM) && p->tcp.opt.sack_count == 0 &&
+	    ((r->flags & CTG_PEER_FIN) || (!(r->xflags & CTG_PEERX_FIN_OOO) &&
+	    (uint16_t)ack == c->fin_ooo[!dir])))
 		r->xflags &= (uint8_t)~CTG_PEERX_OOO;
 }
 
@@ -594,6 +600,8 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 		s->retrans = 0;
 		in_order = liberal || SEQ_LEQ(seq, s->td_end);
 		if (!in_order) {
+			bool first = !(s->xflags & CTG_PEERX_OOO);
+
 			/* bytes before this segment have not crossed us (yet) */
 			s->xflags |= CTG_PEERX_OOO;
 			tracker_hist_add(c, dir, H_GAP);
@@ -601,6 +609,10 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 			if ((p->tcp.flags & CTG_TH_FIN) && end - 1 - s->td_end < 65536) {
 				s->xflags |= CTG_PEERX_FIN_OOO;
 				c->fin_ooo[dir] = (uint16_t)(end - 1);
+			} else if (!(s->xflags & CTG_PEERX_FIN_OOO) &&
+			    (first || (int16_t)(uint16_t)((uint16_t)end - c->fin_ooo[dir]) > 0)) {
+				/* the end of the highest data beyond the gap (tcp_window_ack) */
+				c->fin_ooo[dir] = (uint16_t)end;
 			}
 		}
 	} else if (seq == s->td_end - 1) {

@@ -107,6 +107,9 @@ struct ctg_conn {
 	 * Low 16 bits of the sequence number of a FIN seen beyond a gap
 	 * (CTG_PEERX_FIN_OOO), per direction: it counts once the gap is
 	 * filled, in order or by the receiver's ack of exactly that FIN.
+	 * With CTG_PEERX_OOO and no such FIN, the low 16 bits of the end of
+	 * the highest data seen beyond the gap: an ack reaching it ends the
+	 * out-of-order allowance (tcp_window_ack()).
 	 * After an accepted RST (CTG_CONN_CLOSED with an RST flag) they hold
 	 * instead the endpoint states before it ([0]: orig | resp << 8) and
 	 * which sides went on since ([1]: bit 0 orig, bit 1 resp), for the

@@ -1745,6 +1745,66 @@ START_TEST(test_sack_above_sent)
 }
 END_TEST
 
+static struct ctg_track_result
+sack_ack(uint32_t ack, uint32_t left, uint32_t right)
+{
+	struct ctg_packet p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, ack, WIN, 0);
+
+	if (left != right) {
+		p.tcp.opt.sack_count = 1;
+		p.tcp.opt.sack_left[0] = left;
+		p.tcp.opt.sack_right[0] = right;
+	}
+	return run(&p);
+}
+
+/*
+ * Loss before the gateway in a bulk transfer (issue 22, reordering and
+ * loss shapes; tests/e2e/e2e_stacks.sh case reorder): segment B is lost
+ * upstream, C and D pass beyond the gap, then the retransmitted B, and
+ * new data E goes on. The receiver's ACKs come a flight late: an ACK of A
+ * without SACK blocks (C and D are still in flight to it), dup ACKs with
+ * SACK, then cumulative ACKs through D and E once B arrives. Every one is
+ * an ACK the data sender takes (Linux tcp_ack(): in (snd_una, snd_nxt]);
+ * the receiver's plain ACK at the in-order edge does not mean nothing
+ * beyond it has crossed the box, so it must not bring bound III back to
+ * the in-order edge while data beyond it has been seen.
+ */
+START_TEST(test_loss_upstream_acks_catch_up)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	run(&p);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	run(&p);
+	seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	/* A in order; B [101, 201) lost before the box; C, D beyond the gap */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 201, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 301, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* the receiver acks A before C reaches it: no SACK block yet */
+	EXPECT(sack_ack(CISN + 101, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* C and D arrive: dup ACKs with SACK */
+	EXPECT(sack_ack(CISN + 101, CISN + 201, CISN + 301), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 101, CISN + 201, CISN + 401), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* B again, and new data E while the ACKs are on their way */
+	r = seg(0, CTG_TH_ACK, CISN + 101, SISN + 1, WIN, 100);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 401, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* B arrived: cumulative ACK through D (E still in flight), then E */
+	EXPECT(sack_ack(CISN + 401, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 501, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(r.conn->peer[0].td_end, CISN + 501);
+	/* everything acked: the bound is the sent edge again */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 501, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_INVALID(sack_ack(CISN + 5000, 0, 0), CTG_R_TCP_ACK_ABOVE_SENT);
+}
+END_TEST
+
 /*
  * Bound IV counts from what the sender of the ack acknowledged before
  * (Linux tcp_ack(): an ack below snd_una - max_window is too old), not
@@ -3002,6 +3062,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_wscale_server_only);
 	tcase_add_test(tc, test_wscale_clamped);
 	tcase_add_test(tc, test_sack_above_sent);
+	tcase_add_test(tc, test_loss_upstream_acks_catch_up);
 	tcase_add_test(tc, test_ack_lower_bound_from_acked);
 	tcase_add_test(tc, test_paws);
 	tcase_add_test(tc, test_rst_ignores_paws);
