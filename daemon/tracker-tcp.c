@@ -1141,7 +1141,9 @@ tcp_bad_flags(struct ctg_conn *c, uint8_t dir, uint8_t f, enum ctg_reason why,
 
 /*
  * Loose midstream, asymmetric routing: the originator's first segment
- * after its SYN continues that SYN's sequence (the third ACK, or data), but
+ * after its SYN continues that SYN's sequence (the third ACK, or data; a
+ * FIN comes after the third ACK, and a FIN|ACK before any SYN/ACK stays
+ * INVALID as in the kernel, tests/e2e/diff tcp_fin_before_established), but
  * no SYN/ACK came by: the responder's answers take another path. Loose
  * picks up what it cannot see (tcp_pickup_ack), so the entry becomes a
  * pick-up of the responder's side with the originator's edges as its SYN
@@ -1158,7 +1160,7 @@ tcp_pickup_one_sided(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p
 	struct ctg_tcp_peer *s = &c->peer[0], *r = &c->peer[1];
 	uint8_t f = p->tcp.flags;
 
-	if (dir != 0 || (f & (CTG_TH_SYN | CTG_TH_RST)) || !(f & CTG_TH_ACK) ||
+	if (dir != 0 || (f & (CTG_TH_SYN | CTG_TH_RST | CTG_TH_FIN)) || !(f & CTG_TH_ACK) ||
 	    s->state != CTG_TCPS_SYN_SENT || r->state != CTG_TCPS_LISTEN ||
 	    (c->flags & (CTG_CONN_FLIPPED | CTG_CONN_SEEN_REPLY | CTG_CONN_SYNACK)) ||
 	    SEQ_LT(p->tcp.seq, s->isn + 1) || SEQ_GT(p->tcp.seq, s->td_end))
