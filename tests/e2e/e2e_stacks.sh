@@ -23,7 +23,9 @@
 #  urgent     urgent data both ways (MSG_OOB): passes
 #  reorder    a real iperf3 transfer captured, cut into wire segments and
 #             replayed (ctguardd -r) with reordering, duplicates and losses
-#             before and after the gateway: no INVALID, summary SF
+#             before and after the gateway: no INVALID, and the summary is
+#             the unmangled replay's (state, counts, history) plus the
+#             retransmission and gap letters
 #  onesided   asymmetric routing, the server's replies bypass the gateway:
 #             strict refuses the pick-up (documented below), loose tracks
 #             the one-sided flow and keeps it out of the protected class
@@ -315,8 +317,8 @@ case_urgent() {
 # client's link, cut into wire segments and mangled (craft.py mangle) with
 # reordering, duplicates, a loss after the gateway (dup ACKs with SACK at
 # the hole, then the retransmission) and one before it (the gateway sees
-# only the retransmission). Replayed under strict midstream: no frame is
-# INVALID and the data connection still ends SF.
+# only the retransmission). Both replayed under strict midstream: no frame
+# is INVALID, and the mangled upload ends as the unmangled one does.
 case_reorder() {
 	local rc=0 cap=$T/iperf.pcap mg=$T/iperf-mangled.pcap conf=$T/replay.conf
 	ctg_bg "$CTG_NS_SRV" "$T/iperf3-s.log" timeout 30 iperf3 -s -1 -p "$IPERFPORT"
