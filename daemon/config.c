@@ -84,6 +84,7 @@ static const struct key tracker_keys[] = {
 	{ "adaptive_start", K_U8, F(adaptive_start_pct), 0, 100, NULL },
 	{ "adaptive_end", K_U8, F(adaptive_end_pct), 0, 255, NULL },
 	{ "unanswered_share", K_U8, F(unanswered_pct), 1, 100, NULL },
+	{ "rst_grace", K_U32, F(rst_grace), 0, 3600, NULL },
 	{ "timeouts", K_GROUP, 0, 0, 0, timeout_keys },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
@@ -196,6 +197,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->adaptive_start_pct = 60;
 	cfg->adaptive_end_pct = 120;
 	cfg->unanswered_pct = 50;
+	cfg->rst_grace = 10;
 
 	/* Linux nf_conntrack defaults */
 #define TIMEOUT_DEFAULT(sym, key, def, doc) cfg->timeouts.key = def;

@@ -525,11 +525,17 @@ tcp_window_ack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	if (SEQ_GEQ(ack, r->td_end))
 		r->flags &= ~CTG_PEER_UNACKED;
 	/*
-	 * An ack at r's edge without SACK blocks, when SACK is in use,
-	 * says the receiver holds nothing beyond it.
+	 * An ack at r's edge without SACK blocks, when SACK is in use, says
+	 * the receiver holds nothing beyond it; but what crossed the box
+	 * beyond the gap may still be on its way to the receiver (its ACKs
+	 * run a flight late), so the bound returns to the in-order edge only
+	 * when the ack reaches the end of the highest data seen beyond the
+	 * gap (low 16 bits in fin_ooo, see tcp_window()), or r's FIN.
 	 */
 	if ((r->xflags & CTG_PEERX_OOO) && SEQ_GEQ(ack, r->td_end) &&
-	    (r->flags & s->flags & CTG_PEER_SACK_PERM) && p->tcp.opt.sack_count == 0)
+	    (r->flags & s->flags & CTG_PEER_SACK_PERM) && p->tcp.opt.sack_count == 0 &&
+	    ((r->flags & CTG_PEER_FIN) || (!(r->xflags & CTG_PEERX_FIN_OOO) &&
+	    (uint16_t)ack == c->fin_ooo[!dir])))
 		r->xflags &= (uint8_t)~CTG_PEERX_OOO;
 }
 
@@ -603,6 +609,8 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 		s->retrans = 0;
 		in_order = liberal || SEQ_LEQ(seq, s->td_end);
 		if (!in_order) {
+			bool first = !(s->xflags & CTG_PEERX_OOO);
+
 			/* bytes before this segment have not crossed us (yet) */
 			s->xflags |= CTG_PEERX_OOO;
 			tracker_hist_add(c, dir, H_GAP);
@@ -610,6 +618,10 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 			if ((p->tcp.flags & CTG_TH_FIN) && end - 1 - s->td_end < 65536) {
 				s->xflags |= CTG_PEERX_FIN_OOO;
 				c->fin_ooo[dir] = (uint16_t)(end - 1);
+			} else if (!(s->xflags & CTG_PEERX_FIN_OOO) &&
+			    (first || (int16_t)(uint16_t)((uint16_t)end - c->fin_ooo[dir]) > 0)) {
+				/* the end of the highest data beyond the gap (tcp_window_ack) */
+				c->fin_ooo[dir] = (uint16_t)end;
 			}
 		}
 	} else if (seq == s->td_end - 1) {
@@ -1263,6 +1275,80 @@ ctg_tracker_offload(struct ctg_tracker *t, struct ctg_conn *c)
 }
 
 /*
+ * Loose midstream, asymmetric routing: the originator's first segment
+ * after its SYN continues that SYN's sequence (the third ACK, or data; a
+ * FIN comes after the third ACK, and a FIN|ACK before any SYN/ACK stays
+ * INVALID as in the kernel, tests/e2e/diff tcp_fin_before_established), but
+ * no SYN/ACK came by: the responder's answers take another path. Loose
+ * picks up what it cannot see (tcp_pickup_ack), so the entry becomes a
+ * pick-up of the responder's side with the originator's edges as its SYN
+ * set them, and both judged liberally, instead of every segment being
+ * INVALID tcp_ack_before_synack for as long as the flow lives. A blind
+ * forger needs the SYN's sequence number, and loose picks up any ACK of an
+ * unknown tuple anyway. Nothing from the responder means the entry stays
+ * unanswered (tracker_tcp_set_tclass): never protected from eviction.
+ * nf_conntrack marks such ACKs INVALID (sSS -> sIV); strict keeps that.
+ */
+static bool
+tcp_pickup_one_sided(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p)
+{
+	struct ctg_tcp_peer *s = &c->peer[0], *r = &c->peer[1];
+	uint8_t f = p->tcp.flags;
+
+	if (dir != 0 || (f & (CTG_TH_SYN | CTG_TH_RST | CTG_TH_FIN)) || !(f & CTG_TH_ACK) ||
+	    s->state != CTG_TCPS_SYN_SENT || r->state != CTG_TCPS_LISTEN ||
+	    (c->flags & (CTG_CONN_FLIPPED | CTG_CONN_SEEN_REPLY | CTG_CONN_SYNACK)) ||
+	    SEQ_LT(p->tcp.seq, s->isn + 1) || SEQ_GT(p->tcp.seq, s->td_end))
+		return false;
+	uint8_t ws = (s->flags & CTG_PEER_WSCALE) ? CTG_TCP_MAX_WSCALE : 0;
+
+	s->state = CTG_TCPS_ESTABLISHED;
+	s->flags |= CTG_PEER_LIBERAL;
+	s->td_maxend = p->tcp.seq + ((uint32_t)(p->tcp.window ? p->tcp.window : 1) << ws);
+	r->state = CTG_TCPS_ESTABLISHED;
+	r->flags = CTG_PEER_LIBERAL | CTG_PEER_SACK_PERM;
+	r->wscale = ws;
+	r->td_end = p->tcp.ack;
+	r->td_maxwin = 1;
+	r->td_maxend = p->tcp.ack;
+	c->flags |= CTG_CONN_MIDSTREAM;
+	return true;
+}
+
+/* Picked up by tcp_pickup_one_sided: a SYN seen, nothing from the responder. */
+static bool
+tcp_one_sided(const struct ctg_conn *c)
+{
+	return (c->flags & (CTG_CONN_MIDSTREAM | CTG_CONN_SYN_ORIG | CTG_CONN_SEEN_REPLY |
+	    CTG_CONN_SYNACK | CTG_CONN_FLIPPED)) == (CTG_CONN_MIDSTREAM | CTG_CONN_SYN_ORIG) &&
+	    !(c->peer[1].flags & CTG_PEER_SEEN);
+}
+
+/*
+ * The responder's SYN/ACK reaches a one-sided pick-up after all: the path
+ * is symmetric and the segments taken for the pick-up came early (or were
+ * forged by someone who saw the SYN). Back to SYN_SENT/LISTEN, so that
+ * the SYN/ACK is judged as the answer to the SYN it is (tcp_synack) and
+ * the real handshake is not cut; nf_conntrack, which never picked up,
+ * takes the SYN/ACK the same way.
+ */
+static void
+tcp_unpick_one_sided(struct ctg_conn *c, const struct ctg_packet *p)
+{
+	struct ctg_tcp_peer *s = &c->peer[0];
+
+	s->state = CTG_TCPS_SYN_SENT;
+	s->flags &= (uint8_t)~(CTG_PEER_LIBERAL | CTG_PEER_FIN | CTG_PEER_UNACKED);
+	/* the originator's edge is what the SYN/ACK takes of it (tcp_synack bounds it) */
+	if (SEQ_GEQ(p->tcp.ack, s->isn + 1) && SEQ_LEQ(p->tcp.ack, s->td_end))
+		s->td_end = p->tcp.ack;
+	s->td_maxend = s->td_end;
+	memset(&c->peer[1], 0, sizeof(c->peer[1]));
+	c->peer[1].state = CTG_TCPS_LISTEN;
+	c->flags &= (uint16_t)~CTG_CONN_MIDSTREAM;
+}
+
+/*
  * A segment of a connection in the table. True when it reopened the
  * tuple: the old connection is ended and the caller opens the new one.
  */
@@ -1287,10 +1373,27 @@ tcp_known(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 	 */
 	uint8_t relearn = now_us < t->relearn_until_us && !(c->flags & CTG_CONN_MIDSTREAM) ?
 	    (uint8_t)((c->peer[0].flags & CTG_PEER_LIBERAL) | ((c->peer[1].flags & CTG_PEER_LIBERAL) << 1)) : 0;
+	struct ctg_conn undo;
+	bool one_sided = false, unpicked = false;
+
+	if (t->midstream == CTG_MIDSTREAM_LOOSE && dir == 0 &&
+	    c->peer[0].state == CTG_TCPS_SYN_SENT) {
+		undo = *c;
+		one_sided = tcp_pickup_one_sided(c, dir, p);
+	} else if (dir == 1 && (p->tcp.flags & (CTG_TH_SYN | CTG_TH_ACK | CTG_TH_RST)) ==
+	    (CTG_TH_SYN | CTG_TH_ACK) && tcp_one_sided(c)) {
+		undo = *c;
+		tcp_unpick_one_sided(c, p);
+		unpicked = true;
+	}
 	if (c->proto_state & CTG_CONN_OFFLOADED)
 		why = tcp_offloaded(c, dir, p, now_us, t->rst_grace_us, &reopen);
 	else
 		why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
+	if ((one_sided || unpicked) && !reopen && ctg_reason_class(why) == CTG_RC_INVALID)
+		*c = undo;              /* an INVALID segment moves nothing */
+	else if (one_sided && why == CTG_R_NONE)
+		why = CTG_R_TCP_MIDSTREAM;
 	if (relearn && !reopen) {
 		c->peer[0].flags |= relearn & CTG_PEER_LIBERAL;
 		c->peer[1].flags |= (relearn >> 1) & CTG_PEER_LIBERAL;

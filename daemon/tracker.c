@@ -321,7 +321,7 @@ ctg_tracker_config_from(struct ctg_tracker_config *tc, const struct ctg_config *
 	tc->adaptive_end_pct = cfg->adaptive_end_pct;
 	tc->timeouts = cfg->timeouts;
 	tc->unanswered_pct = cfg->unanswered_pct;
-	tc->rst_grace = cfg->timeouts.tcp_close;
+	tc->rst_grace = cfg->rst_grace;
 }
 
 struct ctg_tracker *

@@ -62,6 +62,7 @@ struct ctg_config {
 	uint8_t adaptive_start_pct;     /* timeouts shrink past this fill (0 = off) */
 	uint8_t adaptive_end_pct;
 	uint8_t unanswered_pct;         /* table share for entries one side never answered */
+	uint32_t rst_grace;             /* seconds a reset entry still passes in-window segments (0 = off) */
 	struct ctg_timeouts timeouts;
 
 	/* audit log */

@@ -19,7 +19,9 @@
  * ESTABLISHED -> LAST_ACK, besides the rows of the two halves, and a third
  * ACK that carries a FIN takes its sender from SYN_SENT to FIN_WAIT_1.
  * NONE is "no connection yet": the rows from it open one (a SYN, or in
- * loose midstream mode a pickup from a SYN/ACK or an ACK). "snd ACK" is
+ * loose midstream mode a pickup from a SYN/ACK or an ACK). LISTEN -> rcv
+ * ACK -> ESTABLISHED is loose midstream's pick-up of a one-sided flow
+ * (its SYN/ACK took another path). "snd ACK" is
  * any segment with ACK and without SYN, FIN or RST, data or not; "snd FIN"
  * a FIN|ACK. Self-loops (retransmissions, duplicate SYNs) are left out.
  */
@@ -63,6 +65,7 @@ enum ctg_tcp_event {
 	X(LISTEN,      SND_SYNACK, SYN_RCVD) \
 	X(LISTEN,      SND_RST,    CLOSED) \
 	X(LISTEN,      RCV_RST,    CLOSED) \
+	X(LISTEN,      RCV_ACK,    ESTABLISHED) \
 	X(SYN_SENT,    SND_SYNACK, SYN_RCVD) \
 	X(SYN_SENT,    SND_SYNACK, ESTABLISHED) \
 	X(SYN_SENT,    SND_ACK,    ESTABLISHED) \

@@ -117,6 +117,9 @@ struct ctg_conn {
 	 * Low 16 bits of the sequence number of a FIN seen beyond a gap
 	 * (CTG_PEERX_FIN_OOO), per direction: it counts once the gap is
 	 * filled, in order or by the receiver's ack of exactly that FIN.
+	 * With CTG_PEERX_OOO and no such FIN, the low 16 bits of the end of
+	 * the highest data seen beyond the gap: an ack reaching it ends the
+	 * out-of-order allowance (tcp_window_ack()).
 	 * After an accepted RST (CTG_CONN_CLOSED with an RST flag) they hold
 	 * instead the endpoint states before it ([0]: orig | resp << 8) and
 	 * which sides went on since ([1]: bit 0 orig, bit 1 resp), for the
@@ -164,8 +167,8 @@ struct ctg_tracker_config {
 	 * Seconds after an accepted RST during which in-window segments of
 	 * the reset connection still pass, and the connection is revived if
 	 * both sides go on (an endpoint ignored the RST: MD5/AO keys, its
-	 * own rules). 0: off. ctg_tracker_config_from sets the tcp_close
-	 * timeout.
+	 * own rules). 0: off. ctg_tracker_config_from sets it from the
+	 * configuration's tracker.rst_grace (default 10).
 	 */
 	uint32_t rst_grace;
 	uint64_t hash_seed[2];          /* 0,0: random */

@@ -143,7 +143,8 @@ key_now(void)
 	k.r = c->peer[1].state;
 	/* only what the tracker's state decisions read, or the walk never ends */
 	k.cflags = c->flags & (CTG_CONN_SEEN_REPLY | CTG_CONN_MIDSTREAM | CTG_CONN_FLIPPED |
-	    CTG_CONN_CHALLENGE | CTG_CONN_CLOSED | CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP);
+	    CTG_CONN_CHALLENGE | CTG_CONN_CLOSED | CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP |
+	    CTG_CONN_SYN_ORIG);
 	k.f0 = c->peer[0].flags & PEER_MASK;
 	k.f1 = c->peer[1].flags & PEER_MASK;
 	k.h0 = strchr(c->history, 'S') != NULL;  /* a SYN seen from the originator */

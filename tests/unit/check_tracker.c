@@ -17,6 +17,7 @@
 
 #include <netinet/in.h>
 
+#include "ctguard/config.h"
 #include "ctguard/tracker.h"
 
 #include "trackerkit.h"
@@ -1067,6 +1068,154 @@ START_TEST(test_rst_grace_real_reset)
 }
 END_TEST
 
+/*
+ * tracker.rst_grace reaches the tracker through the configuration file
+ * (ctg_config_load, ctg_tracker_config_from): its own key, no longer the
+ * tcp_close timeout, which the file sets to something else here.
+ */
+static void
+grace_from_file(const char *tracker_group, uint32_t want)
+{
+	char path[] = "/tmp/check_tracker_grace.XXXXXX", err[512];
+	struct ctg_config cfg;
+	struct ctg_tracker_config tc;
+	int fd = mkstemp(path);
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "tracker = { midstream = \"strict\"; max_connections = 1024;\n"
+	    "  timeouts = { tcp_close = 20; }; %s };\n", tracker_group);
+	fclose(f);
+	ck_assert_msg(ctg_config_load(&cfg, path, err, sizeof(err)) == 0, "%s", err);
+	unlink(path);
+	ck_assert_uint_eq(cfg.rst_grace, want);
+	ctg_tracker_config_from(&tc, &cfg);
+	ck_assert_uint_eq(tc.rst_grace, want);
+	reset_tracker_cfg(&tc);
+}
+
+START_TEST(test_rst_grace_config_key)
+{
+	struct ctg_track_result r;
+
+	/* absent: the default, 10 s (not tcp_close's 20) */
+	grace_from_file("", 10);
+	handshake();
+	seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	now += 9 * SEC;
+	EXPECT(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 10),
+	    CTG_CT_ESTABLISHED, CTG_R_TCP_RST_GRACE);
+	now += 2 * SEC;
+	EXPECT_INVALID(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 11, CISN + 1, WIN, 10),
+	    CTG_R_TCP_CLOSED);
+
+	/* 0: off, the first segment after an exact RST is INVALID */
+	cport++;
+	grace_from_file("rst_grace = 0;", 0);
+	handshake();
+	r = seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	EXPECT_INVALID(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 100),
+	    CTG_R_TCP_CLOSED);
+	EXPECT_INVALID(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_R_TCP_CLOSED);
+
+	/* 3: in-window segments pass within 3 s of the RST, not after */
+	cport++;
+	grace_from_file("rst_grace = 3;", 3);
+	handshake();
+	seg(0, CTG_TH_RST, CISN + 1, 0, 0, 0);
+	now += 2 * SEC;
+	r = seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 1, CISN + 1, WIN, 100);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_TCP_RST_GRACE);
+	EXPECT_AFTER(r, CTG_TCPS_CLOSED, CTG_TCPS_CLOSED);
+	/* the grace counts from the RST: the passed segment did not extend it */
+	now += 1 * SEC + SEC / 2;
+	EXPECT_INVALID(seg(1, CTG_TH_ACK | CTG_TH_PSH, SISN + 101, CISN + 1, WIN, 100),
+	    CTG_R_TCP_CLOSED);
+	EXPECT_INVALID(seg(0, CTG_TH_ACK, CISN + 1, SISN + 101, WIN, 0), CTG_R_TCP_CLOSED);
+}
+END_TEST
+
+/* --- issue 22: one-sided flows (asymmetric routing) --------------------- */
+
+/*
+ * The responder's SYN/ACK and everything after it take another path: the
+ * gateway sees the originator's SYN, then its third ACK and data. Linux
+ * conntrack marks that ACK INVALID (nf_conntrack_proto_tcp.c tcp_conntracks
+ * ORIGINAL ack: sSS -> sIV, "ACK is invalid: we haven't seen a SYN/ACK
+ * yet"); strict keeps that. Loose picks up what it cannot see, so the
+ * entry becomes a pick-up (tcp_midstream) when the segment continues the
+ * SYN's sequence; one that does not stays INVALID and moves nothing. The
+ * flow is never answered, so it is never protected from eviction.
+ */
+START_TEST(test_one_sided_after_syn)
+{
+	struct ctg_track_result r;
+	uint16_t one_sided;
+
+	/* strict: INVALID, as in the kernel */
+	EXPECT(seg(0, CTG_TH_SYN, CISN, 0, WIN, 0), CTG_CT_NEW, CTG_R_NONE);
+	EXPECT_INVALID(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_R_TCP_ACK_BEFORE_SYNACK);
+
+	reset_tracker(2, CTG_MIDSTREAM_LOOSE);
+	cport++;
+	one_sided = cport;
+	EXPECT(seg(0, CTG_TH_SYN, CISN, 0, WIN, 0), CTG_CT_NEW, CTG_R_NONE);
+	/* not the SYN's sequence: no pick-up */
+	EXPECT_INVALID(seg(0, CTG_TH_ACK, CISN + 5000, SISN + 1, WIN, 0),
+	    CTG_R_TCP_ACK_BEFORE_SYNACK);
+	ck_assert_uint_eq(find_tcp()->peer[0].state, CTG_TCPS_SYN_SENT);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_NEW, CTG_R_TCP_MIDSTREAM);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 1000), CTG_CT_NEW,
+	    CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1001, SISN + 1, WIN, 1000), CTG_CT_NEW,
+	    CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK | CTG_TH_FIN, CISN + 2001, SISN + 1, WIN, 0);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	ck_assert_str_eq(find_tcp()->history, "SADF");
+
+	/* a connection both sides speak in, then a third: the table (2) is full */
+	cport++;
+	handshake();
+	cport++;
+	EXPECT(seg(0, CTG_TH_SYN, CISN, 0, WIN, 0), CTG_CT_NEW, CTG_R_NONE);
+	ck_assert_uint_eq(stats().evicted, 1);
+	ck_assert_int_eq(nends, 1);
+	ck_assert_uint_eq(ends[0].tuple.sport, one_sided);
+	ck_assert_ptr_nonnull(find(IPPROTO_TCP, (uint16_t)(cport - 1), 80));
+
+	/*
+	 * The path was symmetric after all (the pick-up came early, or was
+	 * forged by someone who saw the SYN): the SYN/ACK still answers the
+	 * SYN, as in nf_conntrack, and the real handshake goes on.
+	 */
+	reset_tracker(16, CTG_MIDSTREAM_LOOSE);
+	cport++;
+	EXPECT(seg(0, CTG_TH_SYN, CISN, 0, WIN, 0), CTG_CT_NEW, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_CT_NEW, CTG_R_TCP_MIDSTREAM);
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 20), CTG_CT_NEW,
+	    CTG_R_NONE);
+	/* a SYN/ACK that acks nothing the SYN sent is refused and moves nothing */
+	EXPECT_INVALID(seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 5000, WIN, 0),
+	    CTG_R_TCP_SYNACK_BAD_ACK);
+	ck_assert_uint_eq(find_tcp()->peer[0].state, CTG_TCPS_ESTABLISHED);
+	r = seg(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_SYN_SENT, CTG_TCPS_SYN_RCVD);
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_AFTER(r, CTG_TCPS_ESTABLISHED, CTG_TCPS_ESTABLISHED);
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED,
+	    CTG_R_NONE);
+	EXPECT(seg(1, CTG_TH_ACK, SISN + 1, CISN + 101, WIN, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(find_tcp()->flags & CTG_CONN_MIDSTREAM, 0);
+}
+END_TEST
+
 /* --- keepalive, probes ------------------------------------------------------ */
 
 START_TEST(test_keepalive)
@@ -1593,6 +1742,66 @@ START_TEST(test_sack_above_sent)
 	/* the ack itself is still bounded by what was sent */
 	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 401, WIN, 0);
 	EXPECT_INVALID(run(&p), CTG_R_TCP_ACK_ABOVE_SENT);
+}
+END_TEST
+
+static struct ctg_track_result
+sack_ack(uint32_t ack, uint32_t left, uint32_t right)
+{
+	struct ctg_packet p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, ack, WIN, 0);
+
+	if (left != right) {
+		p.tcp.opt.sack_count = 1;
+		p.tcp.opt.sack_left[0] = left;
+		p.tcp.opt.sack_right[0] = right;
+	}
+	return run(&p);
+}
+
+/*
+ * Loss before the gateway in a bulk transfer (issue 22, reordering and
+ * loss shapes; tests/e2e/e2e_stacks.sh case reorder): segment B is lost
+ * upstream, C and D pass beyond the gap, then the retransmitted B, and
+ * new data E goes on. The receiver's ACKs come a flight late: an ACK of A
+ * without SACK blocks (C and D are still in flight to it), dup ACKs with
+ * SACK, then cumulative ACKs through D and E once B arrives. Every one is
+ * an ACK the data sender takes (Linux tcp_ack(): in (snd_una, snd_nxt]);
+ * the receiver's plain ACK at the in-order edge does not mean nothing
+ * beyond it has crossed the box, so it must not bring bound III back to
+ * the in-order edge while data beyond it has been seen.
+ */
+START_TEST(test_loss_upstream_acks_catch_up)
+{
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	run(&p);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	run(&p);
+	seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	/* A in order; B [101, 201) lost before the box; C, D beyond the gap */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 201, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 301, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* the receiver acks A before C reaches it: no SACK block yet */
+	EXPECT(sack_ack(CISN + 101, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* C and D arrive: dup ACKs with SACK */
+	EXPECT(sack_ack(CISN + 101, CISN + 201, CISN + 301), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 101, CISN + 201, CISN + 401), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* B again, and new data E while the ACKs are on their way */
+	r = seg(0, CTG_TH_ACK, CISN + 101, SISN + 1, WIN, 100);
+	ck_assert_int_ne(r.ctstate, CTG_CT_INVALID);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 401, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* B arrived: cumulative ACK through D (E still in flight), then E */
+	EXPECT(sack_ack(CISN + 401, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 501, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(r.conn->peer[0].td_end, CISN + 501);
+	/* everything acked: the bound is the sent edge again */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 501, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_INVALID(sack_ack(CISN + 5000, 0, 0), CTG_R_TCP_ACK_ABOVE_SENT);
 }
 END_TEST
 
@@ -3028,6 +3237,8 @@ tracker_suite(void)
 	tcase_add_test(tc, test_rst_md5_unexpected);
 	tcase_add_test(tc, test_rst_grace_revives);
 	tcase_add_test(tc, test_rst_grace_real_reset);
+	tcase_add_test(tc, test_rst_grace_config_key);
+	tcase_add_test(tc, test_one_sided_after_syn);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("window");
@@ -3044,6 +3255,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_wscale_server_only);
 	tcase_add_test(tc, test_wscale_clamped);
 	tcase_add_test(tc, test_sack_above_sent);
+	tcase_add_test(tc, test_loss_upstream_acks_catch_up);
 	tcase_add_test(tc, test_ack_lower_bound_from_acked);
 	tcase_add_test(tc, test_paws);
 	tcase_add_test(tc, test_rst_ignores_paws);

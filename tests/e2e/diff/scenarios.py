@@ -924,6 +924,27 @@ def tcp_ack_unsent(sc):
     t.ack('c')
 
 
+@scenario('loss before the box: data beyond a gap, ACKs a flight late (plain at the edge, '
+          'SACK, then catching up through data sent after the retransmission)')
+def tcp_loss_upstream_acks_catch_up(sc):
+    t = sc.tcp()
+    t.handshake(copts=[('SAckOK', b'')], sopts=[('SAckOK', b'')])
+    a = t.nxt['c']
+    t.data('c', 100, label='c:PA A')
+    t.nxt['c'] = a + 200                # B [a+100, a+200) is lost before the box
+    t.data('c', 100, label='c:PA C (beyond the gap)')
+    t.data('c', 100, label='c:PA D')
+    t.ack('s', ack=a + 100, label='s:A acks A, no SACK (C, D in flight)')
+    t.ack('s', ack=a + 100, opts=[('NOP', None), ('NOP', None), ('SAck', (a + 200, a + 400))],
+          label='s:A dup ACK, SACK C-D')
+    t.seg('c', 'PA', seq=a + 100, n=100, label='c:PA B (retransmitted)')
+    t.data('c', 100, label='c:PA E')
+    t.ack('s', ack=a + 400, label='s:A through D (E in flight)')
+    t.ack('s', ack=a + 500, label='s:A through E')
+    t.data('s', 50)
+    t.ack('c')
+
+
 @scenario('ACK far below what was already acknowledged')
 def tcp_ack_below_window(sc):
     t = sc.tcp()
@@ -1097,6 +1118,28 @@ def tcp_strict_full_connection(sc):
     u = sc.tcp(cport=t.port['c'], ciss=t.isn['c'] + 10000000,
                siss=t.isn['s'] + 20000000)
     u.established()
+
+
+
+@scenario('one-sided (loose): asymmetric routing, the SYN/ACK and replies take another path')
+def tcp_one_sided_loose(sc):
+    t = sc.tcp()
+    t.syn('c')
+    t.nxt['s'] = t.isn['s'] + 1        # the SYN/ACK went by the other path
+    t.ack('c', label='c:A (SYN/ACK not seen)')
+    t.data('c', 100)
+    t.data('c', 200)
+    t.fin('c')
+
+
+@scenario('one-sided (strict): asymmetric routing, refused after the SYN',
+          midstream='strict')
+def tcp_one_sided_strict(sc):
+    t = sc.tcp()
+    t.syn('c')
+    t.nxt['s'] = t.isn['s'] + 1
+    t.ack('c', label='c:A (SYN/ACK not seen)')
+    t.data('c', 100)
 
 
 # --- UDP and ICMP ------------------------------------------------------------------
