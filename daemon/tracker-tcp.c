@@ -182,15 +182,31 @@ peer_init_syn(struct ctg_tcp_peer *s, const struct ctg_packet *p)
  * SYNs: the Linux client discards it (tcp_rcv_synsent_state_process():
  * rcv_tsecr not between retrans_stamp and now, PAWSActiveRejected).
  * TSecr 0 is not checked, as there.
+ *
+ * The entry knows the SYNs it saw, which are all of them unless it was
+ * ended (a full table, a restart) and made again by a retransmitted SYN.
+ * A Linux server answers every retransmission of a SYN with the TSecr of
+ * the first (the request keeps its ts_recent), so the SYN/ACK of such an
+ * entry echoes a TSval older than any it knows, and the connection could
+ * never complete. A SYN/ACK may therefore echo up to SYNACK_TSECR_SLACK
+ * ticks before the oldest SYN seen (2^17: the Linux SYN retries span
+ * 63 s, at its 1 kHz clock). An RST or FIN keeps the exact range: those
+ * are the ones that end a connection (issue 14, item 5), while a forged
+ * SYN/ACK is replaced by the real one (the re-initialising SYN/ACK below).
  */
+#define SYNACK_TSECR_SLACK (1u << 17)
+
 static bool
 tsecr_bad(const struct ctg_tcp_peer *orig, const struct ctg_packet *p)
 {
+	uint32_t slack = (p->tcp.flags & (CTG_TH_SYN | CTG_TH_RST | CTG_TH_FIN)) == CTG_TH_SYN ?
+	    SYNACK_TSECR_SLACK : 0;
+
 	if (!(orig->flags & CTG_PEER_TS) || (orig->flags & CTG_PEER_MAXACK) ||
 	    !p->tcp.opt.has_timestamp || p->tcp.opt.tsecr == 0)
 		return false;
-	return (uint32_t)(p->tcp.opt.tsecr - orig->last_tsval) >
-	    (uint32_t)(orig->td_maxack - orig->last_tsval);
+	return (uint32_t)(p->tcp.opt.tsecr - (orig->last_tsval - slack)) >
+	    (uint32_t)(orig->td_maxack - orig->last_tsval) + slack;
 }
 
 /* Scaling counts only when both SYNs offered it (RFC 7323 section 2.2). */
