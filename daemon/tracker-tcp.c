@@ -1152,7 +1152,11 @@ tcp_known(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 	 */
 	uint8_t relearn = now_us < t->relearn_until_us && !(c->flags & CTG_CONN_MIDSTREAM) ?
 	    (uint8_t)((c->peer[0].flags & CTG_PEER_LIBERAL) | ((c->peer[1].flags & CTG_PEER_LIBERAL) << 1)) : 0;
+	/* applied from another gateway: its edges may lag (tracker-sync.c) */
+	uint8_t synced = t->sync_of ? tracker_sync_relearn_begin(t, c, dir, p) : 0;
 	why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
+	if (synced)
+		tracker_sync_relearn_end(t, c, dir, synced, reopen ? CTG_R_TCP_REOPEN : why);
 	if (relearn && !reopen) {
 		c->peer[0].flags |= relearn & CTG_PEER_LIBERAL;
 		c->peer[1].flags |= (relearn >> 1) & CTG_PEER_LIBERAL;

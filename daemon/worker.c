@@ -207,6 +207,9 @@ worker_main(void *arg)
 			ctg_tracker_sweep(w->pl.tracker, w->now_us, w->sweep_budget);
 			w->last_sweep = w->now_us;
 		}
+		/* once per burst, not per packet: a state change is sent without waiting the interval */
+		if (ctg_tracker_sync_urgent(w->pl.tracker))
+			ctgd_sync_kick(w->dm);
 		pthread_mutex_unlock(&w->lock);
 		w->locked = false;
 	}
