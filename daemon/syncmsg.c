@@ -326,9 +326,8 @@ get_end(const uint8_t *p, struct ctg_sync_end *e)
 	return e->id != 0 && e->reason < CTG_END_COUNT && p[49] == 0;
 }
 
-int
-ctg_syncmsg_decode(const void *buf, size_t len, struct ctg_syncmsg *m,
-    char *err, size_t errlen)
+static int
+decode(const void *buf, size_t len, struct ctg_syncmsg *m, char *err, size_t errlen)
 {
 	const uint8_t *p = buf;
 	size_t es;
@@ -397,11 +396,21 @@ ctg_syncmsg_decode(const void *buf, size_t len, struct ctg_syncmsg *m,
 		if (!ok) {
 			snprintf(err, errlen, "%s message: entry %u is corrupt",
 			    ctg_sync_type_name(m->type), i);
-			memset(m, 0, sizeof(*m));
 			return -1;
 		}
 	}
 	return 0;
+}
+
+int
+ctg_syncmsg_decode(const void *buf, size_t len, struct ctg_syncmsg *m,
+    char *err, size_t errlen)
+{
+	if (decode(buf, len, m, err, errlen) == 0)
+		return 0;
+	/* nothing of a refused message may be read */
+	memset(m, 0, sizeof(*m));
+	return -1;
 }
 
 void
