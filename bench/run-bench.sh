@@ -49,7 +49,7 @@ fi
 
 B=$builddir
 for p in ctguardd ctguard tests/e2e/nfq_acceptall bench/bench_tracker bench/tcprr \
-    bench/bench_rules bench/bench_auditlog; do
+    bench/bench_rules bench/bench_auditlog bench/bench_syncmsg; do
 	[ -x "$B/$p" ] || { echo "run-bench.sh: $B/$p not built (run make bench)" >&2; exit 1; }
 done
 
@@ -87,6 +87,10 @@ micro() {
 
 	log "micro: tracker tables (lookups, 1M connections)"
 	"$B/bench/bench_tracker" -M >>"$m" || echo "ERROR tracker tables" >>"$m"
+
+	log "micro: state sync (bench/bench_syncmsg.c: marking on/off, codec, traffic, bulk 100k/1M)"
+	"$B/bench/bench_syncmsg" -n $((quick ? 100000 : 400000)) | tee "$RAW/bench_syncmsg.txt" >>"$m" ||
+	    echo "ERROR syncmsg" >>"$m"
 
 	log "micro: rules (bench/bench_rules.c)"
 	# "  N rules: load X ms, last rule matches Y ns/eval, udp (other bucket) Z ns/eval"

@@ -173,6 +173,7 @@ send_changes(struct ctgd_sync *s)
 			pthread_mutex_lock(&w->lock);
 			size_t n = ctg_tracker_sync_drain(w->pl.tracker, s->slice, SYNC_SLICE);
 			size_t ne = ctg_tracker_sync_drain_ends(w->pl.tracker, s->ends, SYNC_SLICE);
+			bool more = ctg_tracker_sync_pending(w->pl.tracker) || ne == SYNC_SLICE;
 			pthread_mutex_unlock(&w->lock);
 
 			for (size_t i = 0; i < n; i++) {
@@ -192,7 +193,7 @@ send_changes(struct ctgd_sync *s)
 					ctg_syncmsg_add_end(&s->we, &e);
 				}
 			}
-			if (n < SYNC_SLICE && ne < SYNC_SLICE)
+			if (!more)
 				break;
 		}
 	}

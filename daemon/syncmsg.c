@@ -307,11 +307,16 @@ get_conn(const uint8_t *p, uint64_t sender_now, uint64_t local_now, uint16_t *qu
 	}
 	memcpy(c->history, p + 160, CTG_CONN_HISTORY);
 	uint32_t *to = (uint32_t *)(void *)&e->to;
+	bool any = false;
 	for (unsigned k = 0; k < CTG_TO_COUNT; k++) {
 		to[k] = get32(p + 176 + 4 * k);
-		if (to[k] > CTG_TIMEOUT_MAX_S || (to[k] && !p[47]))
+		if (to[k] > CTG_TIMEOUT_MAX_S)
 			return false;
+		any |= to[k] != 0;
 	}
+	/* the flag says whether there are per-rule timeouts, and only that */
+	if (any != (p[47] == 1))
+		return false;
 	return tracker_conn_sane(c);
 }
 

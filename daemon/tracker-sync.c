@@ -103,7 +103,8 @@ tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c)
 	if (t->sync_changed)
 		t->sync_urgent = true;
 	if (*f & SY_DIRTY) {
-		if (++t->sync_upd[i] >= t->sync_max_updates)
+		/* ctg_tracker_account counted this packet already */
+		if (t->sync_upd[i] >= t->sync_max_updates)
 			t->sync_urgent = true;
 		return;
 	}
@@ -201,6 +202,12 @@ ctg_tracker_sync_drain(struct ctg_tracker *t, struct ctg_conn_export *out, size_
 		t->sync_urgent = t->sync_ends_n > 0;
 	t->sync_st.drained += n;
 	return n;
+}
+
+bool
+ctg_tracker_sync_pending(const struct ctg_tracker *t)
+{
+	return t->sync_of && (t->sync_tail != t->sync_head || t->sync_walk_left);
 }
 
 size_t

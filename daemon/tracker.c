@@ -435,8 +435,15 @@ ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 	c->flags |= CTG_CONN_CONFIRMED;
 	c->pkts[dir & 1]++;
 	c->bytes[dir & 1] += bytes;
-	if (t->sync_of)
+	if (t->sync_of) {
+		uint32_t i = idx_of(t, c);
+
+		/* the common case inline: already marked, nothing moved, not yet max_updates */
+		if ((t->sync_of[i] & (SY_DIRTY | SY_LOCAL)) == (SY_DIRTY | SY_LOCAL) &&
+		    !t->sync_changed && ++t->sync_upd[i] < t->sync_max_updates)
+			return;
 		tracker_sync_mark(t, c);
+	}
 }
 
 void

@@ -329,8 +329,13 @@ int ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size,
 bool ctg_tracker_sync_enabled(const struct ctg_tracker *t);
 /* A connection changed state, was created, or hit max_updates since the last drain. */
 bool ctg_tracker_sync_urgent(const struct ctg_tracker *t);
-/* Copy up to max dirty entries out (clearing their mark); how many. */
+/*
+ * Copy up to max dirty entries out (clearing their mark); how many. After
+ * a ring overflow one call walks a bounded slice of the table: call again
+ * while ctg_tracker_sync_pending (letting go of the lock in between).
+ */
 size_t ctg_tracker_sync_drain(struct ctg_tracker *t, struct ctg_conn_export *out, size_t max);
+bool ctg_tracker_sync_pending(const struct ctg_tracker *t);
 size_t ctg_tracker_sync_drain_ends(struct ctg_tracker *t, struct ctg_conn_end_note *out,
     size_t max);
 /* As ctg_tracker_copy_slice, for the bulk transfer: every confirmed entry, with its timeouts. */

@@ -78,10 +78,10 @@ some_connections(void)
 static size_t
 drain_all(struct ctg_tracker *t, struct ctg_conn_export *out, size_t max)
 {
-	size_t n = 0, k;
+	size_t n = 0;
 
-	while (n < max && (k = ctg_tracker_sync_drain(t, out + n, max - n)) > 0)
-		n += k;
+	while (n < max && ctg_tracker_sync_pending(t))
+		n += ctg_tracker_sync_drain(t, out + n, max - n);
 	return n;
 }
 
@@ -257,6 +257,7 @@ static const struct bad bad_fields[] = {
 	{ "rule index below -1", H + 44, 2, 0xfffe },
 	{ "timeout class", H + 46, 1, CTG_TO_COUNT },
 	{ "has_timeouts", H + 47, 1, 2 },
+	{ "has_timeouts without timeouts", H + 47, 1, 1 },
 	{ "id 0", H + 52, 8, 0 },
 	{ "id past 2^62", H + 52, 8, 1ULL << 62 },
 	{ "first seen after the sender's clock", H + 60, 8, T0 + 100 * SEC },
@@ -438,8 +439,11 @@ START_TEST(test_ring_overflow_walks)
 	ctg_tracker_sync_stats(trk, &st);
 	ck_assert_uint_eq(st.ring_overflows, 36);
 	/* the ring's four, then the walk, a slice at a time */
-	for (int i = 0; i < 10 && (k = ctg_tracker_sync_drain(trk, ex + n, 64 - n)) + 1; i++)
+	for (int i = 0; i < 10 && ctg_tracker_sync_pending(trk); i++) {
+		k = ctg_tracker_sync_drain(trk, ex + n, 64 - n);
 		n += k;
+	}
+	ck_assert(!ctg_tracker_sync_pending(trk));
 	ck_assert_uint_eq(n, 40);
 	ck_assert_uint_eq(ctg_tracker_sync_drain(trk, ex, 64), 0);
 }
