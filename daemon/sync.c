@@ -14,8 +14,11 @@
  * the same queue index under that worker's lock, a message at a time.
  *
  * Membership: when a member joins, the member with the lowest node id
- * among those already there sends its whole table (BULK_*); only the
- * joiner applies it. corosync not running is not an error: the thread
+ * among those already there sends its whole table (BULK_*). Every other
+ * member applies it: the joiner needs it, and after a partition heals each
+ * side is the other's joiner (corosync reports the other side as joined);
+ * an entry this gateway forwarded more recently than the sender's copy is
+ * kept (tracker-sync.c). corosync not running is not an error: the thread
  * retries every second (counted, shown by ctguard ha status) and the
  * daemon filters on.
  */
@@ -66,9 +69,10 @@ struct ctgd_sync {
 	struct ctg_conn_end_note *ends;
 	struct ctg_syncmsg_writer wu, we;       /* updates, ends being filled */
 	bool bulk_pending;              /* send our table (a member joined) */
-	bool expect_bulk;               /* we joined: take the bulk of bulk_from */
-	uint32_t bulk_from;
-	uint64_t bulk_t0_us, bulk_entries;
+	struct bulk_in {                /* bulk transfers being received, by sender */
+		uint32_t nodeid;        /* 0: free */
+		uint64_t t0_us, entries;
+	} bulks[MAX_MEMBERS];
 	uint64_t last_flush_ms;
 	unsigned log_budget;            /* decode errors logged, per minute */
 	uint64_t log_minute;
@@ -266,8 +270,27 @@ add_lag(struct ctgd_sync *s, uint64_t lag_us)
 		s->lag_n++;
 }
 
+static struct bulk_in *
+bulk_of(struct ctgd_sync *s, uint32_t nodeid, bool make)
+{
+	struct bulk_in *free_slot = NULL;
+
+	for (unsigned i = 0; i < MAX_MEMBERS; i++) {
+		if (s->bulks[i].nodeid == nodeid)
+			return &s->bulks[i];
+		if (!s->bulks[i].nodeid && !free_slot)
+			free_slot = &s->bulks[i];
+	}
+	if (!make || !free_slot)
+		return NULL;
+	free_slot->nodeid = nodeid;
+	free_slot->t0_us = ctg_clock_mono_us();
+	free_slot->entries = 0;
+	return free_slot;
+}
+
 static void
-apply_conns(struct ctgd_sync *s, const struct ctg_syncmsg *m, bool bulk)
+apply_conns(struct ctgd_sync *s, const struct ctg_syncmsg *m, struct bulk_in *bulk)
 {
 	struct daemon *dm = s->dm;
 	struct worker *held = NULL;
@@ -312,7 +335,7 @@ apply_conns(struct ctgd_sync *s, const struct ctg_syncmsg *m, bool bulk)
 	s->wrong_queue += wrong;
 	pthread_mutex_unlock(&s->mu);
 	if (bulk)
-		s->bulk_entries += applied;
+		bulk->entries += applied;
 }
 
 static void
@@ -369,41 +392,40 @@ on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid, uint32
 			ctgd_log(LOG_WARNING, "sync: message from node %u refused: %s", nodeid, err);
 		return;
 	}
+	struct bulk_in *b;
+
 	switch (m.type) {
 	case CTG_SYNC_CONN_UPDATE:
-		apply_conns(s, &m, false);
+		apply_conns(s, &m, NULL);
 		break;
 	case CTG_SYNC_CONN_END:
 		apply_ends(s, &m);
 		break;
 	case CTG_SYNC_BULK_BEGIN:
-		if (s->expect_bulk && !s->bulk_from) {
-			s->bulk_from = nodeid;
-			s->bulk_t0_us = ctg_clock_mono_us();
-			s->bulk_entries = 0;
+		b = bulk_of(s, nodeid, true);
+		if (b) {
+			b->t0_us = ctg_clock_mono_us();
+			b->entries = 0;
 		}
 		break;
 	case CTG_SYNC_BULK_ENTRIES:
-		/* the other members have these entries already */
-		if (s->expect_bulk && s->bulk_from == nodeid)
-			apply_conns(s, &m, true);
+		apply_conns(s, &m, bulk_of(s, nodeid, true));
 		break;
 	case CTG_SYNC_BULK_END:
-		if (s->expect_bulk && s->bulk_from == nodeid) {
-			uint64_t ms = (ctg_clock_mono_us() - s->bulk_t0_us) / 1000;
+		if ((b = bulk_of(s, nodeid, false)) != NULL) {
+			uint64_t ms = (ctg_clock_mono_us() - b->t0_us) / 1000, n = b->entries;
 
-			s->expect_bulk = false;
-			s->bulk_from = 0;
+			b->nodeid = 0;
 			pthread_mutex_lock(&s->mu);
 			s->bulk_received++;
-			s->last_bulk_entries = s->bulk_entries;
+			s->last_bulk_entries = n;
 			s->last_bulk_ms = ms;
 			pthread_mutex_unlock(&s->mu);
-			sync_event(s, CTG_EV_HA_BULK_RECEIVED, s->bulk_entries,
+			sync_event(s, CTG_EV_HA_BULK_RECEIVED, n,
 			    "bulk transfer from node %u: %" PRIu64 " connections in %" PRIu64 " ms",
-			    nodeid, s->bulk_entries, ms);
+			    nodeid, n, ms);
 			ctgd_log(LOG_INFO, "sync: bulk transfer from node %u: %" PRIu64
-			    " connections in %" PRIu64 " ms", nodeid, s->bulk_entries, ms);
+			    " connections in %" PRIu64 " ms", nodeid, n, ms);
 		}
 		break;
 	}
@@ -440,15 +462,13 @@ on_confchg(cpg_handle_t h, const struct cpg_name *group,
 		sync_event(s, CTG_EV_HA_MEMBER_LEFT, nmembers, "node %u left group %s (%zu members)",
 		    left[i].nodeid, s->dm->cfg->sync_group, nmembers);
 		ctgd_log(LOG_INFO, "sync: node %u left (%zu members)", left[i].nodeid, nmembers);
-		if (s->expect_bulk && left[i].nodeid == s->bulk_from)
-			s->bulk_from = 0;       /* the next sender starts over */
+		struct bulk_in *b = bulk_of(s, left[i].nodeid, false);
+
+		if (b)
+			b->nodeid = 0;  /* a bulk cut short: the next one starts over */
 	}
-	if (me_joined) {
-		/* the others send us a table when there are others */
-		s->expect_bulk = nmembers > 1;
-		s->bulk_from = 0;
-		return;
-	}
+	if (me_joined)
+		return;         /* the others send us their table */
 	if (njoined == 0)
 		return;
 	/* the lowest node id among those already here sends its table */
@@ -480,7 +500,7 @@ disconnect(struct ctgd_sync *s)
 	cpg_finalize(s->h);
 	s->connected = false;
 	s->cpg_fd = -1;
-	s->expect_bulk = false;
+	memset(s->bulks, 0, sizeof(s->bulks));
 	pthread_mutex_lock(&s->mu);
 	s->nmembers = 0;
 	s->disconnects++;
@@ -760,6 +780,7 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 		sum.ends_lost += ts.ends_lost;
 		sum.relearned += ts.relearned;
 		sum.synced_live += ts.synced_live;
+		sum.apply_older += ts.apply_older;
 	}
 	pthread_mutex_lock(&s->mu);
 	lag_percentiles(s, &p50, &p99);
@@ -794,13 +815,13 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 		    ",\"apply_refused\":%" PRIu64 ",\"connect_tries\":%" PRIu64
 		    ",\"connect_failures\":%" PRIu64 ",\"marked\":%" PRIu64
 		    ",\"ring_overflows\":%" PRIu64 ",\"ends_lost\":%" PRIu64
-		    ",\"relearned\":%" PRIu64 ",\"synced_only\":%u}\n",
+		    ",\"relearned\":%" PRIu64 ",\"kept_newer\":%" PRIu64 ",\"synced_only\":%u}\n",
 		    s->msgs_sent, s->msgs_received, s->bytes_sent, s->bytes_received,
 		    s->updates_applied, s->ends_applied, s->bulk_sent, s->bulk_received,
 		    s->last_bulk_entries, s->last_bulk_ms, p50 < 0 ? 0.0 : p50, p99 < 0 ? 0.0 : p99,
 		    s->lag_n, s->decode_errors, s->send_failures, s->apply_refused,
 		    s->connect_tries, s->connect_failures, sum.marked, sum.ring_overflows,
-		    sum.ends_lost, sum.relearned, sum.synced_live);
+		    sum.ends_lost, sum.relearned, sum.apply_older, sum.synced_live);
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
@@ -817,12 +838,13 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 	    "\ndecode_errors %" PRIu64 "\nsend_failures %" PRIu64
 	    "\nconnect_tries %" PRIu64 " failures %" PRIu64
 	    "\nmarked %" PRIu64 " ring_overflows %" PRIu64 " ends_lost %" PRIu64
-	    "\nrelearned %" PRIu64 "\nsynced_only %u\n",
+	    "\nrelearned %" PRIu64 " kept_newer %" PRIu64 "\nsynced_only %u\n",
 	    s->msgs_sent, s->msgs_received, s->bytes_sent, s->bytes_received,
 	    s->updates_applied, s->ends_applied, s->apply_refused,
 	    s->bulk_sent, s->bulk_received, s->last_bulk_entries, s->last_bulk_ms,
 	    p50 < 0 ? 0.0 : p50, p99 < 0 ? 0.0 : p99, s->lag_n,
 	    s->decode_errors, s->send_failures, s->connect_tries, s->connect_failures,
-	    sum.marked, sum.ring_overflows, sum.ends_lost, sum.relearned, sum.synced_live);
+	    sum.marked, sum.ring_overflows, sum.ends_lost, sum.relearned, sum.apply_older,
+	    sum.synced_live);
 	pthread_mutex_unlock(&s->mu);
 }

@@ -278,6 +278,16 @@ ctg_tracker_apply(struct ctg_tracker *t, const struct ctg_conn_export *e, uint64
 
 		keep = was & SY_LOCAL;
 		quiet_before = (was & (SY_SYNCED | SY_LOCAL)) == SY_SYNCED;
+		/*
+		 * Forwarded here more recently than the sender's copy (both
+		 * times on this clock): ours is the fresher state (a bulk after
+		 * a partition, two gateways forwarding one connection).
+		 */
+		if (keep && c->last_us > in->last_us) {
+			t->sync_applying = false;
+			t->sync_st.apply_older++;
+			return 0;
+		}
 	} else {
 		c = tracker_conn_new(t, &in->tuple, t->last_hash, now_us);
 		if (!c) {

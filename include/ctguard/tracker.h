@@ -318,6 +318,7 @@ struct ctg_tracker_sync_stats {
 	uint64_t ends_lost;             /* end notes with the end ring full */
 	uint64_t applied;               /* entries received and applied */
 	uint64_t apply_refused;         /* ... no room for them */
+	uint64_t apply_older;           /* ... older than ours, forwarded here since: kept ours */
 	uint64_t removed;               /* ended by another gateway's end note */
 	uint64_t relearned;             /* segments that re-learned synced edges */
 	uint32_t synced_live;           /* entries applied here not (yet) seen here */

@@ -730,6 +730,21 @@ START_TEST(test_apply_replaces_in_place)
 	ck_assert_ptr_nonnull(c2);
 	ck_assert_uint_eq(c2->peer[0].state, find_tcp()->peer[0].state);
 	ck_assert_uint_eq(c2->peer[0].td_end, CISN + 2);
+	/* forwarded here since: an older copy (a bulk after a partition) does not win */
+	struct ctg_conn_export old = ex[0];
+	struct ctg_packet p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	now += SEC;
+	EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_int_eq(ctg_tracker_apply(t2, &old, now), 0);
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert(c2->last_us == now);
+	ctg_tracker_sync_stats(t2, &st);
+	ck_assert_uint_eq(st.apply_older, 1);
+	/* a newer one does */
+	old.c.last_us = now + 1;
+	ck_assert_int_eq(ctg_tracker_apply(t2, &old, now), 0);
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert(c2->last_us == now + 1);
 	ctg_tracker_free(t2);
 }
 END_TEST
