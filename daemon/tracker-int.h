@@ -119,6 +119,7 @@ struct ctg_tracker {
 	/* state sync (tracker-sync.c); sync_of NULL: off */
 	uint8_t *sync_of;               /* per pool slot: SY_* */
 	uint16_t *sync_upd;             /* per pool slot: packets since marked */
+	uint32_t *sync_bytes;           /* per pool slot: its byte count (low bits) when marked */
 	uint32_t *sync_ring;            /* pool indices of dirty entries */
 	uint32_t sync_ring_cap, sync_head, sync_tail;
 	struct ctg_conn_end_note *sync_ends;
@@ -201,6 +202,23 @@ static inline bool
 expired(const struct ctg_tracker *t, const struct ctg_conn *c, uint64_t now_us)
 {
 	return now_us >= c->last_us + (uint64_t)tracker_timeout_of(t, c) * 1000000ULL;
+}
+
+/*
+ * A TCP entry marked dirty has carried a quarter of its largest window
+ * since: send it now, whatever max_updates says. A receiver re-learns
+ * synced edges only within one maximum window of them (tracker-sync.c),
+ * and with GSO a packet can be 64 kB: a count of packets alone does not
+ * bound how far the synced edges lag.
+ */
+static inline bool
+tracker_sync_lagging(const struct ctg_tracker *t, const struct ctg_conn *c, uint32_t i)
+{
+	uint32_t w = c->peer[0].td_maxwin > c->peer[1].td_maxwin ?
+	    c->peer[0].td_maxwin : c->peer[1].td_maxwin;
+
+	return c->tuple.proto == IPPROTO_TCP &&
+	    (uint32_t)(c->bytes[0] + c->bytes[1]) - t->sync_bytes[i] > w / 4;
 }
 
 static inline bool

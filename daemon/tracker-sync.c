@@ -36,15 +36,18 @@ ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size, uint32_t max_
 		ring_size = 1;
 	t->sync_of = calloc(t->max, sizeof(*t->sync_of));
 	t->sync_upd = calloc(t->max, sizeof(*t->sync_upd));
+	t->sync_bytes = calloc(t->max, sizeof(*t->sync_bytes));
 	t->sync_ring = calloc(ring_size, sizeof(*t->sync_ring));
 	t->sync_ends = calloc(ring_size, sizeof(*t->sync_ends));
-	if (!t->sync_of || !t->sync_upd || !t->sync_ring || !t->sync_ends) {
+	if (!t->sync_of || !t->sync_upd || !t->sync_bytes || !t->sync_ring || !t->sync_ends) {
 		free(t->sync_of);
 		free(t->sync_upd);
+		free(t->sync_bytes);
 		free(t->sync_ring);
 		free(t->sync_ends);
 		t->sync_of = NULL;
 		t->sync_upd = NULL;
+		t->sync_bytes = NULL;
 		t->sync_ring = NULL;
 		t->sync_ends = NULL;
 		return -1;
@@ -104,12 +107,13 @@ tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c)
 		t->sync_urgent = true;
 	if (*f & SY_DIRTY) {
 		/* ctg_tracker_account counted this packet already */
-		if (t->sync_upd[i] >= t->sync_max_updates)
+		if (t->sync_upd[i] >= t->sync_max_updates || tracker_sync_lagging(t, c, i))
 			t->sync_urgent = true;
 		return;
 	}
 	*f |= SY_DIRTY;
 	t->sync_upd[i] = 0;
+	t->sync_bytes[i] = (uint32_t)(c->bytes[0] + c->bytes[1]);
 	t->sync_st.marked++;
 	if (t->sync_head - t->sync_tail < t->sync_ring_cap) {
 		t->sync_ring[t->sync_head++ % t->sync_ring_cap] = i;

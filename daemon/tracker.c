@@ -389,6 +389,7 @@ ctg_tracker_free(struct ctg_tracker *t)
 	free(t->list_of);
 	free(t->sync_of);
 	free(t->sync_upd);
+	free(t->sync_bytes);
 	free(t->sync_ring);
 	free(t->sync_ends);
 	free(t);
@@ -440,7 +441,8 @@ ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 
 		/* the common case inline: already marked, nothing moved, not yet max_updates */
 		if ((t->sync_of[i] & (SY_DIRTY | SY_LOCAL)) == (SY_DIRTY | SY_LOCAL) &&
-		    !t->sync_changed && ++t->sync_upd[i] < t->sync_max_updates)
+		    !t->sync_changed && ++t->sync_upd[i] < t->sync_max_updates &&
+		    !tracker_sync_lagging(t, c, i))
 			return;
 		tracker_sync_mark(t, c);
 	}

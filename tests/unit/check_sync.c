@@ -421,6 +421,26 @@ START_TEST(test_max_updates_urgent)
 }
 END_TEST
 
+/* A quarter of the largest window carried since marked: send now (GSO packets are big). */
+START_TEST(test_bytes_urgent)
+{
+	struct ctg_conn_export ex[2];
+	uint32_t seq = CISN + 1;
+
+	handshake();
+	drain_all(trk, ex, 2);
+	for (int i = 0; i < 20; i++) {
+		if (i == 10)
+			ck_assert(!ctg_tracker_sync_urgent(trk));       /* 10 kB of a 64 kB window */
+		EXPECT(seg(0, CTG_TH_ACK, seq, SISN + 1, WIN, 1000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		seq += 1000;
+	}
+	ck_assert(ctg_tracker_sync_urgent(trk));                /* 20 kB */
+	ck_assert_uint_eq(drain_all(trk, ex, 2), 1);
+	ck_assert(!ctg_tracker_sync_urgent(trk));
+}
+END_TEST
+
 START_TEST(test_ring_overflow_walks)
 {
 	struct ctg_conn_export ex[64];
@@ -769,6 +789,7 @@ sync_suite(void)
 	tcase_add_checked_fixture(tc, sync_setup, teardown);
 	tcase_add_test(tc, test_marks_once_per_drain);
 	tcase_add_test(tc, test_max_updates_urgent);
+	tcase_add_test(tc, test_bytes_urgent);
 	tcase_add_test(tc, test_ring_overflow_walks);
 	tcase_add_test(tc, test_carry_filter);
 	tcase_add_test(tc, test_end_notes);
