@@ -74,6 +74,7 @@ struct ctgd_sync {
 		uint64_t t0_us, entries;
 	} bulks[MAX_MEMBERS];
 	uint64_t last_flush_ms;
+	bool connect_warned;            /* the current outage is in the log */
 	unsigned log_budget;            /* decode errors logged, per minute */
 	uint64_t log_minute;
 	/* shared with the main thread (status, role): under mu */
@@ -546,17 +547,20 @@ try_connect(struct ctgd_sync *s)
 		goto fail_fin;
 	}
 	s->connected = true;
+	s->connect_warned = false;
 	ctgd_log(LOG_INFO, "sync: joined group %s as node %u", s->dm->cfg->sync_group, s->nodeid);
 	return 0;
 fail_fin:
 	cpg_finalize(s->h);
 fail:
 	pthread_mutex_lock(&s->mu);
+	s->connect_failures++;
+	pthread_mutex_unlock(&s->mu);
 	/* logged once per outage, counted every time */
-	if (s->connect_failures++ == 0 || s->disconnects)
+	if (!s->connect_warned)
 		ctgd_log(LOG_WARNING, "sync: cannot reach corosync (%s: error %d); retrying every second",
 		    what, (int)rc);
-	pthread_mutex_unlock(&s->mu);
+	s->connect_warned = true;
 	return -1;
 }
 
@@ -769,7 +773,17 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 		return;
 	memset(&sum, 0, sizeof(sum));
 	for (unsigned i = 0; i < dm->nw; i++) {
-		pthread_mutex_lock(&dm->w[i].lock);
+		struct timespec until;
+
+		/* a wedged worker must not wedge the control socket: its marks are left out */
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 20 * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		if (pthread_mutex_timedlock(&dm->w[i].lock, &until) != 0)
+			continue;
 		if (dm->w[i].pl.tracker)
 			ctg_tracker_sync_stats(dm->w[i].pl.tracker, &ts);
 		else
