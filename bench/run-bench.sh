@@ -233,16 +233,26 @@ COROSYNC_PID=
 # back, as in a pair, without a second gateway's load on this machine.
 start_corosync() {
 	cat >"$W/corosync.conf" <<EOF
-totem { version: 2
+totem {
+	version: 2
 	cluster_name: ctgbench
 	transport: knet
 	crypto_cipher: none
-	crypto_hash: none }
-nodelist { node { ring0_addr: 127.0.0.1
-	nodeid: 1 } }
-quorum { provider: corosync_votequorum }
-logging { to_stderr: yes
-	to_syslog: no }
+	crypto_hash: none
+}
+nodelist {
+	node {
+		ring0_addr: 127.0.0.1
+		nodeid: 1
+	}
+}
+quorum {
+	provider: corosync_votequorum
+}
+logging {
+	to_stderr: yes
+	to_syslog: no
+}
 EOF
 	ctg_bg "$GW" "$W/corosync-$1.log" unshare -m sh -c \
 	    'mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/corosync &&

@@ -167,7 +167,8 @@ int ctgd_sync_open(struct daemon *dm);          /* before privileges are dropped
 void ctgd_sync_start(struct daemon *dm);
 void ctgd_sync_stop(struct daemon *dm);
 void ctgd_sync_close(struct daemon *dm);
-void ctgd_sync_kick(struct daemon *dm);         /* a worker: urgent changes */
+/* A worker: changes to send soon, or (lagging) edges to send now. */
+void ctgd_sync_kick(struct daemon *dm, bool lagging);
 bool ctgd_sync_set_role(struct daemon *dm, const char *role);
 /* summary: the one line of ctguard status */
 void ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summary);

@@ -47,6 +47,18 @@
 #define SYNC_RING 16384         /* dirty slots per worker before the walk */
 #define SYNC_MAX_SLICES 1024    /* per flush: 262,144 entries, then the next turn */
 #define SYNC_RETRY_MS 1000
+/*
+ * Sends a worker asks for are at least this far apart, so that what
+ * changed meanwhile goes in the same messages: every message costs
+ * corosync (and both ends) a round of work, and one per change cut the
+ * connection rate by half (make bench, config 6). New connections, state
+ * changes and ends wait up to CHANGE_GAP; edges that lag (max_updates, a
+ * quarter window: a fast transfer) only LAG_GAP, since a receiver
+ * re-learns synced edges only within a window of them.
+ */
+#define SYNC_CHANGE_GAP_US 10000
+#define SYNC_LAG_GAP_US 1000
+#define SYNC_KICK_LAG (1ULL << 20)      /* eventfd value of a lagging kick */
 #define SYNC_SEND_TRIES 2000    /* ~2 s of CS_ERR_TRY_AGAIN before a message is given up */
 #define LAG_SAMPLES 4096
 #define MAX_MEMBERS 64
@@ -56,7 +68,7 @@ struct ctgd_sync {
 	pthread_t thread;
 	bool running;
 	int efd;                        /* workers wake the thread through it */
-	atomic_bool kicked;
+	atomic_bool kicked, kicked_lag; /* written to efd, not yet drained */
 	cpg_handle_t h;
 	atomic_bool connected;      /* read by status */
 	int cpg_fd;
@@ -74,6 +86,8 @@ struct ctgd_sync {
 		uint64_t t0_us, entries;
 	} bulks[MAX_MEMBERS];
 	uint64_t last_flush_ms;
+	uint64_t last_send_us;          /* of the last send_changes */
+	bool urgent, urgent_lag;        /* a worker asked; sent once the gap is over */
 	bool connect_warned;            /* the current outage is in the log */
 	unsigned log_budget;            /* decode errors logged, per minute */
 	uint64_t log_minute;
@@ -171,6 +185,7 @@ send_changes(struct ctgd_sync *s)
 	struct daemon *dm = s->dm;
 
 	atomic_store(&s->kicked, false);
+	atomic_store(&s->kicked_lag, false);
 	for (unsigned wi = 0; wi < dm->nw; wi++) {
 		struct worker *w = &dm->w[wi];
 
@@ -583,6 +598,8 @@ sync_main(void *arg)
 			try_connect(s);
 		if (timeout > 100)
 			timeout = 100;
+		if ((s->urgent || s->urgent_lag) && timeout > 1)
+			timeout = 1;
 		if (s->connected)
 			pfd[1] = (struct pollfd){ .fd = s->cpg_fd, .events = POLLIN };
 		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
@@ -590,8 +607,13 @@ sync_main(void *arg)
 		if (pfd[0].revents & POLLIN) {
 			uint64_t v;
 
-			if (read(s->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				ctgd_log(LOG_WARNING, "sync: eventfd: %s", strerror(errno));
+			if (read(s->efd, &v, sizeof(v)) < 0) {
+				if (errno != EAGAIN)
+					ctgd_log(LOG_WARNING, "sync: eventfd: %s", strerror(errno));
+			} else if (v >= SYNC_KICK_LAG)
+				s->urgent_lag = true;
+			else
+				s->urgent = true;
 		}
 		if (s->connected && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP))) {
 			cs_error_t rc = cpg_dispatch(s->h, CS_DISPATCH_ALL);
@@ -605,9 +627,16 @@ sync_main(void *arg)
 		if (!s->connected)
 			continue;
 		now = ctg_clock_mono_ms();
-		if ((pfd[0].revents & POLLIN) || now - s->last_flush_ms >= every) {
+		uint64_t now_us = ctg_clock_mono_us();
+
+		uint64_t since = now_us - s->last_send_us;
+
+		if ((s->urgent_lag && since >= SYNC_LAG_GAP_US) ||
+		    (s->urgent && since >= SYNC_CHANGE_GAP_US) || now - s->last_flush_ms >= every) {
+			s->urgent = s->urgent_lag = false;
 			send_changes(s);
 			s->last_flush_ms = now;
+			s->last_send_us = now_us;
 		}
 		if (s->bulk_pending)
 			send_bulk(s);
@@ -708,16 +737,19 @@ ctgd_sync_close(struct daemon *dm)
 	dm->sync = NULL;
 }
 
-/* A worker's burst left urgent changes: wake the thread, once until it drains. */
+/* A worker's burst left urgent changes: wake the thread, once per kind until it drains. */
 void
-ctgd_sync_kick(struct daemon *dm)
+ctgd_sync_kick(struct daemon *dm, bool lagging)
 {
 	struct ctgd_sync *s = dm->sync;
-	uint64_t one = 1;
+	atomic_bool *flag;
+	uint64_t v = lagging ? SYNC_KICK_LAG : 1;
 
-	if (s && s->efd >= 0 && !atomic_exchange(&s->kicked, true) &&
-	    write(s->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		atomic_store(&s->kicked, false);
+	if (!s || s->efd < 0)
+		return;
+	flag = lagging ? &s->kicked_lag : &s->kicked;
+	if (!atomic_exchange(flag, true) && write(s->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		atomic_store(flag, false);
 }
 
 bool

@@ -128,7 +128,7 @@ struct ctg_tracker {
 	uint16_t sync_max_updates;
 	uint8_t sync_carry;             /* CTG_SYNC_CARRY_* */
 	bool sync_changed;              /* the last packet created or moved its connection */
-	bool sync_urgent;
+	uint8_t sync_urgent;            /* 0, 1 a change to send soon, 2 edges lagging: send now */
 	bool sync_applying;             /* ends now come from another gateway: not sent back */
 	struct ctg_tracker_sync_stats sync_st;
 };

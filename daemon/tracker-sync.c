@@ -65,7 +65,7 @@ ctg_tracker_sync_enabled(const struct ctg_tracker *t)
 	return t->sync_of != NULL;
 }
 
-bool
+unsigned
 ctg_tracker_sync_urgent(const struct ctg_tracker *t)
 {
 	return t->sync_urgent;
@@ -103,12 +103,12 @@ tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c)
 	*f |= SY_LOCAL;
 	if (!carried(t, c))
 		return;
-	if (t->sync_changed)
-		t->sync_urgent = true;
+	if (t->sync_changed && !t->sync_urgent)
+		t->sync_urgent = 1;
 	if (*f & SY_DIRTY) {
 		/* ctg_tracker_account counted this packet already */
 		if (t->sync_upd[i] >= t->sync_max_updates || tracker_sync_lagging(t, c, i))
-			t->sync_urgent = true;
+			t->sync_urgent = 2;
 		return;
 	}
 	*f |= SY_DIRTY;
@@ -148,7 +148,8 @@ tracker_sync_ended(struct ctg_tracker *t, const struct ctg_conn *c, enum ctg_end
 	n->tuple = c->tuple;
 	n->id = c->id;
 	n->reason = (uint8_t)why;
-	t->sync_urgent = true;
+	if (!t->sync_urgent)
+		t->sync_urgent = 1;
 }
 
 static void
@@ -203,7 +204,7 @@ ctg_tracker_sync_drain(struct ctg_tracker *t, struct ctg_conn_export *out, size_
 			n++;
 	}
 	if (t->sync_tail == t->sync_head && !t->sync_walk_left)
-		t->sync_urgent = t->sync_ends_n > 0;
+		t->sync_urgent = t->sync_ends_n > 0 ? 1 : 0;
 	t->sync_st.drained += n;
 	return n;
 }

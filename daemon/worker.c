@@ -208,8 +208,9 @@ worker_main(void *arg)
 			w->last_sweep = w->now_us;
 		}
 		/* once per burst, not per packet: a state change is sent without waiting the interval */
-		if (ctg_tracker_sync_urgent(w->pl.tracker))
-			ctgd_sync_kick(w->dm);
+		unsigned urgent = ctg_tracker_sync_urgent(w->pl.tracker);
+		if (urgent)
+			ctgd_sync_kick(w->dm, urgent > 1);
 		pthread_mutex_unlock(&w->lock);
 		w->locked = false;
 	}

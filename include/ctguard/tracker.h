@@ -328,8 +328,13 @@ struct ctg_tracker_sync_stats {
 int ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size,
     uint32_t max_updates, uint8_t carry);
 bool ctg_tracker_sync_enabled(const struct ctg_tracker *t);
-/* A connection changed state, was created, or hit max_updates since the last drain. */
-bool ctg_tracker_sync_urgent(const struct ctg_tracker *t);
+/*
+ * Whether the sync side should drain before its interval: 0 no, 1 a
+ * connection was created, changed state or ended (soon), 2 a connection
+ * carried max_updates packets or a quarter of its window since marked
+ * (now: the synced edges lag).
+ */
+unsigned ctg_tracker_sync_urgent(const struct ctg_tracker *t);
 /*
  * Copy up to max dirty entries out (clearing their mark); how many. After
  * a ring overflow one call walks a bounded slice of the table: call again

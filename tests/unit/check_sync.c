@@ -386,7 +386,7 @@ START_TEST(test_marks_once_per_drain)
 	struct ctg_tracker_sync_stats st;
 
 	handshake();
-	ck_assert(ctg_tracker_sync_urgent(trk));        /* created, then states moved */
+	ck_assert_uint_eq(ctg_tracker_sync_urgent(trk), 1);     /* created, states moved: soon */
 	for (int i = 0; i < 5; i++)
 		EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_CT_ESTABLISHED,
 		    CTG_R_NONE);
@@ -417,7 +417,7 @@ START_TEST(test_max_updates_urgent)
 	}
 	ck_assert(!ctg_tracker_sync_urgent(trk));
 	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
-	ck_assert(ctg_tracker_sync_urgent(trk));
+	ck_assert_uint_eq(ctg_tracker_sync_urgent(trk), 2);
 }
 END_TEST
 
@@ -435,7 +435,7 @@ START_TEST(test_bytes_urgent)
 		EXPECT(seg(0, CTG_TH_ACK, seq, SISN + 1, WIN, 1000), CTG_CT_ESTABLISHED, CTG_R_NONE);
 		seq += 1000;
 	}
-	ck_assert(ctg_tracker_sync_urgent(trk));                /* 20 kB */
+	ck_assert_uint_eq(ctg_tracker_sync_urgent(trk), 2);     /* 20 kB: now */
 	ck_assert_uint_eq(drain_all(trk, ex, 2), 1);
 	ck_assert(!ctg_tracker_sync_urgent(trk));
 }
