@@ -32,8 +32,11 @@ ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size, uint32_t max_
 {
 	if (t->sync_of)
 		return 0;
-	if (ring_size == 0)
-		ring_size = 1;
+	/* a power of two: the ring's index is a mask on the packet path */
+	uint32_t cap = 1;
+	while (cap < ring_size && cap < (1u << 30))
+		cap <<= 1;
+	ring_size = cap;
 	t->sync_of = calloc(t->max, sizeof(*t->sync_of));
 	t->sync_upd = calloc(t->max, sizeof(*t->sync_upd));
 	t->sync_bytes = calloc(t->max, sizeof(*t->sync_bytes));
@@ -116,7 +119,7 @@ tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c)
 	t->sync_bytes[i] = (uint32_t)(c->bytes[0] + c->bytes[1]);
 	t->sync_st.marked++;
 	if (t->sync_head - t->sync_tail < t->sync_ring_cap) {
-		t->sync_ring[t->sync_head++ % t->sync_ring_cap] = i;
+		t->sync_ring[t->sync_head++ & (t->sync_ring_cap - 1)] = i;
 		return;
 	}
 	/* the next drains walk the whole table for marked entries */
@@ -188,7 +191,7 @@ ctg_tracker_sync_drain(struct ctg_tracker *t, struct ctg_conn_export *out, size_
 	if (!t->sync_of)
 		return 0;
 	while (n < max && t->sync_tail != t->sync_head) {
-		uint32_t i = t->sync_ring[t->sync_tail % t->sync_ring_cap];
+		uint32_t i = t->sync_ring[t->sync_tail & (t->sync_ring_cap - 1)];
 
 		t->sync_tail++;
 		if (drain_one(t, i, &out[n]))

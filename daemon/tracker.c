@@ -439,11 +439,14 @@ ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 	if (t->sync_of) {
 		uint32_t i = idx_of(t, c);
 
-		/* the common case inline: already marked, nothing moved, not yet max_updates */
-		if ((t->sync_of[i] & (SY_DIRTY | SY_LOCAL)) == (SY_DIRTY | SY_LOCAL) &&
-		    !t->sync_changed && ++t->sync_upd[i] < t->sync_max_updates &&
-		    !tracker_sync_lagging(t, c, i))
+		/* the common case inline: marked already, on the ring since the last drain */
+		if ((t->sync_of[i] & (SY_DIRTY | SY_LOCAL)) == (SY_DIRTY | SY_LOCAL)) {
+			if (t->sync_changed && !t->sync_urgent)
+				t->sync_urgent = 1;
+			if (++t->sync_upd[i] >= t->sync_max_updates || tracker_sync_lagging(t, c, i))
+				t->sync_urgent = 2;
 			return;
+		}
 		tracker_sync_mark(t, c);
 	}
 }
