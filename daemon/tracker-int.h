@@ -120,6 +120,7 @@ struct ctg_tracker {
 	uint8_t *sync_of;               /* per pool slot: SY_* */
 	uint16_t *sync_upd;             /* per pool slot: packets since marked */
 	uint32_t *sync_bytes;           /* per pool slot: its byte count (low bits) when marked */
+	uint32_t *sync_relearn_ms;      /* per pool slot: re-learning ends (ms clock; 0 not begun) */
 	uint32_t *sync_ring;            /* pool indices of dirty entries */
 	uint32_t sync_ring_cap, sync_head, sync_tail;
 	struct ctg_conn_end_note *sync_ends;
@@ -140,8 +141,7 @@ struct ctg_tracker {
 #define SY_LOCAL    0x08        /* a packet of it passed here */
 #define SY_RELEARN0 0x10        /* originator re-learns its edges (bounded) */
 #define SY_RELEARN1 0x20
-#define SY_SPOKE0   0x40        /* originator sent an accepted segment since applied */
-#define SY_SPOKE1   0x80
+
 
 /* tracker.c: the table */
 uint32_t tracker_tuple_hash(const struct ctg_tracker *t, const struct ctg_tuple *tp);
@@ -161,8 +161,15 @@ bool tracker_conn_sane(const struct ctg_conn *c);
 void tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c);
 void tracker_sync_ended(struct ctg_tracker *t, const struct ctg_conn *c,
     enum ctg_end_reason why);
+/* tracker_sync_relearn_begin's answers, and what tcp_known made of a candidate */
+enum {
+	SYNC_RELEARN_NO,                /* not re-learning */
+	SYNC_RELEARN_STRICT,            /* re-learning, but this segment is judged strictly */
+	SYNC_RELEARN_CANDIDATE,         /* within a window of the synced edges */
+	SYNC_RELEARN_LOOSE,             /* ... refused strictly: loose for this segment */
+};
 uint8_t tracker_sync_relearn_begin(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
-    const struct ctg_packet *p);
+    const struct ctg_packet *p, uint64_t now_us);
 void tracker_sync_relearn_end(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
     uint8_t token, enum ctg_reason why);
 

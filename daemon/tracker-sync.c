@@ -25,6 +25,8 @@
 #define ACTION_COUNTED_BIT 0x40
 /* pool slots one drain walks after a ring overflow */
 #define WALK_SLICE 4096
+/* how long a synced TCP entry re-learns its edges, from its first packet here */
+#define RELEARN_MS 2000
 
 int
 ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size, uint32_t max_updates,
@@ -40,10 +42,14 @@ ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size, uint32_t max_
 	t->sync_of = calloc(t->max, sizeof(*t->sync_of));
 	t->sync_upd = calloc(t->max, sizeof(*t->sync_upd));
 	t->sync_bytes = calloc(t->max, sizeof(*t->sync_bytes));
+	t->sync_relearn_ms = calloc(t->max, sizeof(*t->sync_relearn_ms));
 	t->sync_ring = calloc(ring_size, sizeof(*t->sync_ring));
 	t->sync_ends = calloc(ring_size, sizeof(*t->sync_ends));
-	if (!t->sync_of || !t->sync_upd || !t->sync_bytes || !t->sync_ring || !t->sync_ends) {
+	if (!t->sync_of || !t->sync_upd || !t->sync_bytes || !t->sync_relearn_ms ||
+	    !t->sync_ring || !t->sync_ends) {
 		free(t->sync_of);
+		free(t->sync_relearn_ms);
+		t->sync_relearn_ms = NULL;
 		free(t->sync_upd);
 		free(t->sync_bytes);
 		free(t->sync_ring);
@@ -324,8 +330,10 @@ ctg_tracker_apply(struct ctg_tracker *t, const struct ctg_conn_export *e, uint64
 	t->sync_upd[i] = 0;
 	if (c->tuple.proto == IPPROTO_TCP) {
 		if (!(c->flags & CTG_CONN_CLOSED) &&
-		    !((c->peer[0].flags | c->peer[1].flags) & CTG_PEER_LIBERAL))
+		    !((c->peer[0].flags | c->peer[1].flags) & CTG_PEER_LIBERAL)) {
 			t->sync_of[i] |= SY_RELEARN0 | SY_RELEARN1;
+			t->sync_relearn_ms[i] = 0;
+		}
 		tracker_tcp_set_tclass(t, c);
 	} else
 		tracker_evict_list_place(t, c, datagram_list(c));
@@ -368,57 +376,57 @@ ctg_tracker_sync_stats(const struct ctg_tracker *t, struct ctg_tracker_sync_stat
 }
 
 /*
- * Re-learning the edges of a synced TCP entry. The sender's edges lag by
- * up to an interval (or max_updates packets): after a failover the first
- * segments each way may lie beyond them. A segment of a side still
- * re-learning passes the window checks (as after a checkpoint restore,
- * CTG_PEER_LIBERAL for this one segment) only if its sequence range and
- * its ack fall within one maximum window (the larger of the two synced
- * scaled windows) of the synced edges; anything else, and every RST and
- * SYN, is judged strictly. A side stops re-learning at its first accepted
- * segment after the other side has spoken too. Token: 0 not re-learning,
- * 1 re-learning but judged strictly, 2 loose for this segment.
+ * Re-learning the edges of a synced TCP entry. The sender's edges lag
+ * (by up to an interval, max_updates packets or a quarter window): after a
+ * failover the first segments each way may lie beyond them. A segment of
+ * a side still re-learning that the strict checks refuse passes them (as
+ * after a checkpoint restore, CTG_PEER_LIBERAL for this one segment) only
+ * if its sequence range and its ack fall within one maximum window (the
+ * larger of the two synced scaled windows) of the edges; anything else,
+ * and every RST and SYN, is judged strictly. Re-learning lasts RELEARN_MS
+ * from the entry's first packet here (the first burst after a takeover
+ * mixes both sides' segments with acks of data that crossed the other
+ * gateway only), as after a checkpoint restore; then every check is strict.
  */
 uint8_t
 tracker_sync_relearn_begin(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
-    const struct ctg_packet *p)
+    const struct ctg_packet *p, uint64_t now_us)
 {
 	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
-	uint8_t f = t->sync_of[idx_of(t, c)];
+	uint32_t i = idx_of(t, c), ms = (uint32_t)(now_us / 1000);
 	uint32_t w, seq, end;
 
-	if (!(f & (SY_RELEARN0 << dir)))
-		return 0;
+	if (!(t->sync_of[i] & (SY_RELEARN0 << dir)))
+		return SYNC_RELEARN_NO;
+	if (t->sync_relearn_ms[i] == 0)
+		t->sync_relearn_ms[i] = (ms + RELEARN_MS) | 1;
+	else if ((int32_t)(ms - t->sync_relearn_ms[i]) >= 0) {
+		t->sync_of[i] &= (uint8_t)~(SY_RELEARN0 | SY_RELEARN1);
+		return SYNC_RELEARN_NO;
+	}
 	if (((s->flags | r->flags) & CTG_PEER_LIBERAL) ||
 	    (p->tcp.flags & (CTG_TH_RST | CTG_TH_SYN)))
-		return 1;
+		return SYNC_RELEARN_STRICT;
 	w = s->td_maxwin > r->td_maxwin ? s->td_maxwin : r->td_maxwin;
 	if (w == 0)
 		w = 1;
 	seq = p->tcp.seq;
 	end = seq + p->payload_len + ((p->tcp.flags & CTG_TH_FIN) ? 1 : 0);
 	if (SEQ_LT(seq, s->td_end - w) || SEQ_GT(end, s->td_maxend + w))
-		return 1;
+		return SYNC_RELEARN_STRICT;
 	if ((p->tcp.flags & CTG_TH_ACK) &&
 	    (SEQ_LT(p->tcp.ack, r->td_end - w) || SEQ_GT(p->tcp.ack, r->td_maxend + w)))
-		return 1;
-	s->flags |= CTG_PEER_LIBERAL;
-	return 2;
+		return SYNC_RELEARN_STRICT;
+	return SYNC_RELEARN_CANDIDATE;
 }
 
 void
 tracker_sync_relearn_end(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
     uint8_t token, enum ctg_reason why)
 {
-	uint8_t *f = &t->sync_of[idx_of(t, c)];
-
-	if (token == 2)
-		c->peer[dir].flags &= (uint8_t)~CTG_PEER_LIBERAL;
-	if (why == CTG_R_TCP_REOPEN || ctg_reason_class(why) == CTG_RC_INVALID)
+	if (token != SYNC_RELEARN_LOOSE)
 		return;
-	if (token == 2)
+	c->peer[dir].flags &= (uint8_t)~CTG_PEER_LIBERAL;
+	if (why != CTG_R_TCP_REOPEN && ctg_reason_class(why) != CTG_RC_INVALID)
 		t->sync_st.relearned++;
-	*f |= (uint8_t)(SY_SPOKE0 << dir);
-	if (*f & (SY_SPOKE0 << !dir))
-		*f &= (uint8_t)~(SY_RELEARN0 << dir);
 }

@@ -390,6 +390,7 @@ ctg_tracker_free(struct ctg_tracker *t)
 	free(t->sync_of);
 	free(t->sync_upd);
 	free(t->sync_bytes);
+	free(t->sync_relearn_ms);
 	free(t->sync_ring);
 	free(t->sync_ends);
 	free(t);

@@ -233,6 +233,8 @@ sleep 2
 ctg_check "the transfer's connections are on gw2 before the takeover" ctg_wait_for 5 \
     sh -c "'$CTGUARD' -s '$T/ctl2.sock' connections --port 5201 | grep -c ESTABLISHED | grep -qx 2"
 # what keepalived and the routers would do: gw2 takes the traffic, gw dies
+ctl1 stats | grep -E "^reason " | grep -vw 0 | sed 's/^/# gw1 before the takeover: /'
+TAKEOVER_US=$(date +%s%6N)
 ip -n "$CTG_NS_CLI" route replace default via 198.51.100.3 dev eth1 onlink &&
 ip -n "$CTG_NS_SRV" route replace default via 203.0.113.3 dev eth1 onlink
 kill -KILL "$D1" 2>/dev/null
@@ -251,6 +253,13 @@ PY
 ctg_check "gw2 forwarded it: its edges re-learned from the first segments" \
     test "$(json_key "$T/ctl2.sock" relearned)" -gt 0
 ctl2 stats | grep -E "^(verdict|reason) " | grep -vw 0 | sed 's/^/# gw2 /' | head -20
+# when gw2 refused packets, after the takeover (ms), which way, which flags
+TAKEOVER_US=$TAKEOVER_US
+sleep 0.5
+sqlite3 "$T/audit2.db" "select reason, direction, tcp_flags, count(*),
+    min((time_us - $TAKEOVER_US) / 1000), max((time_us - $TAKEOVER_US) / 1000)
+    from verdicts where verdict != 'accept' group by 1, 2, 3" 2>/dev/null |
+    sed 's/^/# gw2 refused (reason|dir|flags|n|first ms|last ms): /'
 
 ctg_stop "$D2" 10
 ctg_check "gw2's audit log has ha_role and ha_bulk_received" sh -c \
