@@ -288,8 +288,8 @@ int ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
  * and the sync side drains the dirty entries under the owner's lock.
  * Entries received from another gateway are applied by tuple; an applied
  * entry ends without an audit record unless packets of it passed here, and
- * its TCP endpoints re-learn their edges from their next segments, but
- * only from segments within one maximum window of the synced edges
+ * for 2 s from its first packet here a TCP segment the strict checks refuse
+ * re-learns the edges if it lies within one maximum window of them
  * (tracker-sync.c).
  */
 struct ctg_conn_export {
