@@ -19,6 +19,9 @@
  *                       connection summaries
  *   tracker-snapshot.c  the snapshot format: save, the sliced writer,
  *                       restore and its checks
+ *   tracker-sync.c      state sync: changed-connection marks and their
+ *                       ring, export, apply/remove of another gateway's
+ *                       entries, re-learning their edges after failover
  * Non-static functions are ctg_* (public, tracker.h) or tracker_*
  * (private, declared below by the file that defines them). The helpers
  * the packet path calls across rooms that the compiler inlined when all
