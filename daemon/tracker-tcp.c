@@ -448,6 +448,30 @@ fin_ooo_seq(const struct ctg_conn *c, uint8_t dir)
 }
 
 /*
+ * Whether a segment [seq, end) beyond the gap ends past the highest data
+ * seen beyond it so far (its low 16 bits in fin_ooo). One that starts
+ * exactly there continues it: the usual case in a bulk transfer, where
+ * after a gap filled by a reordered segment every new segment is still
+ * beyond the in-order edge until the receiver's ack moves it. A GSO/GRO
+ * super-packet is up to 64 kB (45 x 1448 = 65160 bytes), and then the
+ * 16-bit difference of the ends says "behind": the highest end stayed at
+ * the first segment beyond the gap, the receiver's plain ack of it ended
+ * the out-of-order allowance (tcp_window_ack()) while a flight of data
+ * beyond it had crossed, and the next ack was refused as
+ * tcp_ack_above_sent. Other segments are judged by their end only when
+ * short enough for that difference to tell the direction; a long one
+ * elsewhere (most likely a retransmission of what was seen) leaves the
+ * highest end as it is.
+ */
+static bool
+ooo_highest(uint16_t highest, uint32_t seq, uint32_t end, uint32_t plen)
+{
+	if ((uint16_t)seq == highest)
+		return true;
+	return plen < 16384 && (int16_t)(uint16_t)((uint16_t)end - highest) > 0;
+}
+
+/*
  * tcp_window()'s bounds I to IV (and the plausibility of an empty
  * segment's sequence number), for a segment that is not judged liberally:
  * the INVALID reason, or CTG_R_NONE with *note set to the zero-window
@@ -635,7 +659,7 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 				s->xflags |= CTG_PEERX_FIN_OOO;
 				c->fin_ooo[dir] = (uint16_t)(end - 1);
 			} else if (!(s->xflags & CTG_PEERX_FIN_OOO) &&
-			    (first || (int16_t)(uint16_t)((uint16_t)end - c->fin_ooo[dir]) > 0)) {
+			    (first || ooo_highest(c->fin_ooo[dir], seq, end, plen))) {
 				/* the end of the highest data beyond the gap (tcp_window_ack) */
 				c->fin_ooo[dir] = (uint16_t)end;
 			}
