@@ -448,27 +448,31 @@ fin_ooo_seq(const struct ctg_conn *c, uint8_t dir)
 }
 
 /*
- * Whether a segment [seq, end) beyond the gap ends past the highest data
- * seen beyond it so far (its low 16 bits in fin_ooo). One that starts
- * exactly there continues it: the usual case in a bulk transfer, where
- * after a gap filled by a reordered segment every new segment is still
- * beyond the in-order edge until the receiver's ack moves it. A GSO/GRO
- * super-packet is up to 64 kB (45 x 1448 = 65160 bytes), and then the
- * 16-bit difference of the ends says "behind": the highest end stayed at
- * the first segment beyond the gap, the receiver's plain ack of it ended
- * the out-of-order allowance (tcp_window_ack()) while a flight of data
- * beyond it had crossed, and the next ack was refused as
- * tcp_ack_above_sent. Other segments are judged by their end only when
- * short enough for that difference to tell the direction; a long one
- * elsewhere (most likely a retransmission of what was seen) leaves the
- * highest end as it is.
+ * Whether a segment [seq, end) beyond the gap from dir ends past the
+ * highest data seen beyond it so far (its low 16 bits in fin_ooo). One
+ * that starts exactly there continues it: the usual case in a bulk
+ * transfer, where after a gap filled by a reordered segment every new
+ * segment is still beyond the in-order edge until the receiver's ack
+ * moves it, and that edge may lag the highest end by far more than 64 kB.
+ * Another is compared with the highest end taken as the first value with
+ * those low bits at or past the in-order edge, as fin_ooo_seq() does: a
+ * retransmission of data seen beyond the gap lies between the two. The
+ * plain 16-bit difference of the ends that this replaces reads a GSO/GRO
+ * super-packet (up to 64 kB: 45 x 1448 = 65160 bytes) that goes on past
+ * the highest end as one behind it: the highest end stayed back, the
+ * receiver's plain ack of it ended the out-of-order allowance
+ * (tcp_window_ack()) while data beyond it had crossed, and the receiver's
+ * next ack was refused as tcp_ack_above_sent.
  */
 static bool
-ooo_highest(uint16_t highest, uint32_t seq, uint32_t end, uint32_t plen)
+ooo_highest(const struct ctg_conn *c, uint8_t dir, uint32_t seq, uint32_t end)
 {
+	uint16_t highest = c->fin_ooo[dir];
+	uint32_t e = c->peer[dir].td_end;
+
 	if ((uint16_t)seq == highest)
 		return true;
-	return plen < 16384 && (int16_t)(uint16_t)((uint16_t)end - highest) > 0;
+	return SEQ_GT(end, e + (uint16_t)(highest - (uint16_t)e));
 }
 
 /*
@@ -659,7 +663,7 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 				s->xflags |= CTG_PEERX_FIN_OOO;
 				c->fin_ooo[dir] = (uint16_t)(end - 1);
 			} else if (!(s->xflags & CTG_PEERX_FIN_OOO) &&
-			    (first || ooo_highest(c->fin_ooo[dir], seq, end, plen))) {
+			    (first || ooo_highest(c, dir, seq, end))) {
 				/* the end of the highest data beyond the gap (tcp_window_ack) */
 				c->fin_ooo[dir] = (uint16_t)end;
 			}

@@ -3249,6 +3249,48 @@ START_TEST(test_gso_reorder_acks_follow)
 }
 END_TEST
 
+/*
+ * The same over IPv6 (64260-byte super-packets, 45 x 1428) with a second
+ * reordering right after the first (e2e_bulk_acks, one ACK in about ten
+ * runs): C overtakes B, then E overtakes D. E starts a new gap beyond the
+ * highest end seen (C's); the receiver's plain ack of C, sent before D
+ * and E reach it, must not end the allowance, since E crossed the box.
+ */
+START_TEST(test_gso_second_gap_acks_follow)
+{
+	const uint32_t L = 64260;
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	wscale(&p, 7);
+	run(&p);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	wscale(&p, 7);
+	run(&p);
+	seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(sack_ack(CISN + 1, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* A; C before B */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 2 * L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, CISN + 1 + L, SISN + 1, WIN, L);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + L, CISN + 1 + 2 * L, CISN + 1 + 3 * L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* E before D */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 4 * L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 3 * L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 3 * L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 3 * L, CISN + 1 + 4 * L, CISN + 1 + 5 * L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 5 * L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(r.conn->peer[0].td_end, CISN + 1 + 5 * L);
+	/* everything acked: an ack of data never sent is refused again */
+	EXPECT_INVALID(sack_ack(CISN + 1 + 5 * L + 1428, 0, 0), CTG_R_TCP_ACK_ABOVE_SENT);
+}
+END_TEST
+
 static Suite *
 tracker_suite(void)
 {
@@ -3347,6 +3389,7 @@ tracker_suite(void)
 	tcase_add_test(tc, test_sack_above_sent);
 	tcase_add_test(tc, test_loss_upstream_acks_catch_up);
 	tcase_add_test(tc, test_gso_reorder_acks_follow);
+	tcase_add_test(tc, test_gso_second_gap_acks_follow);
 	tcase_add_test(tc, test_ack_lower_bound_from_acked);
 	tcase_add_test(tc, test_paws);
 	tcase_add_test(tc, test_rst_ignores_paws);
