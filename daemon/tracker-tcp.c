@@ -623,7 +623,7 @@ tcp_window_ack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	 * beyond the gap may still be on its way to the receiver (its ACKs
 	 * run a flight late), so the bound returns to the in-order edge only
 	 * when the ack reaches the end of the highest data seen beyond the
-	 * gap (low 16 bits in fin_ooo, see tcp_window()), or r's FIN.
+	 * gap (fin_ooo, ooo_acked()), or r's FIN.
 	 */
 	if ((r->xflags & CTG_PEERX_OOO) && SEQ_GEQ(ack, r->td_end) &&
 	    (r->flags & s->flags & CTG_PEER_SACK_PERM) && p->tcp.opt.sack_count == 0 &&
