@@ -448,6 +448,83 @@ fin_ooo_seq(const struct ctg_conn *c, uint8_t dir)
 }
 
 /*
+ * The end of the highest data dir sent beyond the gap in full, when it is
+ * known: fin_ooo[dir] has its low 16 bits, and fin_ooo[!dir] its high 16
+ * while the other side has no gap of its own (ooo_set_highest()). Bulk
+ * data written in 64 kB multiples (iperf3 writes 128 kB: 65160 + 65160 +
+ * 752 bytes) puts the ends of the flight's writes 64 kB apart, so the low
+ * bits alone match an ack a write or two behind the highest end, and that
+ * ack ended the out-of-order allowance while data beyond it had crossed.
+ * A value outside [td_end, td_maxend] (the other side's own bits, left
+ * from before) is not taken.
+ */
+static bool
+ooo_high_known(const struct ctg_conn *c, uint8_t dir, uint32_t *h)
+{
+	const struct ctg_tcp_peer *s = &c->peer[dir];
+	uint32_t v;
+
+	if ((c->peer[!dir].xflags & (CTG_PEERX_OOO | CTG_PEERX_FIN_OOO)) ||
+	    (c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)))
+		return false;
+	v = (uint32_t)c->fin_ooo[!dir] << 16 | c->fin_ooo[dir];
+	if (SEQ_LT(v, s->td_end) || SEQ_GT(v, s->td_maxend))
+		return false;
+	*h = v;
+	return true;
+}
+
+static void
+ooo_set_highest(struct ctg_conn *c, uint8_t dir, uint32_t end)
+{
+	c->fin_ooo[dir] = (uint16_t)end;
+	if (!(c->peer[!dir].xflags & (CTG_PEERX_OOO | CTG_PEERX_FIN_OOO)) &&
+	    !(c->flags & (CTG_CONN_RST_ORIG | CTG_CONN_RST_RESP)))
+		c->fin_ooo[!dir] = (uint16_t)(end >> 16);
+}
+
+/* Whether ack reaches exactly the highest end dir sent beyond the gap. */
+static bool
+ooo_acked(const struct ctg_conn *c, uint8_t dir, uint32_t ack)
+{
+	uint32_t h;
+
+	if (ooo_high_known(c, dir, &h))
+		return ack == h;
+	return (uint16_t)ack == c->fin_ooo[dir];
+}
+
+/*
+ * Whether a segment [seq, end) beyond the gap from dir ends past the
+ * highest data seen beyond it so far (its low 16 bits in fin_ooo). One
+ * that starts exactly there continues it: the usual case in a bulk
+ * transfer, where after a gap filled by a reordered segment every new
+ * segment is still beyond the in-order edge until the receiver's ack
+ * moves it, and that edge may lag the highest end by far more than 64 kB.
+ * Another is compared with the highest end taken as the first value with
+ * those low bits at or past the in-order edge, as fin_ooo_seq() does: a
+ * retransmission of data seen beyond the gap lies between the two. The
+ * plain 16-bit difference of the ends that this replaces reads a GSO/GRO
+ * super-packet (up to 64 kB: 45 x 1448 = 65160 bytes) that goes on past
+ * the highest end as one behind it: the highest end stayed back, the
+ * receiver's plain ack of it ended the out-of-order allowance
+ * (tcp_window_ack()) while data beyond it had crossed, and the receiver's
+ * next ack was refused as tcp_ack_above_sent.
+ */
+static bool
+ooo_highest(const struct ctg_conn *c, uint8_t dir, uint32_t seq, uint32_t end)
+{
+	uint16_t highest = c->fin_ooo[dir];
+	uint32_t e = c->peer[dir].td_end, h;
+
+	if (ooo_high_known(c, dir, &h))
+		return SEQ_GT(end, h);
+	if ((uint16_t)seq == highest)
+		return true;
+	return SEQ_GT(end, e + (uint16_t)(highest - (uint16_t)e));
+}
+
+/*
  * tcp_window()'s bounds I to IV (and the plausibility of an empty
  * segment's sequence number), for a segment that is not judged liberally:
  * the INVALID reason, or CTG_R_NONE with *note set to the zero-window
@@ -546,12 +623,12 @@ tcp_window_ack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	 * beyond the gap may still be on its way to the receiver (its ACKs
 	 * run a flight late), so the bound returns to the in-order edge only
 	 * when the ack reaches the end of the highest data seen beyond the
-	 * gap (low 16 bits in fin_ooo, see tcp_window()), or r's FIN.
+	 * gap (fin_ooo, ooo_acked()), or r's FIN.
 	 */
 	if ((r->xflags & CTG_PEERX_OOO) && SEQ_GEQ(ack, r->td_end) &&
 	    (r->flags & s->flags & CTG_PEER_SACK_PERM) && p->tcp.opt.sack_count == 0 &&
 	    ((r->flags & CTG_PEER_FIN) || (!(r->xflags & CTG_PEERX_FIN_OOO) &&
-	    (uint16_t)ack == c->fin_ooo[!dir])))
+	    ooo_acked(c, (uint8_t)!dir, ack))))
 		r->xflags &= (uint8_t)~CTG_PEERX_OOO;
 }
 
@@ -635,9 +712,9 @@ tcp_window(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 				s->xflags |= CTG_PEERX_FIN_OOO;
 				c->fin_ooo[dir] = (uint16_t)(end - 1);
 			} else if (!(s->xflags & CTG_PEERX_FIN_OOO) &&
-			    (first || (int16_t)(uint16_t)((uint16_t)end - c->fin_ooo[dir]) > 0)) {
+			    (first || ooo_highest(c, dir, seq, end))) {
 				/* the end of the highest data beyond the gap (tcp_window_ack) */
-				c->fin_ooo[dir] = (uint16_t)end;
+				ooo_set_highest(c, dir, end);
 			}
 		}
 	} else if (seq == s->td_end - 1) {

@@ -119,7 +119,9 @@ struct ctg_conn {
 	 * filled, in order or by the receiver's ack of exactly that FIN.
 	 * With CTG_PEERX_OOO and no such FIN, the low 16 bits of the end of
 	 * the highest data seen beyond the gap: an ack reaching it ends the
-	 * out-of-order allowance (tcp_window_ack()).
+	 * out-of-order allowance (tcp_window_ack()). While one direction has
+	 * neither, its slot holds the high 16 bits of the other's highest end
+	 * (tracker-tcp.c ooo_set_highest()).
 	 * After an accepted RST (CTG_CONN_CLOSED with an RST flag) they hold
 	 * instead the endpoint states before it ([0]: orig | resp << 8) and
 	 * which sides went on since ([1]: bit 0 orig, bit 1 resp), for the

@@ -3197,6 +3197,146 @@ START_TEST(test_offload_kernel_invalid)
 }
 END_TEST
 
+/*
+ * Reordering of GSO super-packets in a bulk transfer (e2e_sync_smoke's
+ * iperf3 through gw1: 26 to 41 server ACKs refused as tcp_ack_above_sent
+ * per run). Segments of 65160 bytes (45 x 1448): A in order, C before B,
+ * then B fills the gap; the in-order edge stops at B's end, so D and E,
+ * which continue C, are beyond it too until the receiver's ack moves it.
+ * The end of the highest data beyond the gap must follow D and E although
+ * each is 64 kB on (the 16-bit difference of the ends is negative): an
+ * ack of C's end without SACK blocks is not the receiver's last one, and
+ * the acks of D and E that follow are ACKs of data that crossed.
+ */
+START_TEST(test_gso_reorder_acks_follow)
+{
+	const uint32_t L = 65160;
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	wscale(&p, 7);
+	run(&p);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	wscale(&p, 7);
+	run(&p);
+	seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	/* the server's first scaled window: 8 MB */
+	EXPECT(sack_ack(CISN + 1, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* A; C before B; B fills the gap; D and E continue C */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 2 * L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, CISN + 1 + 3 * L, SISN + 1, WIN, L);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 4 * L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(r.conn->peer[0].td_end, CISN + 1 + 2 * L);
+	/* the receiver's ACKs, a flight late and without SACK blocks */
+	EXPECT(sack_ack(CISN + 1 + 2 * L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 3 * L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 4 * L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 5 * L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(r.conn->peer[0].td_end, CISN + 1 + 5 * L);
+	/* everything acked: an ack of data never sent is refused again */
+	EXPECT_INVALID(sack_ack(CISN + 1 + 5 * L + 1448, 0, 0), CTG_R_TCP_ACK_ABOVE_SENT);
+	/* new data in order: the bound is its end */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 5 * L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT_INVALID(sack_ack(CISN + 1 + 6 * L + 1448, 0, 0), CTG_R_TCP_ACK_ABOVE_SENT);
+	EXPECT(sack_ack(CISN + 1 + 6 * L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+}
+END_TEST
+
+/*
+ * The same over IPv6 (64260-byte super-packets, 45 x 1428) with a second
+ * reordering right after the first (e2e_bulk_acks, one ACK in about ten
+ * runs): C overtakes B, then E overtakes D. E starts a new gap beyond the
+ * highest end seen (C's); the receiver's plain ack of C, sent before D
+ * and E reach it, must not end the allowance, since E crossed the box.
+ */
+START_TEST(test_gso_second_gap_acks_follow)
+{
+	const uint32_t L = 64260;
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	wscale(&p, 7);
+	run(&p);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	wscale(&p, 7);
+	run(&p);
+	seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(sack_ack(CISN + 1, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* A; C before B */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 2 * L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, CISN + 1 + L, SISN + 1, WIN, L);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + L, CISN + 1 + 2 * L, CISN + 1 + 3 * L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* E before D */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 4 * L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 3 * L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 3 * L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 3 * L, CISN + 1 + 4 * L, CISN + 1 + 5 * L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 5 * L, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(r.conn->peer[0].td_end, CISN + 1 + 5 * L);
+	/* everything acked: an ack of data never sent is refused again */
+	EXPECT_INVALID(sack_ack(CISN + 1 + 5 * L + 1428, 0, 0), CTG_R_TCP_ACK_ABOVE_SENT);
+}
+END_TEST
+
+/*
+ * iperf3 writes 128 kB: each write leaves as 65160 + 65160 + 752 bytes,
+ * so the ends of the writes are 2 x 64 kB apart and the low 16 bits of
+ * the highest end beyond the gap equal those of an ack one or two writes
+ * behind it (e2e_sync_smoke's gw2, one ACK in two runs). Such an ack,
+ * without SACK blocks, is not the last one: the allowance must stay.
+ */
+START_TEST(test_ooo_ack_writes_64k_apart)
+{
+	const uint32_t L = 65160, W = 131072;
+	struct ctg_packet p;
+	struct ctg_track_result r;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	wscale(&p, 7);
+	run(&p);
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	p.tcp.opt.sack_permitted = true;
+	wscale(&p, 7);
+	run(&p);
+	seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	EXPECT(sack_ack(CISN + 1, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* the first write: its tail overtakes its second segment */
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 2 * L, SISN + 1, WIN, W - 2 * L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	r = seg(0, CTG_TH_ACK, CISN + 1 + L, SISN + 1, WIN, L);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* two more writes, in order, all beyond the in-order edge */
+	for (uint32_t w = 1; w <= 2; w++) {
+		uint32_t at = CISN + 1 + w * W;
+
+		EXPECT(seg(0, CTG_TH_ACK, at, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		EXPECT(seg(0, CTG_TH_ACK, at + L, SISN + 1, WIN, L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		EXPECT(seg(0, CTG_TH_ACK, at + 2 * L, SISN + 1, WIN, W - 2 * L), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	}
+	/* the receiver acks the first write: 2 x 64 kB behind the highest end */
+	EXPECT(sack_ack(CISN + 1 + W, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 2 * W, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	EXPECT(sack_ack(CISN + 1 + 3 * W, 0, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(r.conn->peer[0].td_end, CISN + 1 + 3 * W);
+	/* everything acked: an ack of data never sent is refused again */
+	EXPECT_INVALID(sack_ack(CISN + 1 + 3 * W + 1448, 0, 0), CTG_R_TCP_ACK_ABOVE_SENT);
+}
+END_TEST
+
 static Suite *
 tracker_suite(void)
 {
@@ -3294,6 +3434,9 @@ tracker_suite(void)
 	tcase_add_test(tc, test_wscale_clamped);
 	tcase_add_test(tc, test_sack_above_sent);
 	tcase_add_test(tc, test_loss_upstream_acks_catch_up);
+	tcase_add_test(tc, test_gso_reorder_acks_follow);
+	tcase_add_test(tc, test_gso_second_gap_acks_follow);
+	tcase_add_test(tc, test_ooo_ack_writes_64k_apart);
 	tcase_add_test(tc, test_ack_lower_bound_from_acked);
 	tcase_add_test(tc, test_paws);
 	tcase_add_test(tc, test_rst_ignores_paws);
