@@ -129,7 +129,7 @@ def handle(c):
         c.shutdown(socket.SHUT_WR)
         readall(c)
     except ConnectionResetError:
-        say('server: connection reset (%s)' % (c.getpeername(),))
+        say('server: connection reset')
     except OSError:
         pass
     finally:
@@ -220,7 +220,12 @@ def inject_rst(s, host, port, sport):
     # learn our next sequence number from our own segments, then send a
     # RST 2^30 beyond it: out of any window, a gateway must drop it
     from scapy.all import IP, IPv6, TCP, AsyncSniffer, conf, send
+    from scapy.supersocket import L3RawSocket
+    from scapy.layers.inet6 import L3RawSocket6
     conf.verb = 0
+    # through the kernel's routes and neighbour cache: scapy's own ARP
+    # lookup would ask every holder of the gateway address
+    conf.L3socket, conf.L3socket6 = L3RawSocket, L3RawSocket6
     sn = AsyncSniffer(iface='eth0', store=True,
                       lfilter=lambda p: TCP in p and p[TCP].sport == sport)
     sn.start()
@@ -288,15 +293,28 @@ def udpflow(host, port, sport):
             pass
     return 1
 
-def udplater(host, port, sport, secs):
-    # one request whose answer the server sends SECS seconds later, from
-    # outside, to a flow only the synchronised table knows
+def udplater(host, port, sport, secs, ready):
+    # a flow confirmed by one echo, then a request whose answer the server
+    # sends SECS seconds later: after the failover, from outside, to a flow
+    # only the synchronised table knows. READY is written once it is sent.
     s = socket.socket(fam(host), socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(('::' if ':' in host else '0.0.0.0', sport))
-    s.settimeout(secs + 5)
+    s.settimeout(1)
+    for i in range(5):
+        s.sendto(b'hello %d' % i, (host, port))
+        try:
+            if s.recv(100) == b'hello %d' % i:
+                break
+        except socket.timeout:
+            pass
+    else:
+        say('udplater: no echo')
+        return 2
     msg = b'later %.1f from %d' % (secs, sport)
     s.sendto(msg, (host, port))
+    open(ready, 'w').write('sent\n')
+    s.settimeout(secs + 5)
     try:
         if s.recv(100) == msg:
             return 0
@@ -341,7 +359,7 @@ elif cmd == 'idle':
 elif cmd == 'udpflow':
     sys.exit(udpflow(a[0], int(a[1]), int(a[2])))
 elif cmd == 'udplater':
-    sys.exit(udplater(a[0], int(a[1]), int(a[2]), float(a[3])))
+    sys.exit(udplater(a[0], int(a[1]), int(a[2]), float(a[3]), a[4]))
 elif cmd == 'conns':
     sys.exit(conns(a[0], int(a[1]), int(a[2]), int(a[3])))
 elif cmd == 'connects':
@@ -372,6 +390,21 @@ hs_gt() { local v; v=$(hs "$1" "$2"); [ -n "$v" ] && python3 -c 'import sys; sys
 
 q() { sqlite3 -batch -noheader -cmd '.timeout 3000' "$T/gw$1.db" "$2" 2>/dev/null; }
 qge() { local v; v=$(q "$1" "$2"); [ -n "$v" ] && [ "$v" -ge "$3" ]; }
+
+# conns_on N SPORT...: gwN's table holds TCP connections from each SPORT
+# that have carried data both ways
+conns_on() {
+	local n=$1
+	shift
+	ctl "$n" connections --json 2>/dev/null | python3 -c '
+import json, sys
+want = set(int(p) for p in sys.argv[1:])
+for line in sys.stdin:
+    c = json.loads(line)
+    if c["proto"] == 6 and c["sport"] in want and c["resp_bytes"] > 0 and c["orig_bytes"] > 0:
+        want.discard(c["sport"])
+sys.exit(1 if want else 0)' "$@"
+}
 
 SYNC_OK=1
 write_config() {
@@ -429,6 +462,7 @@ dump() {
 die() {
 	ctg_not_ok "$*"
 	dump
+	[ -n "${HA_KEEP:-}" ] && cp -a "$T" "$HA_KEEP" && echo "# kept in $HA_KEEP"
 	ctg_finish
 }
 
@@ -497,8 +531,9 @@ fi
 start_daemon 1 || die "ctguardd on gw1 answers"
 start_daemon 2 || die "ctguardd on gw2 answers"
 ctg_ok "ctguardd runs on gw1 and gw2 (strict midstream)"
-ctg_check "ha status: gw1 and gw2 both see 2 members of group ctguard" \
-    ctg_wait_for 10 eval 'hs_eq 1 members 2 && hs_eq 2 members 2 && hs_eq 1 group ctguard'
+ctg_check "ha status: gw1 and gw2 connected, both see 2 members of group ctguard" \
+    ctg_wait_for 10 eval 'hs_eq 1 members 2 && hs_eq 2 members 2 && hs_eq 1 group ctguard &&
+        hs_eq 1 connected true && hs_eq 2 connected true'
 
 start_keepalived 1 150
 ha_wait_vip 1 10 >/dev/null || die "gw1 takes the virtual addresses"
@@ -528,27 +563,40 @@ ctg_check "idle connections (IPv4, IPv6) established through gw1" \
 ctg_check "UDP flows answer through gw1 (IPv4, IPv6)" \
     eval 'py_cli udpflow "$HA_SRV4" "$UDPPORT" 42001 && py_cli udpflow "$HA_SRV6" "$UDPPORT" 42002'
 
-NB=2097152      # bytes per paced transfer: 128 chunks of 16 KB, 0.04 s apart (~5 s)
-probe_start 8 a
+NB=3145728      # bytes per paced transfer: 192 chunks of 16 KB, 0.04 s apart (~8 s)
+probe_start 10 a
 PYT=60 py_cli put "$HA_SRV4" "$SRVPORT" "$NB" 41011 16384 0.04 >"$T/putA.out" 2>&1 &
 PUTA=$!
 PYT=60 py_cli sget "$HA_SRV6" "$SRVPORT" "$NB" 5 41012 16384 0.04 >"$T/sgetA.out" 2>&1 &
 SGETA=$!
-sleep 2
-# answered from outside 3 s later, through gw2
-PYT=20 py_cli udplater "$HA_SRV4" "$UDPPORT" 42011 3 >"$T/laterA4.out" 2>&1 &
+# answered from outside 4 s later, through gw2
+PYT=30 py_cli udplater "$HA_SRV4" "$UDPPORT" 42011 4 "$T/readyA4" >"$T/laterA4.out" 2>&1 &
 LATERA4=$!
-PYT=20 py_cli udplater "$HA_SRV6" "$UDPPORT" 42012 3 >"$T/laterA6.out" 2>&1 &
+PYT=30 py_cli udplater "$HA_SRV6" "$UDPPORT" 42012 4 "$T/readyA6" >"$T/laterA6.out" 2>&1 &
 LATERA6=$!
+# everything under way (python starts slowly on a loaded machine) and in
+# gw2's table before the crash
+ctg_check "A: the transfers are under way through gw1" \
+    ctg_wait_for 15 conns_on 1 41011 41012
+ctg_check "A: gw2's table holds them too (applied from gw1's updates)" \
+    ctg_wait_for 5 conns_on 2 41011 41012 41001 41002
+ctg_wait_for 10 test -e "$T/readyA4" -a -e "$T/readyA6"
 sleep 0.5
 ctg_check "gw2 applied gw1's updates before the crash (updates_applied > 0)" \
     hs_gt 2 updates_applied 0
 echo "# before the crash, gw2: lag p50 $(hs 2 lag_p50_ms) ms, p99 $(hs 2 lag_p99_ms) ms, $(hs 2 msgs_received) msgs, $(hs 2 bytes_received) bytes received"
 
+ctg_check "A: both transfers still run when gw1 is killed" \
+    eval 'kill -0 "$PUTA" && kill -0 "$SGETA"'
 # the crash: both of gw1's daemons killed with -9 (its queue, without a
-# reader, drops everything it would forward: it fails closed)
+# reader, drops everything it would forward: it fails closed). keepalived
+# killed with -9 leaves the addresses on gw1's interfaces, where its
+# kernel would go on answering ARP and neighbour solicitations for them
+# and win hosts back to a gateway that drops everything; a gateway that
+# really crashed answers nothing, so they are taken off too.
 kill -KILL "${DPID[1]}"
 ha_keepalived_kill 1
+ha_vip_drop 1
 if VRRP_A=$(ha_wait_vip 2 10); then
 	ctg_ok "VRRP: gw2 holds the addresses ${VRRP_A} ms after the kill"
 else
@@ -559,9 +607,9 @@ ctg_check "gw2's hook made it primary (MASTER -> ctguard ha primary)" \
     ctg_wait_for 5 eval 'hs_eq 2 role primary && grep -q "MASTER: ctguard ha primary: ok" "$T/notify2.log"'
 
 wait "$PUTA"; rc=$?
-ctg_check "A: 2 MB IPv4 upload across the failover arrives intact (exit $rc; 3 = RST)" test "$rc" = 0
+ctg_check "A: 3 MB IPv4 upload across the failover arrives intact (exit $rc; 3 = RST)" test "$rc" = 0
 wait "$SGETA"; rc=$?
-ctg_check "A: 2 MB IPv6 download across the failover arrives intact (exit $rc; 3 = RST)" test "$rc" = 0
+ctg_check "A: 3 MB IPv6 download across the failover arrives intact (exit $rc; 3 = RST)" test "$rc" = 0
 echo inject >"$T/trig4.1"
 echo echo >"$T/trig6.1"
 ctg_check "A: the idle IPv4 connection echoes through gw2 after an injected out-of-window RST" \
@@ -586,13 +634,11 @@ ctg_check "A: the 1 ms probe crossed the failover (${GAP_N:-0} datagrams, larges
     test "${GAP_N:-0}" -gt 2000
 
 # --- B. gw1 returns, then gw2's links go down ---------------------------------------------
-# keepalived killed with -9 left the addresses on gw1; a rebooted gateway
-# would not have them
-ha_vip_drop 1
 start_daemon 1 || die "ctguardd on gw1 restarts"
 ctg_check "B: gw1 rejoined and received the bulk transfer (last_bulk_entries > 0)" \
     ctg_wait_for 15 hs_gt 1 last_bulk_entries 0
-echo "# bulk transfer to gw1: $(hs 1 last_bulk_entries) entries in $(hs 1 last_bulk_ms) ms"
+BULK1="$(hs 1 last_bulk_entries) entries in $(hs 1 last_bulk_ms) ms"
+echo "# bulk transfer to gw1: $BULK1"
 ctg_check "B: ha_bulk_received in gw1's audit log, ha_member_joined in gw2's" \
     ctg_wait_for 5 eval 'qge 1 "SELECT count(*) FROM events WHERE kind = '"'ha_bulk_received'"'" 1 &&
         qge 2 "SELECT count(*) FROM events WHERE kind = '"'ha_member_joined'"'" 1'
@@ -602,17 +648,21 @@ start_keepalived 1 150
 ctg_check "B: gw1 comes back as backup and gw2 keeps the addresses (nopreempt)" \
     ctg_wait_for 10 eval 'hs_eq 1 role backup && sleep 1 && ha_vip_on 2 && ha_vip_off 1'
 
-probe_start 8 b
+probe_start 10 b
 PYT=60 py_cli put "$HA_SRV4" "$SRVPORT" "$NB" 41021 16384 0.04 >"$T/putB.out" 2>&1 &
 PUTB=$!
 PYT=60 py_cli sget "$HA_SRV6" "$SRVPORT" "$NB" 6 41022 16384 0.04 >"$T/sgetB.out" 2>&1 &
 SGETB=$!
-sleep 2
-PYT=20 py_cli udplater "$HA_SRV4" "$UDPPORT" 42021 3 >"$T/laterB4.out" 2>&1 &
+PYT=30 py_cli udplater "$HA_SRV4" "$UDPPORT" 42021 4 "$T/readyB4" >"$T/laterB4.out" 2>&1 &
 LATERB4=$!
-PYT=20 py_cli udplater "$HA_SRV6" "$UDPPORT" 42022 3 >"$T/laterB6.out" 2>&1 &
+PYT=30 py_cli udplater "$HA_SRV6" "$UDPPORT" 42022 4 "$T/readyB6" >"$T/laterB6.out" 2>&1 &
 LATERB6=$!
+ctg_check "B: the transfers are under way through gw2 and in gw1's table" \
+    eval 'ctg_wait_for 15 conns_on 2 41021 41022 && ctg_wait_for 5 conns_on 1 41021 41022 41001 41002'
+ctg_wait_for 10 test -e "$T/readyB4" -a -e "$T/readyB6"
 sleep 0.5
+ctg_check "B: both transfers still run when gw2's links go down" \
+    eval 'kill -0 "$PUTB" && kill -0 "$SGETB"'
 # a cable pull rather than a crash: gw2's daemons live on, VRRP sees the
 # links go and moves the addresses (the sync LAN stays up)
 ip -n "$(ha_ns 2)" link set lan0 down
@@ -626,9 +676,9 @@ fi
 ctg_check "B: gw1 primary, gw2 fault (hooks: MASTER, FAULT)" \
     ctg_wait_for 5 eval 'hs_eq 1 role primary && hs_eq 2 role fault'
 wait "$PUTB"; rc=$?
-ctg_check "B: 2 MB IPv4 upload across the second failover arrives intact (exit $rc)" test "$rc" = 0
+ctg_check "B: 3 MB IPv4 upload across the second failover arrives intact (exit $rc)" test "$rc" = 0
 wait "$SGETB"; rc=$?
-ctg_check "B: 2 MB IPv6 download across the second failover arrives intact (exit $rc)" test "$rc" = 0
+ctg_check "B: 3 MB IPv6 download across the second failover arrives intact (exit $rc)" test "$rc" = 0
 echo echo >"$T/trig4.2"
 echo echo >"$T/trig6.2"
 ctg_check "B: the idle connections of A echo through gw1 (third gateway crossing)" \
@@ -657,7 +707,8 @@ if start_daemon 3; then
 	ctg_check "C: gw3 received the bulk transfer (last_bulk_entries > 0, ha_bulk_received)" \
 	    ctg_wait_for 15 eval 'hs_gt 3 last_bulk_entries 0 &&
 	        qge 3 "SELECT count(*) FROM events WHERE kind = '"'ha_bulk_received'"'" 1'
-	echo "# bulk transfer to gw3: $(hs 3 last_bulk_entries) entries in $(hs 3 last_bulk_ms) ms"
+	BULK3="$(hs 3 last_bulk_entries) entries in $(hs 3 last_bulk_ms) ms"
+	echo "# bulk transfer to gw3: $BULK3"
 else
 	ctg_not_ok "C: ctguardd on gw3 answers"
 fi
@@ -683,16 +734,30 @@ wait "$IDLE4"; r4=$?
 wait "$IDLE6"; r6=$?
 ctg_check "the idle connections close cleanly at the end (exit $r4, $r6)" \
     test "$r4" = 0 -a "$r6" = 0
+ctg_check "no member met a message it could not decode (decode_errors 0 on gw1..gw3)" \
+    eval 'hs_eq 1 decode_errors 0 && hs_eq 2 decode_errors 0 && hs_eq 3 decode_errors 0'
 ctg_check "no sanitizer or crash report in any ctguardd log" \
     eval '! grep -l -E "AddressSanitizer|LeakSanitizer|runtime error:|SUMMARY: " "$T"/ctguardd.*.log'
 
-echo "# --- measured (one run, $(basename "$CTGUARDD") from $bld) ---"
+echo "# --- measured in one run ($CTGUARDD, $SECONDS s) ---"
 echo "# failover gap (largest interval without a forwarded 1 ms probe datagram):"
 echo "#   kill -9 of ctguardd and keepalived: ${GAP_A} ms; links down: ${GAP_B} ms"
 echo "# VRRP failover time (kill/link down -> VIPs on the peer, advert_int $HA_ADVERT s):"
 echo "#   kill -9: ${VRRP_A} ms; links down: ${VRRP_B} ms"
 echo "# sync lag on gw1 (change on one member to applied on another): p50 ${LAG50:-?} ms, p99 ${LAG99:-?} ms"
-echo "# sync traffic for 1,000 new connections (${csecs:-?} s, 8 threads): ${SYNCB} bytes in ${SYNCM} messages"
+echo "# sync traffic for 1,000 new connections (opened and closed in ${csecs:-?} s, 8 threads):"
+echo "#   ${SYNCB} bytes in ${SYNCM} messages$(python3 -c '
+import sys
+try:
+    b, t = int(sys.argv[1]), float(sys.argv[2])
+    print(", %.0f bytes per connection, %.0f connections/s, %.0f kB/s" % (b / 1000, 1000 / t, b / t / 1000))
+except Exception:
+    pass' "$SYNCB" "${csecs:-0}")"
+echo "# bulk transfers: gw1 on rejoining ${BULK1:-?}, gw3 on joining ${BULK3:-?}"
 
-[ "$CTG_FAILS" -eq 0 ] || dump
+if [ "$CTG_FAILS" -ne 0 ]; then
+	dump
+	# HA_KEEP=DIR: keep the logs, the audit databases and the configurations
+	[ -n "${HA_KEEP:-}" ] && cp -a "$T" "$HA_KEEP" && echo "# kept in $HA_KEEP"
+fi
 ctg_finish
