@@ -630,8 +630,8 @@ ctg_check "A: gw2 rejected none of the test's flows" \
 ctg_check "A: no end saw a RST (server side)" eval '! grep -q "reset" "$T/serve.out"'
 probe_gap a
 GAP_A=${GAP_MS:--}
-ctg_check "A: the 1 ms probe crossed the failover (${GAP_N:-0} datagrams, largest gap ${GAP_A} ms)" \
-    test "${GAP_N:-0}" -gt 2000
+ctg_check "A: the 1 ms probe crossed the failover (${GAP_N:-0} datagrams, largest gap ${GAP_A} ms < 3000)" \
+    eval '[ "${GAP_N:-0}" -gt 2000 ] && python3 -c "import sys; sys.exit(not float(sys.argv[1]) < 3000)" "${GAP_A:-9999}"'
 
 # --- B. gw1 returns, then gw2's links go down ---------------------------------------------
 start_daemon 1 || die "ctguardd on gw1 restarts"
@@ -694,8 +694,8 @@ ctg_check "B: gw1 rejected none of the test's flows" \
 ctg_check "B: no end saw a RST (server side)" eval '! grep -q "reset" "$T/serve.out"'
 probe_gap b
 GAP_B=${GAP_MS:--}
-ctg_check "B: the 1 ms probe crossed the failover (${GAP_N:-0} datagrams, largest gap ${GAP_B} ms)" \
-    test "${GAP_N:-0}" -gt 2000
+ctg_check "B: the 1 ms probe crossed the failover (${GAP_N:-0} datagrams, largest gap ${GAP_B} ms < 3000)" \
+    eval '[ "${GAP_N:-0}" -gt 2000 ] && python3 -c "import sys; sys.exit(not float(sys.argv[1]) < 3000)" "${GAP_B:-9999}"'
 LAG50=$(hs 1 lag_p50_ms) LAG99=$(hs 1 lag_p99_ms)
 
 # --- C. a third member ------------------------------------------------------------------
