@@ -10,7 +10,8 @@ import statistics
 import sys
 
 CFG = {1: "no filtering", 2: "kernel conntrack", 3: "NFQUEUE limit",
-       4: "ctguardd decisions", 5: "ctguardd log all"}
+       4: "ctguardd decisions", 5: "ctguardd log all",
+       6: "ctguardd decisions + sync"}
 E2E = [  # key, label, higher is better
     ("bulk_1_gbps", "bulk TCP, 1 stream (Gbit/s)", True),
     ("bulk_8_gbps", "bulk TCP, 8 streams (Gbit/s)", True),
@@ -124,7 +125,8 @@ def main():
                   "crr_stalled", "udp_unlimited_loss_pct", "udp_rcvbuf_drops",
                   "udp_unlimited_sent_pps", "udp_loss_exceeded_pps",
                   "udp_generator_limited", "udp_ladder_runs",
-                  "loadavg1"):
+                  "loadavg1", "sync_msgs_sent", "sync_bytes_sent",
+                  "sync_send_failures", "sync_lag_p99_ms"):
             e2e[c][k] = summary(data.get(c, {}).get(k, []))
 
     def med(c, k):
@@ -140,7 +142,7 @@ def main():
     ratios = {}
     for k, _, higher in E2E:
         ratios[k] = {"%d/%d" % (a, b): ratio(a, b, k, higher)
-                     for a, b in ((4, 3), (4, 2), (5, 3), (5, 2), (3, 2))}
+                     for a, b in ((4, 3), (4, 2), (5, 3), (5, 2), (3, 2), (6, 4))}
 
     # targets
     targets = []
@@ -164,6 +166,14 @@ def main():
         v = ratios[k]["5/3"]
         target("(5) >= 75% of (3), " + label.split(" (")[0], v, 0.75,
                v is not None and v >= 0.75)
+    # state sync (issue 16): sending every change through corosync
+    v = ratios["crr_per_s"]["6/4"]
+    target("(6) >= 90% of (4), connection rate with sync", v, 0.90,
+           v is not None and v >= 0.90)
+    for k, label in (("bulk_1_gbps", "bulk 1 stream"), ("bulk_8_gbps", "bulk 8 streams")):
+        v = ratios[k]["6/4"]
+        target("(6) within noise of (4), %s with sync (>= 90%%)" % label, v, 0.90,
+               v is not None and v >= 0.90)
     a, b = med(4, "rr_p99_us"), med(2, "rr_p99_us")
     added = None if a is None or b is None else a - b
     target("added p99 latency (4) over (2) < 50 us", added, 50.0,
@@ -215,7 +225,7 @@ def main():
     for k, label, _ in E2E:
         p("| " + " | ".join([label] + [cell(e2e[c][k]) for c in CFG]) + " |")
     p("")
-    rh = ["metric", "(4)/(3)", "(4)/(2)", "(5)/(3)", "(5)/(2)", "(3)/(2)"]
+    rh = ["metric", "(4)/(3)", "(4)/(2)", "(5)/(3)", "(5)/(2)", "(3)/(2)", "(6)/(4)"]
     p("Ratios of medians (latency: reference / config, so < 1 means slower)")
     p("")
     p("| " + " | ".join(rh) + " |")
@@ -224,7 +234,7 @@ def main():
         r = ratios[k]
         p("| " + " | ".join([label] + [
             "n/a" if r[x] is None else "%.0f%%" % (100 * r[x])
-            for x in ("4/3", "4/2", "5/3", "5/2", "3/2")]) + " |")
+            for x in ("4/3", "4/2", "5/3", "5/2", "3/2", "6/4")]) + " |")
     p("")
     drops = ["(%d) %s" % (c, "n/a" if med(c, "udp_rcvbuf_drops") is None
                           else "%.0f" % med(c, "udp_rcvbuf_drops")) for c in CFG]
@@ -251,7 +261,7 @@ def main():
     p("")
     p("Fail-open check (queue rule counter == received + queue_dropped + "
       "user_dropped, nothing left queued):")
-    for c in (3, 4, 5):
+    for c in (3, 4, 5, 6):
         cs = [x for x in checks if x["config"] == c]
         good = sum(1 for x in cs if x["valid"] == "1")
         p("  (%d) %s: %d/%d runs valid; %s" % (
@@ -305,6 +315,18 @@ def main():
          mv("pipeline_mem_mpps")),
         ("replay (ctguardd -r), same synthetic stream", mv("replay_synth_pps")),
         ("replay, zeek/ssh-dups.pcap looped 4000x (1.5M packets)", mv("replay_corpus_pps")),
+        ("sync: tracker connections/s, marking off / on (ratio)",
+         "%s / %s (%s)" % (mv("sync_off_conn_per_s"), mv("sync_on_conn_per_s"),
+                           mv("sync_marking_ratio"))),
+        ("sync: encode / decode per connection entry",
+         "%s / %s" % (mv("sync_encode_ns_per_conn"), mv("sync_decode_ns_per_conn"))),
+        ("sync: bytes per 1,000 new connections, coalesced 100 ms / every burst",
+         "%s / %s" % (mv("sync_bytes_per_1000_conns_interval"),
+                      mv("sync_bytes_per_1000_conns_burst"))),
+        ("sync: bulk 100k, export+encode / decode+apply",
+         "%s / %s" % (mv("sync_bulk_100k_encode_ms"), mv("sync_bulk_100k_apply_ms"))),
+        ("sync: bulk 1M, export+encode / decode+apply",
+         "%s / %s" % (mv("sync_bulk_1m_encode_ms"), mv("sync_bulk_1m_apply_ms"))),
         ("replay instructions per packet: pipeline / pcap read / total",
          "%s / %s / %s" % (mv("ir_replay_pipeline_per_pkt"), mv("ir_replay_pcap_per_pkt"),
                            mv("ir_replay_total_per_pkt"))),
@@ -318,6 +340,13 @@ def main():
           "vs tracker bench %.0f Ir/packet (%.0f%%); replay total incl. pcap "
           "reading and end-of-capture flush %.0f Ir/packet." % (
               ir_p, ir_t, 100 * ir_t / ir_p, ir_r or 0))
+    if med(6, "sync_msgs_sent") is not None:
+        p("")
+        p("State sync in (6), per run (one-member corosync group, every change "
+          "sent and delivered back; medians): %s messages, %s bytes sent, %s send "
+          "failures, lag p99 %s ms" % tuple(
+              cell(e2e[6][k]) for k in ("sync_msgs_sent", "sync_bytes_sent",
+                                        "sync_send_failures", "sync_lag_p99_ms")))
     p("")
     p("Targets")
     p("")

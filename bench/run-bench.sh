@@ -8,7 +8,7 @@
 # environment: builddir (default .), srcdir (default this script's ..),
 #   ROUNDS (default 3), SECS (seconds per measured run, default 4),
 #   CTG_BENCH_OUT (default $builddir/bench/results.json),
-#   CONFIGS (end-to-end configurations to run, default "1 2 3 4 5"),
+#   CONFIGS (end-to-end configurations to run, default "1 2 3 4 5 6"),
 #   BENCH_TESTS (end-to-end tests, default "bulk small crr rr udp"); a partial run
 #   is for investigating one figure, the README's tables come from full runs
 #
@@ -25,7 +25,7 @@ builddir=${builddir:-.}
 builddir=$(cd "$builddir" && pwd)
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-4}
-CONFIGS=${CONFIGS:-1 2 3 4 5}
+CONFIGS=${CONFIGS:-1 2 3 4 5 6}
 BENCH_TESTS=${BENCH_TESTS:-bulk small crr rr udp}
 OUT=${CTG_BENCH_OUT:-$builddir/bench/results.json}
 do_micro=1
@@ -49,7 +49,7 @@ fi
 
 B=$builddir
 for p in ctguardd ctguard tests/e2e/nfq_acceptall bench/bench_tracker bench/tcprr \
-    bench/bench_rules bench/bench_auditlog; do
+    bench/bench_rules bench/bench_auditlog bench/bench_syncmsg; do
 	[ -x "$B/$p" ] || { echo "run-bench.sh: $B/$p not built (run make bench)" >&2; exit 1; }
 done
 
@@ -87,6 +87,10 @@ micro() {
 
 	log "micro: tracker tables (lookups, 1M connections)"
 	"$B/bench/bench_tracker" -M >>"$m" || echo "ERROR tracker tables" >>"$m"
+
+	log "micro: state sync (bench/bench_syncmsg.c: marking on/off, codec, traffic, bulk 100k/1M)"
+	"$B/bench/bench_syncmsg" -n $((quick ? 100000 : 400000)) | tee "$RAW/bench_syncmsg.txt" >>"$m" ||
+	    echo "ERROR syncmsg" >>"$m"
 
 	log "micro: rules (bench/bench_rules.c)"
 	# "  N rules: load X ms, last rule matches Y ns/eval, udp (other bucket) Z ns/eval"
@@ -177,7 +181,7 @@ EOF
 
 # --- end to end --------------------------------------------------------------
 CFG_NAMES=(x "no filtering" "kernel conntrack" "NFQUEUE limit" \
-    "ctguardd decisions" "ctguardd log all")
+    "ctguardd decisions" "ctguardd log all" "ctguardd decisions + sync")
 GW= CLI= SRV=
 
 e2e_setup() {
@@ -223,6 +227,39 @@ kstats() {
 }
 
 CONSUMER_PID=
+COROSYNC_PID=
+# Config 6: a one-member corosync in the gateway's namespace (its own /run
+# and /var/lib/corosync): every change is sent through CPG and delivered
+# back, as in a pair, without a second gateway's load on this machine.
+start_corosync() {
+	cat >"$W/corosync.conf" <<EOF
+totem {
+	version: 2
+	cluster_name: ctgbench
+	transport: knet
+	crypto_cipher: none
+	crypto_hash: none
+}
+nodelist {
+	node {
+		ring0_addr: 127.0.0.1
+		nodeid: 1
+	}
+}
+quorum {
+	provider: corosync_votequorum
+}
+logging {
+	to_stderr: yes
+	to_syslog: no
+}
+EOF
+	ctg_bg "$GW" "$W/corosync-$1.log" unshare -m sh -c \
+	    'mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/corosync &&
+	     exec corosync -f -c "$0"' "$W/corosync.conf"
+	COROSYNC_PID=$CTG_BG_PID
+}
+
 start_config() {
 	local c=$1 r=$2 policy
 	ipt_reset
@@ -239,8 +276,8 @@ start_config() {
 		ctg_bg "$GW" "$W/acceptall-$r.log" "$B/tests/e2e/nfq_acceptall" -q 0 \
 		    --copy-range 256 --maxlen 8192 --rcvbuf 8388608
 		CONSUMER_PID=$CTG_BG_PID ;;
-	4|5)
-		[ "$c" -eq 4 ] && policy=decisions || policy=all
+	4|5|6)
+		[ "$c" -eq 5 ] && policy=all || policy=decisions
 		rm -f "$W"/audit.db* "$W"/conntable.snap*
 		cat >"$W/ctguard.conf" <<EOF
 queue = { first = 0; count = 1; copy_range = 256; max_length = 8192;
@@ -250,6 +287,10 @@ daemon = { user = ""; pidfile = "$W/ctguardd.pid";
            control_socket = "$W/control.sock"; state_file = "$W/conntable.snap"; };
 rules = { files = [ "$srcdir/rules/default.rules" ]; };
 EOF
+		if [ "$c" -eq 6 ]; then
+			echo 'sync = { enabled = true; group = "ctgbench"; };' >>"$W/ctguard.conf"
+			start_corosync "$r"
+		fi
 		ctg_bg "$GW" "$W/ctguardd-$c-$r.log" "$B/ctguardd" -f -c "$W/ctguard.conf"
 		CONSUMER_PID=$CTG_BG_PID ;;
 	esac
@@ -259,6 +300,10 @@ EOF
 		if [ "$c" -ge 4 ]; then
 			ctg_wait_for 10 "$B/ctguard" -s "$W/control.sock" status ||
 			    { echo "run-bench.sh: ctguardd control socket not up" >&2; return 1; }
+		fi
+		if [ "$c" -eq 6 ]; then
+			ctg_wait_for 20 sh -c "'$B/ctguard' -s '$W/control.sock' ha status | grep -qx 'connected yes'" ||
+			    { echo "run-bench.sh: ctguardd did not join corosync" >&2; return 1; }
 		fi
 		"$srcdir/packaging/ctguard-setup" install --netns "$GW" --queues 0:1 >/dev/null ||
 		    return 1
@@ -286,11 +331,20 @@ stop_config() {
 		extra=$(grep -o 'enobufs=[0-9]* id_gaps=[0-9]*' "$W/acceptall-$r.log" | tail -1)
 	else
 		"$B/ctguard" -s "$W/control.sock" stats >"$W/stats-$c-$r.txt" 2>&1
+		if [ "$c" -eq 6 ]; then
+			"$B/ctguard" -s "$W/control.sock" ha status --json >"$RAW/ha-status-$r.json" 2>&1
+			res "$r" "$c" sync_msgs_sent "$(iperf_json "j['msgs_sent']" "$RAW/ha-status-$r.json")"
+			res "$r" "$c" sync_bytes_sent "$(iperf_json "j['bytes_sent']" "$RAW/ha-status-$r.json")"
+			res "$r" "$c" sync_send_failures "$(iperf_json "j['send_failures']" "$RAW/ha-status-$r.json")"
+			res "$r" "$c" sync_lag_p99_ms "$(iperf_json "j['lag_p99_ms']" "$RAW/ha-status-$r.json")"
+		fi
 		got=$(awk '$1 == "queue" && $2 == 0 { print $4 }' "$W/stats-$c-$r.txt")
 		extra="$(awk '$1 == "queue" && $2 == 0 { printf "enobufs=%s id_gaps=%s", $6, $8 }
 		    $1 == "log" { printf " log_written=%s log_dropped=%s", $3, $5 }
 		    $1 == "verdict" { printf " %s=%s", $2, $3 }' "$W/stats-$c-$r.txt")"
 		ctg_stop "$CONSUMER_PID" 10
+		[ -n "$COROSYNC_PID" ] && ctg_stop "$COROSYNC_PID" 10
+		COROSYNC_PID=
 	fi
 	got=${got:-0}
 	[ "$rule" -eq $((got + qd + ud)) ] || ok=0
@@ -487,8 +541,8 @@ e2e() {
 	for ((r = 1; r <= ROUNDS; r++)); do
 		# rotate the order each round, so no configuration always runs first
 		order=""
-		for c in 1 2 3 4 5; do
-			c=$(( (c + r - 2) % 5 + 1 ))
+		for c in 1 2 3 4 5 6; do
+			c=$(( (c + r - 2) % 6 + 1 ))
 			[[ " $CONFIGS " == *" $c "* ]] && order="$order $c"
 		done
 		for c in $order; do

@@ -37,6 +37,7 @@ enum key_kind {
 	K_RELOAD,
 	K_MODE,
 	K_RULES,
+	K_CARRY,                /* sync.carry: protocol names -> CTG_SYNC_CARRY_* */
 };
 
 struct key {
@@ -114,12 +115,26 @@ static const struct key rules_keys[] = {
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
+static const struct key sync_keys[] = {
+	{ "enabled", K_BOOL, F(sync_enabled), 0, 0, NULL },
+	{ "group", K_NAME, F(sync_group), 0, 0, NULL },
+	{ "interval_ms", K_U32, F(sync_interval_ms), 1, 10000, NULL },
+	{ "max_updates", K_U32, F(sync_max_updates), 1, 65535, NULL },
+	{ "carry", K_CARRY, F(sync_carry), 0, 0, NULL },
+	{ "node_name", K_NAME, F(sync_node_name), 0, 0, NULL },
+	{ NULL, 0, 0, 0, 0, NULL }
+};
+
+/* sync.carry's names, bit i = 1 << i (tracker.h CTG_SYNC_CARRY_*) */
+static const char *const carry_names[] = { "tcp", "udp", "icmp", "other" };
+
 static const struct key top_keys[] = {
 	{ "queue", K_GROUP, 0, 0, 0, queue_keys },
 	{ "tracker", K_GROUP, 0, 0, 0, tracker_keys },
 	{ "log", K_GROUP, 0, 0, 0, log_keys },
 	{ "daemon", K_GROUP, 0, 0, 0, daemon_keys },
 	{ "rules", K_GROUP, 0, 0, 0, rules_keys },
+	{ "sync", K_GROUP, 0, 0, 0, sync_keys },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -203,6 +218,12 @@ ctg_config_defaults(struct ctg_config *cfg)
 	strcpy(cfg->rule_files[0], "/etc/ctguard/rules/default.rules");
 	cfg->rule_file_count = 1;
 	cfg->reload_policy = CTG_RELOAD_RECHECK;
+
+	cfg->sync_enabled = false;
+	strcpy(cfg->sync_group, "ctguard");
+	cfg->sync_interval_ms = 100;
+	cfg->sync_max_updates = 128;
+	cfg->sync_carry = 0xf;
 }
 
 static void errorf(struct loader *, const char *, int, const char *, ...)
@@ -484,6 +505,29 @@ static int parse_group(struct loader *, const config_setting_t *,
     const struct key *, const char *);
 
 static int
+parse_carry(struct loader *ld, const config_setting_t *s, const char *name, uint8_t *out)
+{
+	int t = config_setting_type(s), n;
+	uint8_t mask = 0;
+
+	if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
+		return setting_error(ld, s, name, "expected an array of protocol names");
+	n = config_setting_length(s);
+	if (n == 0)
+		return setting_error(ld, s, name, "nothing to carry (leave sync off instead)");
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(s, i);
+		int choice;
+
+		if (parse_choice(ld, e, name, carry_names, 4, &choice) == -1)
+			return -1;
+		mask |= (uint8_t)(1u << choice);
+	}
+	*out = mask;
+	return 0;
+}
+
+static int
 parse_key(struct loader *ld, const config_setting_t *s, const struct key *k,
     const char *name)
 {
@@ -553,6 +597,8 @@ parse_key(struct loader *ld, const config_setting_t *s, const struct key *k,
 		return parse_mode(ld, s, name, k, field(cfg, k));
 	case K_RULES:
 		return parse_rules(ld, s, name);
+	case K_CARRY:
+		return parse_carry(ld, s, name, field(cfg, k));
 	}
 	return setting_error(ld, s, name, "internal error: unhandled kind");
 }
@@ -603,6 +649,13 @@ check_cross(struct loader *ld, const config_t *c)
 			s = config_lookup(c, name = "queue.first");
 		return setting_error(ld, s, name,
 		    "first + count = %u is more than 65536", last);
+	}
+
+	if (cfg->sync_enabled && cfg->sync_group[0] == '\0') {
+		s = config_lookup(c, name = "sync.group");
+		if (s == NULL)
+			s = config_lookup(c, name = "sync.enabled");
+		return setting_error(ld, s, name, "sync needs a group name");
 	}
 
 	/* either bound at 0 turns shrinking off; keep one spelling of "off" */
@@ -781,6 +834,14 @@ print_group(const struct ctg_config *cfg, const struct key *keys, int depth,
 			break;
 		case K_MODE:
 			fprintf(out, "\"%04o\";\n", *(const uint32_t *)f);
+			break;
+		case K_CARRY:
+			fputs("[", out);
+			for (i = 0; i < 4; i++)
+				if (*(const uint8_t *)f & (1u << i))
+					fprintf(out, "%s\"%s\"", (*(const uint8_t *)f & ((1u << i) - 1)) ?
+					    ", " : " ", carry_names[i]);
+			fputs(" ];\n", out);
 			break;
 		case K_RULES:
 			fputs("[", out);

@@ -48,6 +48,8 @@ usage(FILE *out)
 	    "  set load SET FILE [--timeout DURATION] [--comment TEXT] [--cut]\n"
 	    "                                  replace the contents, atomically\n"
 	    "  set list [SET] [--json]         entries and the seconds they have left\n"
+	    "  ha primary|backup|fault         record this gateway's role (keepalived's notify hook)\n"
+	    "  ha status [--json]              state sync: role, members, messages, lag, bulk\n"
 	    "\n"
 	    "audit commands (read the SQLite database, -d PATH):\n"
 	    "  log       verdicts     (ctguard log --help)\n"
@@ -375,6 +377,23 @@ main(int argc, char **argv)
 			return 2;
 		}
 		return ask(sock, n == 2 ? "stats prometheus" : "stats");
+	}
+	if (strcmp(cmd, "ha") == 0) {
+		const char *sub = argc - i >= 2 ? argv[i + 1] : "";
+
+		if (argc - i == 2 && (strcmp(sub, "primary") == 0 || strcmp(sub, "backup") == 0 ||
+		    strcmp(sub, "fault") == 0)) {
+			char req[32];
+
+			snprintf(req, sizeof(req), "ha-role %s", sub);
+			return ask(sock, req);
+		}
+		if (strcmp(sub, "status") == 0 && (argc - i == 2 ||
+		    (argc - i == 3 && strcmp(argv[i + 2], "--json") == 0)))
+			return ask(sock, argc - i == 3 ? "ha-status json" : "ha-status");
+		fprintf(stderr, "usage: ctguard ha primary|backup|fault\n"
+		    "       ctguard ha status [--json]\n");
+		return 2;
 	}
 	if (strcmp(cmd, "kill") == 0) {
 		char req[64];

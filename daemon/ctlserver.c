@@ -232,6 +232,8 @@ cmd_status(struct daemon *dm, struct ctl_client *cl)
 	for (unsigned i = 0; i < dm->nw; i++)
 		if (atomic_load(&dm->w[i].stuck))
 			ctg_strbuf_printf(o, "worker_stuck queue %u\n", dm->w[i].queue);
+	if (dm->cfg->sync_enabled)
+		ctgd_sync_status(dm, o, false, true);
 	return true;
 }
 
@@ -468,6 +470,32 @@ cmd_kill(struct daemon *dm, struct ctl_client *cl)
 	return true;
 }
 
+/* ctguard ha primary|backup|fault: what keepalived's notify hook says we are */
+static bool
+cmd_ha_role(struct daemon *dm, struct ctl_client *cl)
+{
+	if (!ctgd_sync_set_role(dm, cl->args)) {
+		ctg_strbuf_printf(&cl->o, "error: ha role must be primary, backup or fault\n");
+		return true;
+	}
+	ctg_strbuf_printf(&cl->o, "ok\nrole %s\n", cl->args);
+	return true;
+}
+
+static bool
+cmd_ha_status(struct daemon *dm, struct ctl_client *cl)
+{
+	bool json = strcmp(cl->args, "json") == 0;
+
+	if (!json && cl->args[0]) {
+		ctg_strbuf_printf(&cl->o, "error: ha-status takes only 'json'\n");
+		return true;
+	}
+	ctg_strbuf_printf(&cl->o, "ok\n");
+	ctgd_sync_status(dm, &cl->o, json, false);
+	return true;
+}
+
 static bool
 cmd_reopen_log(struct daemon *dm, struct ctl_client *cl)
 {
@@ -518,6 +546,8 @@ static const struct ctl_command {
 	{ "set-flush",   step_ctgd_cmd_set_flush, true },
 	{ "set-load",    step_ctgd_cmd_set_load,  true },
 	{ "set-list",    step_ctgd_cmd_set_list,  false },
+	{ "ha-role",     cmd_ha_role,     true },
+	{ "ha-status",   cmd_ha_status,   false },
 };
 
 static const struct ctl_command *

@@ -10,6 +10,7 @@
  *   natwatch.c    the kernel's NAT mappings (conntrack events) into the audit log
  *   ctlserver.c   the control socket: a table of commands
  *   ctlsets.c     dynamic sets: registry, state file, expiry, set-* commands
+ *   sync.c        state sync with the other gateways (corosync CPG), ha commands
  *   privileges.c  giving up root
  *   pidfile.c     the pid file
  */
@@ -67,6 +68,7 @@ struct worker {
 };
 
 struct ctgd_nat;
+struct ctgd_sync;
 
 struct daemon {
 	const struct ctg_config *cfg;
@@ -93,6 +95,7 @@ struct daemon {
 	struct ctgd_nat *nat;           /* natwatch.c; NULL: not followed */
 	struct ctg_dynsets *dynsets;    /* ctlsets.c */
 	long ctl_peer_uid;              /* of the client being served, -1: unknown */
+	struct ctgd_sync *sync;         /* sync.c; allocated even with sync off (the role) */
 };
 
 /* daemon.c */
@@ -158,6 +161,23 @@ void ctgd_cmd_set_del(struct daemon *dm, char *args, struct ctg_strbuf *o);
 void ctgd_cmd_set_flush(struct daemon *dm, char *args, struct ctg_strbuf *o);
 void ctgd_cmd_set_load(struct daemon *dm, char *args, struct ctg_strbuf *o);
 void ctgd_cmd_set_list(struct daemon *dm, char *args, struct ctg_strbuf *o);
+
+/* sync.c */
+int ctgd_sync_open(struct daemon *dm);          /* before privileges are dropped */
+void ctgd_sync_start(struct daemon *dm);
+void ctgd_sync_stop(struct daemon *dm);
+void ctgd_sync_close(struct daemon *dm);
+/* A worker: changes to send soon, or (lagging) edges to send now. */
+void ctgd_sync_kick(struct daemon *dm, bool lagging);
+bool ctgd_sync_set_role(struct daemon *dm, const char *role);
+/* summary: the one line of ctguard status */
+void ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summary);
+/* The sync thread's producer in the audit log: after the workers' (daemon.c). */
+static inline unsigned
+ctgd_sync_producer(const struct daemon *dm)
+{
+	return dm->nw + 1;
+}
 
 /* privileges.c */
 int ctgd_drop_privileges(const struct ctg_config *cfg);

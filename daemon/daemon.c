@@ -134,7 +134,8 @@ open_auditlog(struct daemon *dm)
 		.path = cfg->log_database,
 		.policy = cfg->log_policy,
 		.queue_records = cfg->log_queue_records,
-		.producers = (cfg->queue_count ? cfg->queue_count : 1) + 1,
+		/* the main thread, the workers, the sync thread (ctgd_sync_producer) */
+		.producers = (cfg->queue_count ? cfg->queue_count : 1) + 2,
 		.batch_max = 0,         /* the writer's default (16,384 rows) */
 		.batch_ms = 200,
 		.retention_days = cfg->log_retention_days,
@@ -297,6 +298,8 @@ start(struct daemon *dm, struct ctg_ruleset *rules)
 	ctgd_ctl_open(dm);
 	if (ctgd_nat_open(dm) < 0)
 		return -1;
+	if (ctgd_sync_open(dm) < 0)
+		return -1;
 	if (ctgd_pidfile_write(cfg->pidfile) < 0)
 		return -1;
 	dm->pidfile_written = cfg->pidfile[0] != '\0';
@@ -308,6 +311,7 @@ start(struct daemon *dm, struct ctg_ruleset *rules)
 	if (ctgd_workers_start(dm) < 0)
 		return -1;
 	ctgd_nat_start(dm);
+	ctgd_sync_start(dm);
 	return 0;
 }
 
@@ -317,6 +321,7 @@ stop(struct daemon *dm)
 {
 	ctgd_free_retired(dm);
 	ctgd_nat_stop(dm);
+	ctgd_sync_stop(dm);
 	ctgd_checkpoints_stop(dm);
 	for (unsigned i = 0; i < dm->nw; i++)
 		ctgd_snapshot_save(dm, &dm->w[i]);
@@ -329,6 +334,8 @@ release(struct daemon *dm)
 {
 	ctgd_ctl_close(dm);
 	ctgd_nat_stop(dm);
+	atomic_store(&ctgd_stopping, true);     /* a start that failed half way */
+	ctgd_sync_close(dm);
 	ctgd_workers_close(dm);
 	if (dm->log)
 		ctg_auditlog_close(dm->log);

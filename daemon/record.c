@@ -59,6 +59,10 @@ static const char *const event_kind_names[] = {
 	[CTG_EV_COUNTERS] = "counters",
 	[CTG_EV_WARNING] = "warning",
 	[CTG_EV_SET_CHANGE] = "set_change",
+	[CTG_EV_HA_ROLE] = "ha_role",
+	[CTG_EV_HA_MEMBER_JOINED] = "ha_member_joined",
+	[CTG_EV_HA_MEMBER_LEFT] = "ha_member_left",
+	[CTG_EV_HA_BULK_RECEIVED] = "ha_bulk_received",
 };
 
 static const char *const log_level_names[] = {

@@ -116,7 +116,32 @@ struct ctg_tracker {
 	ctg_conn_end_fn end_fn;
 	void *end_arg;
 	struct ctg_tracker_stats st;
+	/* state sync (tracker-sync.c); sync_of NULL: off */
+	uint8_t *sync_of;               /* per pool slot: SY_* */
+	uint16_t *sync_upd;             /* per pool slot: packets since marked */
+	uint32_t *sync_bytes;           /* per pool slot: its byte count (low bits) when marked */
+	uint32_t *sync_relearn_ms;      /* per pool slot: re-learning ends (ms clock; 0 not begun) */
+	uint32_t *sync_ring;            /* pool indices of dirty entries */
+	uint32_t sync_ring_cap, sync_head, sync_tail;
+	struct ctg_conn_end_note *sync_ends;
+	uint32_t sync_ends_cap, sync_ends_n;
+	uint32_t sync_walk_left, sync_walk_hand;        /* after a ring overflow */
+	uint16_t sync_max_updates;
+	uint8_t sync_carry;             /* CTG_SYNC_CARRY_* */
+	bool sync_changed;              /* the last packet created or moved its connection */
+	uint8_t sync_urgent;            /* 0, 1 a change to send soon, 2 edges lagging: send now */
+	bool sync_applying;             /* ends now come from another gateway: not sent back */
+	struct ctg_tracker_sync_stats sync_st;
 };
+
+/* Per-slot sync marks (ctg_tracker.sync_of). */
+#define SY_DIRTY    0x01        /* changed since last drained */
+#define SY_SENT     0x02        /* the other gateways know it */
+#define SY_SYNCED   0x04        /* applied from another gateway */
+#define SY_LOCAL    0x08        /* a packet of it passed here */
+#define SY_RELEARN0 0x10        /* originator re-learns its edges (bounded) */
+#define SY_RELEARN1 0x20
+
 
 /* tracker.c: the table */
 uint32_t tracker_tuple_hash(const struct ctg_tracker *t, const struct ctg_tuple *tp);
@@ -128,6 +153,25 @@ struct ctg_conn *tracker_conn_find(struct ctg_tracker *t, const struct ctg_tuple
     uint8_t *dir);
 struct ctg_conn *tracker_conn_new(struct ctg_tracker *t, const struct ctg_tuple *tp,
     uint32_t hash, uint64_t now_us);
+
+/* tracker-snapshot.c: an entry read from outside (snapshot, sync) is sane */
+bool tracker_conn_sane(const struct ctg_conn *c);
+
+/* tracker-sync.c */
+void tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c);
+void tracker_sync_ended(struct ctg_tracker *t, const struct ctg_conn *c,
+    enum ctg_end_reason why);
+/* tracker_sync_relearn_begin's answers, and what tcp_known made of a candidate */
+enum {
+	SYNC_RELEARN_NO,                /* not re-learning */
+	SYNC_RELEARN_STRICT,            /* re-learning, but this segment is judged strictly */
+	SYNC_RELEARN_CANDIDATE,         /* within a window of the synced edges */
+	SYNC_RELEARN_LOOSE,             /* ... refused strictly: loose for this segment */
+};
+uint8_t tracker_sync_relearn_begin(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
+    const struct ctg_packet *p, uint64_t now_us);
+void tracker_sync_relearn_end(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
+    uint8_t token, enum ctg_reason why);
 
 /* tracker-tcp.c */
 void tracker_tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p,
@@ -165,6 +209,23 @@ static inline bool
 expired(const struct ctg_tracker *t, const struct ctg_conn *c, uint64_t now_us)
 {
 	return now_us >= c->last_us + (uint64_t)tracker_timeout_of(t, c) * 1000000ULL;
+}
+
+/*
+ * A TCP entry marked dirty has carried a quarter of its largest window
+ * since: send it now, whatever max_updates says. A receiver re-learns
+ * synced edges only within one maximum window of them (tracker-sync.c),
+ * and with GSO a packet can be 64 kB: a count of packets alone does not
+ * bound how far the synced edges lag.
+ */
+static inline bool
+tracker_sync_lagging(const struct ctg_tracker *t, const struct ctg_conn *c, uint32_t i)
+{
+	uint32_t w = c->peer[0].td_maxwin > c->peer[1].td_maxwin ?
+	    c->peer[0].td_maxwin : c->peer[1].td_maxwin;
+
+	return c->tuple.proto == IPPROTO_TCP &&
+	    (uint32_t)(c->bytes[0] + c->bytes[1]) - t->sync_bytes[i] > w / 4;
 }
 
 static inline bool

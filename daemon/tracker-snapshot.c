@@ -3,7 +3,8 @@
  * Connection tracker: the snapshot. The file format, the sliced writer a
  * daemon uses to save without stopping its workers, and restore with its
  * checks (every entry is judged sane before any enters the table).
- * State synchronisation would attach here.
+ * State synchronisation (tracker-sync.c) checks what it receives with
+ * tracker_conn_sane too.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -195,8 +196,8 @@ ctg_tracker_save_as(struct ctg_tracker *t, int fd, uint64_t now_us, bool checkpo
  */
 #define SNAP_MAX_ID (1ULL << 62)
 
-static bool
-conn_sane(const struct ctg_conn *c)
+bool
+tracker_conn_sane(const struct ctg_conn *c)
 {
 	if (c->id == 0 || c->id >= SNAP_MAX_ID)
 		return false;
@@ -302,7 +303,7 @@ snap_read_entries(int fd, const struct snap_header *h, uint64_t sum,
 				buf[i].peer[d].syn_wscale = 0;
 			}
 		}
-		if (!conn_sane(&buf[i])) {
+		if (!tracker_conn_sane(&buf[i])) {
 			snprintf(err, errlen, "snapshot entry %llu is corrupt", (unsigned long long)i);
 			free(buf);
 			return -1;

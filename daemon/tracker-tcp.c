@@ -1152,7 +1152,27 @@ tcp_known(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 	 */
 	uint8_t relearn = now_us < t->relearn_until_us && !(c->flags & CTG_CONN_MIDSTREAM) ?
 	    (uint8_t)((c->peer[0].flags & CTG_PEER_LIBERAL) | ((c->peer[1].flags & CTG_PEER_LIBERAL) << 1)) : 0;
+	/*
+	 * Applied from another gateway: its edges may lag (tracker-sync.c).
+	 * A segment within a window of them is tried strictly on a copy
+	 * first; only if that refuses it does it re-learn the edges.
+	 */
+	uint8_t synced = t->sync_of ? tracker_sync_relearn_begin(t, c, dir, p, now_us) : 0;
+	if (synced == SYNC_RELEARN_CANDIDATE) {
+		struct ctg_conn trial = *c;
+		bool trial_reopen;
+
+		if (ctg_reason_class(tcp_existing(&trial, dir, p, now_us, t->rst_grace_us,
+		    &trial_reopen)) != CTG_RC_INVALID)
+			synced = SYNC_RELEARN_STRICT;
+		else {
+			c->peer[dir].flags |= CTG_PEER_LIBERAL;
+			synced = SYNC_RELEARN_LOOSE;
+		}
+	}
 	why = tcp_existing(c, dir, p, now_us, t->rst_grace_us, &reopen);
+	if (synced)
+		tracker_sync_relearn_end(t, c, dir, synced, reopen ? CTG_R_TCP_REOPEN : why);
 	if (relearn && !reopen) {
 		c->peer[0].flags |= relearn & CTG_PEER_LIBERAL;
 		c->peer[1].flags |= (relearn >> 1) & CTG_PEER_LIBERAL;

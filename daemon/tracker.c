@@ -198,6 +198,8 @@ static void
 conn_release(struct ctg_tracker *t, struct ctg_conn *c)
 {
 	memset(c, 0, sizeof(*c));
+	if (t->sync_of)
+		t->sync_of[idx_of(t, c)] = 0;
 	c->hnext = t->free_head;
 	t->free_head = idx_of(t, c) + 1;
 	t->live--;
@@ -214,7 +216,12 @@ tracker_conn_end(struct ctg_tracker *t, struct ctg_conn *c, enum ctg_end_reason 
 		    CTG_END_RESET : CTG_END_CLOSED;
 	if ((unsigned)why < 8)
 		t->st.ended[why]++;
-	if (t->end_fn && (c->flags & CTG_CONN_CONFIRMED)) {
+	/* an entry only another gateway forwarded is that gateway's to record */
+	bool quiet = t->sync_of && (t->sync_of[idx_of(t, c)] & (SY_SYNCED | SY_LOCAL)) == SY_SYNCED;
+
+	if (t->sync_of)
+		tracker_sync_ended(t, c, why);
+	if (t->end_fn && (c->flags & CTG_CONN_CONFIRMED) && !quiet) {
 		struct ctg_conn_record rec;
 
 		ctg_conn_summary(c, why, &rec);
@@ -380,6 +387,12 @@ ctg_tracker_free(struct ctg_tracker *t)
 	free(t->pool);
 	free(t->buckets);
 	free(t->list_of);
+	free(t->sync_of);
+	free(t->sync_upd);
+	free(t->sync_bytes);
+	free(t->sync_relearn_ms);
+	free(t->sync_ring);
+	free(t->sync_ends);
 	free(t);
 }
 
@@ -412,16 +425,31 @@ ctg_tracker_packet(struct ctg_tracker *t, const struct ctg_packet *p,
 	t->st.ctstate[res->ctstate]++;
 	if ((unsigned)res->reason < CTG_R_COUNT)
 		t->st.reason[res->reason]++;
+	if (t->sync_of)
+		t->sync_changed = res->created || res->before[0] != res->after[0] ||
+		    res->before[1] != res->after[1];
 }
 
 void
 ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
     uint32_t bytes)
 {
-	(void)t;
 	c->flags |= CTG_CONN_CONFIRMED;
 	c->pkts[dir & 1]++;
 	c->bytes[dir & 1] += bytes;
+	if (t->sync_of) {
+		uint32_t i = idx_of(t, c);
+
+		/* the common case inline: marked already, on the ring since the last drain */
+		if ((t->sync_of[i] & (SY_DIRTY | SY_LOCAL)) == (SY_DIRTY | SY_LOCAL)) {
+			if (t->sync_changed && !t->sync_urgent)
+				t->sync_urgent = 1;
+			if (++t->sync_upd[i] >= t->sync_max_updates || tracker_sync_lagging(t, c, i))
+				t->sync_urgent = 2;
+			return;
+		}
+		tracker_sync_mark(t, c);
+	}
 }
 
 void

@@ -207,6 +207,10 @@ worker_main(void *arg)
 			ctg_tracker_sweep(w->pl.tracker, w->now_us, w->sweep_budget);
 			w->last_sweep = w->now_us;
 		}
+		/* once per burst, not per packet: a state change is sent without waiting the interval */
+		unsigned urgent = ctg_tracker_sync_urgent(w->pl.tracker);
+		if (urgent)
+			ctgd_sync_kick(w->dm, urgent > 1);
 		pthread_mutex_unlock(&w->lock);
 		w->locked = false;
 	}

@@ -108,7 +108,7 @@ fi
 # built with clang, with leak detection on: tests/kit/lsan.supp (LSAN_OPTIONS
 # above) suppresses only libconfig 1.5's scanner leak. A fuzzer whose corpus is
 # missing, or that does not report its runs, fails like a crash.
-FUZZERS="packet config rules linkoff snapshot tracker ctlfilter"
+FUZZERS="packet config rules linkoff snapshot tracker ctlfilter syncmsg"
 FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 cd "$top"
 if command -v clang >/dev/null; then

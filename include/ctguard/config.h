@@ -86,6 +86,14 @@ struct ctg_config {
 	char rule_files[CTG_MAX_RULE_FILES][CTG_PATH_MAX];
 	unsigned rule_file_count;
 	enum ctg_reload_policy reload_policy;
+
+	/* state sync between gateways (daemon/sync.c; off by default) */
+	bool sync_enabled;
+	char sync_group[CTG_NAME_MAX];  /* corosync CPG group */
+	uint32_t sync_interval_ms;      /* coalescing interval */
+	uint32_t sync_max_updates;      /* packets of a connection before an early send */
+	uint8_t sync_carry;             /* CTG_SYNC_CARRY_* (tracker.h) */
+	char sync_node_name[CTG_NAME_MAX];      /* "" = the host name */
 };
 
 void ctg_config_defaults(struct ctg_config *cfg);

@@ -84,6 +84,10 @@ enum ctg_event_kind {
 	CTG_EV_COUNTERS,
 	CTG_EV_WARNING,
 	CTG_EV_SET_CHANGE,      /* a dynamic set changed: count = entries */
+	CTG_EV_HA_ROLE,         /* ctguard ha primary|backup|fault */
+	CTG_EV_HA_MEMBER_JOINED, /* a gateway joined the sync group: count = members */
+	CTG_EV_HA_MEMBER_LEFT,
+	CTG_EV_HA_BULK_RECEIVED, /* the table of a member, on joining: count = entries */
 };
 
 struct ctg_event_record {

@@ -280,4 +280,81 @@ int ctg_snap_finish(struct ctg_snap_writer *w, uint64_t saved_us, uint64_t next_
 int ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
     char *err, size_t errlen);
 
+/*
+ * State synchronisation (daemon/sync.c, the wire format in syncmsg.h).
+ * With sync enabled, every accepted packet marks its connection dirty
+ * (once per interval: a flag per slot, its pool index pushed on a bounded
+ * ring preallocated here; an overflow is caught by a walk of the table),
+ * and the sync side drains the dirty entries under the owner's lock.
+ * Entries received from another gateway are applied by tuple; an applied
+ * entry ends without an audit record unless packets of it passed here, and
+ * for 2 s from its first packet here a TCP segment the strict checks refuse
+ * re-learns the edges if it lies within one maximum window of them
+ * (tracker-sync.c).
+ */
+struct ctg_conn_export {
+	struct ctg_conn c;              /* hnext/lprev/lnext 0, tprofile 0 */
+	struct ctg_timeouts to;         /* its per-rule timeouts; all 0: none */
+};
+
+/* A connection that ended here, for the other gateways. */
+struct ctg_conn_end_note {
+	struct ctg_tuple tuple;
+	uint64_t id;
+	uint8_t reason;                 /* enum ctg_end_reason */
+};
+
+#define CTG_SYNC_CARRY_TCP   0x1
+#define CTG_SYNC_CARRY_UDP   0x2
+#define CTG_SYNC_CARRY_ICMP  0x4
+#define CTG_SYNC_CARRY_OTHER 0x8
+#define CTG_SYNC_CARRY_ALL   0xf
+
+struct ctg_tracker_sync_stats {
+	uint64_t marked;                /* entries that became dirty */
+	uint64_t ring_overflows;        /* ... with the ring full: left to the walk */
+	uint64_t drained;               /* entries handed to the sync side */
+	uint64_t ends;                  /* end notes handed over */
+	uint64_t ends_lost;             /* end notes with the end ring full */
+	uint64_t applied;               /* entries received and applied */
+	uint64_t apply_refused;         /* ... no room for them */
+	uint64_t apply_older;           /* ... older than ours, forwarded here since: kept ours */
+	uint64_t removed;               /* ended by another gateway's end note */
+	uint64_t relearned;             /* segments that re-learned synced edges */
+	uint32_t synced_live;           /* entries applied here not (yet) seen here */
+};
+
+/* Turn marking on: ring_size dirty slots, an urgent flag after max_updates packets. */
+int ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size,
+    uint32_t max_updates, uint8_t carry);
+bool ctg_tracker_sync_enabled(const struct ctg_tracker *t);
+/*
+ * Whether the sync side should drain before its interval: 0 no, 1 a
+ * connection was created, changed state or ended (soon), 2 a connection
+ * carried max_updates packets or a quarter of its window since marked
+ * (now: the synced edges lag).
+ */
+unsigned ctg_tracker_sync_urgent(const struct ctg_tracker *t);
+/*
+ * Copy up to max dirty entries out (clearing their mark); how many. After
+ * a ring overflow one call walks a bounded slice of the table: call again
+ * while ctg_tracker_sync_pending (letting go of the lock in between).
+ */
+size_t ctg_tracker_sync_drain(struct ctg_tracker *t, struct ctg_conn_export *out, size_t max);
+bool ctg_tracker_sync_pending(const struct ctg_tracker *t);
+size_t ctg_tracker_sync_drain_ends(struct ctg_tracker *t, struct ctg_conn_end_note *out,
+    size_t max);
+/* As ctg_tracker_copy_slice, for the bulk transfer: every confirmed entry, with its timeouts. */
+size_t ctg_tracker_export_slice(const struct ctg_tracker *t, size_t start, size_t count,
+    struct ctg_conn_export *out);
+/* Insert or replace (by tuple) an entry from another gateway; 0, or -1 when no room. */
+int ctg_tracker_apply(struct ctg_tracker *t, const struct ctg_conn_export *e,
+    uint64_t now_us);
+/* End the connection of tuple if its id is id; 0, or -1 when none. */
+int ctg_tracker_remove(struct ctg_tracker *t, const struct ctg_tuple *tuple, uint64_t id,
+    enum ctg_end_reason why, uint64_t now_us);
+/* Whether c was applied from another gateway and no packet of it passed here. */
+bool ctg_tracker_conn_synced(const struct ctg_tracker *t, const struct ctg_conn *c);
+void ctg_tracker_sync_stats(const struct ctg_tracker *t, struct ctg_tracker_sync_stats *st);
+
 #endif

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Writes the seed corpora of the tracker, snapshot and link-layer fuzzers:
- *   gen_seeds DIR   writes DIR/tracker/NAME.seq, DIR/snapshot/NAME.snap and
- *                   DIR/linkoff/NAME.bin
+ * Writes the seed corpora of the tracker, snapshot, sync and link-layer fuzzers:
+ *   gen_seeds DIR   writes DIR/tracker/NAME.seq, DIR/snapshot/NAME.snap,
+ *                   DIR/syncmsg/NAME-*.msg and DIR/linkoff/NAME.bin
  * The tracker seeds are packet sequences in trackseq.h's format; the
  * snapshot seeds are what ctg_tracker_save writes after running them, so
  * they are real snapshots (of struct ctg_conn as this build lays it out).
@@ -20,6 +20,7 @@
 
 #include <netinet/in.h>
 
+#include "ctguard/syncmsg.h"
 #include "trackseq.h"
 
 static const char *outdir;
@@ -202,6 +203,37 @@ write_file(const char *sub, const char *name, const void *d, size_t len)
 	}
 }
 
+/* The table as sync messages: its connections as updates and as a bulk, and their ends. */
+static void
+emit_sync(const char *name, struct ctg_tracker *t, uint64_t now)
+{
+	static uint8_t msg[CTG_SYNC_MSG_MAX];
+	static struct ctg_conn_export ex[64];
+	struct ctg_syncmsg_writer w;
+	char fname[128];
+	size_t n = ctg_tracker_export_slice(t, 0, 64, ex);
+
+	for (unsigned type = CTG_SYNC_CONN_UPDATE; type <= CTG_SYNC_BULK_ENTRIES; type++) {
+		if (type != CTG_SYNC_CONN_UPDATE && type != CTG_SYNC_BULK_ENTRIES &&
+		    type != CTG_SYNC_CONN_END)
+			continue;
+		ctg_syncmsg_begin(&w, msg, sizeof(msg), type, now);
+		for (size_t i = 0; i < n; i++) {
+			struct ctg_sync_end e = { .queue = (uint16_t)(i % 2), .reason = CTG_END_CLOSED,
+			    .tuple = ex[i].c.tuple, .id = ex[i].c.id };
+
+			if (type == CTG_SYNC_CONN_END)
+				ctg_syncmsg_add_end(&w, &e);
+			else
+				ctg_syncmsg_add_conn(&w, (uint16_t)(i % 2), &ex[i]);
+		}
+		if (w.count == 0)
+			continue;
+		snprintf(fname, sizeof(fname), "%s-%s.msg", name, ctg_sync_type_name(type));
+		write_file("syncmsg", fname, msg, ctg_syncmsg_finish(&w));
+	}
+}
+
 /* The sequence as a tracker seed, and the snapshot of its table as a snapshot seed. */
 static void
 emit(const char *name, const struct seq *s)
@@ -235,6 +267,7 @@ emit(const char *name, const struct seq *s)
 	write_file("snapshot", fname, buf, (size_t)len);
 	free(buf);
 	close(fd);
+	emit_sync(name, ts.t, ts.now);
 	trackseq_free(&ts);
 }
 

@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Connection tracker: state synchronisation between gateways. The packet
+ * path's part (marking changed entries dirty, noting ends), the sync side's
+ * part (draining them under the owner's lock, exporting slices for a bulk
+ * transfer), and the receiver's (applying and removing entries, and the
+ * bounded re-learning of synced TCP edges).
+ *
+ * Marks live beside the pool (one byte and one counter per slot), not in
+ * struct ctg_conn: the entry's layout is the snapshot format, and a table
+ * without sync pays nothing but a test of a NULL pointer per packet.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <netinet/in.h>
+
+#include "ctguard/tracker.h"
+#include "tracker-int.h"
+
+/*
+ * The pipeline keeps a conn_limit slot's bit in the cached action
+ * (pipeline.c ACTION_COUNTED): the slot is the sender's, not ours.
+ */
+#define ACTION_COUNTED_BIT 0x40
+/* pool slots one drain walks after a ring overflow */
+#define WALK_SLICE 4096
+/* how long a synced TCP entry re-learns its edges, from its first packet here */
+#define RELEARN_MS 2000
+
+int
+ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size, uint32_t max_updates,
+    uint8_t carry)
+{
+	if (t->sync_of)
+		return 0;
+	/* a power of two: the ring's index is a mask on the packet path */
+	uint32_t cap = 1;
+	while (cap < ring_size && cap < (1u << 30))
+		cap <<= 1;
+	ring_size = cap;
+	t->sync_of = calloc(t->max, sizeof(*t->sync_of));
+	t->sync_upd = calloc(t->max, sizeof(*t->sync_upd));
+	t->sync_bytes = calloc(t->max, sizeof(*t->sync_bytes));
+	t->sync_relearn_ms = calloc(t->max, sizeof(*t->sync_relearn_ms));
+	t->sync_ring = calloc(ring_size, sizeof(*t->sync_ring));
+	t->sync_ends = calloc(ring_size, sizeof(*t->sync_ends));
+	if (!t->sync_of || !t->sync_upd || !t->sync_bytes || !t->sync_relearn_ms ||
+	    !t->sync_ring || !t->sync_ends) {
+		free(t->sync_of);
+		free(t->sync_relearn_ms);
+		t->sync_relearn_ms = NULL;
+		free(t->sync_upd);
+		free(t->sync_bytes);
+		free(t->sync_ring);
+		free(t->sync_ends);
+		t->sync_of = NULL;
+		t->sync_upd = NULL;
+		t->sync_bytes = NULL;
+		t->sync_ring = NULL;
+		t->sync_ends = NULL;
+		return -1;
+	}
+	t->sync_ring_cap = ring_size;
+	t->sync_ends_cap = ring_size;
+	t->sync_max_updates = (uint16_t)(max_updates == 0 ? 1 : max_updates > 65535 ? 65535 : max_updates);
+	t->sync_carry = carry ? carry : CTG_SYNC_CARRY_ALL;
+	return 0;
+}
+
+bool
+ctg_tracker_sync_enabled(const struct ctg_tracker *t)
+{
+	return t->sync_of != NULL;
+}
+
+unsigned
+ctg_tracker_sync_urgent(const struct ctg_tracker *t)
+{
+	return t->sync_urgent;
+}
+
+static bool
+carried(const struct ctg_tracker *t, const struct ctg_conn *c)
+{
+	switch (c->tuple.proto) {
+	case IPPROTO_TCP:
+		return t->sync_carry & CTG_SYNC_CARRY_TCP;
+	case IPPROTO_UDP:
+		return t->sync_carry & CTG_SYNC_CARRY_UDP;
+	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
+		return t->sync_carry & CTG_SYNC_CARRY_ICMP;
+	default:
+		return t->sync_carry & CTG_SYNC_CARRY_OTHER;
+	}
+}
+
+/*
+ * An accepted packet: mark its entry. Once per drain an entry goes on the
+ * ring; later packets only count, and the max_updates-th (or a state
+ * change) asks for an early drain.
+ */
+void
+tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c)
+{
+	uint32_t i = idx_of(t, c);
+	uint8_t *f = &t->sync_of[i];
+
+	if ((*f & (SY_SYNCED | SY_LOCAL)) == SY_SYNCED && t->sync_st.synced_live)
+		t->sync_st.synced_live--;
+	*f |= SY_LOCAL;
+	if (!carried(t, c))
+		return;
+	if (t->sync_changed && !t->sync_urgent)
+		t->sync_urgent = 1;
+	if (*f & SY_DIRTY) {
+		/* ctg_tracker_account counted this packet already */
+		if (t->sync_upd[i] >= t->sync_max_updates || tracker_sync_lagging(t, c, i))
+			t->sync_urgent = 2;
+		return;
+	}
+	*f |= SY_DIRTY;
+	t->sync_upd[i] = 0;
+	t->sync_bytes[i] = (uint32_t)(c->bytes[0] + c->bytes[1]);
+	t->sync_st.marked++;
+	if (t->sync_head - t->sync_tail < t->sync_ring_cap) {
+		t->sync_ring[t->sync_head++ & (t->sync_ring_cap - 1)] = i;
+		return;
+	}
+	/* the next drains walk the whole table for marked entries */
+	t->sync_st.ring_overflows++;
+	t->sync_walk_left = t->max;
+}
+
+/*
+ * c ends here. The other gateways learn it if they knew it and the end is
+ * the connection's own (closed, reset, killed, reopened, flushed): each
+ * gateway times entries out and evicts by itself, and a stop is not an end.
+ */
+void
+tracker_sync_ended(struct ctg_tracker *t, const struct ctg_conn *c, enum ctg_end_reason why)
+{
+	uint8_t f = t->sync_of[idx_of(t, c)];
+
+	if ((f & (SY_SYNCED | SY_LOCAL)) == SY_SYNCED && t->sync_st.synced_live)
+		t->sync_st.synced_live--;
+	if (t->sync_applying || !(f & SY_SENT))
+		return;
+	if (why == CTG_END_TIMEOUT || why == CTG_END_EVICTED || why == CTG_END_SHUTDOWN)
+		return;
+	if (t->sync_ends_n >= t->sync_ends_cap) {
+		t->sync_st.ends_lost++;
+		return;
+	}
+	struct ctg_conn_end_note *n = &t->sync_ends[t->sync_ends_n++];
+	n->tuple = c->tuple;
+	n->id = c->id;
+	n->reason = (uint8_t)why;
+	if (!t->sync_urgent)
+		t->sync_urgent = 1;
+}
+
+static void
+export_conn(const struct ctg_tracker *t, const struct ctg_conn *c, struct ctg_conn_export *out)
+{
+	out->c = *c;
+	out->c.hnext = out->c.lprev = out->c.lnext = 0;
+	out->c.tprofile = 0;
+	if (c->tprofile && c->tprofile <= t->nprofiles)
+		out->to = t->profiles[c->tprofile - 1];
+	else
+		memset(&out->to, 0, sizeof(out->to));
+}
+
+static bool
+drain_one(struct ctg_tracker *t, uint32_t i, struct ctg_conn_export *out)
+{
+	const struct ctg_conn *c = &t->pool[i];
+
+	if (!(t->sync_of[i] & SY_DIRTY))
+		return false;
+	t->sync_of[i] &= (uint8_t)~SY_DIRTY;
+	t->sync_upd[i] = 0;
+	if (c->id == 0 || !(c->flags & CTG_CONN_CONFIRMED))
+		return false;
+	export_conn(t, c, out);
+	t->sync_of[i] |= SY_SENT;
+	return true;
+}
+
+size_t
+ctg_tracker_sync_drain(struct ctg_tracker *t, struct ctg_conn_export *out, size_t max)
+{
+	size_t n = 0;
+
+	if (!t->sync_of)
+		return 0;
+	while (n < max && t->sync_tail != t->sync_head) {
+		uint32_t i = t->sync_ring[t->sync_tail & (t->sync_ring_cap - 1)];
+
+		t->sync_tail++;
+		if (drain_one(t, i, &out[n]))
+			n++;
+	}
+	for (size_t k = 0; n < max && t->sync_walk_left && k < WALK_SLICE; k++) {
+		uint32_t i = t->sync_walk_hand;
+
+		if (++t->sync_walk_hand >= t->max)
+			t->sync_walk_hand = 0;
+		t->sync_walk_left--;
+		if (drain_one(t, i, &out[n]))
+			n++;
+	}
+	if (t->sync_tail == t->sync_head && !t->sync_walk_left)
+		t->sync_urgent = t->sync_ends_n > 0 ? 1 : 0;
+	t->sync_st.drained += n;
+	return n;
+}
+
+bool
+ctg_tracker_sync_pending(const struct ctg_tracker *t)
+{
+	return t->sync_of && (t->sync_tail != t->sync_head || t->sync_walk_left);
+}
+
+size_t
+ctg_tracker_sync_drain_ends(struct ctg_tracker *t, struct ctg_conn_end_note *out, size_t max)
+{
+	size_t n = t->sync_ends_n < max ? t->sync_ends_n : max;
+
+	if (n == 0)
+		return 0;
+	memcpy(out, t->sync_ends, n * sizeof(*out));
+	memmove(t->sync_ends, t->sync_ends + n, (t->sync_ends_n - n) * sizeof(*out));
+	t->sync_ends_n -= (uint32_t)n;
+	t->sync_st.ends += n;
+	return n;
+}
+
+size_t
+ctg_tracker_export_slice(const struct ctg_tracker *t, size_t start, size_t count,
+    struct ctg_conn_export *out)
+{
+	size_t n = 0;
+
+	for (size_t i = start; i < start + count && i < t->max; i++) {
+		const struct ctg_conn *c = &t->pool[i];
+
+		if (c->id == 0 || !(c->flags & CTG_CONN_CONFIRMED))
+			continue;
+		export_conn(t, c, &out[n++]);
+	}
+	return n;
+}
+
+static bool
+timeouts_set(const struct ctg_timeouts *to)
+{
+	static const struct ctg_timeouts none;
+
+	return memcmp(to, &none, sizeof(none)) != 0;
+}
+
+/* As tracker_datagram_packet leaves them: unassured UDP, ICMP, unreplied others. */
+static uint8_t
+datagram_list(const struct ctg_conn *c)
+{
+	if (!(c->flags & CTG_CONN_SEEN_REPLY))
+		return L_UNANSWERED;
+	if (c->tuple.proto == IPPROTO_UDP)
+		return c->proto_state < 2 ? L_CLOSING : L_NONE;
+	if (c->tuple.proto == IPPROTO_ICMP || c->tuple.proto == IPPROTO_ICMPV6)
+		return L_CLOSING;
+	return c->proto_state == 0 ? L_CLOSING : L_NONE;
+}
+
+int
+ctg_tracker_apply(struct ctg_tracker *t, const struct ctg_conn_export *e, uint64_t now_us)
+{
+	const struct ctg_conn *in = &e->c;
+	struct ctg_conn *c;
+	uint8_t dir, keep = 0;
+	bool quiet_before = false;
+
+	if (!t->sync_of || !tracker_conn_sane(in))
+		return -1;
+	t->sync_applying = true;
+	c = tracker_conn_find(t, &in->tuple, &dir);
+	if (c) {
+		uint8_t was = t->sync_of[idx_of(t, c)];
+
+		keep = was & SY_LOCAL;
+		quiet_before = (was & (SY_SYNCED | SY_LOCAL)) == SY_SYNCED;
+		/*
+		 * Forwarded here more recently than the sender's copy (both
+		 * times on this clock): ours is the fresher state (a bulk after
+		 * a partition, two gateways forwarding one connection).
+		 */
+		if (keep && c->last_us > in->last_us) {
+			t->sync_applying = false;
+			t->sync_st.apply_older++;
+			return 0;
+		}
+	} else {
+		c = tracker_conn_new(t, &in->tuple, t->last_hash, now_us);
+		if (!c) {
+			t->sync_applying = false;
+			t->sync_st.apply_refused++;
+			return -1;
+		}
+		/* created counts this gateway's new connections */
+		t->st.created--;
+	}
+	uint32_t hnext = c->hnext, lprev = c->lprev, lnext = c->lnext;
+	uint32_t i = idx_of(t, c);
+
+	*c = *in;
+	c->hnext = hnext;
+	c->lprev = lprev;
+	c->lnext = lnext;
+	c->action &= (uint8_t)~ACTION_COUNTED_BIT;
+	c->tprofile = 0;
+	if (timeouts_set(&e->to))
+		ctg_tracker_set_timeouts(t, c, &e->to);
+	if (!keep && !quiet_before)
+		t->sync_st.synced_live++;
+	/* known to the sender, not to be echoed back; SENT so that an end here goes out */
+	t->sync_of[i] = keep | SY_SYNCED | SY_SENT;
+	t->sync_upd[i] = 0;
+	if (c->tuple.proto == IPPROTO_TCP) {
+		if (!(c->flags & CTG_CONN_CLOSED) &&
+		    !((c->peer[0].flags | c->peer[1].flags) & CTG_PEER_LIBERAL)) {
+			t->sync_of[i] |= SY_RELEARN0 | SY_RELEARN1;
+			t->sync_relearn_ms[i] = 0;
+		}
+		tracker_tcp_set_tclass(t, c);
+	} else
+		tracker_evict_list_place(t, c, datagram_list(c));
+	t->sync_st.applied++;
+	if (expired(t, c, now_us))
+		tracker_conn_end(t, c, CTG_END_TIMEOUT, now_us);
+	t->sync_applying = false;
+	return 0;
+}
+
+int
+ctg_tracker_remove(struct ctg_tracker *t, const struct ctg_tuple *tuple, uint64_t id,
+    enum ctg_end_reason why, uint64_t now_us)
+{
+	struct ctg_conn *c;
+	uint8_t dir;
+
+	c = tracker_conn_find(t, tuple, &dir);
+	/* a tuple reused since (a new connection, a new id) is not the one that ended */
+	if (!c || (id && c->id != id))
+		return -1;
+	t->sync_applying = true;
+	if (t->sync_of)
+		t->sync_st.removed++;
+	tracker_conn_end(t, c, why, now_us);
+	t->sync_applying = false;
+	return 0;
+}
+
+bool
+ctg_tracker_conn_synced(const struct ctg_tracker *t, const struct ctg_conn *c)
+{
+	return t->sync_of && (t->sync_of[idx_of(t, c)] & (SY_SYNCED | SY_LOCAL)) == SY_SYNCED;
+}
+
+void
+ctg_tracker_sync_stats(const struct ctg_tracker *t, struct ctg_tracker_sync_stats *st)
+{
+	*st = t->sync_st;
+}
+
+/*
+ * Re-learning the edges of a synced TCP entry. The sender's edges lag
+ * (by up to an interval, max_updates packets or a quarter window): after a
+ * failover the first segments each way may lie beyond them. A segment of
+ * a side still re-learning that the strict checks refuse passes them (as
+ * after a checkpoint restore, CTG_PEER_LIBERAL for this one segment) only
+ * if its sequence range and its ack fall within one maximum window (the
+ * larger of the two synced scaled windows) of the edges; anything else,
+ * and every RST and SYN, is judged strictly. Re-learning lasts RELEARN_MS
+ * from the entry's first packet here (the first burst after a takeover
+ * mixes both sides' segments with acks of data that crossed the other
+ * gateway only), as after a checkpoint restore; then every check is strict.
+ */
+uint8_t
+tracker_sync_relearn_begin(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
+    const struct ctg_packet *p, uint64_t now_us)
+{
+	struct ctg_tcp_peer *s = &c->peer[dir], *r = &c->peer[!dir];
+	uint32_t i = idx_of(t, c), ms = (uint32_t)(now_us / 1000);
+	uint32_t w, seq, end;
+
+	if (!(t->sync_of[i] & (SY_RELEARN0 << dir)))
+		return SYNC_RELEARN_NO;
+	if (t->sync_relearn_ms[i] == 0)
+		t->sync_relearn_ms[i] = (ms + RELEARN_MS) | 1;
+	else if ((int32_t)(ms - t->sync_relearn_ms[i]) >= 0) {
+		t->sync_of[i] &= (uint8_t)~(SY_RELEARN0 | SY_RELEARN1);
+		return SYNC_RELEARN_NO;
+	}
+	if (((s->flags | r->flags) & CTG_PEER_LIBERAL) ||
+	    (p->tcp.flags & (CTG_TH_RST | CTG_TH_SYN)))
+		return SYNC_RELEARN_STRICT;
+	w = s->td_maxwin > r->td_maxwin ? s->td_maxwin : r->td_maxwin;
+	if (w == 0)
+		w = 1;
+	seq = p->tcp.seq;
+	end = seq + p->payload_len + ((p->tcp.flags & CTG_TH_FIN) ? 1 : 0);
+	if (SEQ_LT(seq, s->td_end - w) || SEQ_GT(end, s->td_maxend + w))
+		return SYNC_RELEARN_STRICT;
+	if ((p->tcp.flags & CTG_TH_ACK) &&
+	    (SEQ_LT(p->tcp.ack, r->td_end - w) || SEQ_GT(p->tcp.ack, r->td_maxend + w)))
+		return SYNC_RELEARN_STRICT;
+	return SYNC_RELEARN_CANDIDATE;
+}
+
+void
+tracker_sync_relearn_end(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
+    uint8_t token, enum ctg_reason why)
+{
+	if (token != SYNC_RELEARN_LOOSE)
+		return;
+	c->peer[dir].flags &= (uint8_t)~CTG_PEER_LIBERAL;
+	if (why != CTG_R_TCP_REOPEN && ctg_reason_class(why) != CTG_RC_INVALID)
+		t->sync_st.relearned++;
+}

@@ -1,0 +1,825 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * State sync: the wire format (round trip, every truncation, every bad
+ * field refused, the 64 KiB bound) and the tracker's side (marks and the
+ * dirty ring, end notes, apply and remove, a connection applied to another
+ * table judged like the original, stale edges and their bounded
+ * re-learning, an out-of-window RST still INVALID).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <netinet/in.h>
+
+#include "ctguard/syncmsg.h"
+#include "ctguard/timeouts.h"
+#include "ctguard/tracker.h"
+
+#include "trackerkit.h"
+
+static uint8_t buf[CTG_SYNC_MSG_MAX + 64];
+
+static void
+enable(struct ctg_tracker *t, uint32_t ring)
+{
+	ck_assert_int_eq(ctg_tracker_sync_enable(t, ring, 128, CTG_SYNC_CARRY_ALL), 0);
+}
+
+static void
+sync_setup(void)
+{
+	setup();
+	enable(trk, 1024);
+}
+
+/* Classify on t and account the packet as the daemon does after an accept. */
+static struct ctg_track_result
+run_on(struct ctg_tracker *t, const struct ctg_packet *p)
+{
+	struct ctg_track_result r = classify_in(t, p);
+
+	if (r.ctstate != CTG_CT_INVALID && r.conn)
+		ctg_tracker_account(t, r.conn, r.dir, p->ip_len);
+	return r;
+}
+
+static uint32_t
+ctg_tracker_stats_live(const struct ctg_tracker *t)
+{
+	struct ctg_tracker_stats st;
+
+	ctg_tracker_stats(t, &st);
+	return st.live;
+}
+
+/* A TCP connection with timestamps and data both ways, a UDP flow, an ICMP echo. */
+static void
+some_connections(void)
+{
+	struct ctg_packet p;
+
+	handshake_ts();
+	p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 1000);
+	ts(&p, 102, 900);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 1001, WIN, 500);
+	ts(&p, 901, 102);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = udp_pkt(0, 40);
+	EXPECT(run(&p), CTG_CT_NEW, CTG_R_NONE);
+	p = udp_pkt(1, 80);
+	EXPECT(run(&p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = icmp_echo(0, false, 77);
+	EXPECT(run(&p), CTG_CT_NEW, CTG_R_NONE);
+}
+
+static size_t
+drain_all(struct ctg_tracker *t, struct ctg_conn_export *out, size_t max)
+{
+	size_t n = 0;
+
+	while (n < max && ctg_tracker_sync_pending(t))
+		n += ctg_tracker_sync_drain(t, out + n, max - n);
+	return n;
+}
+
+static size_t
+encode(const struct ctg_conn_export *e, size_t n, uint64_t at)
+{
+	struct ctg_syncmsg_writer w;
+
+	ctg_syncmsg_begin(&w, buf, CTG_SYNC_MSG_MAX, CTG_SYNC_CONN_UPDATE, at);
+	for (size_t i = 0; i < n; i++)
+		ck_assert(ctg_syncmsg_add_conn(&w, (uint16_t)i, &e[i]));
+	return ctg_syncmsg_finish(&w);
+}
+
+/* --- wire format ----------------------------------------------------------- */
+
+START_TEST(test_roundtrip)
+{
+	struct ctg_conn_export ex[8], back;
+	struct ctg_syncmsg m;
+	char err[160];
+	struct ctg_timeouts ovr;
+	size_t n, len;
+
+	some_connections();
+	memset(&ovr, 0, sizeof(ovr));
+	ovr.tcp_established = 77;
+	ovr.udp_replied = 9;
+	ck_assert_int_eq(ctg_tracker_set_timeouts(trk, find_tcp(), &ovr), 0);
+	n = drain_all(trk, ex, 8);
+	ck_assert_uint_eq(n, 3);
+	now += 3 * SEC;
+	len = encode(ex, n, now);
+	ck_assert_uint_eq(len, CTG_SYNC_HDR_SIZE + 3 * CTG_SYNC_CONN_SIZE);
+	ck_assert_msg(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(m.type, CTG_SYNC_CONN_UPDATE);
+	ck_assert_uint_eq(m.count, 3);
+	ck_assert(m.now_us == now);
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t q;
+
+		/* rebuilt on the same clock: every byte as exported */
+		ctg_syncmsg_conn(&m, i, now, &q, &back);
+		ck_assert_uint_eq(q, i);
+		ck_assert_msg(memcmp(&back.c, &ex[i].c, sizeof(back.c)) == 0, "entry %u differs", i);
+		ck_assert(memcmp(&back.to, &ex[i].to, sizeof(back.to)) == 0);
+		/* and on a clock 10 s later: the same ages */
+		ctg_syncmsg_conn(&m, i, now + 10 * SEC, &q, &back);
+		ck_assert(back.c.last_us == ex[i].c.last_us + 10 * SEC);
+		ck_assert(back.c.first_us == ex[i].c.first_us + 10 * SEC);
+	}
+	ck_assert_uint_eq(ex[0].c.tuple.proto, IPPROTO_TCP);
+	ck_assert_uint_eq(ex[0].to.tcp_established, 77);
+	ck_assert_uint_eq(ex[0].c.peer[0].last_tsval, 102);
+}
+END_TEST
+
+START_TEST(test_roundtrip_end_and_bulk_markers)
+{
+	struct ctg_syncmsg_writer w;
+	struct ctg_sync_end e = { .queue = 3, .reason = CTG_END_KILLED, .id = 42 }, back;
+	struct ctg_syncmsg m;
+	char err[160];
+	size_t len;
+
+	e.tuple = flow(0, IPPROTO_TCP, 1234, 80);
+	ctg_syncmsg_begin(&w, buf, CTG_SYNC_MSG_MAX, CTG_SYNC_CONN_END, T0);
+	ck_assert(ctg_syncmsg_add_end(&w, &e));
+	/* an end message takes no connection entry */
+	ck_assert(!ctg_syncmsg_add_conn(&w, 0, &(struct ctg_conn_export){ 0 }));
+	len = ctg_syncmsg_finish(&w);
+	ck_assert_uint_eq(len, CTG_SYNC_HDR_SIZE + CTG_SYNC_END_SIZE);
+	ck_assert_msg(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0, "%s", err);
+	ctg_syncmsg_end(&m, 0, &back);
+	ck_assert(memcmp(&back.tuple, &e.tuple, sizeof(e.tuple)) == 0);
+	ck_assert_uint_eq(back.queue, 3);
+	ck_assert_uint_eq(back.reason, CTG_END_KILLED);
+	ck_assert(back.id == 42);
+
+	for (unsigned type = CTG_SYNC_BULK_BEGIN; type <= CTG_SYNC_BULK_END; type += 2) {
+		ctg_syncmsg_begin(&w, buf, CTG_SYNC_MSG_MAX, type, T0);
+		len = ctg_syncmsg_finish(&w);
+		ck_assert_uint_eq(len, CTG_SYNC_HDR_SIZE);
+		ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0);
+		ck_assert_uint_eq(m.type, type);
+		ck_assert_uint_eq(m.count, 0);
+	}
+}
+END_TEST
+
+START_TEST(test_message_bound)
+{
+	struct ctg_conn_export ex[4];
+	struct ctg_syncmsg_writer w;
+	struct ctg_syncmsg m;
+	char err[160];
+	unsigned n = 0;
+	size_t len;
+
+	some_connections();
+	ck_assert_uint_eq(drain_all(trk, ex, 4), 3);
+	ctg_syncmsg_begin(&w, buf, sizeof(buf), CTG_SYNC_BULK_ENTRIES, now);
+	while (ctg_syncmsg_add_conn(&w, 0, &ex[n % 3]))
+		n++;
+	len = ctg_syncmsg_finish(&w);
+	ck_assert_uint_le(len, CTG_SYNC_MSG_MAX);
+	ck_assert_uint_eq(n, (CTG_SYNC_MSG_MAX - CTG_SYNC_HDR_SIZE) / CTG_SYNC_CONN_SIZE);
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0);
+	ck_assert_uint_eq(m.count, n);
+	/* one byte more than the bound is refused before anything else */
+	ck_assert(ctg_syncmsg_decode(buf, CTG_SYNC_MSG_MAX + 1, &m, err, sizeof(err)) < 0);
+}
+END_TEST
+
+START_TEST(test_every_truncation)
+{
+	struct ctg_conn_export ex[4];
+	struct ctg_syncmsg m;
+	char err[160];
+	size_t len;
+
+	some_connections();
+	len = encode(ex, drain_all(trk, ex, 4), now);
+	for (size_t cut = 0; cut < len; cut++)
+		ck_assert_msg(ctg_syncmsg_decode(buf, cut, &m, err, sizeof(err)) < 0,
+		    "%zu of %zu bytes accepted", cut, len);
+	buf[len] = 0;
+	ck_assert(ctg_syncmsg_decode(buf, len + 1, &m, err, sizeof(err)) < 0);
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0);
+}
+END_TEST
+
+/* A one-entry message of the TCP connection; offsets are syncmsg.c's. */
+static size_t
+one_tcp_message(uint8_t *copy)
+{
+	struct ctg_conn_export ex[4];
+	size_t len;
+
+	handshake_ts();
+	ck_assert_uint_eq(drain_all(trk, ex, 4), 1);
+	len = encode(ex, 1, now + SEC);
+	memcpy(copy, buf, len);
+	return len;
+}
+
+struct bad {
+	const char *what;
+	size_t off;             /* from the message's start */
+	unsigned width;         /* bytes written, big-endian */
+	uint64_t value;
+};
+
+#define H CTG_SYNC_HDR_SIZE
+static const struct bad bad_fields[] = {
+	{ "magic", 0, 4, 0x43544754 },
+	{ "version", 4, 1, 2 },
+	{ "type 0", 5, 1, 0 },
+	{ "type past the last", 5, 1, CTG_SYNC_TYPE_MAX + 1 },
+	{ "end type over connection entries", 5, 1, CTG_SYNC_CONN_END },
+	{ "begin type with entries", 5, 1, CTG_SYNC_BULK_BEGIN },
+	{ "flags", 6, 2, 1 },
+	{ "sender clock past 2^62", 8, 8, 1ULL << 62 },
+	{ "count one more", 16, 2, 2 },
+	{ "count zero", 16, 2, 0 },
+	{ "entry size", 18, 2, CTG_SYNC_CONN_SIZE - 1 },
+	{ "reserved", 20, 4, 1 },
+	{ "family", H + 2, 1, 5 },
+	{ "IPv4 source beyond 4 bytes", H + 8 + 5, 1, 1 },
+	{ "IPv4 destination beyond 4 bytes", H + 24 + 15, 1, 1 },
+	{ "proto_state", H + 42, 1, 3 },
+	{ "action", H + 43, 1, CTG_ACT_REJECT + 1 },
+	{ "rule index below -1", H + 44, 2, 0xfffe },
+	{ "timeout class", H + 46, 1, CTG_TO_COUNT },
+	{ "has_timeouts", H + 47, 1, 2 },
+	{ "has_timeouts without timeouts", H + 47, 1, 1 },
+	{ "id 0", H + 52, 8, 0 },
+	{ "id past 2^62", H + 52, 8, 1ULL << 62 },
+	{ "first seen after the sender's clock", H + 60, 8, T0 + 100 * SEC },
+	{ "last seen before first seen", H + 68, 8, 0xffffffffffffULL },
+	{ "originator state", H + 100 + 24, 1, CTG_TCPS_COUNT },
+	{ "originator wscale", H + 100 + 25, 1, CTG_TCP_MAX_WSCALE + 1 },
+	{ "originator SYN wscale", H + 100 + 26, 1, 15 },
+	{ "originator retransmissions", H + 100 + 28, 1, 16 },
+	{ "originator xflags", H + 100 + 29, 1, 16 },
+	{ "responder state", H + 130 + 24, 1, 0xff },
+	{ "responder wscale", H + 130 + 25, 1, 0xff },
+	{ "responder SYN wscale", H + 130 + 26, 1, CTG_TCP_MAX_WSCALE + 1 },
+	{ "responder retransmissions", H + 130 + 28, 1, 0x80 },
+	{ "responder xflags", H + 130 + 29, 1, 0x10 },
+	{ "timeout without has_timeouts", H + 176, 4, 30 },
+	{ "last timeout without has_timeouts", H + 176 + 4 * (CTG_TO_COUNT - 1), 4, 1 },
+};
+#undef H
+
+static void
+put_be(uint8_t *p, unsigned width, uint64_t v)
+{
+	for (unsigned i = 0; i < width; i++)
+		p[i] = (uint8_t)(v >> (8 * (width - 1 - i)));
+}
+
+START_TEST(test_every_bad_field)
+{
+	uint8_t good[CTG_SYNC_HDR_SIZE + CTG_SYNC_CONN_SIZE], copy[sizeof(good)];
+	struct ctg_syncmsg m;
+	char err[160];
+	size_t len = one_tcp_message(good);
+
+	ck_assert_uint_eq(len, sizeof(good));
+	ck_assert(ctg_syncmsg_decode(good, len, &m, err, sizeof(err)) == 0);
+	for (size_t i = 0; i < sizeof(bad_fields) / sizeof(bad_fields[0]); i++) {
+		const struct bad *b = &bad_fields[i];
+
+		memcpy(copy, good, len);
+		put_be(copy + b->off, b->width, b->value);
+		ck_assert_msg(ctg_syncmsg_decode(copy, len, &m, err, sizeof(err)) < 0,
+		    "bad %s accepted", b->what);
+		ck_assert(m.entries == NULL && m.count == 0);
+	}
+	/* the history must hold its NUL */
+	memcpy(copy, good, len);
+	memset(copy + CTG_SYNC_HDR_SIZE + 160, 'S', CTG_CONN_HISTORY);
+	ck_assert(ctg_syncmsg_decode(copy, len, &m, err, sizeof(err)) < 0);
+	/* a timeout out of range even with has_timeouts */
+	memcpy(copy, good, len);
+	copy[CTG_SYNC_HDR_SIZE + 47] = 1;
+	put_be(copy + CTG_SYNC_HDR_SIZE + 176, 4, CTG_TIMEOUT_MAX_S + 1);
+	ck_assert(ctg_syncmsg_decode(copy, len, &m, err, sizeof(err)) < 0);
+	put_be(copy + CTG_SYNC_HDR_SIZE + 176, 4, CTG_TIMEOUT_MAX_S);
+	ck_assert(ctg_syncmsg_decode(copy, len, &m, err, sizeof(err)) == 0);
+}
+END_TEST
+
+START_TEST(test_bad_end_fields)
+{
+	struct ctg_syncmsg_writer w;
+	struct ctg_sync_end e = { .queue = 0, .reason = CTG_END_CLOSED, .id = 9 };
+	uint8_t good[CTG_SYNC_HDR_SIZE + CTG_SYNC_END_SIZE], copy[sizeof(good)];
+	struct ctg_syncmsg m;
+	char err[160];
+	const struct { size_t off; unsigned width; uint64_t v; } bads[] = {
+		{ CTG_SYNC_HDR_SIZE + 2, 1, 0 },                /* family */
+		{ CTG_SYNC_HDR_SIZE + 40, 8, 0 },               /* id */
+		{ CTG_SYNC_HDR_SIZE + 48, 1, CTG_END_COUNT },   /* reason */
+		{ CTG_SYNC_HDR_SIZE + 49, 1, 1 },               /* padding */
+		{ 18, 2, CTG_SYNC_CONN_SIZE },                  /* entry size */
+	};
+
+	e.tuple = flow(1, IPPROTO_UDP, 5000, 53);
+	ctg_syncmsg_begin(&w, good, sizeof(good), CTG_SYNC_CONN_END, T0);
+	ck_assert(ctg_syncmsg_add_end(&w, &e));
+	ck_assert(!ctg_syncmsg_add_end(&w, &e));        /* the buffer is full */
+	ck_assert_uint_eq(ctg_syncmsg_finish(&w), sizeof(good));
+	ck_assert(ctg_syncmsg_decode(good, sizeof(good), &m, err, sizeof(err)) == 0);
+	for (size_t i = 0; i < sizeof(bads) / sizeof(bads[0]); i++) {
+		memcpy(copy, good, sizeof(good));
+		put_be(copy + bads[i].off, bads[i].width, bads[i].v);
+		ck_assert_msg(ctg_syncmsg_decode(copy, sizeof(copy), &m, err, sizeof(err)) < 0,
+		    "bad end field %zu accepted", i);
+	}
+}
+END_TEST
+
+/* Any single byte changed: refused, or decoded into an entry the tracker takes. */
+START_TEST(test_any_byte_changed)
+{
+	uint8_t good[CTG_SYNC_HDR_SIZE + CTG_SYNC_CONN_SIZE], copy[sizeof(good)];
+	struct ctg_tracker *t2 = make_tracker(4096, CTG_MIDSTREAM_STRICT, 1);
+	size_t len = one_tcp_message(good);
+	unsigned accepted = 0;
+
+	enable(t2, 64);
+	for (size_t off = 0; off < len; off++) {
+		for (unsigned v = 0; v < 256; v += 37) {
+			struct ctg_syncmsg m;
+			struct ctg_conn_export e;
+			char err[160];
+			uint16_t q;
+
+			memcpy(copy, good, len);
+			copy[off] ^= (uint8_t)(v | 1);
+			if (ctg_syncmsg_decode(copy, len, &m, err, sizeof(err)) < 0)
+				continue;
+			accepted++;
+			ctg_syncmsg_conn(&m, 0, now, &q, &e);
+			/* taken, or refused for want of room; never half taken */
+			if (ctg_tracker_apply(t2, &e, now) < 0)
+				ck_assert_uint_eq(ctg_tracker_stats_live(t2), 4096);
+		}
+	}
+	ck_assert_uint_gt(accepted, 0);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+/* --- the tracker's side ---------------------------------------------------- */
+
+START_TEST(test_marks_once_per_drain)
+{
+	struct ctg_conn_export ex[8];
+	struct ctg_tracker_sync_stats st;
+
+	handshake();
+	ck_assert_uint_eq(ctg_tracker_sync_urgent(trk), 1);     /* created, states moved: soon */
+	for (int i = 0; i < 5; i++)
+		EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_CT_ESTABLISHED,
+		    CTG_R_NONE);
+	ck_assert_uint_eq(drain_all(trk, ex, 8), 1);
+	ck_assert(!ctg_tracker_sync_urgent(trk));
+	ctg_tracker_sync_stats(trk, &st);
+	ck_assert_uint_eq(st.marked, 1);
+	ck_assert_uint_eq(drain_all(trk, ex, 8), 0);
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert(!ctg_tracker_sync_urgent(trk));       /* nothing moved: wait for the interval */
+	ck_assert_uint_eq(drain_all(trk, ex, 8), 1);
+}
+END_TEST
+
+START_TEST(test_max_updates_urgent)
+{
+	struct ctg_conn_export ex[2];
+
+	ctg_tracker_free(trk);
+	trk = make_tracker(64, CTG_MIDSTREAM_STRICT, 1);
+	ck_assert_int_eq(ctg_tracker_sync_enable(trk, 16, 4, CTG_SYNC_CARRY_ALL), 0);
+	handshake();
+	drain_all(trk, ex, 2);
+	for (int i = 0; i < 4; i++) {
+		ck_assert(!ctg_tracker_sync_urgent(trk));
+		EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_CT_ESTABLISHED,
+		    CTG_R_NONE);
+	}
+	ck_assert(!ctg_tracker_sync_urgent(trk));
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_uint_eq(ctg_tracker_sync_urgent(trk), 2);
+}
+END_TEST
+
+/* A quarter of the largest window carried since marked: send now (GSO packets are big). */
+START_TEST(test_bytes_urgent)
+{
+	struct ctg_conn_export ex[2];
+	uint32_t seq = CISN + 1;
+
+	handshake();
+	drain_all(trk, ex, 2);
+	for (int i = 0; i < 20; i++) {
+		if (i == 10)
+			ck_assert(!ctg_tracker_sync_urgent(trk));       /* 10 kB of a 64 kB window */
+		EXPECT(seg(0, CTG_TH_ACK, seq, SISN + 1, WIN, 1000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		seq += 1000;
+	}
+	ck_assert_uint_eq(ctg_tracker_sync_urgent(trk), 2);     /* 20 kB: now */
+	ck_assert_uint_eq(drain_all(trk, ex, 2), 1);
+	ck_assert(!ctg_tracker_sync_urgent(trk));
+}
+END_TEST
+
+START_TEST(test_ring_overflow_walks)
+{
+	struct ctg_conn_export ex[64];
+	struct ctg_tracker_sync_stats st;
+	size_t n = 0, k;
+
+	ctg_tracker_free(trk);
+	trk = make_tracker(1024, CTG_MIDSTREAM_STRICT, 1);
+	enable(trk, 4);
+	for (int i = 0; i < 40; i++) {
+		struct ctg_packet p = udp_pkt(0, 10);
+
+		p.tuple.sport = (uint16_t)(2000 + i);
+		EXPECT(run(&p), CTG_CT_NEW, CTG_R_NONE);
+	}
+	ctg_tracker_sync_stats(trk, &st);
+	ck_assert_uint_eq(st.ring_overflows, 36);
+	/* the ring's four, then the walk, a slice at a time */
+	for (int i = 0; i < 10 && ctg_tracker_sync_pending(trk); i++) {
+		k = ctg_tracker_sync_drain(trk, ex + n, 64 - n);
+		n += k;
+	}
+	ck_assert(!ctg_tracker_sync_pending(trk));
+	ck_assert_uint_eq(n, 40);
+	ck_assert_uint_eq(ctg_tracker_sync_drain(trk, ex, 64), 0);
+}
+END_TEST
+
+START_TEST(test_carry_filter)
+{
+	struct ctg_conn_export ex[8];
+
+	ctg_tracker_free(trk);
+	trk = make_tracker(64, CTG_MIDSTREAM_STRICT, 1);
+	ck_assert_int_eq(ctg_tracker_sync_enable(trk, 16, 128, CTG_SYNC_CARRY_TCP), 0);
+	some_connections();
+	ck_assert_uint_eq(drain_all(trk, ex, 8), 1);
+	ck_assert_uint_eq(ex[0].c.tuple.proto, IPPROTO_TCP);
+}
+END_TEST
+
+START_TEST(test_end_notes)
+{
+	struct ctg_conn_export ex[8];
+	struct ctg_conn_end_note en[8];
+	struct ctg_conn *c;
+	uint64_t id;
+
+	/* never sent: its end concerns nobody */
+	handshake();
+	c = find_tcp();
+	ck_assert_int_eq(ctg_tracker_kill(trk, c->id, now), 0);
+	ck_assert_uint_eq(ctg_tracker_sync_drain_ends(trk, en, 8), 0);
+	/* sent, then killed: an end note with its id */
+	cport++;
+	handshake();
+	drain_all(trk, ex, 8);
+	id = find_tcp()->id;
+	ck_assert_int_eq(ctg_tracker_kill(trk, id, now), 0);
+	ck_assert_uint_eq(ctg_tracker_sync_drain_ends(trk, en, 8), 1);
+	ck_assert(en[0].id == id);
+	ck_assert_uint_eq(en[0].reason, CTG_END_KILLED);
+	ck_assert_uint_eq(en[0].tuple.sport, cport);
+	/* sent, then timed out: each gateway times out its own */
+	cport++;
+	handshake();
+	drain_all(trk, ex, 8);
+	now += 10 * 86400 * SEC;
+	sweep_all();
+	ck_assert_uint_eq(stats().live, 0);
+	ck_assert_uint_eq(ctg_tracker_sync_drain_ends(trk, en, 8), 0);
+}
+END_TEST
+
+/* Export the fixture's connections (as a bulk does) and apply them to a second tracker. */
+static struct ctg_tracker *
+replica(void)
+{
+	struct ctg_tracker *t2 = make_tracker(1024, CTG_MIDSTREAM_STRICT, 500000);
+	struct ctg_conn_export ex[16];
+	struct ctg_syncmsg m;
+	char err[160];
+	size_t n, len;
+
+	enable(t2, 1024);
+	n = ctg_tracker_export_slice(trk, 0, 1024, ex);
+	ck_assert_uint_gt(n, 0);
+	len = encode(ex, n, now);
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0);
+	for (unsigned i = 0; i < m.count; i++) {
+		struct ctg_conn_export e;
+		uint16_t q;
+
+		ctg_syncmsg_conn(&m, i, now, &q, &e);
+		ck_assert_int_eq(ctg_tracker_apply(t2, &e, now), 0);
+	}
+	return t2;
+}
+
+static void
+same_verdict(struct ctg_tracker *t2, struct ctg_packet p, const char *what)
+{
+	struct ctg_track_result a = run_on(trk, &p), b = run_on(t2, &p);
+
+	ck_assert_msg(a.ctstate == b.ctstate && a.reason == b.reason &&
+	    a.after[0] == b.after[0] && a.after[1] == b.after[1],
+	    "%s: original %s/%s, replica %s/%s", what, ctg_ctstate_name(a.ctstate),
+	    ctg_reason_name(a.reason), ctg_ctstate_name(b.ctstate), ctg_reason_name(b.reason));
+}
+
+START_TEST(test_apply_judged_identically)
+{
+	struct ctg_tracker *t2;
+	struct ctg_conn *c2;
+	struct ctg_packet p;
+	uint8_t dir;
+	int before = nends;
+
+	some_connections();
+	t2 = replica();
+	ck_assert_uint_eq(ctg_tracker_stats_live(t2), 3);
+	struct ctg_tuple tp = flow(0, IPPROTO_TCP, cport, 80);
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert_ptr_nonnull(c2);
+	ck_assert(ctg_tracker_conn_synced(t2, c2));
+	ck_assert(c2->id == find_tcp()->id);
+	ck_assert_uint_eq(c2->peer[1].last_tsval, 901);
+
+	/* segment by segment, both tables judge alike */
+	for (uint32_t k = 0; k < 6; k++) {
+		p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1001 + 100 * k, SISN + 501, WIN, 100);
+		ts(&p, 103 + k, 901);
+		same_verdict(t2, p, "client data");
+		p = tcp_pkt(1, CTG_TH_ACK, SISN + 501, CISN + 1101 + 100 * k, WIN, 0);
+		ts(&p, 902 + k, 103 + k);
+		same_verdict(t2, p, "server ack");
+	}
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 1601 + 10 * WIN, SISN + 501, WIN, 100);
+	ts(&p, 120, 907);
+	same_verdict(t2, p, "data far above the window");
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 501, CISN + 1601 + 10 * WIN, WIN, 0);
+	ts(&p, 910, 120);
+	same_verdict(t2, p, "ack of data never sent");
+	p = tcp_pkt(1, CTG_TH_RST, SISN + 501 + 5 * WIN, 0, 0, 0);
+	same_verdict(t2, p, "out-of-window RST");
+	p = tcp_pkt(0, CTG_TH_SYN, CISN + 77, 0, WIN, 0);
+	same_verdict(t2, p, "SYN on the open connection");
+	p = udp_pkt(1, 20);
+	same_verdict(t2, p, "UDP reply");
+	p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_FIN, CISN + 1601, SISN + 501, WIN, 0);
+	ts(&p, 121, 907);
+	same_verdict(t2, p, "FIN");
+	p = tcp_pkt(1, CTG_TH_ACK | CTG_TH_FIN, SISN + 501, CISN + 1602, WIN, 0);
+	ts(&p, 911, 121);
+	same_verdict(t2, p, "FIN back");
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 1602, SISN + 502, WIN, 0);
+	ts(&p, 122, 911);
+	same_verdict(t2, p, "last ACK");
+	/* packets passed the replica: its entry is its own now, and is recorded at its end */
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert(!ctg_tracker_conn_synced(t2, c2));
+	ctg_tracker_flush(t2, CTG_END_SHUTDOWN, now);
+	ck_assert_int_eq(nends - before, 2);   /* TCP and UDP passed packets; ICMP did not */
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+START_TEST(test_stale_edges_relearn_bounded)
+{
+	struct ctg_tracker *t2;
+	struct ctg_tracker_sync_stats st;
+	struct ctg_track_result r;
+	struct ctg_packet p;
+
+	handshake();
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 1000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	t2 = replica();
+	/* the original goes on for 20 kB the replica never hears of */
+	for (uint32_t k = 0; k < 20; k++) {
+		EXPECT(seg(0, CTG_TH_ACK, CISN + 1001 + 1000 * k, SISN + 1, WIN, 1000),
+		    CTG_CT_ESTABLISHED, CTG_R_NONE);
+		EXPECT(seg(1, CTG_TH_ACK, SISN + 1, CISN + 2001 + 1000 * k, WIN, 0),
+		    CTG_CT_ESTABLISHED, CTG_R_NONE);
+	}
+	/* failover: the next segments reach the replica, beyond its edges */
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 21001, WIN, 0);
+	r = run_on(t2, &p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 21001, SISN + 1, WIN, 1000);
+	r = run_on(t2, &p);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	/* the ack re-learned the client's edge; the client's data then fit strictly */
+	ctg_tracker_sync_stats(t2, &st);
+	ck_assert_uint_eq(st.relearned, 1);
+	/* a segment far ahead is refused */
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 22001 + 3 * WIN, SISN + 1, WIN, 1000);
+	r = run_on(t2, &p);
+	ck_assert_int_eq(r.ctstate, CTG_CT_INVALID);
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 22001, WIN, 0);
+	EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ctg_tracker_free(t2);
+
+	/* a fresh replica whose re-learning time ran out: strict from then on */
+	t2 = replica();
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 21001, WIN, 0);
+	EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);         /* begins it */
+	now += 3 * SEC;
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 51001, WIN, 0);     /* acks unseen data */
+	EXPECT_INVALID(run_on(t2, &p), CTG_R_TCP_ACK_ABOVE_SENT);
+	ctg_tracker_free(t2);
+
+	/* a fresh replica: beyond one maximum window of its edges is no re-learning */
+	t2 = replica();
+	p = tcp_pkt(0, CTG_TH_ACK, find_tcp()->peer[0].td_end + 2 * WIN, SISN + 1, WIN, 1000);
+	r = run_on(t2, &p);
+	ck_assert_int_eq(r.ctstate, CTG_CT_INVALID);
+	ctg_tracker_sync_stats(t2, &st);
+	ck_assert_uint_eq(st.relearned, 0);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+START_TEST(test_oow_rst_stays_invalid)
+{
+	struct ctg_tracker *t2;
+	struct ctg_packet p;
+	struct ctg_track_result r;
+	struct ctg_tuple tp = flow(0, IPPROTO_TCP, cport, 80);
+	uint8_t dir;
+
+	handshake();
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 1000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	t2 = replica();
+	/* before either side spoke on the replica, and after */
+	for (int round = 0; round < 2; round++) {
+		p = tcp_pkt(1, CTG_TH_RST, SISN + 1 + 3 * WIN, 0, 0, 0);
+		r = run_on(t2, &p);
+		EXPECT_INVALID(r, CTG_R_TCP_RST_OUT_OF_WINDOW);
+		p = tcp_pkt(0, CTG_TH_RST, CISN + 1001 - 2 * WIN, 0, 0, 0);
+		r = run_on(t2, &p);
+		EXPECT_INVALID(r, CTG_R_TCP_RST_OUT_OF_WINDOW);
+		struct ctg_conn *c2 = ctg_tracker_lookup(t2, &tp, &dir);
+		ck_assert_ptr_nonnull(c2);
+		EXPECT_STATES(c2->peer[0].state, c2->peer[1].state, CTG_TCPS_ESTABLISHED,
+		    CTG_TCPS_ESTABLISHED);
+		p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 1001, WIN, 0);
+		EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		p = tcp_pkt(0, CTG_TH_ACK, CISN + 1001, SISN + 1, WIN, 0);
+		EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	}
+	/* the exact RST still closes it */
+	p = tcp_pkt(1, CTG_TH_RST, SISN + 1, 0, 0, 0);
+	EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+START_TEST(test_remove_and_quiet_end)
+{
+	struct ctg_tracker *t2;
+	struct ctg_conn_end_note en[4];
+	struct ctg_tuple tp = flow(0, IPPROTO_TCP, cport, 80);
+	struct ctg_conn_export ex[4];
+	uint64_t id;
+	uint8_t dir;
+	int before;
+
+	handshake();
+	id = find_tcp()->id;
+	t2 = replica();
+	before = nends;
+	/* another connection's end on the same tuple (a new id) is not this one's */
+	ck_assert_int_eq(ctg_tracker_remove(t2, &tp, id + 1, CTG_END_CLOSED, now), -1);
+	ck_assert_ptr_nonnull(ctg_tracker_lookup(t2, &tp, &dir));
+	/* a reversed tuple finds it too */
+	struct ctg_tuple rev = flow(1, IPPROTO_TCP, cport, 80);
+	ck_assert_int_eq(ctg_tracker_remove(t2, &rev, id, CTG_END_CLOSED, now), 0);
+	ck_assert_ptr_null(ctg_tracker_lookup(t2, &tp, &dir));
+	/* synced only: no record here, and nothing to send back */
+	ck_assert_int_eq(nends, before);
+	ck_assert_uint_eq(ctg_tracker_sync_drain_ends(t2, en, 4), 0);
+	ck_assert_uint_eq(drain_all(t2, ex, 4), 0);
+	ck_assert_int_eq(ctg_tracker_remove(t2, &tp, id, CTG_END_CLOSED, now), -1);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+START_TEST(test_apply_replaces_in_place)
+{
+	struct ctg_tracker *t2;
+	struct ctg_conn_export ex[4];
+	struct ctg_tuple tp = flow(0, IPPROTO_TCP, cport, 80);
+	struct ctg_conn *c2;
+	uint8_t dir;
+
+	handshake();
+	/* a full table of established entries refuses, and says so */
+	struct ctg_tracker *tiny = make_tracker(1, CTG_MIDSTREAM_STRICT, 1);
+	struct ctg_tracker_sync_stats st;
+
+	enable(tiny, 4);
+	ck_assert_uint_eq(ctg_tracker_export_slice(trk, 0, 1024, ex), 1);
+	ck_assert_int_eq(ctg_tracker_apply(tiny, &ex[0], now), 0);
+	ex[0].c.tuple.sport++;
+	ck_assert_int_eq(ctg_tracker_apply(tiny, &ex[0], now), -1);
+	ctg_tracker_sync_stats(tiny, &st);
+	ck_assert_uint_eq(st.apply_refused, 1);
+	ctg_tracker_free(tiny);
+
+	t2 = replica();
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_FIN, CISN + 1, SISN + 1, WIN, 0), CTG_CT_ESTABLISHED,
+	    CTG_R_NONE);
+	ck_assert_uint_eq(drain_all(trk, ex, 4), 1);
+	ck_assert_int_eq(ctg_tracker_apply(t2, &ex[0], now), 0);
+	ck_assert_uint_eq(ctg_tracker_stats_live(t2), 1);
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert_ptr_nonnull(c2);
+	ck_assert_uint_eq(c2->peer[0].state, find_tcp()->peer[0].state);
+	ck_assert_uint_eq(c2->peer[0].td_end, CISN + 2);
+	/* forwarded here since: an older copy (a bulk after a partition) does not win */
+	struct ctg_conn_export old = ex[0];
+	struct ctg_packet p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	now += SEC;
+	EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert_int_eq(ctg_tracker_apply(t2, &old, now), 0);
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert(c2->last_us == now);
+	ctg_tracker_sync_stats(t2, &st);
+	ck_assert_uint_eq(st.apply_older, 1);
+	/* a newer one does */
+	old.c.last_us = now + 1;
+	ck_assert_int_eq(ctg_tracker_apply(t2, &old, now), 0);
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert(c2->last_us == now + 1);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+static Suite *
+sync_suite(void)
+{
+	Suite *s = suite_create("sync");
+	TCase *tc = tcase_create("syncmsg");
+
+	tcase_add_checked_fixture(tc, sync_setup, teardown);
+	tcase_add_test(tc, test_roundtrip);
+	tcase_add_test(tc, test_roundtrip_end_and_bulk_markers);
+	tcase_add_test(tc, test_message_bound);
+	tcase_add_test(tc, test_every_truncation);
+	tcase_add_test(tc, test_every_bad_field);
+	tcase_add_test(tc, test_bad_end_fields);
+	tcase_add_test(tc, test_any_byte_changed);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("tracker");
+	tcase_add_checked_fixture(tc, sync_setup, teardown);
+	tcase_add_test(tc, test_marks_once_per_drain);
+	tcase_add_test(tc, test_max_updates_urgent);
+	tcase_add_test(tc, test_bytes_urgent);
+	tcase_add_test(tc, test_ring_overflow_walks);
+	tcase_add_test(tc, test_carry_filter);
+	tcase_add_test(tc, test_end_notes);
+	tcase_add_test(tc, test_apply_judged_identically);
+	tcase_add_test(tc, test_stale_edges_relearn_bounded);
+	tcase_add_test(tc, test_oow_rst_stays_invalid);
+	tcase_add_test(tc, test_remove_and_quiet_end);
+	tcase_add_test(tc, test_apply_replaces_in_place);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(sync_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
