@@ -21,6 +21,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -107,6 +108,8 @@ extern atomic_bool ctgd_stopping;       /* workers finish their burst and stop *
 void ctgd_log(int prio, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void ctgd_event(struct daemon *dm, enum ctg_event_kind kind, uint64_t count,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ctgd_event_from(struct daemon *dm, unsigned producer, enum ctg_event_kind kind,
+    uint64_t count, const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
 void ctgd_clock_init(void);
 uint64_t ctgd_clock_us(void);
 

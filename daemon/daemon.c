@@ -77,14 +77,15 @@ ctgd_clock_us(void)
 }
 
 /*
- * An event from the main thread. It goes to the log's producer 0, which
- * only the main thread uses: the workers' rings are single producer.
+ * An event for the audit log, through producer: each producer (ring) of
+ * the log has one thread writing to it, since the rings are single
+ * producer.
  */
 void
-ctgd_event(struct daemon *dm, enum ctg_event_kind kind, uint64_t count, const char *fmt, ...)
+ctgd_event_from(struct daemon *dm, unsigned producer, enum ctg_event_kind kind,
+    uint64_t count, const char *fmt, va_list ap)
 {
 	struct ctg_event_record ev;
-	va_list ap;
 
 	if (!dm->log)
 		return;
@@ -92,10 +93,19 @@ ctgd_event(struct daemon *dm, enum ctg_event_kind kind, uint64_t count, const ch
 	ev.time_us = ctg_clock_wall_us();
 	ev.kind = (uint8_t)kind;
 	ev.count = count;
-	va_start(ap, fmt);
 	vsnprintf(ev.detail, sizeof(ev.detail), fmt, ap);
+	ctg_auditlog_put_event(dm->log, producer, &ev);
+}
+
+/* An event from the main thread: producer 0 is the main thread's. */
+void
+ctgd_event(struct daemon *dm, enum ctg_event_kind kind, uint64_t count, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctgd_event_from(dm, 0, kind, count, fmt, ap);
 	va_end(ap);
-	ctg_auditlog_put_event(dm->log, 0, &ev);
 }
 
 static void

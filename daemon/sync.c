@@ -113,19 +113,11 @@ static void sync_event(struct ctgd_sync *s, enum ctg_event_kind kind, uint64_t c
 static void
 sync_event(struct ctgd_sync *s, enum ctg_event_kind kind, uint64_t count, const char *fmt, ...)
 {
-	struct ctg_event_record ev;
 	va_list ap;
 
-	if (!s->dm->log)
-		return;
-	memset(&ev, 0, sizeof(ev));
-	ev.time_us = ctg_clock_wall_us();
-	ev.kind = (uint8_t)kind;
-	ev.count = count;
 	va_start(ap, fmt);
-	vsnprintf(ev.detail, sizeof(ev.detail), fmt, ap);
+	ctgd_event_from(s->dm, ctgd_sync_producer(s->dm), kind, count, fmt, ap);
 	va_end(ap);
-	ctg_auditlog_put_event(s->dm->log, ctgd_sync_producer(s->dm), &ev);
 }
 
 /* --- sending ----------------------------------------------------------------- */
