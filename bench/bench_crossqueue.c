@@ -41,6 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctguard/bytes.h"
 #include "ctguard/config.h"
 #include "ctguard/packet.h"
 #include "ctguard/tracker.h"
@@ -68,30 +69,16 @@ mono_ns(void)
 }
 
 static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static void
 ip4(uint8_t *b, uint16_t len, uint8_t proto, uint32_t src, uint32_t dst)
 {
 	memset(b, 0, 20);
 	b[0] = 0x45;
-	put16(b + 2, len);
+	ctg_put16(b + 2, len);
 	b[8] = 64;
 	b[9] = proto;
-	put32(b + 12, src);
-	put32(b + 16, dst);
-	put16(b + 10, ctg_csum_fold(ctg_csum_add(0, b, 20)));
+	ctg_put32(b + 12, src);
+	ctg_put32(b + 16, dst);
+	ctg_put16(b + 10, ctg_csum_fold(ctg_csum_add(0, b, 20)));
 }
 
 /* A datagram of flow f (client 10.W.x.y:port <-> server :53), request or reply. */
@@ -102,10 +89,10 @@ udp_pkt(uint8_t *b, unsigned w, uint32_t f, int reply)
 	uint16_t cport = (uint16_t)(20000 + f);
 
 	ip4(b, PKT_LEN, IPPROTO_UDP, reply ? srv : cli, reply ? cli : srv);
-	put16(b + 20, reply ? 53 : cport);
-	put16(b + 22, reply ? cport : 53);
-	put16(b + 24, PKT_LEN - 20);
-	put16(b + 26, 0);
+	ctg_put16(b + 20, reply ? 53 : cport);
+	ctg_put16(b + 22, reply ? cport : 53);
+	ctg_put16(b + 24, PKT_LEN - 20);
+	ctg_put16(b + 26, 0);
 	memset(b + 28, 0x5a, PKT_LEN - 28);
 }
 
@@ -123,11 +110,11 @@ icmp_err(uint8_t *b, uint32_t i)
 	b[21] = 3;
 	memset(b + 22, 0, 6);
 	ip4(b + 28, 60, IPPROTO_UDP, sender, 0xcb007109u);
-	put16(b + 48, (uint16_t)(1024 + i % 60000));
-	put16(b + 50, 53);
-	put16(b + 52, 40);
-	put16(b + 54, 0);
-	put16(b + 22, ctg_csum_fold(ctg_csum_add(0, b + 20, ERR_LEN - 20)));
+	ctg_put16(b + 48, (uint16_t)(1024 + i % 60000));
+	ctg_put16(b + 50, 53);
+	ctg_put16(b + 52, 40);
+	ctg_put16(b + 54, 0);
+	ctg_put16(b + 22, ctg_csum_fold(ctg_csum_add(0, b + 20, ERR_LEN - 20)));
 }
 
 static void

@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctguard/bytes.h"
 #include "ctguard/config.h"
 #include "ctguard/packet.h"
 #include "ctguard/pipeline.h"
@@ -83,22 +84,6 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
 static uint16_t
 ip_csum(const uint8_t *h, size_t len)
 {
@@ -113,31 +98,31 @@ ip_hdr(uint8_t *p, bool v6, uint32_t src, uint32_t dst, uint8_t proto,
 	if (v6) {
 		memset(p, 0, 40);
 		p[0] = 0x60;
-		put16(p + 4, (uint16_t)l4_len);
+		ctg_put16(p + 4, (uint16_t)l4_len);
 		p[6] = proto;
 		p[7] = 64;
 		/*
 		 * The v4 address mapped into 2001:db8:1::/48 (clients, 10/8)
 		 * or 2001:db8:2::/48 (servers), as in the shipped rules.
 		 */
-		put32(p + 8, 0x20010db8);
-		put16(p + 12, (src >> 24) == 10 ? 1 : 2);
-		put32(p + 20, src);
-		put32(p + 24, 0x20010db8);
-		put16(p + 28, (dst >> 24) == 10 ? 1 : 2);
-		put32(p + 36, dst);
+		ctg_put32(p + 8, 0x20010db8);
+		ctg_put16(p + 12, (src >> 24) == 10 ? 1 : 2);
+		ctg_put32(p + 20, src);
+		ctg_put32(p + 24, 0x20010db8);
+		ctg_put16(p + 28, (dst >> 24) == 10 ? 1 : 2);
+		ctg_put32(p + 36, dst);
 		return 40;
 	}
 	memset(p, 0, 20);
 	p[0] = 0x45;
-	put16(p + 2, (uint16_t)(20 + l4_len));
-	put16(p + 4, (uint16_t)rng());
+	ctg_put16(p + 2, (uint16_t)(20 + l4_len));
+	ctg_put16(p + 4, (uint16_t)rng());
 	p[6] = 0x40;            /* DF */
 	p[8] = 64;
 	p[9] = proto;
-	put32(p + 12, src);
-	put32(p + 16, dst);
-	put16(p + 10, ip_csum(p, 20));
+	ctg_put32(p + 12, src);
+	ctg_put32(p + 16, dst);
+	ctg_put16(p + 10, ip_csum(p, 20));
 	return 20;
 }
 
@@ -185,24 +170,24 @@ emit_tcp(struct stream *s, struct flow *f, bool from_client, uint8_t flags,
 	    (uint32_t)(20 + olen + payload));
 	t = p + ihl;
 	memset(t, 0, 20 + olen);
-	put16(t, from_client ? f->cport : f->sport);
-	put16(t + 2, from_client ? f->sport : f->cport);
-	put32(t + 4, *seq);
-	put32(t + 8, (flags & CTG_TH_ACK) ? ack : 0);
+	ctg_put16(t, from_client ? f->cport : f->sport);
+	ctg_put16(t + 2, from_client ? f->sport : f->cport);
+	ctg_put32(t + 4, *seq);
+	ctg_put32(t + 8, (flags & CTG_TH_ACK) ? ack : 0);
 	t[12] = (uint8_t)(((20 + olen) / 4) << 4);
 	t[13] = flags;
-	put16(t + 14, syn ? 64240 : 502);      /* 502 << 7 = 64k scaled */
+	ctg_put16(t + 14, syn ? 64240 : 502);      /* 502 << 7 = 64k scaled */
 	if (syn) {
 		uint8_t *o = t + 20;
-		o[0] = 2; o[1] = 4; put16(o + 2, 1460);
+		o[0] = 2; o[1] = 4; ctg_put16(o + 2, 1460);
 		o[4] = 4; o[5] = 2;                     /* SACK permitted */
-		o[6] = 8; o[7] = 10; put32(o + 8, *ts); put32(o + 12, ecr);
+		o[6] = 8; o[7] = 10; ctg_put32(o + 8, *ts); ctg_put32(o + 12, ecr);
 		o[16] = 1; o[17] = 3; o[18] = 3; o[19] = 7;
 	} else {
 		uint8_t *o = t + 20;
 		o[0] = 1; o[1] = 1; o[2] = 8; o[3] = 10;
-		put32(o + 4, *ts);
-		put32(o + 8, ecr);
+		ctg_put32(o + 4, *ts);
+		ctg_put32(o + 8, ecr);
 	}
 	*seq += payload + ((flags & (CTG_TH_SYN | CTG_TH_FIN)) ? 1 : 0);
 	*ts += 1;
@@ -218,10 +203,10 @@ emit_udp(struct stream *s, struct flow *f, bool from_client, uint32_t payload)
 	    from_client ? f->saddr : f->caddr, IPPROTO_UDP, 8 + payload);
 
 	u = p + ihl;
-	put16(u, from_client ? f->cport : f->sport);
-	put16(u + 2, from_client ? f->sport : f->cport);
-	put16(u + 4, (uint16_t)(8 + payload));
-	put16(u + 6, 0);
+	ctg_put16(u, from_client ? f->cport : f->sport);
+	ctg_put16(u + 2, from_client ? f->sport : f->cport);
+	ctg_put16(u + 4, (uint16_t)(8 + payload));
+	ctg_put16(u + 6, 0);
 	rec_commit(s, r, ihl + 8, (uint32_t)(ihl + 8 + payload));
 	s->kind_pkts[f->kind]++;
 }
@@ -236,8 +221,8 @@ emit_icmp(struct stream *s, struct flow *f, bool request)
 	ic = p + ihl;
 	memset(ic, 0, 8);
 	ic[0] = request ? 8 : 0;
-	put16(ic + 4, f->cport);
-	put16(ic + 6, (uint16_t)f->step);
+	ctg_put16(ic + 4, f->cport);
+	ctg_put16(ic + 6, (uint16_t)f->step);
 	rec_commit(s, r, ihl + 8, (uint32_t)(ihl + 8 + 56));
 	s->kind_pkts[f->kind]++;
 }
@@ -662,8 +647,8 @@ flood_pkt(uint32_t src, uint16_t sport, uint32_t dst, uint16_t dport, uint8_t fl
 	memset(&p, 0, sizeof(p));
 	p.tuple.family = 4;
 	p.tuple.proto = IPPROTO_TCP;
-	put32(p.tuple.src.b, src);
-	put32(p.tuple.dst.b, dst);
+	ctg_put32(p.tuple.src.b, src);
+	ctg_put32(p.tuple.dst.b, dst);
 	p.tuple.sport = sport;
 	p.tuple.dport = dport;
 	p.tcp.seq = seq;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ctguard/bytes.h"
 #include "ctguard/packet.h"
 
 #define PROTO_HOPOPTS   0
@@ -44,19 +45,6 @@
 #define SEEN_SACK       0x08
 #define SEEN_TS         0x10
 #define SEEN_TFO        0x20
-
-static inline uint16_t
-rd16(const uint8_t *b)
-{
-	return (uint16_t)(b[0] << 8 | b[1]);
-}
-
-static inline uint32_t
-rd32(const uint8_t *b)
-{
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 |
-	    (uint32_t)b[2] << 8 | (uint32_t)b[3];
-}
 
 /*
  * Result of walking an IPv6 extension header chain.  The walk stops at
@@ -108,14 +96,14 @@ v6_walk(const uint8_t *buf, size_t cap, struct v6_chain *c)
 		if (nh == PROTO_ROUTING)
 			c->routing = true;
 		if (nh == PROTO_FRAGMENT) {
-			uint16_t f = rd16(buf + off + 2);
+			uint16_t f = ctg_get16(buf + off + 2);
 
 			if (c->frag)
 				return CTG_R_IPV6_EXT_BAD;
 			c->frag = true;
 			c->frag_offset = f & 0xfff8;
 			c->frag_more = f & 1;
-			c->frag_id = rd32(buf + off + 4);
+			c->frag_id = ctg_get32(buf + off + 4);
 			c->frag_end = off + 8;
 			if (c->frag_offset != 0) {
 				c->nh = buf[off];
@@ -185,13 +173,13 @@ decode_inner(struct ctg_icmp *ic, uint8_t family, const uint8_t *q,
 		if (qlen < 20)
 			return CTG_R_ICMP_INNER_TRUNCATED;
 		hl = (size_t)(q[0] & 0x0f) * 4;
-		if (hl < 20 || rd16(q + 2) < hl)
+		if (hl < 20 || ctg_get16(q + 2) < hl)
 			return CTG_R_ICMP_INNER_BAD;
 		proto = q[9];
 		memcpy(t->src.b, q + 12, 4);
 		memcpy(t->dst.b, q + 16, 4);
 		t->proto = proto;
-		if ((rd16(q + 6) & 0x1fff) != 0)
+		if ((ctg_get16(q + 6) & 0x1fff) != 0)
 			return CTG_R_ICMP_INNER_BAD;
 	} else {
 		struct v6_chain c;
@@ -218,12 +206,12 @@ decode_inner(struct ctg_icmp *ic, uint8_t family, const uint8_t *q,
 	q += hl;
 	switch (proto) {
 	case PROTO_TCP:
-		ic->inner_tcp_seq = rd32(q + 4);
+		ic->inner_tcp_seq = ctg_get32(q + 4);
 		ic->inner_has_seq = true;
 		/* FALLTHROUGH */
 	case PROTO_UDP:
-		t->sport = rd16(q);
-		t->dport = rd16(q + 2);
+		t->sport = ctg_get16(q);
+		t->dport = ctg_get16(q + 2);
 		break;
 	case PROTO_ICMP:
 	case PROTO_ICMPV6: {
@@ -231,7 +219,7 @@ decode_inner(struct ctg_icmp *ic, uint8_t family, const uint8_t *q,
 
 		if ((proto == PROTO_ICMP) == (family == 4) &&
 		    icmp_is_query(family, q[0], &reply))
-			t->sport = rd16(q + 4);
+			t->sport = ctg_get16(q + 4);
 		break;
 	}
 	}
@@ -251,8 +239,8 @@ decode_icmp(struct ctg_packet *p, const uint8_t *l4, size_t avail)
 	p->payload_len = p->l4_len - 8;
 	if (icmp_is_query(fam, ic->type, &ic->is_reply)) {
 		ic->is_query = true;
-		ic->echo_id = rd16(l4 + 4);
-		ic->echo_seq = rd16(l4 + 6);
+		ic->echo_id = ctg_get16(l4 + 4);
+		ic->echo_seq = ctg_get16(l4 + 6);
 		/* (id, 0) both ways: a reply needs only swapped addresses. */
 		p->tuple.sport = ic->echo_id;
 		p->tuple.dport = 0;
@@ -270,9 +258,9 @@ decode_udp(struct ctg_packet *p, const uint8_t *l4, size_t avail)
 {
 	if (p->l4_len < 8 || avail < 8)
 		return CTG_R_UDP_TRUNCATED;
-	p->tuple.sport = rd16(l4);
-	p->tuple.dport = rd16(l4 + 2);
-	p->udp.length = rd16(l4 + 4);
+	p->tuple.sport = ctg_get16(l4);
+	p->tuple.dport = ctg_get16(l4 + 2);
+	p->udp.length = ctg_get16(l4 + 4);
 	p->payload_len = p->l4_len - 8;
 	/* A first fragment carries only part of the datagram it announces. */
 	if (p->fragment) {
@@ -310,7 +298,7 @@ decode_tcp_opts(struct ctg_packet *p, const uint8_t *o, size_t len)
 		case TCPOPT_MSS:
 			if (olen != 4)
 				return CTG_R_TCP_BAD_OPTION;
-			opt->mss = rd16(o + i + 2);
+			opt->mss = ctg_get16(o + i + 2);
 			opt->has_mss = true;
 			bit = SEEN_MSS;
 			break;
@@ -339,16 +327,16 @@ decode_tcp_opts(struct ctg_packet *p, const uint8_t *o, size_t len)
 				return CTG_R_TCP_BAD_OPTION;
 			opt->sack_count = (uint8_t)((olen - 2) / 8);
 			for (unsigned int b = 0; b < opt->sack_count; b++) {
-				opt->sack_left[b] = rd32(o + i + 2 + b * 8);
-				opt->sack_right[b] = rd32(o + i + 6 + b * 8);
+				opt->sack_left[b] = ctg_get32(o + i + 2 + b * 8);
+				opt->sack_right[b] = ctg_get32(o + i + 6 + b * 8);
 			}
 			bit = SEEN_SACK;
 			break;
 		case TCPOPT_TS:
 			if (olen != 10)
 				return CTG_R_TCP_BAD_OPTION;
-			opt->tsval = rd32(o + i + 2);
-			opt->tsecr = rd32(o + i + 6);
+			opt->tsval = ctg_get32(o + i + 2);
+			opt->tsecr = ctg_get32(o + i + 6);
 			opt->has_timestamp = true;
 			bit = SEEN_TS;
 			break;
@@ -381,15 +369,15 @@ decode_tcp(struct ctg_packet *p, const uint8_t *l4, size_t avail)
 
 	if (p->l4_len < 20 || avail < 20)
 		return CTG_R_TCP_TRUNCATED;
-	p->tuple.sport = rd16(l4);
-	p->tuple.dport = rd16(l4 + 2);
-	th->seq = rd32(l4 + 4);
-	th->ack = rd32(l4 + 8);
+	p->tuple.sport = ctg_get16(l4);
+	p->tuple.dport = ctg_get16(l4 + 2);
+	th->seq = ctg_get32(l4 + 4);
+	th->ack = ctg_get32(l4 + 8);
 	doff = (size_t)(l4[12] >> 4) * 4;
 	th->doff = (uint8_t)doff;
 	th->flags = l4[13];
-	th->window = rd16(l4 + 14);
-	th->urg_ptr = rd16(l4 + 18);
+	th->window = ctg_get16(l4 + 14);
+	th->urg_ptr = ctg_get16(l4 + 18);
 	if (l4[12] & 0x0f)
 		p->anomalies |= CTG_PA_RESERVED_BITS;
 	if (th->ack != 0 && !(th->flags & CTG_TH_ACK))
@@ -454,7 +442,7 @@ decode_ipv4(struct ctg_packet *p, const uint8_t *buf, size_t caplen)
 	ihl = (size_t)(buf[0] & 0x0f) * 4;
 	if (ihl < 20)
 		return CTG_R_IP_BAD_IHL;
-	totlen = rd16(buf + 2);
+	totlen = ctg_get16(buf + 2);
 	if (totlen < ihl)
 		return CTG_R_IP_BAD_TOTLEN;
 	if (caplen < ihl)
@@ -468,8 +456,8 @@ decode_ipv4(struct ctg_packet *p, const uint8_t *buf, size_t caplen)
 	p->ip_len = totlen;
 	set_lengths(p, caplen, (uint32_t)ihl);
 
-	frag = rd16(buf + 6);
-	p->frag_id = rd16(buf + 4);
+	frag = ctg_get16(buf + 6);
+	p->frag_id = ctg_get16(buf + 4);
 	p->frag_offset = (uint16_t)((frag & 0x1fff) * 8);
 	p->fragment = (frag & 0x2000) || p->frag_offset != 0;
 	p->first_fragment = p->fragment && p->frag_offset == 0;
@@ -498,7 +486,7 @@ decode_ipv6(struct ctg_packet *p, const uint8_t *buf, size_t caplen)
 	p->dscp = (uint8_t)(((buf[0] & 0x0f) << 2) | (buf[1] >> 6));
 	p->ecn = (buf[1] >> 4) & 3;
 	p->ttl = buf[7];
-	plen = rd16(buf + 4);
+	plen = ctg_get16(buf + 4);
 	/* Jumbograms (RFC 2675) never cross a gateway we guard. */
 	if (plen == 0 && buf[6] == PROTO_HOPOPTS)
 		return CTG_R_IP_BAD_TOTLEN;
@@ -669,7 +657,7 @@ ctg_verify_checksums(const struct ctg_packet *p, const uint8_t *buf)
 	case PROTO_UDP:
 		if (p->l4_len < 8)
 			return CTG_R_NONE;
-		if (rd16(l4 + 6) == 0)
+		if (ctg_get16(l4 + 6) == 0)
 			return p->tuple.family == 4 ? CTG_R_NONE :
 			    CTG_R_UDP_BAD_CHECKSUM;
 		sum = pseudo_sum(p, proto, p->l4_len);

@@ -21,48 +21,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctguard/bytes.h"
 #include "ctguard/syncmsg.h"
 #include "ctguard/timeouts.h"
 #include "tracker-int.h"
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	put32(p, (uint32_t)(v >> 32));
-	put32(p + 4, (uint32_t)v);
-}
-
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) << 32 | get32(p + 4);
-}
 
 static const char *const type_names[] = {
 	[CTG_SYNC_CONN_UPDATE] = "conn_update",
@@ -117,11 +79,11 @@ room_for(const struct ctg_syncmsg_writer *w, unsigned type)
 static void
 put_tuple(uint8_t *p, uint16_t queue, const struct ctg_tuple *t)
 {
-	put16(p, queue);
+	ctg_put16(p, queue);
 	p[2] = t->family;
 	p[3] = t->proto;
-	put16(p + 4, t->sport);
-	put16(p + 6, t->dport);
+	ctg_put16(p + 4, t->sport);
+	ctg_put16(p + 6, t->dport);
 	memcpy(p + 8, t->src.b, 16);
 	memcpy(p + 24, t->dst.b, 16);
 }
@@ -153,31 +115,31 @@ ctg_syncmsg_add_conn(struct ctg_syncmsg_writer *w, uint16_t queue,
 		has_to |= *timeouts_at(&e->to, k) != 0;
 	p = w->buf + w->len;
 	put_tuple(p, queue, &c->tuple);
-	put16(p + 40, c->flags);
+	ctg_put16(p + 40, c->flags);
 	p[42] = c->proto_state;
 	p[43] = c->action;
-	put16(p + 44, (uint16_t)c->rule_index);
+	ctg_put16(p + 44, (uint16_t)c->rule_index);
 	p[46] = c->tclass;
 	p[47] = has_to;
-	put16(p + 48, c->fin_ooo[0]);
-	put16(p + 50, c->fin_ooo[1]);
-	put64(p + 52, c->id);
-	put64(p + 60, age_of(w->now_us, c->first_us));
-	put64(p + 68, age_of(w->now_us, c->last_us));
-	put32(p + 76, c->pkts[0]);
-	put32(p + 80, c->pkts[1]);
-	put64(p + 84, c->bytes[0]);
-	put64(p + 92, c->bytes[1]);
+	ctg_put16(p + 48, c->fin_ooo[0]);
+	ctg_put16(p + 50, c->fin_ooo[1]);
+	ctg_put64(p + 52, c->id);
+	ctg_put64(p + 60, age_of(w->now_us, c->first_us));
+	ctg_put64(p + 68, age_of(w->now_us, c->last_us));
+	ctg_put32(p + 76, c->pkts[0]);
+	ctg_put32(p + 80, c->pkts[1]);
+	ctg_put64(p + 84, c->bytes[0]);
+	ctg_put64(p + 92, c->bytes[1]);
 	for (int d = 0; d < 2; d++) {
 		const struct ctg_tcp_peer *s = &c->peer[d];
 		uint8_t *q = p + 100 + 30 * d;
 
-		put32(q, s->td_end);
-		put32(q + 4, s->td_maxend);
-		put32(q + 8, s->td_maxwin);
-		put32(q + 12, s->td_maxack);
-		put32(q + 16, s->isn);
-		put32(q + 20, s->last_tsval);
+		ctg_put32(q, s->td_end);
+		ctg_put32(q + 4, s->td_maxend);
+		ctg_put32(q + 8, s->td_maxwin);
+		ctg_put32(q + 12, s->td_maxack);
+		ctg_put32(q + 16, s->isn);
+		ctg_put32(q + 20, s->last_tsval);
 		q[24] = s->state;
 		q[25] = s->wscale;
 		q[26] = s->syn_wscale;
@@ -187,7 +149,7 @@ ctg_syncmsg_add_conn(struct ctg_syncmsg_writer *w, uint16_t queue,
 	}
 	memcpy(p + 160, c->history, CTG_CONN_HISTORY);
 	for (unsigned k = 0; k < CTG_TO_COUNT; k++)
-		put32(p + 176 + 4 * k, *timeouts_at(&e->to, k));
+		ctg_put32(p + 176 + 4 * k, *timeouts_at(&e->to, k));
 	w->len += CTG_SYNC_CONN_SIZE;
 	w->count++;
 	return true;
@@ -202,7 +164,7 @@ ctg_syncmsg_add_end(struct ctg_syncmsg_writer *w, const struct ctg_sync_end *e)
 		return false;
 	p = w->buf + w->len;
 	put_tuple(p, e->queue, &e->tuple);
-	put64(p + 40, e->id);
+	ctg_put64(p + 40, e->id);
 	p[48] = e->reason;
 	p[49] = 0;
 	w->len += CTG_SYNC_END_SIZE;
@@ -215,14 +177,14 @@ ctg_syncmsg_finish(struct ctg_syncmsg_writer *w)
 {
 	uint8_t *p = w->buf;
 
-	put32(p, CTG_SYNC_MAGIC);
+	ctg_put32(p, CTG_SYNC_MAGIC);
 	p[4] = CTG_SYNC_VERSION;
 	p[5] = w->type;
-	put16(p + 6, 0);
-	put64(p + 8, w->now_us);
-	put16(p + 16, (uint16_t)w->count);
-	put16(p + 18, (uint16_t)entry_size_of(w->type));
-	put32(p + 20, 0);
+	ctg_put16(p + 6, 0);
+	ctg_put64(p + 8, w->now_us);
+	ctg_put16(p + 16, (uint16_t)w->count);
+	ctg_put16(p + 18, (uint16_t)entry_size_of(w->type));
+	ctg_put32(p + 20, 0);
 	return w->len;
 }
 
@@ -233,11 +195,11 @@ static bool
 get_tuple(const uint8_t *p, uint16_t *queue, struct ctg_tuple *t)
 {
 	memset(t, 0, sizeof(*t));
-	*queue = get16(p);
+	*queue = ctg_get16(p);
 	t->family = p[2];
 	t->proto = p[3];
-	t->sport = get16(p + 4);
-	t->dport = get16(p + 6);
+	t->sport = ctg_get16(p + 4);
+	t->dport = ctg_get16(p + 6);
 	memcpy(t->src.b, p + 8, 16);
 	memcpy(t->dst.b, p + 24, 16);
 	if (t->family != 4 && t->family != 6)
@@ -265,37 +227,37 @@ get_conn(const uint8_t *p, uint64_t sender_now, uint64_t local_now, uint16_t *qu
 	memset(e, 0, sizeof(*e));
 	if (!get_tuple(p, queue, &c->tuple))
 		return false;
-	c->flags = get16(p + 40);
+	c->flags = ctg_get16(p + 40);
 	c->proto_state = p[42];
 	c->action = p[43];
-	c->rule_index = (int16_t)get16(p + 44);
+	c->rule_index = (int16_t)ctg_get16(p + 44);
 	c->tclass = p[46];
 	if (c->rule_index < -1 || p[47] > 1)
 		return false;
-	c->fin_ooo[0] = get16(p + 48);
-	c->fin_ooo[1] = get16(p + 50);
-	c->id = get64(p + 52);
-	age_first = get64(p + 60);
-	age_last = get64(p + 68);
+	c->fin_ooo[0] = ctg_get16(p + 48);
+	c->fin_ooo[1] = ctg_get16(p + 50);
+	c->id = ctg_get64(p + 52);
+	age_first = ctg_get64(p + 60);
+	age_last = ctg_get64(p + 68);
 	/* the connection began before it was last seen, and after the sender's clock began */
 	if (age_last > age_first || age_first > sender_now)
 		return false;
 	c->first_us = age_first < local_now ? local_now - age_first : 0;
 	c->last_us = age_last < local_now ? local_now - age_last : 0;
-	c->pkts[0] = get32(p + 76);
-	c->pkts[1] = get32(p + 80);
-	c->bytes[0] = get64(p + 84);
-	c->bytes[1] = get64(p + 92);
+	c->pkts[0] = ctg_get32(p + 76);
+	c->pkts[1] = ctg_get32(p + 80);
+	c->bytes[0] = ctg_get64(p + 84);
+	c->bytes[1] = ctg_get64(p + 92);
 	for (int d = 0; d < 2; d++) {
 		struct ctg_tcp_peer *s = &c->peer[d];
 		const uint8_t *q = p + 100 + 30 * d;
 
-		s->td_end = get32(q);
-		s->td_maxend = get32(q + 4);
-		s->td_maxwin = get32(q + 8);
-		s->td_maxack = get32(q + 12);
-		s->isn = get32(q + 16);
-		s->last_tsval = get32(q + 20);
+		s->td_end = ctg_get32(q);
+		s->td_maxend = ctg_get32(q + 4);
+		s->td_maxwin = ctg_get32(q + 8);
+		s->td_maxack = ctg_get32(q + 12);
+		s->isn = ctg_get32(q + 16);
+		s->last_tsval = ctg_get32(q + 20);
 		s->state = q[24];
 		if (q[25] > CTG_TCP_MAX_WSCALE || q[26] > CTG_TCP_MAX_WSCALE || q[28] > 15 || q[29] > 15)
 			return false;
@@ -309,7 +271,7 @@ get_conn(const uint8_t *p, uint64_t sender_now, uint64_t local_now, uint16_t *qu
 	uint32_t *to = (uint32_t *)(void *)&e->to;
 	bool any = false;
 	for (unsigned k = 0; k < CTG_TO_COUNT; k++) {
-		to[k] = get32(p + 176 + 4 * k);
+		to[k] = ctg_get32(p + 176 + 4 * k);
 		if (to[k] > CTG_TIMEOUT_MAX_S)
 			return false;
 		any |= to[k] != 0;
@@ -326,7 +288,7 @@ get_end(const uint8_t *p, struct ctg_sync_end *e)
 	memset(e, 0, sizeof(*e));
 	if (!get_tuple(p, &e->queue, &e->tuple))
 		return false;
-	e->id = get64(p + 40);
+	e->id = ctg_get64(p + 40);
 	e->reason = p[48];
 	return e->id != 0 && e->reason < CTG_END_COUNT && p[49] == 0;
 }
@@ -346,7 +308,7 @@ decode(const void *buf, size_t len, struct ctg_syncmsg *m, char *err, size_t err
 		snprintf(err, errlen, "message of %zu bytes: over %d", len, CTG_SYNC_MSG_MAX);
 		return -1;
 	}
-	if (get32(p) != CTG_SYNC_MAGIC) {
+	if (ctg_get32(p) != CTG_SYNC_MAGIC) {
 		snprintf(err, errlen, "not a ctguard sync message");
 		return -1;
 	}
@@ -359,14 +321,14 @@ decode(const void *buf, size_t len, struct ctg_syncmsg *m, char *err, size_t err
 		snprintf(err, errlen, "sync message of unknown type %u", p[5]);
 		return -1;
 	}
-	if (get16(p + 6) != 0 || get32(p + 20) != 0) {
+	if (ctg_get16(p + 6) != 0 || ctg_get32(p + 20) != 0) {
 		snprintf(err, errlen, "sync message with unknown flags");
 		return -1;
 	}
 	m->type = p[5];
-	m->now_us = get64(p + 8);
-	m->count = get16(p + 16);
-	es = get16(p + 18);
+	m->now_us = ctg_get64(p + 8);
+	m->count = ctg_get16(p + 16);
+	es = ctg_get16(p + 18);
 	if (es != entry_size_of(m->type)) {
 		snprintf(err, errlen, "%s message: entry size %zu, expected %zu",
 		    ctg_sync_type_name(m->type), es, entry_size_of(m->type));

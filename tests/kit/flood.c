@@ -31,6 +31,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ctguard/bytes.h"
+
 #define TICK_NS 1000000L        /* the pace is checked every millisecond */
 #define CATCHUP_TICKS 10
 #define MAX_PPS 1000000UL
@@ -75,20 +77,6 @@ csum_add(uint32_t sum, const uint8_t *p, size_t len)
 	return sum;
 }
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
 /*
  * One IPv4 + TCP segment, no options, no payload. The SYN carries an MSS
  * option as every real stack's does, so it is not a scan the decoder
@@ -102,33 +90,33 @@ build(uint8_t *b, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport, in
 
 	memset(b, 0, len);
 	b[0] = 0x45;
-	put16(b + 2, (uint16_t)len);
-	put16(b + 4, (uint16_t)rnd());
+	ctg_put16(b + 2, (uint16_t)len);
+	ctg_put16(b + 4, (uint16_t)rnd());
 	b[6] = 0x40;                    /* DF */
 	b[8] = 64;
 	b[9] = IPPROTO_TCP;
-	put32(b + 12, src);
-	put32(b + 16, dst);
-	put16(b + 10, csum_fold(csum_add(0, b, 20)));
+	ctg_put32(b + 12, src);
+	ctg_put32(b + 16, dst);
+	ctg_put16(b + 10, csum_fold(csum_add(0, b, 20)));
 
 	uint8_t *t = b + 20;
-	put16(t, sport);
-	put16(t + 2, dport);
-	put32(t + 4, rnd());
-	put32(t + 8, syn ? 0 : rnd());
+	ctg_put16(t, sport);
+	ctg_put16(t + 2, dport);
+	ctg_put32(t + 4, rnd());
+	ctg_put32(t + 8, syn ? 0 : rnd());
 	t[12] = (uint8_t)((thl / 4) << 4);
 	t[13] = syn ? 0x02 : 0x10;
-	put16(t + 14, 64240);
+	ctg_put16(t + 14, 64240);
 	if (syn) {
 		t[20] = 2;
 		t[21] = 4;
-		put16(t + 22, 1460);
+		ctg_put16(t + 22, 1460);
 	}
 	memcpy(ph, b + 12, 8);
 	ph[8] = 0;
 	ph[9] = IPPROTO_TCP;
-	put16(ph + 10, (uint16_t)thl);
-	put16(t + 16, csum_fold(csum_add(csum_add(0, ph, 12), t, thl)));
+	ctg_put16(ph + 10, (uint16_t)thl);
+	ctg_put16(t + 16, csum_fold(csum_add(csum_add(0, ph, 12), t, thl)));
 	return len;
 }
 
