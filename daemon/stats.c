@@ -56,6 +56,7 @@ ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom)
 				hits[r + 1] += ctg_ruleset_hits(w->pl.rules, r);
 		uint64_t rejects = w->rejects_sent, reject_errors = w->reject_errors;
 		uint64_t foreign = w->related_elsewhere, no_payload = w->no_payload;
+		uint64_t related_busy = w->related_busy, offloads = w->offloads;
 		pthread_mutex_unlock(&w->lock);
 		ctg_nfq_stats(w->nfq, &qs);
 		live += ts.live;
@@ -65,9 +66,10 @@ ctgd_stats_text(struct daemon *dm, struct ctg_strbuf *o, bool prom)
 		{
 			ctg_strbuf_printf(o, "queue %u packets %" PRIu64 " enobufs %" PRIu64 " id_gaps %" PRIu64
 			    " send_errors %" PRIu64 " rejects_sent %" PRIu64 " reject_errors %" PRIu64
-			    " icmp_related_other_queue %" PRIu64 " no_payload %" PRIu64 "\n",
+			    " icmp_related_other_queue %" PRIu64 " icmp_related_busy %" PRIu64
+			    " no_payload %" PRIu64 " offloads %" PRIu64 "\n",
 			    w->queue, qs.packets, qs.enobufs, qs.id_gaps, qs.send_errors, rejects,
-			    reject_errors, foreign, no_payload);
+			    reject_errors, foreign, related_busy, no_payload, offloads);
 		}
 	}
 	pthread_mutex_lock(&dm->w[0].lock);
@@ -114,7 +116,7 @@ struct qsnap {
 	uint16_t queue;
 	struct ctg_nfq_stats qs;
 	uint64_t verdicts[CTG_ACT_COUNT], reasons[CTG_R_COUNT];
-	uint64_t rejects, reject_errors, foreign, no_payload;
+	uint64_t rejects, reject_errors, foreign, related_busy, no_payload, offloads;
 	uint64_t live, max, evicted, refused;
 };
 
@@ -180,6 +182,8 @@ stats_prom(struct daemon *dm, struct ctg_strbuf *o)
 		q[i].reject_errors = w->reject_errors;
 		q[i].foreign = w->related_elsewhere;
 		q[i].no_payload = w->no_payload;
+		q[i].related_busy = w->related_busy;
+		q[i].offloads = w->offloads;
 		/* copies of one ruleset: add up, unless a reload is half way through */
 		if (hits && rs && ctg_ruleset_count(rs) + 1 == nhits)
 			for (int r = -1; r < (int)nhits - 1; r++)
@@ -226,8 +230,13 @@ stats_prom(struct daemon *dm, struct ctg_strbuf *o)
 	    reject_errors);
 	PER_QUEUE("ctguard_icmp_related_other_queue_total", "counter",
 	    "ICMP errors whose flow another queue tracks.", foreign);
+	PER_QUEUE("ctguard_icmp_related_busy_total", "counter",
+	    "ICMP errors not matched because the queue tracking their flow was busy (INVALID).",
+	    related_busy);
 	PER_QUEUE("ctguard_no_payload_total", "counter", "Packets queued without content (dropped).",
 	    no_payload);
+	PER_QUEUE("ctguard_offloads_total", "counter",
+	    "Connections whose data was handed to the kernel (offload mode).", offloads);
 	PER_QUEUE("ctguard_connections", "gauge", "Connections tracked now.", live);
 	PER_QUEUE("ctguard_connections_max", "gauge", "Size of the connection table.", max);
 	PER_QUEUE("ctguard_evictions_total", "counter", "Connections evicted from a full table.",

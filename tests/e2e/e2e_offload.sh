@@ -375,6 +375,10 @@ ctg_check "the upload's summary was written after its close (id ${bid:-none})" t
 bid=${bid:-0}
 ctg_check "an offload_start event names the upload's connection" \
     test "$(q "SELECT count(*) FROM events WHERE kind = 'offload_start' AND count = $bid")" = 1
+offloads=$("$CTGUARD" -s "$SOCK" stats 2>/dev/null | awk '$1 == "queue" { for (i = 2; i < NF; i++) if ($i == "offloads") n += $(i + 1) } END { print n + 0 }')
+ctg_check "ctguard stats counts the offload ($offloads)" test "$offloads" -ge 1
+ctg_check "the Prometheus exposition has ctguard_offloads_total >= 1" \
+    sh -c "'$CTGUARD' -s '$SOCK' stats --prometheus | grep -Eq '^ctguard_offloads_total\{queue=\"0\"\} [1-9]'"
 
 # --- 3. its summary -----------------------------------------------------------
 row=$(q "SELECT offloaded, orig_pkts, orig_bytes, ifnull(offload_orig_bytes, -1),
