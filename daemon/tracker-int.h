@@ -227,8 +227,22 @@ tracker_sync_lagging(const struct ctg_tracker *t, const struct ctg_conn *c, uint
 	uint32_t w = c->peer[0].td_maxwin > c->peer[1].td_maxwin ?
 	    c->peer[0].td_maxwin : c->peer[1].td_maxwin;
 
+	return (uint32_t)(c->bytes[0] + c->bytes[1]) - t->sync_bytes[i] > w / 4;
+}
+
+/*
+ * A marked entry to send before the interval is over. Only TCP: its edges
+ * lag behind the traffic, and a receiver re-learns them only within a
+ * window. A datagram flow has no edges; what a receiver needs of it (that
+ * it lives, its replies seen) keeps for an interval however many packets
+ * pass, so a fast UDP flow costs one entry per interval, not one message
+ * every max_updates packets.
+ */
+static inline bool
+tracker_sync_due(const struct ctg_tracker *t, const struct ctg_conn *c, uint32_t i)
+{
 	return c->tuple.proto == IPPROTO_TCP &&
-	    (uint32_t)(c->bytes[0] + c->bytes[1]) - t->sync_bytes[i] > w / 4;
+	    (t->sync_upd[i] >= t->sync_max_updates || tracker_sync_lagging(t, c, i));
 }
 
 static inline bool

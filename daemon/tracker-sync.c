@@ -116,7 +116,7 @@ tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c)
 		t->sync_urgent = 1;
 	if (*f & SY_DIRTY) {
 		/* ctg_tracker_account counted this packet already */
-		if (t->sync_upd[i] >= t->sync_max_updates || tracker_sync_lagging(t, c, i))
+		if (tracker_sync_due(t, c, i))
 			t->sync_urgent = 2;
 		return;
 	}

@@ -454,7 +454,8 @@ ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 		if ((t->sync_of[i] & (SY_DIRTY | SY_LOCAL)) == (SY_DIRTY | SY_LOCAL)) {
 			if (t->sync_changed && !t->sync_urgent)
 				t->sync_urgent = 1;
-			if (++t->sync_upd[i] >= t->sync_max_updates || tracker_sync_lagging(t, c, i))
+			t->sync_upd[i]++;
+			if (tracker_sync_due(t, c, i))
 				t->sync_urgent = 2;
 			return;
 		}
