@@ -126,7 +126,8 @@ def main():
                   "udp_unlimited_sent_pps", "udp_loss_exceeded_pps",
                   "udp_generator_limited", "udp_ladder_runs",
                   "loadavg1", "sync_msgs_sent", "sync_bytes_sent",
-                  "sync_send_failures", "sync_lag_p99_ms"):
+                  "sync_send_failures", "sync_lag_p99_ms",
+                  "daemon_cpu_s", "corosync_cpu_s"):
             e2e[c][k] = summary(data.get(c, {}).get(k, []))
 
     def med(c, k):
@@ -380,6 +381,16 @@ def main():
           "failures, lag p99 %s ms" % tuple(
               cell(e2e[7][k]) for k in ("sync_msgs_sent", "sync_bytes_sent",
                                         "sync_send_failures", "sync_lag_p99_ms")))
+        if med(7, "corosync_cpu_s") is not None and med(4, "daemon_cpu_s") is not None:
+            msgs = med(7, "sync_msgs_sent") or 0
+            p("CPU per run of the same tests: ctguardd %s s in (4), %s s in (7); "
+              "corosync %s s in (7)%s. On 2 vCPUs that CPU is taken from the "
+              "traffic's endpoints and the daemon: corosync's cost grows with "
+              "messages per second (its ring turns for each), not bytes." % (
+                  cell(e2e[4]["daemon_cpu_s"]), cell(e2e[7]["daemon_cpu_s"]),
+                  cell(e2e[7]["corosync_cpu_s"]),
+                  " (%.2f ms per message)" % (1000 * med(7, "corosync_cpu_s") / msgs)
+                  if msgs else ""))
     p("")
     p("Targets")
     p("")

@@ -359,6 +359,10 @@ stop_config() {
 			res "$r" "$c" sync_send_failures "$(iperf_json "j['send_failures']" "$RAW/ha-status-$r.json")"
 			res "$r" "$c" sync_lag_p99_ms "$(iperf_json "j['lag_p99_ms']" "$RAW/ha-status-$r.json")"
 		fi
+		# CPU the daemon (all its threads) and corosync used over this
+		# block: what sync costs besides the traffic, on this machine's cores
+		res "$r" "$c" daemon_cpu_s "$(cpu_s "$CONSUMER_PID")"
+		[ "$c" -eq 7 ] && res "$r" "$c" corosync_cpu_s "$(cpu_s "$COROSYNC_PID")"
 		got=$(awk '$1 == "queue" && $2 == 0 { print $4 }' "$W/stats-$c-$r.txt")
 		extra="$(awk '$1 == "queue" && $2 == 0 { printf "enobufs=%s id_gaps=%s", $6, $8 }
 		    $1 == "log" { printf " log_written=%s log_dropped=%s", $3, $5 }
@@ -376,6 +380,11 @@ stop_config() {
 }
 
 res() { echo -e "$1\t$2\t$3\t$4" >>"$RAW/e2e.tsv"; }
+
+# cpu_s PID: user + system CPU seconds of a live process (all its threads)
+cpu_s() {
+	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null
+}
 
 iperf_json() {
 	# iperf_json EXPR FILE: evaluate EXPR on the JSON (j), print the value
