@@ -136,7 +136,7 @@ static const struct key sync_keys[] = {
 	{ "enabled", K_BOOL, F(sync_enabled), 0, 0, NULL },
 	{ "group", K_NAME, F(sync_group), 0, 0, NULL },
 	{ "interval_ms", K_U32, F(sync_interval_ms), 1, 10000, NULL },
-	{ "max_updates", K_U32, F(sync_max_updates), 1, 65535, NULL },
+	{ "max_updates", K_U32, F(sync_max_updates), 0, 65535, NULL },
 	{ "carry", K_CARRY, F(sync_carry), 0, 0, NULL },
 	{ "node_name", K_NAME, F(sync_node_name), 0, 0, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
@@ -250,7 +250,7 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->sync_enabled = false;
 	strcpy(cfg->sync_group, "ctguard");
 	cfg->sync_interval_ms = 100;
-	cfg->sync_max_updates = 128;
+	cfg->sync_max_updates = 0;
 	cfg->sync_carry = 0xf;
 }
 

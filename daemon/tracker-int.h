@@ -122,7 +122,7 @@ struct ctg_tracker {
 	/* state sync (tracker-sync.c); sync_of NULL: off */
 	uint8_t *sync_of;               /* per pool slot: SY_* */
 	uint16_t *sync_upd;             /* per pool slot: packets since marked */
-	uint32_t *sync_bytes;           /* per pool slot: its byte count (low bits) when marked */
+	uint32_t *sync_edges;           /* per pool slot: tracker_sync_edge_sum when marked */
 	uint32_t *sync_relearn_ms;      /* per pool slot: re-learning ends (ms clock; 0 not begun) */
 	uint32_t *sync_ring;            /* pool indices of dirty entries */
 	uint32_t sync_ring_cap, sync_head, sync_tail;
@@ -215,11 +215,23 @@ expired(const struct ctg_tracker *t, const struct ctg_conn *c, uint64_t now_us)
 }
 
 /*
- * A TCP entry marked dirty has carried a quarter of its largest window
- * since: send it now, whatever max_updates says. A receiver re-learns
- * synced edges only within one maximum window of them (tracker-sync.c),
- * and with GSO a packet can be 64 kB: a count of packets alone does not
- * bound how far the synced edges lag.
+ * Both sides' edges in one number: how far it moved is how far the two
+ * moved together (each by less than 2^31 between two sends). Sequence
+ * space, not bytes on the wire: a stream of pure ACKs moves nothing a
+ * receiver would have to re-learn.
+ */
+static inline uint32_t
+tracker_sync_edge_sum(const struct ctg_conn *c)
+{
+	return c->peer[0].td_end + c->peer[1].td_end;
+}
+
+/*
+ * The edges of a TCP entry marked dirty moved a quarter of its largest
+ * window since: send it now, whatever max_updates says. A receiver
+ * re-learns synced edges only within one maximum window of them
+ * (tracker-sync.c), and with GSO a packet can be 64 kB: a count of
+ * packets alone does not bound how far the synced edges lag.
  */
 static inline bool
 tracker_sync_lagging(const struct ctg_tracker *t, const struct ctg_conn *c, uint32_t i)
@@ -227,7 +239,7 @@ tracker_sync_lagging(const struct ctg_tracker *t, const struct ctg_conn *c, uint
 	uint32_t w = c->peer[0].td_maxwin > c->peer[1].td_maxwin ?
 	    c->peer[0].td_maxwin : c->peer[1].td_maxwin;
 
-	return (uint32_t)(c->bytes[0] + c->bytes[1]) - t->sync_bytes[i] > w / 4;
+	return tracker_sync_edge_sum(c) - t->sync_edges[i] > w / 4;
 }
 
 /*
@@ -242,7 +254,8 @@ static inline bool
 tracker_sync_due(const struct ctg_tracker *t, const struct ctg_conn *c, uint32_t i)
 {
 	return c->tuple.proto == IPPROTO_TCP &&
-	    (t->sync_upd[i] >= t->sync_max_updates || tracker_sync_lagging(t, c, i));
+	    ((t->sync_max_updates && t->sync_upd[i] >= t->sync_max_updates) ||
+	    tracker_sync_lagging(t, c, i));
 }
 
 static inline bool

@@ -41,29 +41,29 @@ ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size, uint32_t max_
 	ring_size = cap;
 	t->sync_of = calloc(t->max, sizeof(*t->sync_of));
 	t->sync_upd = calloc(t->max, sizeof(*t->sync_upd));
-	t->sync_bytes = calloc(t->max, sizeof(*t->sync_bytes));
+	t->sync_edges = calloc(t->max, sizeof(*t->sync_edges));
 	t->sync_relearn_ms = calloc(t->max, sizeof(*t->sync_relearn_ms));
 	t->sync_ring = calloc(ring_size, sizeof(*t->sync_ring));
 	t->sync_ends = calloc(ring_size, sizeof(*t->sync_ends));
-	if (!t->sync_of || !t->sync_upd || !t->sync_bytes || !t->sync_relearn_ms ||
+	if (!t->sync_of || !t->sync_upd || !t->sync_edges || !t->sync_relearn_ms ||
 	    !t->sync_ring || !t->sync_ends) {
 		free(t->sync_of);
 		free(t->sync_relearn_ms);
 		t->sync_relearn_ms = NULL;
 		free(t->sync_upd);
-		free(t->sync_bytes);
+		free(t->sync_edges);
 		free(t->sync_ring);
 		free(t->sync_ends);
 		t->sync_of = NULL;
 		t->sync_upd = NULL;
-		t->sync_bytes = NULL;
+		t->sync_edges = NULL;
 		t->sync_ring = NULL;
 		t->sync_ends = NULL;
 		return -1;
 	}
 	t->sync_ring_cap = ring_size;
 	t->sync_ends_cap = ring_size;
-	t->sync_max_updates = (uint16_t)(max_updates == 0 ? 1 : max_updates > 65535 ? 65535 : max_updates);
+	t->sync_max_updates = (uint16_t)(max_updates > 65535 ? 65535 : max_updates);     /* 0: off */
 	t->sync_carry = carry ? carry : CTG_SYNC_CARRY_ALL;
 	return 0;
 }
@@ -122,7 +122,7 @@ tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c)
 	}
 	*f |= SY_DIRTY;
 	t->sync_upd[i] = 0;
-	t->sync_bytes[i] = (uint32_t)(c->bytes[0] + c->bytes[1]);
+	t->sync_edges[i] = tracker_sync_edge_sum(c);
 	t->sync_st.marked++;
 	if (t->sync_head - t->sync_tail < t->sync_ring_cap) {
 		t->sync_ring[t->sync_head++ & (t->sync_ring_cap - 1)] = i;

@@ -399,7 +399,7 @@ ctg_tracker_free(struct ctg_tracker *t)
 	free(t->list_of);
 	free(t->sync_of);
 	free(t->sync_upd);
-	free(t->sync_bytes);
+	free(t->sync_edges);
 	free(t->sync_relearn_ms);
 	free(t->sync_ring);
 	free(t->sync_ends);

@@ -104,7 +104,7 @@ struct ctg_config {
 	bool sync_enabled;
 	char sync_group[CTG_NAME_MAX];  /* corosync CPG group */
 	uint32_t sync_interval_ms;      /* coalescing interval */
-	uint32_t sync_max_updates;      /* packets of a connection before an early send */
+	uint32_t sync_max_updates;      /* TCP packets before an early send; 0 = off */
 	uint8_t sync_carry;             /* CTG_SYNC_CARRY_* (tracker.h) */
 	char sync_node_name[CTG_NAME_MAX];      /* "" = the host name */
 };

@@ -349,15 +349,15 @@ struct ctg_tracker_sync_stats {
 	uint32_t synced_live;           /* entries applied here not (yet) seen here */
 };
 
-/* Turn marking on: ring_size dirty slots, an urgent flag after max_updates packets. */
+/* Turn marking on: ring_size dirty slots, an urgent flag after max_updates TCP packets (0: off). */
 int ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size,
     uint32_t max_updates, uint8_t carry);
 bool ctg_tracker_sync_enabled(const struct ctg_tracker *t);
 /*
  * Whether the sync side should drain before its interval: 0 no, 1 a
- * connection was created, changed state or ended (soon), 2 a connection
- * carried max_updates packets or a quarter of its window since marked
- * (now: the synced edges lag).
+ * connection was created, changed state or ended (soon), 2 a TCP
+ * connection's edges moved a quarter of its window (or it carried
+ * max_updates packets) since marked (now: the synced edges lag).
  */
 unsigned ctg_tracker_sync_urgent(const struct ctg_tracker *t);
 /*

@@ -441,6 +441,30 @@ START_TEST(test_bytes_urgent)
 }
 END_TEST
 
+/* max_updates = 0 (the default): packets alone never hurry a send; a quarter window does. */
+START_TEST(test_max_updates_off)
+{
+	struct ctg_conn_export ex[2];
+	uint32_t seq = CISN + 1;
+
+	ctg_tracker_free(trk);
+	trk = make_tracker(64, CTG_MIDSTREAM_STRICT, 1);
+	ck_assert_int_eq(ctg_tracker_sync_enable(trk, 16, 0, CTG_SYNC_CARRY_ALL), 0);
+	handshake();
+	drain_all(trk, ex, 2);
+	for (int i = 0; i < 1000; i++) {
+		EXPECT(seg(i & 1, CTG_TH_ACK, i & 1 ? SISN + 1 : CISN + 1, i & 1 ? CISN + 1 : SISN + 1,
+		    WIN, 0), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		ck_assert_uint_lt(ctg_tracker_sync_urgent(trk), 2);     /* never "lagging" */
+	}
+	for (int i = 0; i < 20; i++) {
+		EXPECT(seg(0, CTG_TH_ACK, seq, SISN + 1, WIN, 1000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		seq += 1000;
+	}
+	ck_assert_uint_eq(ctg_tracker_sync_urgent(trk), 2);     /* 20 kB of a 64 kB window */
+}
+END_TEST
+
 /*
  * A datagram flow has no edges to lag: however many packets pass, it waits
  * for the interval (one entry per interval, not a message every
@@ -862,6 +886,7 @@ sync_suite(void)
 	tcase_add_test(tc, test_marks_once_per_drain);
 	tcase_add_test(tc, test_max_updates_urgent);
 	tcase_add_test(tc, test_bytes_urgent);
+	tcase_add_test(tc, test_max_updates_off);
 	tcase_add_test(tc, test_datagram_waits_interval);
 	tcase_add_test(tc, test_ring_overflow_walks);
 	tcase_add_test(tc, test_carry_filter);
