@@ -134,6 +134,7 @@ struct ctg_tracker {
 	bool sync_changed;              /* the last packet created or moved its connection */
 	uint8_t sync_urgent;            /* 0, 1 a change to send soon, 2 edges lagging: send now */
 	bool sync_applying;             /* ends now come from another gateway: not sent back */
+	bool sync_merge;                /* active-active: updates merge per endpoint */
 	struct ctg_tracker_sync_stats sync_st;
 };
 
@@ -144,6 +145,7 @@ struct ctg_tracker {
 #define SY_LOCAL    0x08        /* a packet of it passed here */
 #define SY_RELEARN0 0x10        /* originator re-learns its edges (bounded) */
 #define SY_RELEARN1 0x20
+#define SY_SPLIT    0x40        /* active-active: other members forward parts of it */
 
 
 /* tracker.c: the table */
