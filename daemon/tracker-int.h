@@ -223,6 +223,22 @@ expired(const struct ctg_tracker *t, const struct ctg_conn *c, uint64_t now_us)
  * and with GSO a packet can be 64 kB: a count of packets alone does not
  * bound how far the synced edges lag.
  */
+/*
+ * What sync_bytes measures a TCP entry's progress by: the bytes it
+ * carried, and for one split between active/active members also its
+ * right edges, which move with acks of data that crossed the other member
+ * (acks carry no bytes here, but the other member's copy lags by them).
+ */
+static inline uint32_t
+tracker_sync_progress(const struct ctg_tracker *t, const struct ctg_conn *c, uint32_t i)
+{
+	uint32_t v = (uint32_t)(c->bytes[0] + c->bytes[1]);
+
+	if (t->sync_of[i] & SY_SPLIT)
+		v += c->peer[0].td_maxend + c->peer[1].td_maxend;
+	return v;
+}
+
 static inline bool
 tracker_sync_lagging(const struct ctg_tracker *t, const struct ctg_conn *c, uint32_t i)
 {
@@ -230,7 +246,7 @@ tracker_sync_lagging(const struct ctg_tracker *t, const struct ctg_conn *c, uint
 	    c->peer[0].td_maxwin : c->peer[1].td_maxwin;
 
 	return c->tuple.proto == IPPROTO_TCP &&
-	    (uint32_t)(c->bytes[0] + c->bytes[1]) - t->sync_bytes[i] > w / 4;
+	    tracker_sync_progress(t, c, i) - t->sync_bytes[i] > w / 4;
 }
 
 static inline bool

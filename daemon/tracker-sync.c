@@ -140,7 +140,7 @@ tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c)
 	}
 	*f |= SY_DIRTY;
 	t->sync_upd[i] = 0;
-	t->sync_bytes[i] = (uint32_t)(c->bytes[0] + c->bytes[1]);
+	t->sync_bytes[i] = tracker_sync_progress(t, c, i);
 	t->sync_st.marked++;
 	if (t->sync_head - t->sync_tail < t->sync_ring_cap) {
 		t->sync_ring[t->sync_head++ & (t->sync_ring_cap - 1)] = i;
@@ -319,8 +319,9 @@ tcp_progress(uint8_t state)
  * forwards too (each forwards a part: a direction, or turns of ECMP).
  * Neither copy is simply the newer, so each endpoint is taken from the
  * copy that is further along: a later state, or the same state with its
- * data's end after ours. The rest stays ours: the deciding rule and the
- * counters (the audit log is per gateway); last seen is the later.
+ * data's end after ours; then each of its edges is the further of the
+ * two (below). The rest stays ours: the deciding rule and the counters
+ * (the audit log is per gateway); last seen is the later.
  */
 static void
 merge_conn(struct ctg_conn *c, const struct ctg_conn *in)
@@ -331,10 +332,33 @@ merge_conn(struct ctg_conn *c, const struct ctg_conn *in)
 			struct ctg_tcp_peer *op = &c->peer[d];
 			unsigned ir = tcp_progress(ip->state), or = tcp_progress(op->state);
 
-			if (ir > or || (ir == or && SEQ_GT(ip->td_end, op->td_end))) {
+			struct ctg_tcp_peer mine = *op;
+			bool take = ir > or || (ir == or && SEQ_GT(ip->td_end, op->td_end));
+
+			if (take) {
 				*op = *ip;
 				c->fin_ooo[d] = in->fin_ooo[d];
 			}
+			/*
+			 * Edges are learnt apart: an endpoint's data end where its
+			 * segments pass, its right edge (the peer's ack and window)
+			 * and its highest ack where the peer's and its own pass,
+			 * which may be the other gateway. Each edge is the further
+			 * of the two copies, once both copies know the endpoint.
+			 */
+			if (ir < 2 || or < 2)
+				continue;
+			const struct ctg_tcp_peer *other = take ? &mine : ip;
+
+			if (SEQ_GT(other->td_end, op->td_end))
+				op->td_end = other->td_end;
+			if (SEQ_GT(other->td_maxend, op->td_maxend))
+				op->td_maxend = other->td_maxend;
+			if (other->td_maxwin > op->td_maxwin)
+				op->td_maxwin = other->td_maxwin;
+			if ((other->flags & op->flags & CTG_PEER_MAXACK) &&
+			    SEQ_GT(other->td_maxack, op->td_maxack))
+				op->td_maxack = other->td_maxack;
 		}
 	} else if (in->proto_state > c->proto_state)
 		c->proto_state = in->proto_state;       /* datagrams: replies seen, and so on */

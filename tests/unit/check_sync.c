@@ -975,7 +975,8 @@ export_tcp(void)
 /*
  * Two active/active gateways forwarding parts of one connection: trk
  * (gateway A) the client's side, t2 (B) a reply. Each update merges per
- * endpoint; counters stay each gateway's own.
+ * endpoint (the one further along, with the further of each edge);
+ * counters stay each gateway's own.
  */
 START_TEST(test_merge_per_endpoint)
 {
@@ -1003,11 +1004,16 @@ START_TEST(test_merge_per_endpoint)
 	c2 = ctg_tracker_lookup(t2, &tp, &dir);
 	uint32_t b_pkts0 = c2->pkts[0], b_pkts1 = c2->pkts[1];
 	uint64_t b_bytes1 = c2->bytes[1];
+	uint32_t b_maxend0 = c2->peer[0].td_maxend, b_maxack1 = c2->peer[1].td_maxack;
+	/* the server's ack crossed B only: B's right edge for the client is further */
+	ck_assert_uint_gt(b_maxend0, a1.c.peer[0].td_maxend);
 	ck_assert_int_eq(ctg_tracker_apply(t2, &a1, now), 0);
 	c2 = ctg_tracker_lookup(t2, &tp, &dir);
-	/* the client's endpoint is further along at A: taken */
+	/* the client's endpoint is further along at A: taken, with B's further edges */
 	ck_assert_uint_eq(c2->peer[0].td_end, CISN + 2001);
-	ck_assert_uint_eq(c2->peer[0].td_maxend, a1.c.peer[0].td_maxend);
+	ck_assert_uint_eq(c2->peer[0].td_maxend, b_maxend0);
+	ck_assert_uint_eq(c2->peer[1].td_maxack, b_maxack1);
+	ck_assert_uint_eq(c2->peer[0].td_maxack, a1.c.peer[0].td_maxack);
 	/* the server's is further along here: kept (A's copy says SISN + 1) */
 	ck_assert_uint_eq(a1.c.peer[1].td_end, SISN + 1);
 	ck_assert_uint_eq(c2->peer[1].td_end, SISN + 501);
