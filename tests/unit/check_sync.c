@@ -1116,6 +1116,44 @@ START_TEST(test_split_relearns_for_life)
 }
 END_TEST
 
+/*
+ * Acks carry no bytes, but on a split connection they move the right edge
+ * the other member checks the data against: a quarter window of it sends
+ * the entry at once (urgent 2), as a quarter window of data does.
+ */
+START_TEST(test_split_acks_send_early)
+{
+	struct ctg_conn_export ex[8];
+	struct ctg_tracker *t2;
+	struct ctg_packet p;
+
+	handshake();
+	/* A carries 20 kB of the client's */
+	for (uint32_t k = 0; k < 11; k++)
+		EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 2000 * k, SISN + 1, WIN, 2000),
+		    CTG_CT_ESTABLISHED, CTG_R_NONE);
+	for (uint32_t split = 0; split < 2; split++) {
+		t2 = replica();
+		ctg_tracker_sync_set_merge(t2, split);
+		p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 1001, WIN, 0);
+		EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		struct ctg_conn_export a = export_tcp();
+		ck_assert_int_eq(ctg_tracker_apply(t2, &a, now), 0);
+		drain_all(t2, ex, 8);
+		ck_assert_uint_eq(ctg_tracker_sync_urgent(t2), 0);
+		/* B's acks of A's data: 1 kB more (marks it), then 19 kB more (over WIN / 4) */
+		p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 2001, WIN, 0);
+		EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		ck_assert_uint_eq(ctg_tracker_sync_urgent(t2), 0);
+		p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 21001, WIN, 0);
+		EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		/* split: now; active/backup (the acks are the takeover's own): as before */
+		ck_assert_uint_eq(ctg_tracker_sync_urgent(t2), split ? 2 : 0);
+		ctg_tracker_free(t2);
+	}
+}
+END_TEST
+
 static Suite *
 sync_suite(void)
 {
@@ -1154,6 +1192,7 @@ sync_suite(void)
 	tcase_add_test(tc, test_changed_packets);
 	tcase_add_test(tc, test_merge_per_endpoint);
 	tcase_add_test(tc, test_split_relearns_for_life);
+	tcase_add_test(tc, test_split_acks_send_early);
 	suite_add_tcase(s, tc);
 	return s;
 }
