@@ -215,12 +215,11 @@ static void
 worker_acked(void *arg, unsigned wi, uint32_t local)
 {
 	struct ctgd_sync *s = arg;
-	bool *woken = s->woken;
 
 	if (wi >= s->dm->nw)
 		return;
 	atomic_store(&s->dm->w[wi].defer_acked, local);
-	woken[wi] = true;
+	s->woken[wi] = true;
 }
 
 /* Acknowledge to the workers what every other member has applied. */
