@@ -314,7 +314,9 @@ int ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
  * entry ends without an audit record unless packets of it passed here, and
  * for 2 s from its first packet here a TCP segment the strict checks refuse
  * re-learns the edges if it lies within one maximum window of them
- * (tracker-sync.c).
+ * (tracker-sync.c). In active/active mode an update meeting an entry this
+ * gateway forwards too is merged per endpoint, and the entry, split
+ * between members, re-learns for as long as it lives.
  */
 struct ctg_conn_export {
 	struct ctg_conn c;              /* hnext/lprev/lnext 0, tprofile 0 */
