@@ -896,6 +896,13 @@ START_TEST(test_defer_ack_wire)
 	buf[23] = 1;
 	buf[7] = 3;
 	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) < 0);
+	/* a turn with nothing to send still carries its token: an empty update */
+	ctg_syncmsg_begin(&w, buf, CTG_SYNC_MSG_MAX, CTG_SYNC_CONN_UPDATE, T0);
+	ctg_syncmsg_want_ack(&w, 12);
+	len = ctg_syncmsg_finish(&w);
+	ck_assert_uint_eq(len, CTG_SYNC_HDR_SIZE);
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0);
+	ck_assert(m.want_ack && m.token == 12 && m.count == 0);
 	/* bulk messages never want one */
 	ctg_syncmsg_begin(&w, buf, CTG_SYNC_MSG_MAX, CTG_SYNC_BULK_BEGIN, T0);
 	ctg_syncmsg_want_ack(&w, 3);
