@@ -44,9 +44,11 @@
 /*
  * Verdicts one worker holds at most for the group (active/active defer);
  * a full table lets its oldest go early. Each held packet also holds a
- * slot of the kernel's queue (queue.max_length).
+ * slot of the kernel's queue: at most half of queue.max_length (the
+ * kernel's default 1024 when unset) is held, the rest stays for traffic.
  */
 #define DEFER_MAX 1024
+#define NFQ_QMAX_KERNEL 1024
 
 /*
  * Interface index to name, for rules that match on iif/oif. A small
@@ -446,7 +448,10 @@ worker_open(struct daemon *dm, struct worker *w, unsigned i, struct ctg_ruleset 
 	    cfg->sync_defer_timeout_ms > 0;
 	if (w->defer_on) {
 		w->defer_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (w->defer_wake < 0 || ctg_defer_init(&w->defer, DEFER_MAX) < 0) {
+		uint32_t qmax = cfg->queue_maxlen ? cfg->queue_maxlen : NFQ_QMAX_KERNEL;
+		unsigned cap = qmax / 2 < DEFER_MAX ? qmax / 2 : DEFER_MAX;
+
+		if (w->defer_wake < 0 || ctg_defer_init(&w->defer, cap) < 0) {
 			ctgd_log(LOG_ERR, "queue %u: out of memory for held verdicts", w->queue);
 			return -1;
 		}
