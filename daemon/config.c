@@ -42,6 +42,7 @@ enum key_kind {
 	K_FACILITY,             /* a syslog facility name */
 	K_TOKEN,                /* printable ASCII without spaces, 1-48 bytes */
 	K_CARRY,                /* sync.carry: protocol names -> CTG_SYNC_CARRY_* */
+	K_SYNCMODE,             /* sync.mode: "active-backup" or "active-active" */
 };
 
 struct key {
@@ -139,6 +140,8 @@ static const struct key sync_keys[] = {
 	{ "max_updates", K_U32, F(sync_max_updates), 0, 65535, NULL },
 	{ "carry", K_CARRY, F(sync_carry), 0, 0, NULL },
 	{ "node_name", K_NAME, F(sync_node_name), 0, 0, NULL },
+	{ "mode", K_SYNCMODE, F(sync_mode), 0, 0, NULL },
+	{ "defer_timeout_ms", K_U32, F(sync_defer_timeout_ms), 0, 1000, NULL },
 	{ NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -168,6 +171,19 @@ static const char *const midstream_names[] = {
 	[CTG_MIDSTREAM_STRICT] = "strict",
 	[CTG_MIDSTREAM_LOOSE] = "loose",
 };
+
+static const char *const sync_mode_names[] = {
+	[CTG_SYNC_ACTIVE_BACKUP] = "active-backup",
+	[CTG_SYNC_ACTIVE_ACTIVE] = "active-active",
+};
+
+const char *
+ctg_sync_mode_name(enum ctg_sync_mode m)
+{
+	if ((unsigned)m < sizeof(sync_mode_names) / sizeof(sync_mode_names[0]))
+		return sync_mode_names[m];
+	return "unknown";
+}
 
 static const char *const reload_names[] = {
 	[CTG_RELOAD_RECHECK] = "recheck",
@@ -252,6 +268,8 @@ ctg_config_defaults(struct ctg_config *cfg)
 	cfg->sync_interval_ms = 100;
 	cfg->sync_max_updates = 0;
 	cfg->sync_carry = 0xf;
+	cfg->sync_mode = CTG_SYNC_ACTIVE_BACKUP;
+	cfg->sync_defer_timeout_ms = 20;
 }
 
 static void errorf(struct loader *, const char *, int, const char *, ...)
@@ -604,6 +622,11 @@ parse_key(struct loader *ld, const config_setting_t *s, const struct key *k,
 			return -1;
 		*(enum ctg_midstream *)field(cfg, k) = choice;
 		return 0;
+	case K_SYNCMODE:
+		if (parse_choice(ld, s, name, sync_mode_names, 2, &choice) == -1)
+			return -1;
+		*(enum ctg_sync_mode *)field(cfg, k) = choice;
+		return 0;
 	case K_RELOAD:
 		if (parse_choice(ld, s, name, reload_names, 2, &choice) == -1)
 			return -1;
@@ -909,6 +932,10 @@ print_group(const struct ctg_config *cfg, const struct key *keys, int depth,
 		case K_RELOAD:
 			fprintf(out, "\"%s\";\n",
 			    reload_name(*(const enum ctg_reload_policy *)f));
+			break;
+		case K_SYNCMODE:
+			fprintf(out, "\"%s\";\n",
+			    ctg_sync_mode_name(*(const enum ctg_sync_mode *)f));
 			break;
 		case K_MODE:
 			fprintf(out, "\"%04o\";\n", *(const uint32_t *)f);

@@ -28,6 +28,7 @@
 
 #include "ctguard/auditlog.h"
 #include "ctguard/config.h"
+#include "ctguard/defer.h"
 #include "ctguard/nfq.h"
 #include "ctguard/pipeline.h"
 #include "ctguard/rules.h"
@@ -64,6 +65,17 @@ struct worker {
 	uint64_t wd_seen, wd_since_ms;  /* main thread: last heartbeat, since when */
 	uint64_t no_payload;            /* packets the kernel sent without content */
 	bool want_ifnames;              /* the ruleset matches on interfaces */
+	/*
+	 * Active/active defer (defer.c): verdicts held until the group has
+	 * applied their change. The table is the worker's (changed under
+	 * lock, for status); sync.c hands out tokens and acknowledgements.
+	 */
+	bool defer_on;                  /* mode active-active, defer_timeout_ms > 0 */
+	struct ctg_defer defer;
+	uint32_t defer_open;            /* under lock: the token holds get now (never 0) */
+	bool defer_wanted;              /* under lock: holds wait for the next send */
+	_Atomic uint32_t defer_acked;   /* sync thread: the group applied up to this token */
+	int defer_wake;                 /* eventfd: sync.c moved defer_acked; -1 none */
 	struct ifslot {
 		uint32_t index;
 		uint64_t resolved_us;
@@ -181,8 +193,11 @@ int ctgd_sync_open(struct daemon *dm);          /* before privileges are dropped
 void ctgd_sync_start(struct daemon *dm);
 void ctgd_sync_stop(struct daemon *dm);
 void ctgd_sync_close(struct daemon *dm);
-/* A worker: changes to send soon, or (lagging) edges to send now. */
-void ctgd_sync_kick(struct daemon *dm, bool lagging);
+/* A worker: changes to send soon, edges lagging or verdicts held: send now. */
+enum ctgd_kick { CTGD_KICK_CHANGE, CTGD_KICK_LAG, CTGD_KICK_DEFER };
+void ctgd_sync_kick(struct daemon *dm, enum ctgd_kick kind);
+/* Other members in the group now (workers hold verdicts only then). */
+unsigned ctgd_sync_others(const struct daemon *dm);
 bool ctgd_sync_set_role(struct daemon *dm, const char *role);
 /* summary: the one line of ctguard status */
 void ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summary);

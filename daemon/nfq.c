@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libmnl/libmnl.h>
 #include <linux/netfilter.h>
@@ -97,6 +98,7 @@ struct ctg_nfq {
 	char refused[160];
 	uint32_t rcvbuf;
 	bool rcvbuf_forced;
+	int wake_fd;            /* the caller's eventfd, polled beside the socket; -1 none */
 };
 
 static bool
@@ -592,6 +594,7 @@ ctg_nfq_open(const struct ctg_nfq_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	q->fd = -1;
+	q->wake_fd = -1;
 	q->queue = cfg->queue;
 	q->seq = (uint32_t)time(NULL);
 
@@ -665,11 +668,18 @@ ctg_nfq_fd(const struct ctg_nfq *q)
 	return q->fd;
 }
 
+void
+ctg_nfq_set_wake(struct ctg_nfq *q, int fd)
+{
+	q->wake_fd = fd;
+}
+
 int
 ctg_nfq_receive(struct ctg_nfq *q, int timeout_ms, unsigned max,
     ctg_nfq_cb cb, void *arg)
 {
-	struct pollfd pfd = { .fd = q->fd, .events = POLLIN };
+	struct pollfd pfd[2] = { { .fd = q->fd, .events = POLLIN },
+	    { .fd = q->wake_fd, .events = POLLIN } };
 	unsigned handled = 0, want, i;
 	int n, fatal = 0;
 
@@ -683,11 +693,19 @@ ctg_nfq_receive(struct ctg_nfq *q, int timeout_ms, unsigned max,
 	if (q->backlog_pos == q->backlog_n)
 		q->backlog_pos = q->backlog_n = 0;
 	if (handled == 0 && q->backlog_n == 0) {
-		n = poll(&pfd, 1, timeout_ms);
+		n = poll(pfd, q->wake_fd >= 0 ? 2 : 1, timeout_ms);
 		if (n == 0 || (n == -1 && errno == EINTR))
 			return 0;
 		if (n == -1)
 			return -1;
+		if (pfd[1].revents & POLLIN) {
+			uint64_t v;
+
+			if (read(q->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				return -1;
+			if (!(pfd[0].revents & POLLIN))
+				return 0;
+		}
 	}
 	while (handled < max && q->backlog_n == 0) {
 		want = max - handled;

@@ -18,7 +18,21 @@
  * member applies it: the joiner needs it, and after a partition heals each
  * side is the other's joiner (corosync reports the other side as joined);
  * an entry this gateway forwarded more recently than the sender's copy is
- * kept (tracker-sync.c). corosync not running is not an error: the thread
+ * kept (tracker-sync.c), or in active/active mode merged per endpoint.
+ *
+ * Defer (active/active): a worker holding verdicts for the group kicks
+ * this thread, which drains at once (no change gap) and sends the last
+ * message of that turn flagged as wanting an ack, with a token (this
+ * member's sequence number of such messages). Under each worker's lock
+ * it takes the worker's open token and opens the next, and notes
+ * {message token, worker, worker token}. Every member answers, after
+ * applying, with a DEFER_ACK of the highest token applied per sender;
+ * when every other current member has acknowledged a message, the
+ * workers' tokens it covered are acknowledged (an atomic per worker, and
+ * its eventfd to end its wait). A member that joins counts as having
+ * acknowledged what was sent before; one that leaves no longer counts.
+ *
+ * corosync not running is not an error: the thread
  * retries every second (counted, shown by ctguard ha status) and the
  * daemon filters on.
  */
@@ -62,13 +76,16 @@
 #define SYNC_SEND_TRIES 2000    /* ~2 s of CS_ERR_TRY_AGAIN before a message is given up */
 #define LAG_SAMPLES 4096
 #define MAX_MEMBERS 64
+#define SYNC_KICK_DEFER (1ULL << 40)    /* eventfd value of a worker holding verdicts */
+#define DEFER_NOTES 4096        /* {message token, worker, worker token} awaiting acks */
 
 struct ctgd_sync {
 	struct daemon *dm;
 	pthread_t thread;
 	bool running;
 	int efd;                        /* workers wake the thread through it */
-	atomic_bool kicked, kicked_lag; /* written to efd, not yet drained */
+	atomic_bool kicked, kicked_lag, kicked_defer;   /* written to efd, not yet drained */
+	atomic_uint others;             /* other members in the group (workers read it) */
 	cpg_handle_t h;
 	atomic_bool connected;      /* read by status */
 	int cpg_fd;
@@ -88,6 +105,15 @@ struct ctgd_sync {
 	uint64_t last_flush_ms;
 	uint64_t last_send_us;          /* of the last send_changes */
 	bool urgent, urgent_lag;        /* a worker asked; sent once the gap is over */
+	bool urgent_defer;              /* a worker holds verdicts: send now */
+	/* defer, thread only */
+	struct ctg_defer_book book;     /* our messages wanting acks, the members' acks */
+	bool woken[CTGD_MAX_WORKERS];   /* defer_advance: workers to wake */
+	struct ack_due {                /* acks to send: the highest token applied per sender */
+		uint32_t nodeid;        /* 0: free */
+		uint32_t token;
+		bool due;
+	} due[MAX_MEMBERS];
 	bool connect_warned;            /* the current outage is in the log */
 	unsigned log_budget;            /* decode errors logged, per minute */
 	uint64_t log_minute;
@@ -102,6 +128,7 @@ struct ctgd_sync {
 	uint64_t updates_applied, ends_applied, apply_refused, wrong_queue;
 	uint64_t bulk_sent, bulk_received, last_bulk_entries, last_bulk_ms;
 	uint64_t decode_errors, send_failures;
+	uint64_t acks_sent, acks_received;
 	uint32_t lag_us[LAG_SAMPLES];
 	unsigned lag_n, lag_pos;
 };
@@ -148,26 +175,137 @@ send_msg(struct ctgd_sync *s, const void *buf, size_t len)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* Send w's message if it has entries (or force), and start the next of its type. */
+static void
+flush_writer(struct ctgd_sync *s, struct ctg_syncmsg_writer *w, bool force)
+{
+	if (w->count || force) {
+		size_t len = ctg_syncmsg_finish(w);
+
+		send_msg(s, w->buf, len);
+	}
+	ctg_syncmsg_begin(w, w->buf, CTG_SYNC_MSG_MAX, (enum ctg_sync_type)w->type, ctgd_clock_us());
+}
+
 static void
 flush_updates(struct ctgd_sync *s)
 {
-	if (s->wu.count) {
-		size_t len = ctg_syncmsg_finish(&s->wu);
-
-		send_msg(s, s->wu.buf, len);
-	}
-	ctg_syncmsg_begin(&s->wu, s->wu.buf, CTG_SYNC_MSG_MAX, CTG_SYNC_CONN_UPDATE, ctgd_clock_us());
+	flush_writer(s, &s->wu, false);
 }
 
 static void
 flush_ends(struct ctgd_sync *s)
 {
-	if (s->we.count) {
-		size_t len = ctg_syncmsg_finish(&s->we);
+	flush_writer(s, &s->we, false);
+}
 
-		send_msg(s, s->we.buf, len);
+/* --- defer: tokens and acknowledgements ----------------------------------- */
+
+static void
+wake_worker(struct worker *w)
+{
+	uint64_t one = 1;
+
+	if (w->defer_wake >= 0 && write(w->defer_wake, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		ctgd_log(LOG_WARNING, "sync: waking queue %u: %s", w->queue, strerror(errno));
+}
+
+/* The group applied what a worker held up to local: tell it. */
+static void
+worker_acked(void *arg, unsigned wi, uint32_t local)
+{
+	struct ctgd_sync *s = arg;
+
+	if (wi >= s->dm->nw)
+		return;
+	atomic_store(&s->dm->w[wi].defer_acked, local);
+	s->woken[wi] = true;
+}
+
+/* Acknowledge to the workers what every other member has applied. */
+static void
+defer_advance(struct ctgd_sync *s)
+{
+	memset(s->woken, 0, sizeof(s->woken));
+	if (ctg_defer_book_advance(&s->book, worker_acked, s) == 0)
+		return;
+	for (unsigned wi = 0; wi < s->dm->nw; wi++)
+		if (s->woken[wi])
+			wake_worker(&s->dm->w[wi]);
+}
+
+/* The other members as CPG lists them now. */
+static void
+defer_members(struct ctgd_sync *s, const struct cpg_address *members, size_t nmembers)
+{
+	uint32_t ids[MAX_MEMBERS];
+	size_t n = 0;
+
+	for (size_t i = 0; i < nmembers && n < MAX_MEMBERS; i++)
+		ids[n++] = members[i].nodeid;
+	ctg_defer_book_members(&s->book, s->nodeid, ids, n);
+	atomic_store(&s->others, ctg_defer_book_others(&s->book));
+	defer_advance(s);
+}
+
+/* A DEFER_ACK: the entries naming us. */
+static void
+apply_acks(struct ctgd_sync *s, const struct ctg_syncmsg *m, uint32_t from)
+{
+	for (unsigned i = 0; i < m->count; i++) {
+		struct ctg_sync_ack a;
+
+		ctg_syncmsg_ack(m, i, &a);
+		if (a.node != s->nodeid)
+			continue;
+		ctg_defer_book_ack(&s->book, from, a.token);
+		pthread_mutex_lock(&s->mu);
+		s->acks_received++;
+		pthread_mutex_unlock(&s->mu);
 	}
-	ctg_syncmsg_begin(&s->we, s->we.buf, CTG_SYNC_MSG_MAX, CTG_SYNC_CONN_END, ctgd_clock_us());
+	defer_advance(s);
+}
+
+/* A message wanting an ack was applied: answer after this round of deliveries. */
+static void
+ack_due(struct ctgd_sync *s, uint32_t from, uint32_t token)
+{
+	struct ack_due *free_slot = NULL;
+
+	for (unsigned i = 0; i < MAX_MEMBERS; i++) {
+		if (s->due[i].nodeid == from) {
+			s->due[i].token = token;
+			s->due[i].due = true;
+			return;
+		}
+		if (!s->due[i].nodeid && !free_slot)
+			free_slot = &s->due[i];
+	}
+	if (free_slot)
+		*free_slot = (struct ack_due){ .nodeid = from, .token = token, .due = true };
+}
+
+static void
+send_acks(struct ctgd_sync *s)
+{
+	struct ctg_syncmsg_writer a;
+	uint8_t buf[CTG_SYNC_HDR_SIZE + MAX_MEMBERS * CTG_SYNC_ACK_SIZE];
+
+	ctg_syncmsg_begin(&a, buf, sizeof(buf), CTG_SYNC_DEFER_ACK, ctgd_clock_us());
+	for (unsigned i = 0; i < MAX_MEMBERS; i++) {
+		if (!s->due[i].due)
+			continue;
+		struct ctg_sync_ack e = { .node = s->due[i].nodeid, .token = s->due[i].token };
+
+		s->due[i].due = false;
+		ctg_syncmsg_add_ack(&a, &e);
+	}
+	if (a.count == 0)
+		return;
+	send_msg(s, buf, ctg_syncmsg_finish(&a));
+	pthread_mutex_lock(&s->mu);
+	s->acks_sent += a.count;
+	pthread_mutex_unlock(&s->mu);
 }
 
 /* Drain every worker's dirty entries and end notes, and send them. */
@@ -175,14 +313,25 @@ static void
 send_changes(struct ctgd_sync *s)
 {
 	struct daemon *dm = s->dm;
+	uint32_t local[CTGD_MAX_WORKERS];
+	bool held[CTGD_MAX_WORKERS] = { false }, any_held = false;
 
 	atomic_store(&s->kicked, false);
 	atomic_store(&s->kicked_lag, false);
+	atomic_store(&s->kicked_defer, false);
 	for (unsigned wi = 0; wi < dm->nw; wi++) {
 		struct worker *w = &dm->w[wi];
 
 		for (unsigned k = 0; k < SYNC_MAX_SLICES; k++) {
 			pthread_mutex_lock(&w->lock);
+			if (k == 0 && w->defer_wanted) {
+				/* what it holds changed entries marked before now: all drained below */
+				local[wi] = w->defer_open;
+				if (++w->defer_open == 0)
+					w->defer_open = 1;
+				w->defer_wanted = false;
+				held[wi] = any_held = true;
+			}
 			size_t n = ctg_tracker_sync_drain(w->pl.tracker, s->slice, SYNC_SLICE);
 			size_t ne = ctg_tracker_sync_drain_ends(w->pl.tracker, s->ends, SYNC_SLICE);
 			bool more = ctg_tracker_sync_pending(w->pl.tracker) || ne == SYNC_SLICE;
@@ -209,9 +358,30 @@ send_changes(struct ctgd_sync *s)
 				break;
 		}
 	}
-	/* updates first: an end must not overtake the update it ends */
-	flush_updates(s);
-	flush_ends(s);
+	if (!any_held) {
+		/* updates first: an end must not overtake the update it ends */
+		flush_updates(s);
+		flush_ends(s);
+		return;
+	}
+	/*
+	 * The turn's last message wants the ack (CPG delivers a sender's
+	 * messages in order: applying it means applying all before it).
+	 */
+	uint32_t token = ctg_defer_book_issue(&s->book);
+
+	if (s->we.count) {
+		flush_updates(s);
+		ctg_syncmsg_want_ack(&s->we, token);
+		flush_ends(s);
+	} else {
+		ctg_syncmsg_want_ack(&s->wu, token);
+		flush_writer(s, &s->wu, true);
+	}
+	for (unsigned wi = 0; wi < dm->nw; wi++)
+		if (held[wi])
+			ctg_defer_book_note(&s->book, token, wi, local[wi]);
+	defer_advance(s);
 }
 
 /* Our whole table, for a member that joined. */
@@ -405,9 +575,16 @@ on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid, uint32
 	switch (m.type) {
 	case CTG_SYNC_CONN_UPDATE:
 		apply_conns(s, &m, NULL);
+		if (m.want_ack)
+			ack_due(s, nodeid, m.token);
 		break;
 	case CTG_SYNC_CONN_END:
 		apply_ends(s, &m);
+		if (m.want_ack)
+			ack_due(s, nodeid, m.token);
+		break;
+	case CTG_SYNC_DEFER_ACK:
+		apply_acks(s, &m, nodeid);
 		break;
 	case CTG_SYNC_BULK_BEGIN:
 		b = bulk_of(s, nodeid, true);
@@ -457,6 +634,7 @@ on_confchg(cpg_handle_t h, const struct cpg_name *group,
 	for (size_t i = 0; i < nmembers && s->nmembers < MAX_MEMBERS; i++)
 		s->members[s->nmembers++] = members[i].nodeid;
 	pthread_mutex_unlock(&s->mu);
+	defer_members(s, members, nmembers);
 	for (size_t i = 0; i < njoined; i++) {
 		if (joined[i].nodeid == s->nodeid && joined[i].pid == s->pid) {
 			me_joined = true;
@@ -509,6 +687,11 @@ disconnect(struct ctgd_sync *s)
 	s->connected = false;
 	s->cpg_fd = -1;
 	memset(s->bulks, 0, sizeof(s->bulks));
+	memset(s->due, 0, sizeof(s->due));
+	/* alone now: nothing waits for the group */
+	ctg_defer_book_members(&s->book, s->nodeid, NULL, 0);
+	atomic_store(&s->others, 0);
+	defer_advance(s);
 	pthread_mutex_lock(&s->mu);
 	s->nmembers = 0;
 	s->disconnects++;
@@ -592,6 +775,8 @@ sync_main(void *arg)
 			timeout = 100;
 		if ((s->urgent || s->urgent_lag) && timeout > 1)
 			timeout = 1;
+		if (s->urgent_defer)
+			timeout = 0;
 		if (s->connected)
 			pfd[1] = (struct pollfd){ .fd = s->cpg_fd, .events = POLLIN };
 		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
@@ -602,10 +787,14 @@ sync_main(void *arg)
 			if (read(s->efd, &v, sizeof(v)) < 0) {
 				if (errno != EAGAIN)
 					ctgd_log(LOG_WARNING, "sync: eventfd: %s", strerror(errno));
-			} else if (v >= SYNC_KICK_LAG)
-				s->urgent_lag = true;
-			else
-				s->urgent = true;
+			} else {
+				if (v >= SYNC_KICK_DEFER)
+					s->urgent_defer = true;
+				if ((v % SYNC_KICK_DEFER) >= SYNC_KICK_LAG)
+					s->urgent_lag = true;
+				if (v % SYNC_KICK_LAG)
+					s->urgent = true;
+			}
 		}
 		if (s->connected && (pfd[1].revents & (POLLIN | POLLERR | POLLHUP))) {
 			cs_error_t rc = cpg_dispatch(s->h, CS_DISPATCH_ALL);
@@ -618,14 +807,17 @@ sync_main(void *arg)
 		}
 		if (!s->connected)
 			continue;
+		/* what this round of deliveries applied, acknowledged in one message */
+		send_acks(s);
 		now = ctg_clock_mono_ms();
 		uint64_t now_us = ctg_clock_mono_us();
 
 		uint64_t since = now_us - s->last_send_us;
 
-		if ((s->urgent_lag && since >= SYNC_LAG_GAP_US) ||
+		/* held verdicts wait for this send: no gap */
+		if (s->urgent_defer || (s->urgent_lag && since >= SYNC_LAG_GAP_US) ||
 		    (s->urgent && since >= SYNC_CHANGE_GAP_US) || now - s->last_flush_ms >= every) {
-			s->urgent = s->urgent_lag = false;
+			s->urgent = s->urgent_lag = s->urgent_defer = false;
 			send_changes(s);
 			s->last_flush_ms = now;
 			s->last_send_us = now_us;
@@ -665,7 +857,8 @@ ctgd_sync_open(struct daemon *dm)
 	s->slice = calloc(SYNC_SLICE, sizeof(*s->slice));
 	s->ends = calloc(SYNC_SLICE, sizeof(*s->ends));
 	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (!s->msg || !s->slice || !s->ends || s->efd < 0) {
+	if (!s->msg || !s->slice || !s->ends || s->efd < 0 ||
+	    ctg_defer_book_init(&s->book, DEFER_NOTES) < 0) {
 		ctgd_log(LOG_ERR, "sync: out of memory");
 		return -1;
 	}
@@ -679,6 +872,8 @@ ctgd_sync_open(struct daemon *dm)
 			ctgd_log(LOG_ERR, "sync: out of memory for queue %u's marks", dm->w[i].queue);
 			return -1;
 		}
+		ctg_tracker_sync_set_merge(dm->w[i].pl.tracker,
+		    cfg->sync_mode == CTG_SYNC_ACTIVE_ACTIVE);
 	}
 	/* the first try as root: corosync's IPC admits other users only if configured to */
 	try_connect(s);
@@ -724,6 +919,7 @@ ctgd_sync_close(struct daemon *dm)
 	free(s->msg);
 	free(s->slice);
 	free(s->ends);
+	ctg_defer_book_fini(&s->book);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 	dm->sync = NULL;
@@ -731,17 +927,27 @@ ctgd_sync_close(struct daemon *dm)
 
 /* A worker's burst left urgent changes: wake the thread, once per kind until it drains. */
 void
-ctgd_sync_kick(struct daemon *dm, bool lagging)
+ctgd_sync_kick(struct daemon *dm, enum ctgd_kick kind)
 {
 	struct ctgd_sync *s = dm->sync;
 	atomic_bool *flag;
-	uint64_t v = lagging ? SYNC_KICK_LAG : 1;
+	uint64_t v = kind == CTGD_KICK_DEFER ? SYNC_KICK_DEFER :
+	    kind == CTGD_KICK_LAG ? SYNC_KICK_LAG : 1;
 
 	if (!s || s->efd < 0)
 		return;
-	flag = lagging ? &s->kicked_lag : &s->kicked;
+	flag = kind == CTGD_KICK_DEFER ? &s->kicked_defer :
+	    kind == CTGD_KICK_LAG ? &s->kicked_lag : &s->kicked;
 	if (!atomic_exchange(flag, true) && write(s->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		atomic_store(flag, false);
+}
+
+unsigned
+ctgd_sync_others(const struct daemon *dm)
+{
+	struct ctgd_sync *s = dm->sync;
+
+	return s ? atomic_load(&s->others) : 0;
 }
 
 bool
@@ -791,11 +997,19 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 {
 	struct ctgd_sync *s = dm->sync;
 	struct ctg_tracker_sync_stats ts, sum;
+	struct ctg_defer_stats ds, dsum;
 	double p50, p99;
+	uint64_t w50 = 0, w99 = 0;
+	/* the workers' recent waits, for the percentiles (not the packet path) */
+	uint32_t *waits = malloc((size_t)dm->nw * CTG_DEFER_WAIT_SAMPLES * sizeof(*waits));
+	size_t nwaits = 0;
 
-	if (!s)
+	if (!s) {
+		free(waits);
 		return;
+	}
 	memset(&sum, 0, sizeof(sum));
+	memset(&dsum, 0, sizeof(dsum));
 	for (unsigned i = 0; i < dm->nw; i++) {
 		struct timespec until;
 
@@ -812,7 +1026,15 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 			ctg_tracker_sync_stats(dm->w[i].pl.tracker, &ts);
 		else
 			memset(&ts, 0, sizeof(ts));
+		ctg_defer_stats(&dm->w[i].defer, &ds);
+		if (waits)
+			nwaits += ctg_defer_waits(&dm->w[i].defer, waits + nwaits, CTG_DEFER_WAIT_SAMPLES);
 		pthread_mutex_unlock(&dm->w[i].lock);
+		dsum.deferred += ds.deferred;
+		dsum.timeouts += ds.timeouts;
+		dsum.overflows += ds.overflows;
+		dsum.held += ds.held;
+		sum.merged += ts.merged;
 		sum.marked += ts.marked;
 		sum.ring_overflows += ts.ring_overflows;
 		sum.ends_lost += ts.ends_lost;
@@ -821,6 +1043,12 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 		sum.apply_older += ts.apply_older;
 		sum.applied_offloaded += ts.applied_offloaded;
 	}
+	if (nwaits) {
+		qsort(waits, nwaits, sizeof(*waits), cmp_u32);
+		w50 = waits[(nwaits - 1) * 50 / 100];
+		w99 = waits[(nwaits - 1) * 99 / 100];
+	}
+	free(waits);
 	pthread_mutex_lock(&s->mu);
 	lag_percentiles(s, &p50, &p99);
 	if (summary) {
@@ -855,14 +1083,22 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 		    ",\"connect_failures\":%" PRIu64 ",\"marked\":%" PRIu64
 		    ",\"ring_overflows\":%" PRIu64 ",\"ends_lost\":%" PRIu64
 		    ",\"relearned\":%" PRIu64 ",\"kept_newer\":%" PRIu64 ",\"synced_only\":%u"
-		    ",\"offloaded_as_pickups\":%" PRIu64 "}\n",
+		    ",\"offloaded_as_pickups\":%" PRIu64
+		    ",\"mode\":\"%s\",\"defer_timeout_ms\":%u,\"deferred\":%" PRIu64
+		    ",\"defer_held\":%u,\"defer_timeouts\":%" PRIu64 ",\"defer_overflows\":%" PRIu64
+		    ",\"defer_wait_p50_us\":%" PRIu64 ",\"defer_wait_p99_us\":%" PRIu64
+		    ",\"merged\":%" PRIu64 ",\"others\":%u,\"defer_acks_sent\":%" PRIu64
+		    ",\"defer_acks_received\":%" PRIu64 "}\n",
 		    s->msgs_sent, s->msgs_received, s->bytes_sent, s->bytes_received,
 		    s->updates_applied, s->ends_applied, s->bulk_sent, s->bulk_received,
 		    s->last_bulk_entries, s->last_bulk_ms, p50 < 0 ? 0.0 : p50, p99 < 0 ? 0.0 : p99,
 		    s->lag_n, s->decode_errors, s->send_failures, s->apply_refused,
 		    s->connect_tries, s->connect_failures, sum.marked, sum.ring_overflows,
 		    sum.ends_lost, sum.relearned, sum.apply_older, sum.synced_live,
-		    sum.applied_offloaded);
+		    sum.applied_offloaded, ctg_sync_mode_name(dm->cfg->sync_mode),
+		    dm->cfg->sync_defer_timeout_ms, dsum.deferred, dsum.held, dsum.timeouts,
+		    dsum.overflows, w50, w99, sum.merged, atomic_load(&s->others), s->acks_sent,
+		    s->acks_received);
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
@@ -880,13 +1116,18 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 	    "\nconnect_tries %" PRIu64 " failures %" PRIu64
 	    "\nmarked %" PRIu64 " ring_overflows %" PRIu64 " ends_lost %" PRIu64
 	    "\nrelearned %" PRIu64 " kept_newer %" PRIu64 "\nsynced_only %u"
-	    "\noffloaded_as_pickups %" PRIu64 "\n",
+	    "\noffloaded_as_pickups %" PRIu64
+	    "\nmode %s defer_timeout_ms %u deferred %" PRIu64 " defer_held %u defer_timeouts %" PRIu64
+	    " defer_overflows %" PRIu64 " defer_wait_p50_us %" PRIu64 " defer_wait_p99_us %" PRIu64
+	    " merged %" PRIu64 "\n",
 	    s->msgs_sent, s->msgs_received, s->bytes_sent, s->bytes_received,
 	    s->updates_applied, s->ends_applied, s->apply_refused,
 	    s->bulk_sent, s->bulk_received, s->last_bulk_entries, s->last_bulk_ms,
 	    p50 < 0 ? 0.0 : p50, p99 < 0 ? 0.0 : p99, s->lag_n,
 	    s->decode_errors, s->send_failures, s->connect_tries, s->connect_failures,
 	    sum.marked, sum.ring_overflows, sum.ends_lost, sum.relearned, sum.apply_older,
-	    sum.synced_live, sum.applied_offloaded);
+	    sum.synced_live, sum.applied_offloaded, ctg_sync_mode_name(dm->cfg->sync_mode),
+	    dm->cfg->sync_defer_timeout_ms, dsum.deferred, dsum.held, dsum.timeouts,
+	    dsum.overflows, w50, w99, sum.merged);
 	pthread_mutex_unlock(&s->mu);
 }

@@ -3,8 +3,9 @@
  * The sync messages' wire format (see ctguard/syncmsg.h): header, then
  * fixed-size entries, every field big-endian and bounds-checked.
  *
- * Header (24 bytes): magic u32, version u8, type u8, flags u16 (0),
- * sender's clock u64, entry count u16, entry size u16, reserved u32 (0).
+ * Header (24 bytes): magic u32, version u8, type u8, flags u16 (0 or
+ * CTG_SYNC_F_WANT_ACK), sender's clock u64, entry count u16, entry size
+ * u16, token u32 (0 unless the flag is set, then not 0).
  *
  * Connection entry (CTG_SYNC_CONN_SIZE bytes): queue index u16, family u8,
  * proto u8, sport u16, dport u16, src[16], dst[16], flags u16,
@@ -17,6 +18,8 @@
  *
  * End entry (50 bytes): queue u16, family u8, proto u8, sport u16,
  * dport u16, src[16], dst[16], id u64, end reason u8, 0 u8.
+ *
+ * Ack entry (8 bytes): node u32, token u32, neither 0.
  */
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +35,7 @@ static const char *const type_names[] = {
 	[CTG_SYNC_BULK_BEGIN] = "bulk_begin",
 	[CTG_SYNC_BULK_ENTRIES] = "bulk_entries",
 	[CTG_SYNC_BULK_END] = "bulk_end",
+	[CTG_SYNC_DEFER_ACK] = "defer_ack",
 };
 
 const char *
@@ -51,6 +55,8 @@ entry_size_of(unsigned type)
 		return CTG_SYNC_CONN_SIZE;
 	case CTG_SYNC_CONN_END:
 		return CTG_SYNC_END_SIZE;
+	case CTG_SYNC_DEFER_ACK:
+		return CTG_SYNC_ACK_SIZE;
 	default:
 		return 0;
 	}
@@ -65,7 +71,18 @@ ctg_syncmsg_begin(struct ctg_syncmsg_writer *w, void *buf, size_t cap,
 	w->len = CTG_SYNC_HDR_SIZE;
 	w->count = 0;
 	w->type = (uint8_t)type;
+	w->flags = 0;
+	w->token = 0;
 	w->now_us = now_us;
+}
+
+void
+ctg_syncmsg_want_ack(struct ctg_syncmsg_writer *w, uint32_t token)
+{
+	if (token == 0 || (w->type != CTG_SYNC_CONN_UPDATE && w->type != CTG_SYNC_CONN_END))
+		return;
+	w->flags = CTG_SYNC_F_WANT_ACK;
+	w->token = token;
 }
 
 static bool
@@ -172,6 +189,21 @@ ctg_syncmsg_add_end(struct ctg_syncmsg_writer *w, const struct ctg_sync_end *e)
 	return true;
 }
 
+bool
+ctg_syncmsg_add_ack(struct ctg_syncmsg_writer *w, const struct ctg_sync_ack *a)
+{
+	uint8_t *p;
+
+	if (!room_for(w, CTG_SYNC_DEFER_ACK) || a->node == 0 || a->token == 0)
+		return false;
+	p = w->buf + w->len;
+	ctg_put32(p, a->node);
+	ctg_put32(p + 4, a->token);
+	w->len += CTG_SYNC_ACK_SIZE;
+	w->count++;
+	return true;
+}
+
 size_t
 ctg_syncmsg_finish(struct ctg_syncmsg_writer *w)
 {
@@ -180,11 +212,11 @@ ctg_syncmsg_finish(struct ctg_syncmsg_writer *w)
 	ctg_put32(p, CTG_SYNC_MAGIC);
 	p[4] = CTG_SYNC_VERSION;
 	p[5] = w->type;
-	ctg_put16(p + 6, 0);
+	ctg_put16(p + 6, w->flags);
 	ctg_put64(p + 8, w->now_us);
 	ctg_put16(p + 16, (uint16_t)w->count);
 	ctg_put16(p + 18, (uint16_t)entry_size_of(w->type));
-	ctg_put32(p + 20, 0);
+	ctg_put32(p + 20, w->token);
 	return w->len;
 }
 
@@ -293,6 +325,14 @@ get_end(const uint8_t *p, struct ctg_sync_end *e)
 	return e->id != 0 && e->reason < CTG_END_COUNT && p[49] == 0;
 }
 
+static bool
+get_ack(const uint8_t *p, struct ctg_sync_ack *a)
+{
+	a->node = ctg_get32(p);
+	a->token = ctg_get32(p + 4);
+	return a->node != 0 && a->token != 0;
+}
+
 static int
 decode(const void *buf, size_t len, struct ctg_syncmsg *m, char *err, size_t errlen)
 {
@@ -321,10 +361,23 @@ decode(const void *buf, size_t len, struct ctg_syncmsg *m, char *err, size_t err
 		snprintf(err, errlen, "sync message of unknown type %u", p[5]);
 		return -1;
 	}
-	if (ctg_get16(p + 6) != 0 || ctg_get32(p + 20) != 0) {
+	uint16_t flags = ctg_get16(p + 6);
+	uint32_t token = ctg_get32(p + 20);
+
+	if (flags & ~CTG_SYNC_F_WANT_ACK) {
 		snprintf(err, errlen, "sync message with unknown flags");
 		return -1;
 	}
+	if (flags && p[5] != CTG_SYNC_CONN_UPDATE && p[5] != CTG_SYNC_CONN_END) {
+		snprintf(err, errlen, "%s message cannot want an ack", ctg_sync_type_name(p[5]));
+		return -1;
+	}
+	if ((flags != 0) != (token != 0)) {
+		snprintf(err, errlen, "sync message: token %u with flags %#x", token, flags);
+		return -1;
+	}
+	m->want_ack = flags != 0;
+	m->token = token;
 	m->type = p[5];
 	m->now_us = ctg_get64(p + 8);
 	m->count = ctg_get16(p + 16);
@@ -355,6 +408,10 @@ decode(const void *buf, size_t len, struct ctg_syncmsg *m, char *err, size_t err
 			uint16_t q;
 
 			ok = get_conn(e, m->now_us, m->now_us, &q, &x);
+		} else if (es == CTG_SYNC_ACK_SIZE) {
+			struct ctg_sync_ack x;
+
+			ok = get_ack(e, &x);
 		} else {
 			struct ctg_sync_end x;
 
@@ -391,4 +448,10 @@ void
 ctg_syncmsg_end(const struct ctg_syncmsg *m, unsigned i, struct ctg_sync_end *e)
 {
 	get_end(m->entries + (size_t)i * m->entry_size, e);
+}
+
+void
+ctg_syncmsg_ack(const struct ctg_syncmsg *m, unsigned i, struct ctg_sync_ack *a)
+{
+	get_ack(m->entries + (size_t)i * m->entry_size, a);
 }

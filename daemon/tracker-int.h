@@ -134,6 +134,7 @@ struct ctg_tracker {
 	bool sync_changed;              /* the last packet created or moved its connection */
 	uint8_t sync_urgent;            /* 0, 1 a change to send soon, 2 edges lagging: send now */
 	bool sync_applying;             /* ends now come from another gateway: not sent back */
+	bool sync_merge;                /* active-active: updates merge per endpoint */
 	struct ctg_tracker_sync_stats sync_st;
 };
 
@@ -144,6 +145,7 @@ struct ctg_tracker {
 #define SY_LOCAL    0x08        /* a packet of it passed here */
 #define SY_RELEARN0 0x10        /* originator re-learns its edges (bounded) */
 #define SY_RELEARN1 0x20
+#define SY_SPLIT    0x40        /* active-active: other members forward parts of it */
 
 
 /* tracker.c: the table */
@@ -221,9 +223,18 @@ expired(const struct ctg_tracker *t, const struct ctg_conn *c, uint64_t now_us)
  * receiver would have to re-learn.
  */
 static inline uint32_t
-tracker_sync_edge_sum(const struct ctg_conn *c)
+tracker_sync_edge_sum(const struct ctg_tracker *t, const struct ctg_conn *c, uint32_t i)
 {
-	return c->peer[0].td_end + c->peer[1].td_end;
+	uint32_t v = c->peer[0].td_end + c->peer[1].td_end;
+
+	/*
+	 * Split between active/active members: acks that crossed here move
+	 * right edges the other member checks the data against (the acks
+	 * move nothing else it sees).
+	 */
+	if (t->sync_of[i] & SY_SPLIT)
+		v += c->peer[0].td_maxend + c->peer[1].td_maxend;
+	return v;
 }
 
 /*
@@ -239,7 +250,7 @@ tracker_sync_lagging(const struct ctg_tracker *t, const struct ctg_conn *c, uint
 	uint32_t w = c->peer[0].td_maxwin > c->peer[1].td_maxwin ?
 	    c->peer[0].td_maxwin : c->peer[1].td_maxwin;
 
-	return tracker_sync_edge_sum(c) - t->sync_edges[i] > w / 4;
+	return tracker_sync_edge_sum(t, c, i) - t->sync_edges[i] > w / 4;
 }
 
 /*

@@ -74,6 +74,12 @@ ctg_tracker_sync_enabled(const struct ctg_tracker *t)
 	return t->sync_of != NULL;
 }
 
+void
+ctg_tracker_sync_set_merge(struct ctg_tracker *t, bool merge)
+{
+	t->sync_merge = merge;
+}
+
 unsigned
 ctg_tracker_sync_urgent(const struct ctg_tracker *t)
 {
@@ -94,6 +100,18 @@ carried(const struct ctg_tracker *t, const struct ctg_conn *c)
 	default:
 		return t->sync_carry & CTG_SYNC_CARRY_OTHER;
 	}
+}
+
+bool
+ctg_tracker_sync_changed(const struct ctg_tracker *t, const struct ctg_track_result *r)
+{
+	const struct ctg_conn *c = r->conn;
+
+	if (!t->sync_of || !c || c < t->pool || c >= t->pool + t->max || c->id == 0)
+		return false;
+	if (!r->created && r->before[0] == r->after[0] && r->before[1] == r->after[1])
+		return false;
+	return carried(t, c) && (t->sync_of[idx_of(t, c)] & SY_DIRTY);
 }
 
 /*
@@ -122,7 +140,7 @@ tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c)
 	}
 	*f |= SY_DIRTY;
 	t->sync_upd[i] = 0;
-	t->sync_edges[i] = tracker_sync_edge_sum(c);
+	t->sync_edges[i] = tracker_sync_edge_sum(t, c, i);
 	t->sync_st.marked++;
 	if (t->sync_head - t->sync_tail < t->sync_ring_cap) {
 		t->sync_ring[t->sync_head++ & (t->sync_ring_cap - 1)] = i;
@@ -275,6 +293,80 @@ datagram_list(const struct ctg_conn *c)
 	return c->proto_state == 0 ? L_CLOSING : L_NONE;
 }
 
+/* Order of the TCP endpoint states along a connection's life, for the merge. */
+static unsigned
+tcp_progress(uint8_t state)
+{
+	static const uint8_t rank[CTG_TCPS_COUNT] = {
+		[CTG_TCPS_NONE] = 0, [CTG_TCPS_LISTEN] = 1, [CTG_TCPS_SYN_SENT] = 2,
+		[CTG_TCPS_SYN_RCVD] = 3, [CTG_TCPS_ESTABLISHED] = 4,
+		[CTG_TCPS_FIN_WAIT_1] = 5, [CTG_TCPS_CLOSE_WAIT] = 5,
+		[CTG_TCPS_FIN_WAIT_2] = 6, [CTG_TCPS_CLOSING] = 6, [CTG_TCPS_LAST_ACK] = 6,
+		[CTG_TCPS_TIME_WAIT] = 7, [CTG_TCPS_CLOSED] = 8,
+	};
+
+	return state < CTG_TCPS_COUNT ? rank[state] : 0;
+}
+
+/* What one gateway learnt of a connection the other may not have seen. */
+#define MERGED_FLAGS (CTG_CONN_SEEN_REPLY | CTG_CONN_ASSURED | CTG_CONN_SYN_ORIG | \
+	CTG_CONN_SYNACK | CTG_CONN_FIN_ORIG | CTG_CONN_FIN_RESP | CTG_CONN_RST_ORIG | \
+	CTG_CONN_RST_RESP | CTG_CONN_CHALLENGE | CTG_CONN_CLOSED | CTG_CONN_DATA_ORIG | \
+	CTG_CONN_DATA_RESP)
+
+/*
+ * Active/active: in, from another member, meets c, which this gateway
+ * forwards too (each forwards a part: a direction, or turns of ECMP).
+ * Neither copy is simply the newer, so each endpoint is taken from the
+ * copy that is further along: a later state, or the same state with its
+ * data's end after ours; then each of its edges is the further of the
+ * two (below). The rest stays ours: the deciding rule and the counters
+ * (the audit log is per gateway); last seen is the later.
+ */
+static void
+merge_conn(struct ctg_conn *c, const struct ctg_conn *in)
+{
+	if (c->tuple.proto == IPPROTO_TCP) {
+		for (int d = 0; d < 2; d++) {
+			const struct ctg_tcp_peer *ip = &in->peer[d];
+			struct ctg_tcp_peer *op = &c->peer[d];
+			unsigned ir = tcp_progress(ip->state), or = tcp_progress(op->state);
+
+			struct ctg_tcp_peer mine = *op;
+			bool take = ir > or || (ir == or && SEQ_GT(ip->td_end, op->td_end));
+
+			if (take) {
+				*op = *ip;
+				c->fin_ooo[d] = in->fin_ooo[d];
+			}
+			/*
+			 * Edges are learnt apart: an endpoint's data end where its
+			 * segments pass, its right edge (the peer's ack and window)
+			 * and its highest ack where the peer's and its own pass,
+			 * which may be the other gateway. Each edge is the further
+			 * of the two copies, once both copies know the endpoint.
+			 */
+			if (ir < 2 || or < 2)
+				continue;
+			const struct ctg_tcp_peer *other = take ? &mine : ip;
+
+			if (SEQ_GT(other->td_end, op->td_end))
+				op->td_end = other->td_end;
+			if (SEQ_GT(other->td_maxend, op->td_maxend))
+				op->td_maxend = other->td_maxend;
+			if (other->td_maxwin > op->td_maxwin)
+				op->td_maxwin = other->td_maxwin;
+			if ((other->flags & op->flags & CTG_PEER_MAXACK) &&
+			    SEQ_GT(other->td_maxack, op->td_maxack))
+				op->td_maxack = other->td_maxack;
+		}
+	} else if (in->proto_state > c->proto_state)
+		c->proto_state = in->proto_state;       /* datagrams: replies seen, and so on */
+	c->flags |= in->flags & MERGED_FLAGS;
+	if (in->last_us > c->last_us)
+		c->last_us = in->last_us;
+}
+
 int
 ctg_tracker_apply(struct ctg_tracker *t, const struct ctg_conn_export *e, uint64_t now_us)
 {
@@ -292,6 +384,28 @@ ctg_tracker_apply(struct ctg_tracker *t, const struct ctg_conn_export *e, uint64
 
 		keep = was & SY_LOCAL;
 		quiet_before = (was & (SY_SYNCED | SY_LOCAL)) == SY_SYNCED;
+		if (keep && t->sync_merge && c->id == in->id) {
+			uint32_t i = idx_of(t, c);
+
+			merge_conn(c, in);
+			/*
+			 * Split: the part the other member forwards shows here only
+			 * through sync, so its edges lag for as long as it lives.
+			 */
+			t->sync_of[i] |= SY_SYNCED | SY_SENT | SY_SPLIT;
+			if (c->tuple.proto == IPPROTO_TCP) {
+				if (!(c->flags & CTG_CONN_CLOSED))
+					t->sync_of[i] |= SY_RELEARN0 | SY_RELEARN1;
+				tracker_tcp_set_tclass(t, c);
+			} else
+				tracker_evict_list_place(t, c, datagram_list(c));
+			t->sync_st.merged++;
+			t->sync_st.applied++;
+			if (expired(t, c, now_us))
+				tracker_conn_end(t, c, CTG_END_TIMEOUT, now_us);
+			t->sync_applying = false;
+			return 0;
+		}
 		/*
 		 * Forwarded here more recently than the sender's copy (both
 		 * times on this clock): ours is the fresher state (a bulk after
@@ -400,6 +514,10 @@ ctg_tracker_sync_stats(const struct ctg_tracker *t, struct ctg_tracker_sync_stat
  * from the entry's first packet here (the first burst after a takeover
  * mixes both sides' segments with acks of data that crossed the other
  * gateway only), as after a checkpoint restore; then every check is strict.
+ * A connection split between active/active members (a merge, above)
+ * re-learns for as long as it lives: the part another member forwards is
+ * seen here only through sync. What the segment's own direction decides
+ * (flags, the state machine, RST exactness, SYN rules) stays strict.
  */
 uint8_t
 tracker_sync_relearn_begin(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
@@ -411,11 +529,14 @@ tracker_sync_relearn_begin(struct ctg_tracker *t, struct ctg_conn *c, uint8_t di
 
 	if (!(t->sync_of[i] & (SY_RELEARN0 << dir)))
 		return SYNC_RELEARN_NO;
-	if (t->sync_relearn_ms[i] == 0)
-		t->sync_relearn_ms[i] = (ms + RELEARN_MS) | 1;
-	else if ((int32_t)(ms - t->sync_relearn_ms[i]) >= 0) {
-		t->sync_of[i] &= (uint8_t)~(SY_RELEARN0 | SY_RELEARN1);
-		return SYNC_RELEARN_NO;
+	/* split between members (active-active): the other part's edges lag for good */
+	if (!(t->sync_of[i] & SY_SPLIT)) {
+		if (t->sync_relearn_ms[i] == 0)
+			t->sync_relearn_ms[i] = (ms + RELEARN_MS) | 1;
+		else if ((int32_t)(ms - t->sync_relearn_ms[i]) >= 0) {
+			t->sync_of[i] &= (uint8_t)~(SY_RELEARN0 | SY_RELEARN1);
+			return SYNC_RELEARN_NO;
+		}
 	}
 	if (((s->flags | r->flags) & CTG_PEER_LIBERAL) ||
 	    (p->tcp.flags & (CTG_TH_RST | CTG_TH_SYN)))

@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <syslog.h>
@@ -40,6 +41,14 @@
 #define SWEEP_TICKS_PER_PASS 10
 #define SWEEP_BUDGET_MIN 4096
 #define SWEEP_BUDGET_MAX 131072
+/*
+ * Verdicts one worker holds at most for the group (active/active defer);
+ * a full table lets its oldest go early. Each held packet also holds a
+ * slot of the kernel's queue: at most half of queue.max_length (the
+ * kernel's default 1024 when unset) is held, the rest stays for traffic.
+ */
+#define DEFER_MAX 1024
+#define NFQ_QMAX_KERNEL 1024
 
 /*
  * Interface index to name, for rules that match on iif/oif. A small
@@ -188,6 +197,75 @@ offload_came_back(struct worker *w, const struct ctg_nfq_pkt *pkt)
 	return true;
 }
 
+/* --- active/active defer ---------------------------------------------------- */
+
+static void
+defer_send(void *arg, const struct ctg_defer_pkt *p)
+{
+	struct worker *w = arg;
+
+	if (p->has_mark)
+		ctg_nfq_verdict_mark(w->nfq, p->id, p->verdict, p->mark);
+	else
+		ctg_nfq_verdict(w->nfq, p->id, p->verdict);
+}
+
+/*
+ * An accepted packet that created its connection or moved a TCP endpoint
+ * (and would be carried): keep its verdict until every other member has
+ * applied the change, so that a reply crossing another gateway finds the
+ * state there. Only while others are in the group, and never on the way
+ * out. Its id stays unanswered in nfq.c, so no batch verdict covers it.
+ */
+static bool
+defer_hold(struct worker *w, const struct ctg_nfq_pkt *pkt, const struct ctg_decision *d)
+{
+	if (!w->defer_on || d->action != CTG_ACT_ACCEPT ||
+	    !ctg_tracker_sync_changed(w->pl.tracker, &d->tr) ||
+	    ctgd_sync_others(w->dm) == 0 || atomic_load(&ctgd_stopping))
+		return false;
+	uint64_t now = ctgd_clock_us();
+	struct ctg_defer_pkt h = {
+		.id = pkt->id, .verdict = CTG_NFQ_ACCEPT, .token = w->defer_open,
+		.held_us = now,
+		.deadline_us = now + (uint64_t)w->dm->cfg->sync_defer_timeout_ms * 1000,
+	};
+
+	ctg_defer_hold(&w->defer, &h, defer_send, w);
+	w->defer_wanted = true;
+	return true;
+}
+
+/* Under lock: let go what the group acknowledged or what waited long enough. */
+static void
+defer_tick(struct worker *w)
+{
+	if (!ctg_defer_held(&w->defer))
+		return;
+	uint64_t now = ctgd_clock_us();
+
+	if (ctgd_sync_others(w->dm) == 0 || atomic_load(&ctgd_stopping))
+		ctg_defer_flush(&w->defer, now, defer_send, w);
+	else if (ctg_defer_release(&w->defer, atomic_load(&w->defer_acked), now, defer_send, w) == 0)
+		return;
+	ctg_nfq_flush(w->nfq);
+}
+
+/* How long the next receive may wait: not past the first deadline held. */
+static int
+defer_wait_ms(struct worker *w, int most)
+{
+	uint64_t dl = ctg_defer_next_deadline(&w->defer), now;
+
+	if (dl == 0)
+		return most;
+	now = ctgd_clock_us();
+	if (dl <= now)
+		return 0;
+	uint64_t ms = (dl - now + 999) / 1000;
+	return ms < (uint64_t)most ? (int)ms : most;
+}
+
 static void
 on_packet(void *arg, const struct ctg_nfq_pkt *pkt)
 {
@@ -219,6 +297,8 @@ on_packet(void *arg, const struct ctg_nfq_pkt *pkt)
 		verdict_reject(w, pkt);
 		return;
 	}
+	if (defer_hold(w, pkt, &d))
+		return;
 	if (w->dm->cfg->offload && offload_now(w, pkt, &d))
 		return;
 	ctg_nfq_verdict(w->nfq, pkt->id,
@@ -233,6 +313,9 @@ swap_rules(struct worker *w)
 
 	if (!nr)
 		return;
+	/* verdicts held were decided under the old rules: sent now, never lost */
+	if (ctg_defer_flush(&w->defer, ctgd_clock_us(), defer_send, w))
+		ctg_nfq_flush(w->nfq);
 	struct ctg_ruleset *old = w->pl.rules;
 	unsigned cut = ctg_pipeline_set_rules(&w->pl, nr, atomic_load(&w->recheck), w->now_us);
 	if (cut)
@@ -259,7 +342,7 @@ worker_main(void *arg)
 	while (!atomic_load(&ctgd_stopping)) {
 		/* the main thread's watchdog reads this (receive waits 100 ms at most) */
 		atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
-		int n = ctg_nfq_receive(w->nfq, 100, BURST, on_packet, w);
+		int n = ctg_nfq_receive(w->nfq, defer_wait_ms(w, 100), BURST, on_packet, w);
 
 		if (n < 0 && errno != EINTR) {
 			ctgd_log(LOG_ERR, "queue %u: receive failed: %s", w->queue, strerror(errno));
@@ -272,6 +355,7 @@ worker_main(void *arg)
 			continue;
 		}
 		burst_begin(w);
+		defer_tick(w);
 		swap_rules(w);
 		if (w->now_us - w->last_sweep >= SWEEP_EVERY_US) {
 			ctg_tracker_sweep(w->pl.tracker, w->now_us, w->sweep_budget);
@@ -279,8 +363,10 @@ worker_main(void *arg)
 		}
 		/* once per burst, not per packet: a state change is sent without waiting the interval */
 		unsigned urgent = ctg_tracker_sync_urgent(w->pl.tracker);
-		if (urgent)
-			ctgd_sync_kick(w->dm, urgent > 1);
+		if (w->defer_wanted)
+			ctgd_sync_kick(w->dm, CTGD_KICK_DEFER);
+		else if (urgent)
+			ctgd_sync_kick(w->dm, urgent > 1 ? CTGD_KICK_LAG : CTGD_KICK_CHANGE);
 		pthread_mutex_unlock(&w->lock);
 		w->locked = false;
 	}
@@ -293,6 +379,9 @@ worker_main(void *arg)
 		if (ctg_nfq_receive(w->nfq, 0, BURST, on_packet, w) <= 0)
 			break;
 	}
+	/* and what we hold for the group: released, never lost */
+	burst_begin(w);
+	ctg_defer_flush(&w->defer, ctgd_clock_us(), defer_send, w);
 	if (w->locked) {
 		pthread_mutex_unlock(&w->lock);
 		w->locked = false;
@@ -353,6 +442,21 @@ worker_open(struct daemon *dm, struct worker *w, unsigned i, struct ctg_ruleset 
 		ctgd_log(LOG_WARNING, "queue %u: receive buffer %u bytes (SO_RCVBUFFORCE refused)",
 		    w->queue, rb);
 	w->dm = dm;
+	w->defer_wake = -1;
+	w->defer_open = 1;
+	w->defer_on = cfg->sync_enabled && cfg->sync_mode == CTG_SYNC_ACTIVE_ACTIVE &&
+	    cfg->sync_defer_timeout_ms > 0;
+	if (w->defer_on) {
+		w->defer_wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		uint32_t qmax = cfg->queue_maxlen ? cfg->queue_maxlen : NFQ_QMAX_KERNEL;
+		unsigned cap = qmax / 2 < DEFER_MAX ? qmax / 2 : DEFER_MAX;
+
+		if (w->defer_wake < 0 || ctg_defer_init(&w->defer, cap) < 0) {
+			ctgd_log(LOG_ERR, "queue %u: out of memory for held verdicts", w->queue);
+			return -1;
+		}
+		ctg_nfq_set_wake(w->nfq, w->defer_wake);
+	}
 	ctg_tracker_set_related_lookup(w->pl.tracker, ctgd_related_elsewhere, w);
 	ctgd_snapshot_restore(dm, w);
 	return 0;
@@ -418,6 +522,9 @@ ctgd_workers_close(struct daemon *dm)
 		w->pl.rules = NULL;
 		if (w->pl.tracker)
 			ctg_pipeline_fini(&w->pl);
+		ctg_defer_fini(&w->defer);
+		if (w->defer_on && w->defer_wake >= 0)
+			close(w->defer_wake);
 	}
 	free(dm->w);
 	dm->w = NULL;

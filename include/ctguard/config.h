@@ -24,6 +24,12 @@
 #define CTG_NAME_MAX 64
 #define CTG_MAX_RULE_FILES 32
 
+/* sync.mode: who forwards a synchronised connection */
+enum ctg_sync_mode {
+	CTG_SYNC_ACTIVE_BACKUP,         /* one gateway at a time (keepalived moves the addresses) */
+	CTG_SYNC_ACTIVE_ACTIVE,         /* both, even one connection's two directions */
+};
+
 enum ctg_midstream {
 	CTG_MIDSTREAM_STRICT,   /* a first packet that is not a SYN is INVALID */
 	CTG_MIDSTREAM_LOOSE,    /* pick up, liberal until both sides are seen */
@@ -107,6 +113,8 @@ struct ctg_config {
 	uint32_t sync_max_updates;      /* TCP packets before an early send; 0 = off */
 	uint8_t sync_carry;             /* CTG_SYNC_CARRY_* (tracker.h) */
 	char sync_node_name[CTG_NAME_MAX];      /* "" = the host name */
+	enum ctg_sync_mode sync_mode;
+	uint32_t sync_defer_timeout_ms; /* active-active: longest hold of a packet; 0 = no defer */
 };
 
 void ctg_config_defaults(struct ctg_config *cfg);
@@ -124,5 +132,6 @@ int ctg_config_load(struct ctg_config *cfg, const char *path,
 void ctg_config_print(const struct ctg_config *cfg, FILE *out);
 
 const char *ctg_midstream_name(enum ctg_midstream m);
+const char *ctg_sync_mode_name(enum ctg_sync_mode m);
 
 #endif

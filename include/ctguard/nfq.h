@@ -97,6 +97,13 @@ struct ctg_nfq *ctg_nfq_open(const struct ctg_nfq_config *cfg,
 int ctg_nfq_fd(const struct ctg_nfq *q);
 
 /*
+ * An eventfd (non-blocking) that ends ctg_nfq_receive's wait early, read
+ * empty there: another thread has something for the caller (daemon/sync.c
+ * wakes a worker holding verdicts). -1: none.
+ */
+void ctg_nfq_set_wake(struct ctg_nfq *q, int fd);
+
+/*
  * Wait up to timeout_ms (-1 = forever) for packets, then take a burst
  * without blocking, up to max packets or until the socket is drained, and
  * call cb for each in arrival order. Queued verdicts are flushed before

@@ -33,6 +33,15 @@
 #define CTG_SYNC_HDR_SIZE 24
 #define CTG_SYNC_CONN_SIZE (176 + 4 * CTG_TO_COUNT)
 #define CTG_SYNC_END_SIZE 50
+#define CTG_SYNC_ACK_SIZE 8
+/*
+ * Header flag: the sender holds packets until every other member has
+ * applied this message (active-active defer) and asks for a DEFER_ACK.
+ * The message's token (the sender's sequence number of such messages,
+ * never 0) travels in the header's last u32, 0 otherwise. Allowed on
+ * CONN_UPDATE and CONN_END only.
+ */
+#define CTG_SYNC_F_WANT_ACK 0x0001
 
 enum ctg_sync_type {
 	CTG_SYNC_CONN_UPDATE = 1,       /* connections, new or changed */
@@ -40,7 +49,18 @@ enum ctg_sync_type {
 	CTG_SYNC_BULK_BEGIN,            /* a whole table follows, for a joiner */
 	CTG_SYNC_BULK_ENTRIES,          /* connection entries of the bulk transfer */
 	CTG_SYNC_BULK_END,
-	CTG_SYNC_TYPE_MAX = CTG_SYNC_BULK_END
+	CTG_SYNC_DEFER_ACK,             /* per sender: the highest token applied from it */
+	CTG_SYNC_TYPE_MAX = CTG_SYNC_DEFER_ACK
+};
+
+/*
+ * A DEFER_ACK entry: this member applied every message of node up to
+ * token (CPG delivers one sender's messages in order). Multicast like
+ * every message: each member reads the entries naming it.
+ */
+struct ctg_sync_ack {
+	uint32_t node;                  /* the sender acknowledged, never 0 */
+	uint32_t token;                 /* never 0 */
 };
 
 /* A connection ended on the sender. */
@@ -57,6 +77,8 @@ struct ctg_syncmsg_writer {
 	size_t len;
 	unsigned count;
 	uint8_t type;
+	uint16_t flags;                 /* CTG_SYNC_F_* */
+	uint32_t token;
 	uint64_t now_us;
 };
 
@@ -67,11 +89,16 @@ void ctg_syncmsg_begin(struct ctg_syncmsg_writer *w, void *buf, size_t cap,
 bool ctg_syncmsg_add_conn(struct ctg_syncmsg_writer *w, uint16_t queue,
     const struct ctg_conn_export *e);
 bool ctg_syncmsg_add_end(struct ctg_syncmsg_writer *w, const struct ctg_sync_end *e);
+bool ctg_syncmsg_add_ack(struct ctg_syncmsg_writer *w, const struct ctg_sync_ack *a);
+/* Flag a CONN_UPDATE or CONN_END message as wanting a DEFER_ACK for token (not 0). */
+void ctg_syncmsg_want_ack(struct ctg_syncmsg_writer *w, uint32_t token);
 /* Write the count into the header; returns the message's length. */
 size_t ctg_syncmsg_finish(struct ctg_syncmsg_writer *w);
 
 struct ctg_syncmsg {
 	uint8_t type;                   /* enum ctg_sync_type */
+	bool want_ack;                  /* CTG_SYNC_F_WANT_ACK */
+	uint32_t token;                 /* with want_ack, else 0 */
 	uint64_t now_us;                /* the sender's clock when it wrote the message */
 	unsigned count;
 	size_t entry_size;
@@ -88,6 +115,7 @@ int ctg_syncmsg_decode(const void *buf, size_t len, struct ctg_syncmsg *m,
 void ctg_syncmsg_conn(const struct ctg_syncmsg *m, unsigned i, uint64_t local_now_us,
     uint16_t *queue, struct ctg_conn_export *e);
 void ctg_syncmsg_end(const struct ctg_syncmsg *m, unsigned i, struct ctg_sync_end *e);
+void ctg_syncmsg_ack(const struct ctg_syncmsg *m, unsigned i, struct ctg_sync_ack *a);
 
 const char *ctg_sync_type_name(unsigned type);
 

@@ -314,7 +314,9 @@ int ctg_tracker_restore(struct ctg_tracker *t, int fd, uint64_t now_us,
  * entry ends without an audit record unless packets of it passed here, and
  * for 2 s from its first packet here a TCP segment the strict checks refuse
  * re-learns the edges if it lies within one maximum window of them
- * (tracker-sync.c).
+ * (tracker-sync.c). In active/active mode an update meeting an entry this
+ * gateway forwards too is merged per endpoint, and the entry, split
+ * between members, re-learns for as long as it lives.
  */
 struct ctg_conn_export {
 	struct ctg_conn c;              /* hnext/lprev/lnext 0, tprofile 0 */
@@ -346,6 +348,7 @@ struct ctg_tracker_sync_stats {
 	uint64_t applied_offloaded;     /* ... offloaded on the sender: carried as pick-ups */
 	uint64_t removed;               /* ended by another gateway's end note */
 	uint64_t relearned;             /* segments that re-learned synced edges */
+	uint64_t merged;                /* updates merged per endpoint (active-active) */
 	uint32_t synced_live;           /* entries applied here not (yet) seen here */
 };
 
@@ -353,6 +356,20 @@ struct ctg_tracker_sync_stats {
 int ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size,
     uint32_t max_updates, uint8_t carry);
 bool ctg_tracker_sync_enabled(const struct ctg_tracker *t);
+/*
+ * Active/active (sync.mode): an update meeting an entry this gateway
+ * forwards too is merged per endpoint (the endpoint further along is
+ * taken, counters stay ours), and such a split connection re-learns the
+ * synced edges for its whole life, not only after a takeover.
+ */
+void ctg_tracker_sync_set_merge(struct ctg_tracker *t, bool merge);
+/*
+ * Whether the packet just judged (its result r, accepted and accounted)
+ * created its carried connection or changed a TCP endpoint's state: the
+ * change is marked for the sync side, and with defer its verdict waits
+ * for the group.
+ */
+bool ctg_tracker_sync_changed(const struct ctg_tracker *t, const struct ctg_track_result *r);
 /*
  * Whether the sync side should drain before its interval: 0 no, 1 a
  * connection was created, changed state or ended (soon), 2 a TCP

@@ -117,7 +117,17 @@ exercise(const uint8_t *data, size_t size)
 	struct ctg_tracker *t = table();
 
 	ctg_syncmsg_begin(&w, again, sizeof(again), m.type, m.now_us);
+	if (m.want_ack)
+		ctg_syncmsg_want_ack(&w, m.token);
 	for (unsigned i = 0; i < m.count; i++) {
+		if (m.type == CTG_SYNC_DEFER_ACK) {
+			struct ctg_sync_ack a;
+
+			ctg_syncmsg_ack(&m, i, &a);
+			if (!ctg_syncmsg_add_ack(&w, &a))
+				abort();
+			continue;
+		}
 		if (m.type == CTG_SYNC_CONN_END) {
 			struct ctg_sync_end e;
 
@@ -178,6 +188,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	unsigned type = 1 + data[0] % CTG_SYNC_TYPE_MAX;
 	es = type == CTG_SYNC_CONN_END ? CTG_SYNC_END_SIZE :
+	    type == CTG_SYNC_DEFER_ACK ? CTG_SYNC_ACK_SIZE :
 	    (type == CTG_SYNC_CONN_UPDATE || type == CTG_SYNC_BULK_ENTRIES) ? CTG_SYNC_CONN_SIZE : 0;
 	size_t count = es ? (size - 2) / es : 0;
 	size_t body = count * es;
@@ -187,6 +198,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h[0] = 0x43, h[1] = 0x54, h[2] = 0x47, h[3] = 0x53;
 	h[4] = CTG_SYNC_VERSION;
 	h[5] = (uint8_t)type;
+	/* half the updates and ends want an ack (active-active defer) */
+	if ((data[1] & 1) && (type == CTG_SYNC_CONN_UPDATE || type == CTG_SYNC_CONN_END))
+		h[7] = 1, h[23] = data[1];
 	/* the sender's clock: after every age an entry may carry */
 	h[8] = 0x00, h[9] = 0x06, h[10] = data[1];
 	h[16] = (uint8_t)(count >> 8), h[17] = (uint8_t)count;

@@ -231,6 +231,23 @@ emit_sync(const char *name, struct ctg_tracker *t, uint64_t now)
 			continue;
 		snprintf(fname, sizeof(fname), "%s-%s.msg", name, ctg_sync_type_name(type));
 		write_file("syncmsg", fname, msg, ctg_syncmsg_finish(&w));
+		/* the same, wanting an ack (active-active defer) */
+		if (type == CTG_SYNC_BULK_ENTRIES)
+			continue;
+		ctg_syncmsg_want_ack(&w, (uint32_t)n);
+		snprintf(fname, sizeof(fname), "%s-%s-ack.msg", name, ctg_sync_type_name(type));
+		write_file("syncmsg", fname, msg, ctg_syncmsg_finish(&w));
+	}
+	/* and the acks a member answers with */
+	ctg_syncmsg_begin(&w, msg, sizeof(msg), CTG_SYNC_DEFER_ACK, now);
+	for (size_t i = 0; i < n; i++) {
+		struct ctg_sync_ack a = { .node = (uint32_t)(i + 1), .token = (uint32_t)(n + i) };
+
+		ctg_syncmsg_add_ack(&w, &a);
+	}
+	if (w.count) {
+		snprintf(fname, sizeof(fname), "%s-%s.msg", name, ctg_sync_type_name(CTG_SYNC_DEFER_ACK));
+		write_file("syncmsg", fname, msg, ctg_syncmsg_finish(&w));
 	}
 }
 

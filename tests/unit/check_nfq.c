@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -376,6 +377,74 @@ START_TEST(test_out_of_order_hold)
 }
 END_TEST
 
+
+/*
+ * Held verdicts (active/active defer, worker.c) are answered long after
+ * later packets: no batch may cover them, and they must still be
+ * answerable afterwards.
+ */
+START_TEST(test_held_ids_never_batched)
+{
+	struct ctg_nfq *q;
+	struct seen s = { 0 };
+	uint32_t got[16];
+	unsigned i, n;
+
+	netns_setup();
+	q = open_q(128, 0, 0);
+	send_n(0, 12, 100);
+	collect(q, &s, 12);
+	for (i = 0; i < 12; i++)
+		if (i != 3 && i != 7)
+			ctg_nfq_verdict(q, s.id[i], CTG_NFQ_ACCEPT);
+	ck_assert_int_eq(ctg_nfq_flush(q), 0);
+	ck_assert_uint_eq(ctg_nfq_outstanding(q), 2);
+	n = delivered(got, 16, 500);
+	ck_assert_uint_eq(n, 10);
+	for (i = 0; i < n; i++)
+		ck_assert(got[i] != 3 && got[i] != 7);
+	ctg_nfq_verdict(q, s.id[7], CTG_NFQ_ACCEPT);
+	ctg_nfq_verdict(q, s.id[3], CTG_NFQ_ACCEPT);
+	ck_assert_int_eq(ctg_nfq_flush(q), 0);
+	ck_assert_uint_eq(delivered(got, 16, 500), 2);
+	ck_assert_uint_eq(got[0], 7);
+	ck_assert_uint_eq(got[1], 3);
+	ck_assert_uint_eq(ctg_nfq_outstanding(q), 0);
+	ctg_nfq_close(q);
+}
+END_TEST
+
+/* The wake eventfd ends a receive's wait at once, and is read empty. */
+START_TEST(test_wake_fd)
+{
+	struct ctg_nfq *q;
+	struct seen s = { 0 };
+	struct timespec t0, t1;
+	uint64_t one = 1, v;
+	int efd;
+
+	netns_setup();
+	q = open_q(128, 0, 0);
+	efd = eventfd(0, EFD_NONBLOCK);
+	ck_assert_int_ge(efd, 0);
+	ctg_nfq_set_wake(q, efd);
+	ck_assert_int_eq(write(efd, &one, sizeof(one)), sizeof(one));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ck_assert_int_eq(ctg_nfq_receive(q, 5000, 16, seen_cb, &s), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ck_assert_int_lt((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000, 1000);
+	ck_assert_int_lt(read(efd, &v, sizeof(v)), 0);
+	/* packets still come through with it set */
+	send_n(0, 3, 100);
+	collect(q, &s, 3);
+	for (unsigned i = 0; i < 3; i++)
+		ctg_nfq_verdict(q, s.id[i], CTG_NFQ_ACCEPT);
+	ck_assert_int_eq(ctg_nfq_flush(q), 0);
+	ctg_nfq_close(q);
+	close(efd);
+}
+END_TEST
+
 START_TEST(test_unknown_id_reported)
 {
 	struct ctg_nfq_stats st;
@@ -496,7 +565,7 @@ END_TEST
  * tests/run-tests.sh) and the program exits 77 (automake: SKIP); under
  * CI=true that is a failure, so a runner without root cannot pass.
  */
-#define N_KERNEL_CASES 9
+#define N_KERNEL_CASES 11
 
 static void
 kernel_cases(const TTest *cases[N_KERNEL_CASES])
@@ -510,6 +579,8 @@ kernel_cases(const TTest *cases[N_KERNEL_CASES])
 	cases[6] = test_unknown_id_reported;
 	cases[7] = test_enobufs_and_gaps;
 	cases[8] = test_traffic_during_open;
+	cases[9] = test_held_ids_never_batched;
+	cases[10] = test_wake_fd;
 }
 
 static Suite *

@@ -4,7 +4,9 @@
  * field refused, the 64 KiB bound) and the tracker's side (marks and the
  * dirty ring, end notes, apply and remove, a connection applied to another
  * table judged like the original, stale edges and their bounded
- * re-learning, an out-of-window RST still INVALID).
+ * re-learning, an out-of-window RST still INVALID), and active/active:
+ * the DEFER_ACK message and the ack flag, which packets a worker holds,
+ * the merge per endpoint and a split connection's lasting re-learning.
  */
 #include <check.h>
 #include <stdio.h>
@@ -865,6 +867,352 @@ START_TEST(test_apply_replaces_in_place)
 }
 END_TEST
 
+
+/* --- active/active ------------------------------------------------------------ */
+
+START_TEST(test_defer_ack_wire)
+{
+	struct ctg_syncmsg_writer w;
+	struct ctg_syncmsg m;
+	struct ctg_sync_ack a;
+	char err[160];
+	uint8_t copy[CTG_SYNC_HDR_SIZE + 3 * CTG_SYNC_ACK_SIZE];
+	size_t len;
+
+	/* a DEFER_ACK: node and token per entry, neither 0 */
+	ctg_syncmsg_begin(&w, buf, CTG_SYNC_MSG_MAX, CTG_SYNC_DEFER_ACK, T0);
+	ck_assert(!ctg_syncmsg_add_ack(&w, &(struct ctg_sync_ack){ .node = 0, .token = 5 }));
+	ck_assert(!ctg_syncmsg_add_ack(&w, &(struct ctg_sync_ack){ .node = 2, .token = 0 }));
+	ck_assert(ctg_syncmsg_add_ack(&w, &(struct ctg_sync_ack){ .node = 2, .token = 7 }));
+	ck_assert(ctg_syncmsg_add_ack(&w, &(struct ctg_sync_ack){ .node = 0x01020304, .token = 0xfffffffe }));
+	ck_assert(ctg_syncmsg_add_ack(&w, &(struct ctg_sync_ack){ .node = 3, .token = 1 }));
+	/* no other kind of entry, and it cannot want an ack itself */
+	ck_assert(!ctg_syncmsg_add_conn(&w, 0, &(struct ctg_conn_export){ 0 }));
+	ctg_syncmsg_want_ack(&w, 9);
+	len = ctg_syncmsg_finish(&w);
+	ck_assert_uint_eq(len, sizeof(copy));
+	/* node 0x01020304, token 0xfffffffe, big-endian */
+	ck_assert_uint_eq(buf[CTG_SYNC_HDR_SIZE + 8], 1);
+	ck_assert_uint_eq(buf[CTG_SYNC_HDR_SIZE + 11], 4);
+	ck_assert_uint_eq(buf[CTG_SYNC_HDR_SIZE + 15], 0xfe);
+	ck_assert_msg(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(m.type, CTG_SYNC_DEFER_ACK);
+	ck_assert(!m.want_ack && m.token == 0);
+	ck_assert_uint_eq(m.count, 3);
+	ctg_syncmsg_ack(&m, 1, &a);
+	ck_assert_uint_eq(a.node, 0x01020304);
+	ck_assert_uint_eq(a.token, 0xfffffffe);
+	ck_assert_str_eq(ctg_sync_type_name(CTG_SYNC_DEFER_ACK), "defer_ack");
+	memcpy(copy, buf, len);
+	/* node 0, token 0, a truncated entry, a wrong entry size: refused */
+	copy[CTG_SYNC_HDR_SIZE + 8] = copy[CTG_SYNC_HDR_SIZE + 9] = 0;
+	copy[CTG_SYNC_HDR_SIZE + 10] = copy[CTG_SYNC_HDR_SIZE + 11] = 0;
+	ck_assert(ctg_syncmsg_decode(copy, len, &m, err, sizeof(err)) < 0);
+	memcpy(copy, buf, len);
+	memset(copy + CTG_SYNC_HDR_SIZE + 4, 0, 4);
+	ck_assert(ctg_syncmsg_decode(copy, len, &m, err, sizeof(err)) < 0);
+	ck_assert(ctg_syncmsg_decode(buf, len - 1, &m, err, sizeof(err)) < 0);
+	memcpy(copy, buf, len);
+	copy[19] = CTG_SYNC_ACK_SIZE + 1;
+	ck_assert(ctg_syncmsg_decode(copy, len, &m, err, sizeof(err)) < 0);
+	/* a DEFER_ACK flagged as wanting one */
+	memcpy(copy, buf, len);
+	copy[7] = 1;
+	copy[23] = 4;
+	ck_assert(ctg_syncmsg_decode(copy, len, &m, err, sizeof(err)) < 0);
+	ck_assert_str_eq(err, "defer_ack message cannot want an ack");
+
+	/* an end message wanting an ack: flag and token in the header */
+	struct ctg_sync_end e = { .queue = 1, .reason = CTG_END_CLOSED, .id = 9 };
+
+	e.tuple = flow(0, IPPROTO_TCP, 1234, 80);
+	ctg_syncmsg_begin(&w, buf, CTG_SYNC_MSG_MAX, CTG_SYNC_CONN_END, T0);
+	ck_assert(ctg_syncmsg_add_end(&w, &e));
+	ctg_syncmsg_want_ack(&w, 0);            /* token 0: not a token */
+	len = ctg_syncmsg_finish(&w);
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0 && !m.want_ack);
+	ctg_syncmsg_want_ack(&w, 0x11223344);
+	len = ctg_syncmsg_finish(&w);
+	ck_assert_uint_eq(buf[7], CTG_SYNC_F_WANT_ACK);
+	ck_assert_uint_eq(buf[20], 0x11);
+	ck_assert_uint_eq(buf[23], 0x44);
+	ck_assert_msg(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0, "%s", err);
+	ck_assert(m.want_ack);
+	ck_assert_uint_eq(m.token, 0x11223344);
+	/* flag without token, token without flag, an unknown flag: refused */
+	buf[7] = 0;
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) < 0);
+	buf[7] = 1;
+	memset(buf + 20, 0, 4);
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) < 0);
+	buf[23] = 1;
+	buf[7] = 3;
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) < 0);
+	/* a turn with nothing to send still carries its token: an empty update */
+	ctg_syncmsg_begin(&w, buf, CTG_SYNC_MSG_MAX, CTG_SYNC_CONN_UPDATE, T0);
+	ctg_syncmsg_want_ack(&w, 12);
+	len = ctg_syncmsg_finish(&w);
+	ck_assert_uint_eq(len, CTG_SYNC_HDR_SIZE);
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0);
+	ck_assert(m.want_ack && m.token == 12 && m.count == 0);
+	/* bulk messages never want one */
+	ctg_syncmsg_begin(&w, buf, CTG_SYNC_MSG_MAX, CTG_SYNC_BULK_BEGIN, T0);
+	ctg_syncmsg_want_ack(&w, 3);
+	len = ctg_syncmsg_finish(&w);
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) == 0 && !m.want_ack);
+	buf[7] = 1;
+	buf[23] = 3;
+	ck_assert(ctg_syncmsg_decode(buf, len, &m, err, sizeof(err)) < 0);
+}
+END_TEST
+
+/* What a worker holds: the packets that create a carried connection or move a TCP endpoint. */
+START_TEST(test_changed_packets)
+{
+	struct ctg_track_result r;
+	struct ctg_packet p;
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = run(&p);
+	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
+	r = run(&p);
+	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
+	r = run(&p);
+	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	/* data in an established connection moves no state */
+	p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
+	r = run(&p);
+	ck_assert(!ctg_tracker_sync_changed(trk, &r));
+	p = tcp_pkt(1, CTG_TH_ACK | CTG_TH_FIN, SISN + 1, CISN + 101, WIN, 0);
+	r = run(&p);
+	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	/* the first datagram of a flow, not its reply */
+	p = udp_pkt(0, 40);
+	r = run(&p);
+	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	p = udp_pkt(1, 40);
+	r = run(&p);
+	ck_assert(!ctg_tracker_sync_changed(trk, &r));
+	p = icmp_echo(0, false, 99);
+	r = run(&p);
+	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	/* nothing without sync, nothing not carried, nothing without a connection */
+	struct ctg_tracker *t2 = make_tracker(64, CTG_MIDSTREAM_STRICT, 1000);
+
+	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
+	r = run_on(t2, &p);
+	ck_assert(!ctg_tracker_sync_changed(t2, &r));
+	ctg_tracker_free(t2);
+	t2 = make_tracker(64, CTG_MIDSTREAM_STRICT, 1000);
+	ck_assert_int_eq(ctg_tracker_sync_enable(t2, 64, 128, CTG_SYNC_CARRY_TCP), 0);
+	p = udp_pkt(0, 40);
+	r = run_on(t2, &p);
+	ck_assert(r.created);
+	ck_assert(!ctg_tracker_sync_changed(t2, &r));
+	memset(&r, 0, sizeof(r));
+	ck_assert(!ctg_tracker_sync_changed(t2, &r));
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+/* trk's entry of the TCP flow, exported */
+static struct ctg_conn_export
+export_tcp(void)
+{
+	struct ctg_conn_export ex[8];
+	size_t n = ctg_tracker_export_slice(trk, 0, 1024, ex);
+
+	for (size_t i = 0; i < n; i++)
+		if (ex[i].c.tuple.proto == IPPROTO_TCP)
+			return ex[i];
+	ck_abort_msg("no TCP entry");
+	return ex[0];
+}
+
+/*
+ * Two active/active gateways forwarding parts of one connection: trk
+ * (gateway A) the client's side, t2 (B) a reply. Each update merges per
+ * endpoint (the one further along, with the further of each edge);
+ * counters stay each gateway's own.
+ */
+START_TEST(test_merge_per_endpoint)
+{
+	struct ctg_tuple tp = flow(0, IPPROTO_TCP, cport, 80);
+	struct ctg_tracker_sync_stats st;
+	struct ctg_tracker *t2;
+	struct ctg_packet p;
+	struct ctg_conn *c2;
+	uint8_t dir;
+
+	handshake();
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 1000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	t2 = replica();
+	ctg_tracker_sync_set_merge(t2, true);
+	/* B forwards 500 bytes of the server's */
+	now += 1000;
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 1001, WIN, 500);
+	EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	uint64_t b_last = now;
+	/* A forwards 1000 more of the client's, and hears nothing of B's yet */
+	now -= 500;
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1001, SISN + 1, WIN, 1000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	struct ctg_conn_export a1 = export_tcp();
+
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	uint32_t b_pkts0 = c2->pkts[0], b_pkts1 = c2->pkts[1];
+	uint64_t b_bytes1 = c2->bytes[1];
+	uint32_t b_maxend0 = c2->peer[0].td_maxend, b_maxack1 = c2->peer[1].td_maxack;
+	/* the server's ack crossed B only: B's right edge for the client is further */
+	ck_assert_uint_gt(b_maxend0, a1.c.peer[0].td_maxend);
+	ck_assert_int_eq(ctg_tracker_apply(t2, &a1, now), 0);
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	/* the client's endpoint is further along at A: taken, with B's further edges */
+	ck_assert_uint_eq(c2->peer[0].td_end, CISN + 2001);
+	ck_assert_uint_eq(c2->peer[0].td_maxend, b_maxend0);
+	ck_assert_uint_eq(c2->peer[1].td_maxack, b_maxack1);
+	ck_assert_uint_eq(c2->peer[0].td_maxack, a1.c.peer[0].td_maxack);
+	/* the server's is further along here: kept (A's copy says SISN + 1) */
+	ck_assert_uint_eq(a1.c.peer[1].td_end, SISN + 1);
+	ck_assert_uint_eq(c2->peer[1].td_end, SISN + 501);
+	/* B's own counters, the later last seen */
+	ck_assert_uint_eq(c2->pkts[0], b_pkts0);
+	ck_assert_uint_eq(c2->pkts[1], b_pkts1);
+	ck_assert(c2->bytes[1] == b_bytes1);
+	ck_assert(c2->last_us == b_last);
+	ctg_tracker_sync_stats(t2, &st);
+	ck_assert_uint_eq(st.merged, 1);
+	ck_assert_uint_eq(st.apply_older, 0);
+
+	/* a later state wins even with an edge behind: the client's FIN at A */
+	now += 2000;
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_FIN, CISN + 2001, SISN + 1, WIN, 0), CTG_CT_ESTABLISHED,
+	    CTG_R_NONE);
+	struct ctg_conn_export a2 = export_tcp();
+
+	ck_assert_uint_gt(a2.c.peer[0].state, CTG_TCPS_ESTABLISHED);
+	ck_assert_int_eq(ctg_tracker_apply(t2, &a2, now), 0);
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert_uint_eq(c2->peer[0].state, a2.c.peer[0].state);
+	ck_assert_uint_eq(c2->peer[0].td_end, CISN + 2002);
+	ck_assert(c2->flags & CTG_CONN_FIN_ORIG);
+	ck_assert(c2->last_us == now);
+	/* an older copy arriving late moves nothing back */
+	ck_assert_int_eq(ctg_tracker_apply(t2, &a1, now), 0);
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert_uint_eq(c2->peer[0].state, a2.c.peer[0].state);
+	ck_assert_uint_eq(c2->peer[0].td_end, CISN + 2002);
+	ck_assert_uint_eq(c2->peer[1].td_end, SISN + 501);
+	ctg_tracker_sync_stats(t2, &st);
+	ck_assert_uint_eq(st.merged, 3);
+	ctg_tracker_free(t2);
+
+	/* active/backup (no merge): the copy forwarded more recently wins whole */
+	t2 = replica();
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 2002, WIN, 0);
+	EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	a2.c.last_us = now + 1;
+	ck_assert_int_eq(ctg_tracker_apply(t2, &a2, now), 0);
+	ctg_tracker_sync_stats(t2, &st);
+	ck_assert_uint_eq(st.merged, 0);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+/*
+ * A split connection (its directions cross different members) sees the
+ * other direction's edges only through sync: it re-learns within a window
+ * of them for its whole life, not only RELEARN_MS; RST stays strict.
+ */
+START_TEST(test_split_relearns_for_life)
+{
+	struct ctg_tracker_sync_stats st;
+	struct ctg_tracker *t2;
+	struct ctg_packet p;
+
+	handshake();
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 1000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	t2 = replica();
+	ctg_tracker_sync_set_merge(t2, true);
+	/* B forwards the server's acks; A the client's data */
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 1001, WIN, 0);
+	EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	struct ctg_conn_export a = export_tcp();
+	ck_assert_int_eq(ctg_tracker_apply(t2, &a, now), 0);
+	/* long after RELEARN_MS, A's data not yet synced: B's ack of it passes */
+	for (uint32_t k = 0; k < 5; k++) {
+		now += 3 * SEC;
+		EXPECT(seg(0, CTG_TH_ACK, CISN + 1001 + 2000 * k, SISN + 1, WIN, 2000),
+		    CTG_CT_ESTABLISHED, CTG_R_NONE);
+		p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 3001 + 2000 * k, WIN, 0);
+		EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		a = export_tcp();
+		ck_assert_int_eq(ctg_tracker_apply(t2, &a, now), 0);
+	}
+	ctg_tracker_sync_stats(t2, &st);
+	ck_assert_uint_ge(st.relearned, 4);
+	/* still strict: acking far beyond a window of the synced edges */
+	now += 3 * SEC;
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 11001 + 4 * WIN, WIN, 0);
+	ck_assert_int_eq(run_on(t2, &p).ctstate, CTG_CT_INVALID);
+	/* and an RST out of the window */
+	p = tcp_pkt(1, CTG_TH_RST, SISN + 1 + 3 * WIN, 0, 0, 0);
+	ck_assert_int_eq(run_on(t2, &p).ctstate, CTG_CT_INVALID);
+	ctg_tracker_free(t2);
+
+	/* not split (active/backup): strict again after RELEARN_MS, as before */
+	t2 = replica();
+	now += 3 * SEC;
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 11001, SISN + 1, WIN, 2000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 13001, WIN, 0);
+	EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);         /* begins it */
+	now += 3 * SEC;
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 13001, SISN + 1, WIN, 2000), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 15001, WIN, 0);
+	EXPECT_INVALID(run_on(t2, &p), CTG_R_TCP_ACK_ABOVE_SENT);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+/*
+ * Acks carry no bytes, but on a split connection they move the right edge
+ * the other member checks the data against: a quarter window of it sends
+ * the entry at once (urgent 2), as a quarter window of data does.
+ */
+START_TEST(test_split_acks_send_early)
+{
+	struct ctg_conn_export ex[8];
+	struct ctg_tracker *t2;
+	struct ctg_packet p;
+
+	handshake();
+	/* A carries 20 kB of the client's */
+	for (uint32_t k = 0; k < 11; k++)
+		EXPECT(seg(0, CTG_TH_ACK, CISN + 1 + 2000 * k, SISN + 1, WIN, 2000),
+		    CTG_CT_ESTABLISHED, CTG_R_NONE);
+	for (uint32_t split = 0; split < 2; split++) {
+		t2 = replica();
+		ctg_tracker_sync_set_merge(t2, split);
+		p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 1001, WIN, 0);
+		EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		struct ctg_conn_export a = export_tcp();
+		ck_assert_int_eq(ctg_tracker_apply(t2, &a, now), 0);
+		drain_all(t2, ex, 8);
+		ck_assert_uint_eq(ctg_tracker_sync_urgent(t2), 0);
+		/* B's acks of A's data: 1 kB more (marks it), then 19 kB more (over WIN / 4) */
+		p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 2001, WIN, 0);
+		EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		ck_assert_uint_eq(ctg_tracker_sync_urgent(t2), 0);
+		p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 21001, WIN, 0);
+		EXPECT(run_on(t2, &p), CTG_CT_ESTABLISHED, CTG_R_NONE);
+		/* split: now; active/backup (the acks are the takeover's own): as before */
+		ck_assert_uint_eq(ctg_tracker_sync_urgent(t2), split ? 2 : 0);
+		ctg_tracker_free(t2);
+	}
+}
+END_TEST
+
 static Suite *
 sync_suite(void)
 {
@@ -897,6 +1245,15 @@ sync_suite(void)
 	tcase_add_test(tc, test_offloaded_carried_as_pickup);
 	tcase_add_test(tc, test_remove_and_quiet_end);
 	tcase_add_test(tc, test_apply_replaces_in_place);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("active-active");
+	tcase_add_checked_fixture(tc, sync_setup, teardown);
+	tcase_add_test(tc, test_defer_ack_wire);
+	tcase_add_test(tc, test_changed_packets);
+	tcase_add_test(tc, test_merge_per_endpoint);
+	tcase_add_test(tc, test_split_relearns_for_life);
+	tcase_add_test(tc, test_split_acks_send_early);
 	suite_add_tcase(s, tc);
 	return s;
 }
