@@ -557,6 +557,12 @@ UDPFIRST=$(grep -c "no reply" "$T/udp.out")
 ctg_check "2: UDP flows (requests via gw$A, replies via gw$B) get their replies ($UDPOK of 10 flows; first requests unanswered: $UDPFIRST)" \
     test "$UDPOK" = 10 -a "$UDPFIRST" = 0
 
+sleep 0.5
+R_CLI=$(ha_rst_count "$HA_NS_CLI") R_SRV=$(ha_rst_count "$HA_NS_SRV")
+ctg_check "2: no RST reached or left either end on the checked connections (client $R_CLI, server $R_SRV)" \
+    test "$R_CLI" = 0 -a "$R_SRV" = 0
+ctg_check "2: no end saw a reset (server log)" eval '! grep -q "reset" "$T/serve.out"'
+
 # --- 3. an out-of-window RST crossing gw2 -----------------------------------------------------
 timeout 30 ip netns exec "$HA_NS_SRV" "$PYSCAPY" "$H" rstinject "$HA_CLI4" 41001 "$SRVPORT" \
     "$T/trig4.2" "$T/idle4.log" >"$T/inject.out" 2>&1
@@ -569,12 +575,11 @@ ctg_check "3: the connection echoes after the injected RST" \
 ctg_check "3: gw$B dropped it: tcp_rst_out_of_window in its audit log (verdicts)" \
     ctg_wait_for 5 qge "$B" "SELECT count(*) FROM verdicts WHERE sport = $SRVPORT AND dport = 41001
         AND tcp_flags = 'R' AND verdict = 'drop' AND reason = 'tcp_rst_out_of_window'" 1
+# the server's OUTPUT counted the injected RST; the client's INPUT must not
+R_CLI2=$(ha_rst_count "$HA_NS_CLI") R_SRV2=$(ha_rst_count "$HA_NS_SRV")
+ctg_check "3: the RST left the server ($((R_SRV2 - R_SRV)) counted) and never reached the client ($((R_CLI2 - R_CLI)))" \
+    test "$((R_SRV2 - R_SRV))" = 1 -a "$R_CLI2" = "$R_CLI"
 
-sleep 0.5
-R_CLI=$(ha_rst_count "$HA_NS_CLI") R_SRV=$(ha_rst_count "$HA_NS_SRV")
-ctg_check "2: no RST reached or left either end on the checked connections (client $R_CLI, server $R_SRV)" \
-    test "$R_CLI" = 0 -a "$R_SRV" = 0
-ctg_check "2: no end saw a reset (server log)" eval '! grep -q "reset" "$T/serve.out"'
 for n in 1 2; do
 	echo "# gw$n drops on port $SRVPORT: $(drops "$n" "$SRVPORT"), on $UDPPORT: $(drops "$n" "$UDPPORT")"
 done

@@ -376,16 +376,18 @@ ha_routes() {
 	ip -n "$HA_NS_SRV" -6 route replace default via "$(ha_wan6 "$rev")"
 }
 
-# ha_rst_count_add NS PORT: count the TCP RSTs NS receives or sends on
-# connections with PORT at either end (iptables counters, both families;
-# rules with no target only count). ha_rst_count NS prints the total.
+# ha_rst_count_add NS PORT: count the TCP RSTs NS receives or sends on its
+# link eth0 (not loopback) on connections with PORT at either end
+# (iptables counters, both families; rules with no target only count).
+# ha_rst_count NS prints the total.
 ha_rst_count_add() {
-	local ns=$1 port=$2 t c
+	local ns=$1 port=$2 t c d
 	for t in iptables ip6tables; do
 		for c in INPUT OUTPUT; do
-			ctg_in "$ns" "$t" -I "$c" 1 -p tcp --sport "$port" \
+			if [ "$c" = INPUT ]; then d=-i; else d=-o; fi
+			ctg_in "$ns" "$t" -I "$c" 1 "$d" eth0 -p tcp --sport "$port" \
 			    --tcp-flags RST RST -m comment --comment ha-rst-count &&
-			ctg_in "$ns" "$t" -I "$c" 1 -p tcp --dport "$port" \
+			ctg_in "$ns" "$t" -I "$c" 1 "$d" eth0 -p tcp --dport "$port" \
 			    --tcp-flags RST RST -m comment --comment ha-rst-count ||
 			    return 1
 		done
