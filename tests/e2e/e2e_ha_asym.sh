@@ -537,6 +537,7 @@ for fam in 4 6; do
 	wait "$pput"; rput=$?
 	wait "$pget"; rget=$?
 	ms=$((($(date +%s%N) - t0) / 1000000))
+	BULKMS="${BULKMS:-}${BULKMS:+, }IPv$fam $ms ms"
 	ctg_check "2: IPv$fam bulk, 20 MB each way at once, arrives intact (upload exit $rput, download exit $rget; 3 = RST; $ms ms)" \
 	    test "$rput" = 0 -a "$rget" = 0
 done
@@ -645,6 +646,7 @@ ctg_check "no sanitizer or crash report in any ctguardd log" \
 echo "# --- measured in one run ($CTGUARDD, $SECONDS s) ---"
 echo "# control (defer_timeout_ms 0): opened within 0.7 s IPv4 ${c4ok:-?}/$NCTL IPv6 ${c6ok:-?}/$NCTL; gw$B dropped ${SYNACK_DROPS:-?} SYN/ACKs"
 echo "# defer_timeout_ms $DEFER_MS: short connections open p50 ${p4:-?}/${p6:-?} ms, max ${m4:-?}/${m6:-?} ms (IPv4/IPv6)"
+echo "# bulk, 20 MB each way at once through the asymmetric pair: ${BULKMS:-?}"
 echo "# defer wait per held packet: gw1 p50 ${W50_1:-?} us p99 ${W99_1:-?} us; gw2 p50 ${W50_2:-?} us p99 ${W99_2:-?} us"
 echo "# connection rate (IPv4, 4 threads, mean of 2 rounds of $RATE_SECS s): asymmetric active-active ${RA:-?}/s," \
     "symmetric active-active ${RS:-?}/s, symmetric active-backup ${RB:-?}/s (ratios to active-backup ${QA:-?}, ${QS:-?})"
