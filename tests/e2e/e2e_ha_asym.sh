@@ -16,9 +16,9 @@
 #     without a retransmission, 20 MB each way over IPv4 and IPv6 arrive
 #     intact, an idle connection echoes after 5 s, UDP requests (via gw1)
 #     get their replies (via gw2); no RST reaches or leaves either end.
-#  3. An out-of-window RST injected from the server's side (it crosses
-#     gw2) is dropped by gw2 with reason tcp_rst_out_of_window, and the
-#     connection echoes afterwards.
+#  3. Out-of-window RSTs (IPv4, IPv6) injected from the server's side
+#     (they cross gw2) are dropped by gw2 with reason tcp_rst_out_of_window,
+#     never reach the client, and the connections echo afterwards.
 #  4. "ctguard ha status --json" on both: mode active-active, deferred > 0,
 #     defer_timeouts 0; defer wait p50/p99, merged, relearned printed.
 #  5. Connection rate (time-bounded loop) through the asymmetric pair, the
@@ -565,21 +565,24 @@ ctg_check "2: no RST reached or left either end on the checked connections (clie
 ctg_check "2: no end saw a reset (server log)" eval '! grep -q "reset" "$T/serve.out"'
 
 # --- 3. an out-of-window RST crossing gw2 -----------------------------------------------------
-timeout 30 ip netns exec "$HA_NS_SRV" "$PYSCAPY" "$H" rstinject "$HA_CLI4" 41001 "$SRVPORT" \
-    "$T/trig4.2" "$T/idle4.log" >"$T/inject.out" 2>&1
-rc=$?
-ctg_check "3: RST injected from the server's side into the idle IPv4 connection (exit $rc)" \
-    test "$rc" = 0
-echo echo >"$T/trig4.3"
-ctg_check "3: the connection echoes after the injected RST" \
-    ctg_wait_for 10 grep -q "^ok 3" "$T/idle4.log"
-ctg_check "3: gw$B dropped it: tcp_rst_out_of_window in its audit log (verdicts)" \
-    ctg_wait_for 5 qge "$B" "SELECT count(*) FROM verdicts WHERE sport = $SRVPORT AND dport = 41001
-        AND tcp_flags = 'R' AND verdict = 'drop' AND reason = 'tcp_rst_out_of_window'" 1
-# the server's OUTPUT counted the injected RST; the client's INPUT must not
+for fam in 4 6; do
+	if [ "$fam" = 4 ]; then cli=$HA_CLI4 cport=41001; else cli=$HA_CLI6 cport=41002; fi
+	timeout 30 ip netns exec "$HA_NS_SRV" "$PYSCAPY" "$H" rstinject "$cli" "$cport" "$SRVPORT" \
+	    "$T/trig$fam.2" "$T/idle$fam.log" >"$T/inject$fam.out" 2>&1
+	rc=$?
+	ctg_check "3: RST injected from the server's side into the idle IPv$fam connection (exit $rc)" \
+	    test "$rc" = 0
+	echo echo >"$T/trig$fam.3"
+	ctg_check "3: the IPv$fam connection echoes after the injected RST" \
+	    ctg_wait_for 10 grep -q "^ok 3" "$T/idle$fam.log"
+	ctg_check "3: gw$B dropped the IPv$fam RST: tcp_rst_out_of_window in its audit log (verdicts)" \
+	    ctg_wait_for 5 qge "$B" "SELECT count(*) FROM verdicts WHERE sport = $SRVPORT AND dport = $cport
+	        AND family = $fam AND tcp_flags = 'R' AND verdict = 'drop' AND reason = 'tcp_rst_out_of_window'" 1
+done
+# the server's OUTPUT counted the injected RSTs; the client's INPUT must not
 R_CLI2=$(ha_rst_count "$HA_NS_CLI") R_SRV2=$(ha_rst_count "$HA_NS_SRV")
-ctg_check "3: the RST left the server ($((R_SRV2 - R_SRV)) counted) and never reached the client ($((R_CLI2 - R_CLI)))" \
-    test "$((R_SRV2 - R_SRV))" = 1 -a "$R_CLI2" = "$R_CLI"
+ctg_check "3: the two RSTs left the server ($((R_SRV2 - R_SRV)) counted) and none reached the client ($((R_CLI2 - R_CLI)))" \
+    test "$((R_SRV2 - R_SRV))" = 2 -a "$R_CLI2" = "$R_CLI"
 
 for n in 1 2; do
 	echo "# gw$n drops on port $SRVPORT: $(drops "$n" "$SRVPORT"), on $UDPPORT: $(drops "$n" "$UDPPORT")"
