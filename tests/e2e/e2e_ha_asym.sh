@@ -604,7 +604,7 @@ for n in 1 2; do
 	# cost is a retransmission, which the checks of 2 would show
 	ctg_check "4: gw$n: mode active-active, deferred > 0 ($(hs $n deferred)), defer_timeouts <= 2% of them ($(hs $n defer_timeouts)), defer_overflows 0 ($(hs $n defer_overflows)), none held now" \
 	    eval 'hs_eq $n mode active-active && num_gt "$(hs $n deferred)" 0 &&
-	        [ "$(($(hs $n defer_timeouts) * 50))" -le "$(hs $n deferred)" ] &&
+	        to=$(hs $n defer_timeouts) && [ -n "$to" ] && [ "$((to * 50))" -le "$(hs $n deferred)" ] &&
 	        hs_eq $n defer_overflows 0 && hs_eq $n defer_held 0'
 done
 W50_1=$(hs 1 defer_wait_p50_us) W99_1=$(hs 1 defer_wait_p99_us)
