@@ -575,6 +575,19 @@ sleep 0.5
 R_CLI=$(ha_rst_count "$HA_NS_CLI") R_SRV=$(ha_rst_count "$HA_NS_SRV")
 ctg_check "2: no RST reached or left either end on the checked connections (client $R_CLI, server $R_SRV)" \
     test "$R_CLI" = 0 -a "$R_SRV" = 0
+if [ "$R_CLI" != 0 ] || [ "$R_SRV" != 0 ]; then
+	# which connections: the gateways' summaries of those a RST ended
+	# (history: upper case the originator's packets, lower case the
+	# responder's; r = a RST the gateway passed)
+	for n in 1 2; do
+		q "$n" "SELECT 'gw$n reset: ' || src || ' ' || sport || ' > ' || dst || ' ' || dport ||
+		    ' history ' || history || ' orig ' || orig_pkts || '/' || orig_bytes ||
+		    ' resp ' || resp_pkts || '/' || resp_bytes || ' lasted ' ||
+		    ((last_us - first_us) / 1000) || ' ms'
+		    FROM connections WHERE proto = 6 AND end_reason = 'reset'
+		    AND (sport = $SRVPORT OR dport = $SRVPORT)" | sed 's/^/# /'
+	done
+fi
 ctg_check "2: no end saw a reset (server log)" eval '! grep -q "reset" "$T/serve.out"'
 
 # --- 3. an out-of-window RST crossing gw2 -----------------------------------------------------
