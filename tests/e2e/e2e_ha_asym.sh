@@ -674,11 +674,14 @@ for line in open(sys.argv[1]):
     bad += err != '0'
 m = {k: sorted(v)[len(v) // 2] for k, v in r.items()}
 ab = m.get('sym-ab') or float('nan')
-print('%.0f %.0f %.0f %.2f %.2f %d' % (m.get('asym-aa', 0), m.get('sym-aa', 0), m.get('sym-ab', 0),
-      m.get('asym-aa', 0) / ab, m.get('sym-aa', 0) / ab, bad))
+# the ratio within each round too: the machine's load moves all three
+per = ','.join('%.2f' % (a / b) if b else '-'
+               for a, b in zip(r.get('asym-aa', []), r.get('sym-ab', [])))
+print('%.0f %.0f %.0f %.2f %.2f %d %s' % (m.get('asym-aa', 0), m.get('sym-aa', 0), m.get('sym-ab', 0),
+      m.get('asym-aa', 0) / ab, m.get('sym-aa', 0) / ab, bad, per or '-'))
 PY
 )
-read -r RA RS RB QA QS RBAD <<<"$RATES"
+read -r RA RS RB QA QS RBAD QPER <<<"$RATES"
 ctg_check "5: every rate round opened connections without failures (rounds with failures: ${RBAD:-?})" \
     eval '[ "${RBAD:-1}" = 0 ] && num_gt "${RA:-0}" 0 && num_gt "${RS:-0}" 0'
 
@@ -691,7 +694,8 @@ echo "# defer_timeout_ms $DEFER_MS: short connections open p50 ${p4:-?}/${p6:-?}
 echo "# bulk, 20 MB each way at once through the asymmetric pair: ${BULKMS:-?}"
 echo "# defer wait per held packet: gw1 p50 ${W50_1:-?} us p99 ${W99_1:-?} us; gw2 p50 ${W50_2:-?} us p99 ${W99_2:-?} us"
 echo "# connection rate (IPv4, 4 threads, median of $RATE_ROUNDS interleaved rounds of $RATE_SECS s): asymmetric active-active ${RA:-?}/s," \
-    "symmetric active-active ${RS:-?}/s, symmetric active-backup ${RB:-?}/s (ratios to active-backup ${QA:-?}, ${QS:-?})"
+    "symmetric active-active ${RS:-?}/s, symmetric active-backup ${RB:-?}/s (ratios to active-backup ${QA:-?}, ${QS:-?};" \
+    "asymmetric to active-backup in each round: ${QPER:-?})"
 
 if [ "$CTG_FAILS" -ne 0 ]; then
 	dump
