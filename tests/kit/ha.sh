@@ -362,3 +362,43 @@ elif cmd == 'send':
         time.sleep(0.05)
 EOF
 }
+
+# ha_routes FWD REV: the client reaches the server through gwFWD and the
+# server answers through gwREV (IPv4 and IPv6), replacing the default
+# routes ha_topology gives them (via the VIPs). FWD != REV is asymmetric
+# routing: every connection's first packet crosses gwFWD and the answer
+# gwREV; FWD = REV is the symmetric case (no VRRP needed for either).
+ha_routes() {
+	local fwd=$1 rev=$2
+	ip -n "$HA_NS_CLI" route replace default via "$(ha_lan4 "$fwd")" &&
+	ip -n "$HA_NS_CLI" -6 route replace default via "$(ha_lan6 "$fwd")" &&
+	ip -n "$HA_NS_SRV" route replace default via "$(ha_wan4 "$rev")" &&
+	ip -n "$HA_NS_SRV" -6 route replace default via "$(ha_wan6 "$rev")"
+}
+
+# ha_rst_count_add NS PORT: count the TCP RSTs NS receives or sends on its
+# link eth0 (not loopback) on connections with PORT at either end
+# (iptables counters, both families; rules with no target only count).
+# ha_rst_count NS prints the total.
+ha_rst_count_add() {
+	local ns=$1 port=$2 t c d
+	for t in iptables ip6tables; do
+		for c in INPUT OUTPUT; do
+			if [ "$c" = INPUT ]; then d=-i; else d=-o; fi
+			ctg_in "$ns" "$t" -I "$c" 1 "$d" eth0 -p tcp --sport "$port" \
+			    --tcp-flags RST RST -m comment --comment ha-rst-count &&
+			ctg_in "$ns" "$t" -I "$c" 1 "$d" eth0 -p tcp --dport "$port" \
+			    --tcp-flags RST RST -m comment --comment ha-rst-count ||
+			    return 1
+		done
+	done
+}
+
+ha_rst_count() {
+	local ns=$1 t c
+	for t in iptables ip6tables; do
+		for c in INPUT OUTPUT; do
+			ctg_in "$ns" "$t" -n -v -x -L "$c"
+		done
+	done | awk '/ha-rst-count/ { s += $1 } END { print s + 0 }'
+}
