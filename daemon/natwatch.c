@@ -25,7 +25,9 @@
  * flow's datagrams no longer reach ctguard, so only the kernel knows when
  * it ends: the event's counters go to ctacct.c for the summary and the
  * entry ends in its queue's table, under that worker's lock (as `ctguard
- * kill` does), never on the packet path.
+ * kill` does), never on the packet path. Events we cannot have seen
+ * (ended while we were stopped, lost to an overrun) are made up for by a
+ * dump of the marked entries (off_resync).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -84,6 +86,10 @@ struct ctgd_nat {
 	struct daemon *dm;
 	uint32_t omark;
 	_Atomic uint64_t off_ended, off_overruns;
+	bool off_resync;                /* walk the tables against a dump: due */
+	uint64_t off_resync_ms;         /* last walk (monotonic ms) */
+	struct ctg_tuple *off_live;     /* the dump, sorted */
+	size_t off_nlive, off_cap;
 	pthread_t thread;
 	bool running;
 	atomic_bool stop;
@@ -377,6 +383,153 @@ on_off_destroy(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *a
 }
 
 /*
+ * Entries whose DESTROY we did not see: the kernel's entry ended while
+ * ctguardd was stopped (entries restored from the snapshot) or its event
+ * was lost to an overrun. At start and after an overrun (at most every
+ * OFF_RESYNC_MS), dump the kernel's UDP entries that carry the mark and
+ * end every offloaded UDP entry offloaded before the dump that none of
+ * them matches; the tables are walked in slices, each worker's lock held
+ * for one slice at a time.
+ */
+#define OFF_RESYNC_MS 10000
+#define OFF_SLICE 16384
+
+static int
+tuple_cmp(const void *a, const void *b)
+{
+	const struct ctg_tuple *x = a, *y = b;
+	int d;
+
+	if (x->family != y->family)
+		return x->family - y->family;
+	if (x->sport != y->sport)
+		return x->sport - y->sport;
+	if (x->dport != y->dport)
+		return x->dport - y->dport;
+	if ((d = memcmp(&x->src, &y->src, sizeof(x->src))) != 0)
+		return d;
+	return memcmp(&x->dst, &y->dst, sizeof(x->dst));
+}
+
+static int
+on_off_dumped(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
+{
+	struct ctgd_nat *n = arg;
+	struct ctg_tuple tp;
+	uint8_t l3 = nfct_get_attr_u8(ct, ATTR_L3PROTO);
+
+	(void)type;
+	if ((l3 != AF_INET && l3 != AF_INET6) ||
+	    nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_UDP ||
+	    nfct_attr_is_set(ct, ATTR_MARK) <= 0 ||
+	    (nfct_get_attr_u32(ct, ATTR_MARK) & n->omark) != n->omark)
+		return NFCT_CB_CONTINUE;
+	memset(&tp, 0, sizeof(tp));
+	tp.family = l3 == AF_INET ? 4 : 6;
+	tp.proto = IPPROTO_UDP;
+	if (!get_addr(ct, tp.family, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC, &tp.src) ||
+	    !get_addr(ct, tp.family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &tp.dst))
+		return NFCT_CB_CONTINUE;
+	tp.sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
+	tp.dport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
+	if (n->off_nlive == n->off_cap) {
+		size_t cap = n->off_cap ? n->off_cap * 2 : 1024;
+		struct ctg_tuple *m = realloc(n->off_live, cap * sizeof(*m));
+
+		if (!m)
+			return NFCT_CB_FAILURE;
+		n->off_live = m;
+		n->off_cap = cap;
+	}
+	n->off_live[n->off_nlive++] = tp;
+	return NFCT_CB_CONTINUE;
+}
+
+static bool
+off_in_dump(const struct ctgd_nat *n, const struct ctg_tuple *t)
+{
+	struct ctg_tuple k, r;
+
+	memset(&k, 0, sizeof(k));
+	k.src = t->src;
+	k.dst = t->dst;
+	k.sport = t->sport;
+	k.dport = t->dport;
+	k.family = t->family;
+	k.proto = t->proto;
+	r = k;
+	r.src = k.dst;
+	r.dst = k.src;
+	r.sport = k.dport;
+	r.dport = k.sport;
+	return bsearch(&k, n->off_live, n->off_nlive, sizeof(k), tuple_cmp) ||
+	    bsearch(&r, n->off_live, n->off_nlive, sizeof(r), tuple_cmp);
+}
+
+struct off_walk {
+	struct ctgd_nat *n;
+	struct ctg_tracker *t;
+	uint64_t before_us, now_us;
+	unsigned ended;
+};
+
+static int
+off_visit(void *arg, struct ctg_conn *c)
+{
+	struct off_walk *x = arg;
+
+	/* offloaded before the dump began: its kernel entry, if live, is in it */
+	if (c->tuple.proto == IPPROTO_UDP && ctg_conn_offloaded(c) &&
+	    c->last_us < x->before_us && !off_in_dump(x->n, &c->tuple)) {
+		ctg_tracker_end(x->t, c, CTG_END_TIMEOUT, x->now_us);
+		x->ended++;
+	}
+	return 0;
+}
+
+static void
+off_resync(struct ctgd_nat *n)
+{
+	struct daemon *dm = n->dm;
+	struct nfct_handle *h;
+	uint32_t family = AF_UNSPEC;
+	struct off_walk x = { .n = n };
+
+	n->off_resync = false;
+	n->off_resync_ms = ctg_clock_mono_ms();
+	x.before_us = ctgd_clock_us();
+	if (!(h = nfct_open(CONNTRACK, 0)))
+		return;
+	n->off_nlive = 0;
+	nfct_callback_register(h, NFCT_T_ALL, on_off_dumped, n);
+	int rc = nfct_query(h, NFCT_Q_DUMP, &family);
+	nfct_close(h);
+	if (rc < 0) {
+		ctgd_log(LOG_WARNING, "offload: conntrack dump: %s", strerror(errno));
+		return;
+	}
+	qsort(n->off_live, n->off_nlive, sizeof(*n->off_live), tuple_cmp);
+	for (unsigned i = 0; i < dm->nw; i++) {
+		struct worker *w = &dm->w[i];
+		struct ctg_tracker_stats st;
+		size_t at = 0;
+
+		ctg_tracker_stats(w->pl.tracker, &st);  /* its size is fixed */
+		while (at < st.max && !atomic_load(&n->stop)) {
+			pthread_mutex_lock(&w->lock);
+			x.t = w->pl.tracker;
+			x.now_us = ctgd_clock_us();
+			at = ctg_tracker_foreach_from(x.t, at, OFF_SLICE, off_visit, &x);
+			pthread_mutex_unlock(&w->lock);
+		}
+	}
+	if (x.ended)
+		ctgd_log(LOG_NOTICE, "offload: %u offloaded UDP flows ended: their kernel "
+		    "entries were gone (ended unseen)", x.ended);
+	n->off_ended += x.ended;
+}
+
+/*
  * Subscribe to the DESTROY events of offloaded UDP entries, filtered in
  * the kernel by protocol and mark (checked again in on_off_destroy, in
  * case the filter could not be attached).
@@ -606,7 +759,10 @@ nat_main(void *arg)
 		prune(n);
 		flush(n);
 	}
+	n->off_resync = n->off != NULL;
 	while (!atomic_load(&n->stop)) {
+		if (n->off_resync && ctg_clock_mono_ms() - n->off_resync_ms >= OFF_RESYNC_MS)
+			off_resync(n);
 		struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN },
 		    { .fd = n->off ? nfct_fd(n->off) : -1, .events = POLLIN } };
 
@@ -615,10 +771,14 @@ nat_main(void *arg)
 			if (n->ev && pfd[0].revents && nfct_catch(n->ev) < 0 && errno == ENOBUFS)
 				n->overruns++;
 			if (n->off && pfd[1].revents && nfct_catch(n->off) < 0 &&
-			    errno == ENOBUFS && n->off_overruns++ == 0)
-				ctgd_log(LOG_WARNING, "offload: conntrack DESTROY events lost "
-				    "(socket overrun): some offloaded UDP flows end only by "
-				    "tcp_established's timeout");
+			    errno == ENOBUFS) {
+				/* which ones is unknown: the next walk finds them */
+				n->off_resync = true;
+				if (n->off_overruns++ == 0)
+					ctgd_log(LOG_WARNING, "offload: conntrack DESTROY "
+					    "events lost (socket overrun): offloaded UDP "
+					    "flows are checked against a dump");
+			}
 		}
 		if (!n->ev)
 			continue;
@@ -729,6 +889,7 @@ ctgd_nat_stop(struct daemon *dm)
 		nfct_close(n->ev);
 	if (n->off)
 		nfct_close(n->off);
+	free(n->off_live);
 	/* the control server is not serving: stop has run or start failed */
 	atomic_store(&the_nat, NULL);
 	live_free(n);

@@ -41,6 +41,8 @@
 #     all but what ctguard judged itself; the same source port afterwards is
 #     a new connection, judged anew; a flow whose rule has a rate_limit is
 #     never offloaded (every datagram judged); ICMP echo is never offloaded
+#  7. an offloaded UDP flow whose kernel entry is deleted while ctguardd is
+#     stopped ends when ctguardd starts again (a dump of the marked entries)
 #
 # Environment: srcdir, builddir as in e2e_gateway.sh. Exit 0 pass, 1 fail,
 # 77 skip (not root or a tool missing; CI=true fails instead).
@@ -649,11 +651,39 @@ ctg_check "ICMP echo: not offloaded, every packet judged ($pseen verdicts)" \
     test "$(q "SELECT count(*) FROM events WHERE kind = 'offload_start' AND count = ${pid:-0}")" = 0 \
     -a "${pseen:-0}" -ge 30
 
+# --- 7. UDP across a restart ---------------------------------------------------
+# An offloaded flow's kernel entry ends while ctguardd is stopped: its
+# DESTROY event is lost, and the entry restored from the snapshot ends at
+# start, when a dump of the kernel's marked entries lacks it.
+xsport=$((usport + 2))
+ctg_quiet py_cli usend "$CTG_SRV4" "$UPORT" 200 "$USIZE" 1 "$xsport"
+xid=$(wait_row "SELECT conn_id FROM verdicts WHERE proto = 17 AND sport = $xsport ORDER BY id LIMIT 1")
+ctg_check "UDP restart: the flow was offloaded" \
+    test -n "$(wait_row "SELECT count(*) FROM events WHERE kind = 'offload_start' AND
+    count = ${xid:-0}")"
+kill -TERM "$DPID" 2>/dev/null
+wait "$DPID" 2>/dev/null
+cp "$T/ctguardd.log" "$T/ctguardd.1.log"        # the restart writes a new one
+gw conntrack -D -p udp --sport "$xsport" >/dev/null 2>&1
+ctg_check "UDP restart: its kernel entry is gone" test "$(ukernel "$xsport")" = 0
+ctg_check "UDP restart: not ended before the stop" \
+    test "$(q "SELECT count(*) FROM connections WHERE id = ${xid:-0}")" = 0
+if start_daemon; then
+	ctg_ok "ctguardd restarted (its table from the snapshot)"
+else
+	ctg_not_ok "ctguardd restarted"
+fi
+ctg_check "UDP restart: the restored entry ended at start, its kernel entry gone" \
+    test -n "$(wait_row "SELECT count(*) FROM connections WHERE id = ${xid:-0} AND
+    offloaded = 1 AND end_reason = 'timeout'")"
+ctg_check "UDP restart: ctguardd says so" \
+    grep -q 'offloaded UDP flows ended: their kernel entries were gone' "$T/ctguardd.log"
+
 # --- teardown: remove leaves nothing -----------------------------------------
 kill -TERM "$DPID" 2>/dev/null
 wait "$DPID" 2>/dev/null
 ctg_check "ctguardd log has no sanitizer report" \
-    sh -c "! grep -q -E 'AddressSanitizer|LeakSanitizer|runtime error:' '$T/ctguardd.log'"
+    sh -c "! cat '$T'/ctguardd*.log | grep -q -E 'AddressSanitizer|LeakSanitizer|runtime error:'"
 ctg_quiet "$SETUP" remove --netns "$CTG_NS_GW"
 rules_dump >"$T/rules.after"
 if diff "$T/rules.before" "$T/rules.after" >"$T/rules.diff"; then
