@@ -16,8 +16,16 @@
 # gateway's softirq and the receivers share the cores, so a costlier
 # gateway shows as less traffic from the same senders.
 #
+# With PROFILE=1, instead: per variant one unlimited 64-byte UDP run under
+# `perf record -a -e cpu-clock`, and the time the gateway spent per packet
+# in netfilter's filter-table and conntrack functions (samples x period /
+# packets the client sent). cpu-clock samples count only while a CPU runs
+# the code, so this figure holds however loaded the machine is, which the
+# throughput figures do not.
+#
 # usage: builddir=BUILD srcdir=SRC bench/offload-breakdown.sh
-# environment: ROUNDS (default 5), SECS (default 2), VARIANTS (default "k ka kj o")
+# environment: ROUNDS (default 5), SECS (default 2), VARIANTS (default "k ka kj o"),
+#   PROFILE (default 0)
 
 set -u
 
@@ -111,8 +119,80 @@ measure() {
 	echo "# round $r variant $v load $(cut -d' ' -f1 /proc/loadavg): $(grep -P "^$v\t" "$W/res.tsv" | tail -3 | cut -f2,3 | tr '\t\n' '= ')"
 }
 
+# profile V: perf over an unlimited 64-byte UDP run; ns per packet by symbol
+profile() {
+	local v=$1 f=$W/out.json sent
+	perf record -q -a -e cpu-clock -F 4999 -o "$W/perf-$v.data" -- \
+	    timeout $((SECS + 20)) ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 -u -l 64 \
+	    -b 0 -t "$SECS" -J >"$f" 2>/dev/null
+	sent=$(py "j['end']['sum']['packets']" "$f")
+	perf report -i "$W/perf-$v.data" --no-children --sort sym -n --stdio 2>/dev/null |
+	    python3 -c '
+import re, sys
+v, sent = sys.argv[1], int(sys.argv[2] or 0)
+period = 1e9 / 4999
+want = re.compile(r"^(ipt_do_table|nf_hook_slow|conntrack_mt|connmark_mt|comment_mt|mark_mt|"
+    r"tcp_mt|udp_mt|nf_conntrack_in|nf_conntrack_udp_packet|__nf_ct_refresh_acct|"
+    r"nf_ct_acct|nf_ct_get_tuple|__nf_conntrack_find|hash_conntrack|nf_conntrack_tcp_packet|"
+    r"ipv4_conntrack|nf_confirm|nf_ct_)")
+tot, rows = 0.0, []
+for line in sys.stdin:
+    m = re.match(r"\s*([\d.]+)%\s+(\d+)\s+\[k\]\s+(\S+)", line)
+    if not m or not want.match(m.group(3)):
+        continue
+    ns = int(m.group(2)) * period / max(sent, 1)
+    tot += ns
+    rows.append((ns, m.group(3)))
+rows.sort(reverse=True)
+print("%s: %d packets, netfilter %.1f ns/packet: %s" % (v, sent, tot,
+    ", ".join("%s %.1f" % (n, x) for x, n in rows[:8])))
+with open(sys.argv[3], "a") as f:
+    f.write("%s\t(netfilter)\t%.2f\n" % (v, tot))
+    for x, n in rows:
+        f.write("%s\t%s\t%.2f\n" % (v, n, x))
+' "$v" "${sent:-0}" "$W/prof.tsv"
+}
+
+# medians per variant and symbol over the rounds, and the difference to k
+profile_summary() {
+	python3 - "$W/prof.tsv" "$ROUNDS" $VARIANTS <<'PYEOF'
+import statistics, sys
+rounds, vs = int(sys.argv[2]), sys.argv[3:]
+d = {}
+for l in open(sys.argv[1]):
+    v, sym, x = l.rstrip("\n").split("\t")
+    d.setdefault((v, sym), []).append(float(x))
+syms = sorted({s for _, s in d})
+def med(v, s):
+    xs = d.get((v, s), [])
+    xs = xs + [0.0] * (rounds - len(xs))    # a round without samples of it: 0
+    return statistics.median(xs)
+print("# ns per packet, medians of %d rounds (symbols with >= 3 ns somewhere)" % rounds)
+print("%-34s %s" % ("symbol", " ".join("%8s" % v for v in vs)))
+for s in ["(netfilter)"] + [s for s in syms if s != "(netfilter)"]:
+    row = [med(v, s) for v in vs]
+    if s == "(netfilter)" or max(row) >= 3:
+        print("%-34s %s" % (s, " ".join("%8.1f" % x for x in row)))
+PYEOF
+}
+
 set -- $VARIANTS
 n=$#
+if [ "${PROFILE:-0}" = 1 ]; then
+	command -v perf >/dev/null || { echo "offload-breakdown.sh: PROFILE=1 needs perf" >&2; exit 1; }
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for ((i = 0; i < n; i++)); do
+			idx=$(((i + r) % n + 1))
+			setup "${!idx}"
+			# the flow's first packets (before offload) are not what is profiled
+			ip netns exec "$CLI" iperf3 -c "$CTG_SRV4" -p 5201 -u -l 64 -b 1M -t 1 >/dev/null 2>&1
+			profile "${!idx}"
+		done
+	done
+	reset
+	profile_summary
+	exit 0
+fi
 for ((r = 1; r <= ROUNDS; r++)); do
 	for ((i = 0; i < n; i++)); do
 		idx=$(((i + r) % n + 1))
