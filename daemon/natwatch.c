@@ -450,6 +450,8 @@ off_in_dump(const struct ctgd_nat *n, const struct ctg_tuple *t)
 {
 	struct ctg_tuple k, r;
 
+	if (!n->off_nlive)
+		return false;
 	memset(&k, 0, sizeof(k));
 	k.src = t->src;
 	k.dst = t->dst;
@@ -508,7 +510,8 @@ off_resync(struct ctgd_nat *n)
 		ctgd_log(LOG_WARNING, "offload: conntrack dump: %s", strerror(errno));
 		return;
 	}
-	qsort(n->off_live, n->off_nlive, sizeof(*n->off_live), tuple_cmp);
+	if (n->off_nlive)
+		qsort(n->off_live, n->off_nlive, sizeof(*n->off_live), tuple_cmp);
 	for (unsigned i = 0; i < dm->nw; i++) {
 		struct worker *w = &dm->w[i];
 		struct ctg_tracker_stats st;
