@@ -40,7 +40,9 @@
 #     bytes exactly) and what the server echoed, the kernel's span holding
 #     all but what ctguard judged itself; the same source port afterwards is
 #     a new connection, judged anew; a flow whose rule has a rate_limit is
-#     never offloaded (every datagram judged); ICMP echo is never offloaded
+#     never offloaded (every datagram judged); ICMP echo is never offloaded;
+#     ctguard kill of a live offloaded flow writes the kernel's counters and
+#     hands the flow back to the queue (a new connection, offloaded anew)
 #  7. an offloaded UDP flow whose kernel entry is deleted while ctguardd is
 #     stopped ends when ctguardd starts again (a dump of the marked entries)
 #
@@ -630,6 +632,25 @@ uid2=$(q "SELECT conn_id FROM verdicts WHERE proto = 17 AND sport = $usport AND 
     AND conn_id != ${uid:-0} ORDER BY id LIMIT 1")
 ctg_check "UDP: the port's next flow is a new connection (${uid2:-none}), first judged NEW" \
     test "$(q "SELECT ctstate FROM verdicts WHERE conn_id = ${uid2:-0} ORDER BY id LIMIT 1")" = new
+
+# ctguard kill of a live offloaded UDP flow: its summary has the kernel's
+# counters, the mark leaves the kernel entry, its next datagrams reach the
+# queue and make a new connection, offloaded anew
+ksport=$((usport + 3))
+ctg_bg "$CTG_NS_CLI" "$T/ukill.out" timeout 40 "$PYSCAPY" "$H" usend "$CTG_SRV4" "$UPORT" \
+    1500 "$USIZE" 3 "$ksport"
+KPID=$CTG_BG_PID
+kid=$(wait_row "SELECT conn_id FROM verdicts WHERE proto = 17 AND sport = $ksport ORDER BY id LIMIT 1")
+wait_row "SELECT count(*) FROM events WHERE kind = 'offload_start' AND count = ${kid:-0}" >/dev/null
+sleep 0.5
+ctg_check "UDP: ctguard kill ${kid:-none} of the offloaded flow" ctl kill "${kid:-0}"
+wait "$KPID" 2>/dev/null
+ctg_check "UDP: the killed summary is offloaded with the kernel's counters" \
+    test -n "$(wait_row "SELECT count(*) FROM connections WHERE id = ${kid:-0} AND
+    end_reason = 'killed' AND offloaded = 1 AND offload_orig_pkts > 0")"
+ctg_check "UDP: its datagrams reached the queue again: a new connection, offloaded anew" \
+    test "$(q "SELECT count(*) FROM events WHERE kind = 'offload_start' AND count IN
+    (SELECT DISTINCT conn_id FROM verdicts WHERE proto = 17 AND sport = $ksport)")" = 2
 
 # a rate-limited rule meters every datagram: never offloaded
 rsport=$((usport + 1))
