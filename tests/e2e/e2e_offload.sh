@@ -703,6 +703,8 @@ ctg_check "UDP restart: ctguardd says so" \
 # --- teardown: remove leaves nothing -----------------------------------------
 kill -TERM "$DPID" 2>/dev/null
 wait "$DPID" 2>/dev/null
+ctg_check "the kernel took the event filter (only offloaded UDP entries' DESTROYs wake ctguardd)" \
+    sh -c "! cat '$T'/ctguardd*.log | grep -q 'conntrack event filter refused'"
 ctg_check "ctguardd log has no sanitizer report" \
     sh -c "! cat '$T'/ctguardd*.log | grep -q -E 'AddressSanitizer|LeakSanitizer|runtime error:'"
 ctg_quiet "$SETUP" remove --netns "$CTG_NS_GW"
