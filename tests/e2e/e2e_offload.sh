@@ -41,6 +41,7 @@
 #     all but what ctguard judged itself; the same source port afterwards is
 #     a new connection, judged anew; a flow whose rule has a rate_limit is
 #     never offloaded (every datagram judged); ICMP echo is never offloaded;
+#     an IPv6 flow is offloaded alike;
 #     ctguard kill of a live offloaded flow writes the kernel's counters and
 #     hands the flow back to the queue (a new connection, offloaded anew)
 #  7. an offloaded UDP flow whose kernel entry is deleted while ctguardd is
@@ -632,6 +633,16 @@ uid2=$(q "SELECT conn_id FROM verdicts WHERE proto = 17 AND sport = $usport AND 
     AND conn_id != ${uid:-0} ORDER BY id LIMIT 1")
 ctg_check "UDP: the port's next flow is a new connection (${uid2:-none}), first judged NEW" \
     test "$(q "SELECT ctstate FROM verdicts WHERE conn_id = ${uid2:-0} ORDER BY id LIMIT 1")" = new
+
+# IPv6: the same fast path (ip6tables)
+vsport=$((usport + 4))
+ctg_quiet py_cli usend "$CTG_SRV6" "$UPORT" 300 "$USIZE" 1 "$vsport"
+vid=$(wait_row "SELECT conn_id FROM verdicts WHERE proto = 17 AND family = 6 AND sport = $vsport
+    ORDER BY id LIMIT 1")
+vseen=$(q "SELECT count(*) FROM verdicts WHERE conn_id = ${vid:-0}")
+ctg_check "UDP over IPv6: offloaded, ctguard judged $vseen of 600 datagrams" \
+    test -n "$(wait_row "SELECT count(*) FROM events WHERE kind = 'offload_start' AND
+    count = ${vid:-0}")" -a "${vseen:-999}" -le 40
 
 # ctguard kill of a live offloaded UDP flow: its summary has the kernel's
 # counters, the mark leaves the kernel entry, its next datagrams reach the
