@@ -22,8 +22,15 @@
  * already destroyed (an RST closes it 10 s after, and ctguard's entry
  * lingers as long) is not found either: the summary then has ctguard's
  * counters only and NULL offload columns.
+ *
+ * An offloaded UDP flow ends when the kernel's entry does: the NAT
+ * thread (natwatch.c) reads its DESTROY event, which carries the final
+ * counters, leaves them here by connection id (ctgd_ctacct_gone) and ends
+ * ctguard's entry; its summary then finds them here instead of asking
+ * the kernel for an entry that no longer exists.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +41,46 @@
 #include <libnetfilter_conntrack/libnetfilter_conntrack.h>
 
 #include "daemon-int.h"
+
+/*
+ * Final counters of ended kernel entries, direct-mapped by connection id
+ * (ids are consecutive per queue): written by the NAT thread, taken by the
+ * audit writer a few milliseconds later. A slot overwritten before its
+ * summary came (GONE_SLOTS ends in between) leaves that summary without
+ * the kernel's counters (NULL columns), never with another's.
+ */
+#define GONE_SLOTS 4096
+
+static struct gone {
+	uint64_t id;
+	struct ctg_conn_kernel k;
+} gone[GONE_SLOTS];
+static pthread_mutex_t gone_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void
+ctgd_ctacct_gone(uint64_t conn_id, const struct ctg_conn_kernel *k)
+{
+	pthread_mutex_lock(&gone_lock);
+	gone[conn_id % GONE_SLOTS].id = conn_id;
+	gone[conn_id % GONE_SLOTS].k = *k;
+	pthread_mutex_unlock(&gone_lock);
+}
+
+static bool
+gone_take(uint64_t conn_id, struct ctg_conn_kernel *k)
+{
+	struct gone *g = &gone[conn_id % GONE_SLOTS];
+	bool found = false;
+
+	pthread_mutex_lock(&gone_lock);
+	if (g->id == conn_id && conn_id != 0) {
+		*k = g->k;
+		g->id = 0;
+		found = true;
+	}
+	pthread_mutex_unlock(&gone_lock);
+	return found;
+}
 
 struct ctgd_ctacct {
 	struct nfct_handle *h;
@@ -128,8 +175,10 @@ ctgd_ctacct_conn(void *arg, const struct ctg_conn_record *rec, struct ctg_conn_k
 {
 	struct ctgd_ctacct *a = arg;
 
-	if (!a || rec->tuple.proto != IPPROTO_TCP)
+	if (!a || (rec->tuple.proto != IPPROTO_TCP && rec->tuple.proto != IPPROTO_UDP))
 		return false;
+	if (rec->tuple.proto == IPPROTO_UDP && gone_take(rec->conn_id, out))
+		return true;
 	a->why = "no entry of this tuple (gone, or both SNAT and DNAT)";
 	if (!query(a, &rec->tuple, false) && !query(a, &rec->tuple, true)) {
 		/* the first says why (the NULL offload columns say it of each) */

@@ -153,6 +153,8 @@ struct ctgd_ctacct *ctgd_ctacct_open(const struct ctg_config *cfg);
 bool ctgd_ctacct_conn(void *arg, const struct ctg_conn_record *rec,
     struct ctg_conn_kernel *out);
 void ctgd_ctacct_close(struct ctgd_ctacct *a);
+/* An offloaded UDP flow's kernel entry ended with these counters (natwatch.c). */
+void ctgd_ctacct_gone(uint64_t conn_id, const struct ctg_conn_kernel *k);
 
 /* natwatch.c */
 struct ctgd_nat_stats {

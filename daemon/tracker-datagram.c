@@ -24,6 +24,44 @@ flow_key(struct ctg_tuple *key, const struct ctg_tuple *tp)
 		key->dport = key->sport;
 }
 
+/*
+ * Offloaded UDP (worker.c, ctguard-setup --offload). The datagram that
+ * carried the mark went back through the hook; those queued behind it
+ * reach us within the queue's latency and belong to the flow. A datagram
+ * later than DGRAM_INFLIGHT_US after the hand-over means the kernel no
+ * longer carries the flow under our mark: its entry ended (idle timeout,
+ * conntrack -D/-F) and a new one, without the mark, sent this one here,
+ * or the mark never reached it (no fast-path rule, a gateway that took
+ * the flow over from another). Kernel entries end at the earliest 30 s
+ * after their last packet (nf_conntrack_udp_timeout), so the bound needs
+ * only to exceed the queue's latency.
+ */
+#define DGRAM_INFLIGHT_US 1000000ULL
+
+static uint64_t
+dgram_offloaded_at(const struct ctg_conn *c)
+{
+	return (uint64_t)c->peer[0].isn << 32 | c->peer[0].td_maxack;
+}
+
+void
+tracker_datagram_offload(struct ctg_tracker *t, struct ctg_conn *c)
+{
+	/* the fast path passes only what the kernel calls ESTABLISHED: answered */
+	if (!(c->flags & CTG_CONN_SEEN_REPLY))
+		return;
+	c->peer[0].flags |= CTG_PEER_DGRAM_OFFLOADED;
+	c->peer[0].td_maxack = (uint32_t)c->last_us;
+	c->peer[0].isn = (uint32_t)(c->last_us >> 32);
+	/*
+	 * Its datagrams no longer reach us, so no idle timeout of ours can
+	 * tell that it ended: the kernel's DESTROY event does. The long
+	 * class is only the backstop for an event lost to a socket overrun.
+	 */
+	c->tclass = TC_ESTABLISHED;
+	tracker_evict_list_place(t, c, L_NONE);
+}
+
 void
 tracker_datagram_packet(struct ctg_tracker *t, const struct ctg_packet *p,
     uint64_t now_us, struct ctg_track_result *res)
@@ -36,6 +74,12 @@ tracker_datagram_packet(struct ctg_tracker *t, const struct ctg_packet *p,
 	struct ctg_conn *c = tracker_conn_find(t, &key, &dir);
 
 	if (c && expired(t, c, now_us)) {
+		tracker_conn_end(t, c, CTG_END_TIMEOUT, now_us);
+		c = NULL;
+	}
+	if (c && (c->peer[0].flags & CTG_PEER_DGRAM_OFFLOADED) &&
+	    now_us - dgram_offloaded_at(c) > DGRAM_INFLIGHT_US) {
+		/* the kernel's flow ended: this is a new one's first datagram, judged anew */
 		tracker_conn_end(t, c, CTG_END_TIMEOUT, now_us);
 		c = NULL;
 	}
@@ -78,7 +122,9 @@ tracker_datagram_packet(struct ctg_tracker *t, const struct ctg_packet *p,
 		c->proto_state = 2;
 		c->flags |= CTG_CONN_ASSURED;
 	}
-	if (p->tuple.proto == IPPROTO_UDP) {
+	if (c->peer[0].flags & CTG_PEER_DGRAM_OFFLOADED) {
+		/* in flight at the hand-over: it keeps the offloaded class */
+	} else if (p->tuple.proto == IPPROTO_UDP) {
 		c->tclass = c->proto_state == 0 ? TC_UDP_UNREPLIED :
 		    c->proto_state == 1 ? TC_UDP_REPLIED : TC_UDP_ASSURED;
 		tracker_evict_list_place(t, c, c->proto_state == 0 ? L_UNANSWERED :

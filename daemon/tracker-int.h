@@ -186,6 +186,7 @@ void tracker_tcp_set_tclass(struct ctg_tracker *t, struct ctg_conn *c);
 /* tracker-datagram.c */
 void tracker_datagram_packet(struct ctg_tracker *t, const struct ctg_packet *p,
     uint64_t now_us, struct ctg_track_result *res);
+void tracker_datagram_offload(struct ctg_tracker *t, struct ctg_conn *c);
 void tracker_icmp_error_packet(struct ctg_tracker *t, const struct ctg_packet *p,
     uint64_t now_us, struct ctg_track_result *res);
 

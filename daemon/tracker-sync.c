@@ -462,8 +462,21 @@ ctg_tracker_apply(struct ctg_tracker *t, const struct ctg_conn_export *e, uint64
 			t->sync_relearn_ms[i] = 0;
 		}
 		tracker_tcp_set_tclass(t, c);
-	} else
+	} else {
+		/*
+		 * A UDP flow offloaded on the sender: its datagrams come here (no
+		 * mark in this kernel), an answered flow like any other, which
+		 * this gateway may offload anew. The sender saw none of them
+		 * since the hand-over: alive for one timeout from now.
+		 */
+		if (c->tuple.proto == IPPROTO_UDP && (c->peer[0].flags & CTG_PEER_DGRAM_OFFLOADED)) {
+			c->peer[0].flags &= (uint8_t)~CTG_PEER_DGRAM_OFFLOADED;
+			c->tclass = c->proto_state == 2 ? TC_UDP_ASSURED : TC_UDP_REPLIED;
+			c->last_us = now_us;
+			t->sync_st.applied_offloaded++;
+		}
 		tracker_evict_list_place(t, c, datagram_list(c));
+	}
 	t->sync_st.applied++;
 	if (expired(t, c, now_us))
 		tracker_conn_end(t, c, CTG_END_TIMEOUT, now_us);

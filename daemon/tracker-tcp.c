@@ -1361,6 +1361,8 @@ tcp_offloaded(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 void
 ctg_tracker_offload(struct ctg_tracker *t, struct ctg_conn *c)
 {
+	if (c->tuple.proto == IPPROTO_UDP)
+		tracker_datagram_offload(t, c);
 	if (c->tuple.proto != IPPROTO_TCP)
 		return;
 	c->proto_state |= CTG_CONN_OFFLOADED;

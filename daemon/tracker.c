@@ -463,6 +463,27 @@ ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 	}
 }
 
+bool
+ctg_tracker_offload_ready(const struct ctg_conn *c, const struct ctg_packet *p,
+    const struct ctg_track_result *res, uint32_t after_packets, uint64_t after_bytes)
+{
+	if (!c || res->conn != c || res->ctstate != CTG_CT_ESTABLISHED ||
+	    ctg_conn_offloaded(c) || !(c->flags & CTG_CONN_VERDICT))
+		return false;
+	if (c->tuple.proto == IPPROTO_TCP) {
+		if ((p->tcp.flags & (CTG_TH_SYN | CTG_TH_FIN | CTG_TH_RST)) ||
+		    c->peer[0].state != CTG_TCPS_ESTABLISHED ||
+		    c->peer[1].state != CTG_TCPS_ESTABLISHED ||
+		    ((c->peer[0].flags | c->peer[1].flags) & CTG_PEER_LIBERAL))
+			return false;
+	} else if (c->tuple.proto != IPPROTO_UDP || !(c->flags & CTG_CONN_SEEN_REPLY)) {
+		/* ICMP and other protocols stay here: the fast path has rules for TCP and UDP only */
+		return false;
+	}
+	return (uint64_t)c->pkts[0] + c->pkts[1] >= after_packets &&
+	    c->bytes[0] + c->bytes[1] >= after_bytes;
+}
+
 void
 ctg_tracker_unconfirm(struct ctg_tracker *t, struct ctg_conn *c)
 {

@@ -143,8 +143,10 @@ came_back(struct worker *w, const struct ctg_nfq_pkt *pkt)
  * RST that the kernel's conntrack calls ESTABLISHED (its window tracking
  * checks every one); what it calls INVALID, and every SYN, FIN and RST,
  * still comes here, and the tracker re-synchronises from them
- * (tracker-tcp.c). UDP and ICMP are not offloaded: a datagram flow has no
- * control segments from which to follow it. A repeat rather than an
+ * (tracker-tcp.c). A UDP flow qualifies once its reply direction was
+ * seen; from then on the kernel passes every datagram it calls ESTABLISHED
+ * and the entry ends with the kernel's (natwatch.c, tracker-datagram.c).
+ * ICMP stays here. A repeat rather than an
  * accept with a connmark set through the queue keeps the mark's saving in
  * the rules, where ctguard-setup remove takes it away with them.
  */
@@ -154,18 +156,9 @@ offload_now(struct worker *w, const struct ctg_nfq_pkt *pkt, const struct ctg_de
 	const struct ctg_config *cfg = w->dm->cfg;
 	struct ctg_conn *c = d->tr.conn;
 
-	if (d->action != CTG_ACT_ACCEPT || !c || c->tuple.proto != IPPROTO_TCP ||
-	    d->tr.ctstate != CTG_CT_ESTABLISHED || d->decode != CTG_R_NONE ||
-	    ctg_conn_offloaded(c) || !(c->flags & CTG_CONN_VERDICT))
-		return false;
-	if ((d->pkt.tcp.flags & (CTG_TH_SYN | CTG_TH_FIN | CTG_TH_RST)) ||
-	    c->peer[0].state != CTG_TCPS_ESTABLISHED ||
-	    c->peer[1].state != CTG_TCPS_ESTABLISHED ||
-	    ((c->peer[0].flags | c->peer[1].flags) & CTG_PEER_LIBERAL) ||
-	    ctg_pipeline_conn_metered(c))
-		return false;
-	if ((uint64_t)c->pkts[0] + c->pkts[1] < cfg->offload_after_packets ||
-	    c->bytes[0] + c->bytes[1] < cfg->offload_after_bytes)
+	if (d->action != CTG_ACT_ACCEPT || d->decode != CTG_R_NONE ||
+	    !ctg_tracker_offload_ready(c, &d->pkt, &d->tr, cfg->offload_after_packets,
+	    cfg->offload_after_bytes) || ctg_pipeline_conn_metered(c))
 		return false;
 	ctg_tracker_offload(w->pl.tracker, c);
 	ctg_nfq_verdict_mark(w->nfq, pkt->id, CTG_NFQ_REPEAT, pkt->mark | cfg->offload_mark);

@@ -96,6 +96,17 @@ struct ctg_tcp_peer {
 #define CTG_CONN_OFFLOADED    0x01
 
 /*
+ * Offloaded (UDP): its datagrams that the kernel's conntrack calls
+ * ESTABLISHED no longer come to us; the entry ends when the kernel's does
+ * (its DESTROY event, natwatch.c) or when a datagram of it reaches us past
+ * the hand-over (tracker-datagram.c). Kept in peer[0].flags, which datagram
+ * entries do not otherwise use (proto_state must stay 0..2 for them in a
+ * snapshot); the hand-over time (its last_us then) in peer[0].td_maxack
+ * and peer[0].isn.
+ */
+#define CTG_PEER_DGRAM_OFFLOADED 0x01
+
+/*
  * A connection's Zeek history as the tracker keeps it: each letter at most
  * once per direction (hist_seen). Real histories are a handful of letters;
  * one past 15 is cut there (summaries copy it into a record's wider
@@ -142,7 +153,8 @@ struct ctg_conn {
 static inline bool
 ctg_conn_offloaded(const struct ctg_conn *c)
 {
-	return c->tuple.proto == 6 && (c->proto_state & CTG_CONN_OFFLOADED);
+	return (c->tuple.proto == 6 && (c->proto_state & CTG_CONN_OFFLOADED)) ||
+	    (c->tuple.proto == 17 && (c->peer[0].flags & CTG_PEER_DGRAM_OFFLOADED));
 }
 
 struct ctg_track_result {
@@ -218,8 +230,25 @@ void ctg_tracker_packet(struct ctg_tracker *t, const struct ctg_packet *p,
 void ctg_tracker_set_related_lookup(struct ctg_tracker *t, ctg_related_fn fn,
     void *arg);
 
-/* Mark c offloaded (TCP): from now on it sees only control and kernel-INVALID segments. */
+/*
+ * Mark c offloaded. TCP: from now on it sees only control and kernel-INVALID
+ * segments. UDP: it sees no datagram of it but those in flight at the
+ * hand-over, and lives until the kernel's entry ends (ctg_tracker_end by
+ * the owner of the kernel's DESTROY events) or a later datagram shows that
+ * the kernel no longer carries it.
+ */
 void ctg_tracker_offload(struct ctg_tracker *t, struct ctg_conn *c);
+
+/*
+ * Whether c qualifies for offload after the packet p (its tracker result
+ * res), as far as the tracker knows: established both ways (TCP: both
+ * endpoints ESTABLISHED, no liberal side, p without SYN, FIN or RST; UDP:
+ * the reply direction seen), not yet offloaded, and at least after_packets
+ * packets and after_bytes bytes passed. The caller adds what the rules
+ * know (a cached accept that neither meters nor logs each packet).
+ */
+bool ctg_tracker_offload_ready(const struct ctg_conn *c, const struct ctg_packet *p,
+    const struct ctg_track_result *res, uint32_t after_packets, uint64_t after_bytes);
 
 /* After the verdict: count an accepted packet, or forget a refused new connection. */
 void ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c,

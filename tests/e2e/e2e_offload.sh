@@ -31,6 +31,21 @@
 #     off the kernel entry's mark: its segments reach the queue again and
 #     the connection goes on (picked up midstream, then offloaded anew)
 #  5. an IPv6 transfer is offloaded too (offload_start, summary bytes)
+#  6. UDP (the gateway's kernel UDP timeouts cut to 3 s / 5 s, ctguard's to
+#     2 s): a 6 s flow of echoed datagrams is offloaded (offload_start;
+#     ctguard judged at most 40 of its datagrams); no summary while it
+#     flows, past ctguard's own UDP timeouts; one after the kernel's entry
+#     ended (5 s after the last datagram at the earliest, the kernel entry
+#     gone by then); its totals equal what the client sent (packets and
+#     bytes exactly) and what the server echoed, the kernel's span holding
+#     all but what ctguard judged itself; the same source port afterwards is
+#     a new connection, judged anew; a flow whose rule has a rate_limit is
+#     never offloaded (every datagram judged); ICMP echo is never offloaded;
+#     an IPv6 flow is offloaded alike;
+#     ctguard kill of a live offloaded flow writes the kernel's counters and
+#     hands the flow back to the queue (a new connection, offloaded anew)
+#  7. an offloaded UDP flow whose kernel entry is deleted while ctguardd is
+#     stopped ends when ctguardd starts again (a dump of the marked entries)
 #
 # Environment: srcdir, builddir as in e2e_gateway.sh. Exit 0 pass, 1 fail,
 # 77 skip (not root or a tool missing; CI=true fails instead).
@@ -46,7 +61,7 @@ bld=$(cd "$bld" && pwd)
 . "$top/tests/kit/netns.sh"
 
 ctg_require_root
-ctg_require_tools ip iptables ip6tables iptables-save ip6tables-save python3 timeout \
+ctg_require_tools ip ping iptables ip6tables iptables-save ip6tables-save python3 timeout \
     sqlite3 conntrack
 
 ctg_programs "$top" "$bld"
@@ -61,6 +76,8 @@ RULES=$T/offload.rules
 CONF=$T/ctguard.conf
 H=$T/h.py
 SRVPORT=7000
+UPORT=7002
+URATED=7001
 BULK=$((64 * 1024 * 1024))
 
 cat >"$H" <<'EOF'
@@ -217,6 +234,50 @@ def srvsyn(src, dst, sport, dport, seq):
     send(IP(src=src, dst=dst) / TCP(sport=sport, dport=dport, flags='S', seq=seq))
     return 0
 
+def userve(ports):
+    # UDP echo on each port (both families)
+    def one(port):
+        s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        s.bind(('::', port))
+        while True:
+            d, a = s.recvfrom(65536)
+            s.sendto(d, a)
+    for p in ports[1:]:
+        threading.Thread(target=one, args=(p,), daemon=True).start()
+    one(ports[0])
+
+def usend(host, port, n, size, secs, sport):
+    # n datagrams of size bytes paced over secs seconds; count the echoes
+    s = socket.socket(fam(host), socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    s.bind(('', sport))
+    s.connect((host, port))
+    s.setblocking(False)
+    t0, got, sent = time.time(), 0, 0
+    while sent < n and time.time() < t0 + secs + 10:
+        due = t0 + secs * sent / n
+        if time.time() >= due:
+            s.send(b'u' * size)
+            sent += 1
+        try:
+            while True:
+                s.recv(65536)
+                got += 1
+        except BlockingIOError:
+            pass
+        time.sleep(0.0005)
+    end = time.time() + 1.0
+    while time.time() < end and got < sent:
+        try:
+            s.recv(65536)
+            got += 1
+        except BlockingIOError:
+            time.sleep(0.01)
+    print('%d %d %d %.3f' % (s.getsockname()[1], sent, got, time.time()), flush=True)
+    return 0 if sent == n else 1
+
 if __name__ == '__main__':
     a = sys.argv[1:]
     if a[0] == 'serve':
@@ -229,6 +290,10 @@ if __name__ == '__main__':
         sys.exit(inject(a[1], int(a[2]), a[3], a[4]))
     elif a[0] == 'hold':
         sys.exit(hold(a[1], int(a[2]), float(a[3])))
+    elif a[0] == 'userve':
+        userve([int(x) for x in a[1:]])
+    elif a[0] == 'usend':
+        sys.exit(usend(a[1], int(a[2]), int(a[3]), int(a[4]), float(a[5]), int(a[6])))
     elif a[0] == 'srvsyn':
         sys.exit(srvsyn(a[1], a[2], int(a[3]), int(a[4]), int(a[5])))
 EOF
@@ -295,13 +360,20 @@ fi
 ctg_ok "topology $CTG_NS_CLI / $CTG_NS_GW / $CTG_NS_SRV"
 ctg_bg "$CTG_NS_SRV" "$T/serve.log" timeout 300 python3 "$H" serve "$SRVPORT"
 ctg_wait_for 10 py_srv connects 127.0.0.1 "$SRVPORT" >/dev/null
+ctg_bg "$CTG_NS_SRV" "$T/userve.log" timeout 300 python3 "$H" userve "$UPORT" "$URATED"
 
-cp "$top/rules/default.rules" "$RULES"
+# a UDP port whose rule meters every packet: never offloaded
+sed '/^rules = (/a\
+  { name = "udp-rated"; action = "accept"; state = [ "new" ]; proto = ( "udp" );\
+    dst_port = [ '"$URATED"' ]; rate_limit = { rate = 100000; burst = 100000; action = "drop"; }; },' \
+    "$top/rules/default.rules" >"$RULES"
+grep -q udp-rated "$RULES" || { echo "not ok - could not add the rate-limited rule"; exit 1; }
 cat >"$CONF" <<EOF
 queue = { first = 0; count = 1; };
 tracker = {
 	timeouts = { tcp_time_wait = 2; tcp_close = 1; tcp_fin_wait = 10;
-	    tcp_last_ack = 2; tcp_close_wait = 10; };
+	    tcp_last_ack = 2; tcp_close_wait = 10;
+	    udp_unreplied = 2; udp_replied = 2; udp_assured = 2; };
 };
 log = { database = "$DB"; policy = "all"; nat = false; };
 daemon = {
@@ -328,12 +400,13 @@ fi
 for t in iptables ip6tables; do
 	order=$(gw "$t" -w -S CTGUARD | awk '
 	    /connmark --mark 0x20000000\/0x20000000/ && /ESTABLISHED/ && /FIN,SYN,RST NONE/ && /-j ACCEPT/ { print "fast"; next }
+	    /-p udp/ && /connmark --mark 0x20000000\/0x20000000/ && /ESTABLISHED/ && /-j ACCEPT/ { print "udpfast"; next }
 	    /-j CONNMARK --save-mark/ { print "save"; next }
 	    /mark --mark 0x20000000\/0x20000000/ && /-j ACCEPT/ { print "accept"; next }
 	    /-j REJECT/ { print "reject"; next }
 	    /-j NFQUEUE/ { print "queue" }' | uniq | tr '\n' ' ')
-	ctg_check "$t: fast path, save, accept before reject and queue ($order)" \
-	    test "$order" = "fast save accept reject queue "
+	ctg_check "$t: TCP and UDP fast paths first, then save, accept, reject and queue ($order)" \
+	    test "$order" = "fast udpfast save accept reject queue "
 done
 ctg_check "ctguard-setup --offload set net.netfilter.nf_conntrack_acct=1" \
     test "$(gw sysctl -n net.netfilter.nf_conntrack_acct)" = 1
@@ -498,11 +571,153 @@ b6=$(q "SELECT orig_bytes FROM connections WHERE id = ${id6:-0} AND offloaded = 
 ctg_check "IPv6: orig_bytes $b6 >= payload $payload6" test "${b6:-0}" -ge "${payload6:-1}"
 [ "${b6:-0}" -ge "${payload6:-1}" ] || gw conntrack -L -f ipv6 2>/dev/null | sed 's/^/#   /'
 
+# --- 6. UDP -----------------------------------------------------------------
+# The kernel ends an answered UDP entry 3 s after its last packet, 5 s once
+# it lived 2 s (its "stream" timeout); ctguard's own UDP timeouts are 2 s.
+gw sysctl -q -w net.netfilter.nf_conntrack_udp_timeout=3 \
+    net.netfilter.nf_conntrack_udp_timeout_stream=5
+USIZE=200
+UN=3000
+usport=$((20000 + $$ % 10000))
+ukernel() { gw conntrack -L -p udp --sport "$1" 2>/dev/null | grep -c "dport=$UPORT"; }
+ctg_bg "$CTG_NS_CLI" "$T/usend.out" timeout 40 "$PYSCAPY" "$H" usend "$CTG_SRV4" "$UPORT" \
+    "$UN" "$USIZE" 6 "$usport"
+USPID=$CTG_BG_PID
+uid=$(wait_row "SELECT conn_id FROM verdicts WHERE proto = 17 AND sport = $usport
+    AND dport = $UPORT ORDER BY id LIMIT 1")
+ctg_check "UDP: the flow was offloaded (offload_start for conn ${uid:-none})" \
+    test -n "$(wait_row "SELECT count(*) FROM events WHERE kind = 'offload_start' AND
+    count = ${uid:-0}")"
+sleep 4
+# past ctguard's 2 s UDP timeouts, its datagrams unseen: the entry lives on
+ctg_check "UDP: no summary while the kernel's flow lives (4 s after offload)" \
+    test "$(q "SELECT count(*) FROM connections WHERE id = ${uid:-0}")" = 0
+ctg_check "UDP: ctguard connections still lists it" \
+    sh -c "'$CTGUARD' -s '$SOCK' connections --proto udp --port $usport --json | grep -q '\"id\":${uid:-0},'"
+wait "$USPID" 2>/dev/null
+read -r _ usent uecho uend <"$T/usend.out"
+echo "# udp: sent ${usent:-?} echoed ${uecho:-?}"
+ctg_check "UDP: the client sent all $UN datagrams (${usent:-none})" test "${usent:-0}" = "$UN"
+uend=${uend:-0}
+for ((i = 0; i < 900; i++)); do
+	[ "$(q "SELECT count(*) FROM connections WHERE id = ${uid:-0}")" = 1 ] && break
+	sleep 0.1
+done
+urow_t=$(date +%s.%N)
+after=$(python3 -c "print('%.1f' % ($urow_t - $uend))")
+echo "# udp: summary $after s after the last datagram"
+ctg_check "UDP: summary written after the kernel's flow ended ($after s after the last datagram)" \
+    python3 -c "import sys; sys.exit(0 if 4.0 <= $after <= 90 else 1)"
+ctg_check "UDP: the kernel entry was gone by then" test "$(ukernel "$usport")" = 0
+row=$(q "SELECT offloaded, end_reason, orig_pkts, orig_bytes, resp_pkts, resp_bytes,
+    ifnull(offload_orig_pkts, -1), ifnull(offload_resp_pkts, -1)
+    FROM connections WHERE id = ${uid:-0}")
+echo "# udp summary: offloaded end orig_pkts orig_bytes resp_pkts resp_bytes off_orig off_resp = $row"
+IFS='|' read -r uoff uendr uop uob urp urb uoop uorp <<<"$row"
+seen=$(q "SELECT count(*) FROM verdicts WHERE conn_id = ${uid:-0}")
+ctg_check "UDP: ctguard judged only the first datagrams ($seen verdicts)" \
+    test "${seen:-999}" -ge 2 -a "${seen:-999}" -le 40
+ctg_check "UDP: the summary is offloaded, ended by timeout" test "${uoff:-0}|${uendr:-}" = "1|timeout"
+ctg_check "UDP: orig packets $uop = datagrams sent $UN" test "${uop:-0}" = "$UN"
+ctg_check "UDP: orig bytes $uob = $UN x ($USIZE + 28)" test "${uob:-0}" = $((UN * (USIZE + 28)))
+ctg_check "UDP: reply packets $urp between echoes received ${uecho:-?} and $UN" \
+    test "${urp:-0}" -ge "${uecho:-1}" -a "${urp:-0}" -le "$UN"
+ctg_check "UDP: reply bytes $urb = $urp x ($USIZE + 28)" test "${urb:-0}" = $((${urp:-0} * (USIZE + 28)))
+ctg_check "UDP: the kernel's span holds all the rest ($uoop + $uorp + $seen judged = $uop + $urp)" \
+    test $((${uoop:--999} + ${uorp:--999} + ${seen:-0})) = $((${uop:-0} + ${urp:-0}))
+
+# the same source port again: a new flow in the kernel, and in ctguard a new
+# connection, judged by the rules anew
+ctg_quiet py_cli usend "$CTG_SRV4" "$UPORT" 40 "$USIZE" 0.5 "$usport"
+uid2=$(q "SELECT conn_id FROM verdicts WHERE proto = 17 AND sport = $usport AND dport = $UPORT
+    AND conn_id != ${uid:-0} ORDER BY id LIMIT 1")
+ctg_check "UDP: the port's next flow is a new connection (${uid2:-none}), first judged NEW" \
+    test "$(q "SELECT ctstate FROM verdicts WHERE conn_id = ${uid2:-0} ORDER BY id LIMIT 1")" = new
+
+# IPv6: the same fast path (ip6tables)
+vsport=$((usport + 4))
+ctg_quiet py_cli usend "$CTG_SRV6" "$UPORT" 300 "$USIZE" 1 "$vsport"
+vid=$(wait_row "SELECT conn_id FROM verdicts WHERE proto = 17 AND family = 6 AND sport = $vsport
+    ORDER BY id LIMIT 1")
+vseen=$(q "SELECT count(*) FROM verdicts WHERE conn_id = ${vid:-0}")
+ctg_check "UDP over IPv6: offloaded, ctguard judged $vseen of 600 datagrams" \
+    test -n "$(wait_row "SELECT count(*) FROM events WHERE kind = 'offload_start' AND
+    count = ${vid:-0}")" -a "${vseen:-999}" -le 40
+
+# ctguard kill of a live offloaded UDP flow: its summary has the kernel's
+# counters, the mark leaves the kernel entry, its next datagrams reach the
+# queue and make a new connection, offloaded anew
+ksport=$((usport + 3))
+ctg_bg "$CTG_NS_CLI" "$T/ukill.out" timeout 40 "$PYSCAPY" "$H" usend "$CTG_SRV4" "$UPORT" \
+    1500 "$USIZE" 3 "$ksport"
+KPID=$CTG_BG_PID
+kid=$(wait_row "SELECT conn_id FROM verdicts WHERE proto = 17 AND sport = $ksport ORDER BY id LIMIT 1")
+wait_row "SELECT count(*) FROM events WHERE kind = 'offload_start' AND count = ${kid:-0}" >/dev/null
+sleep 0.5
+ctg_check "UDP: ctguard kill ${kid:-none} of the offloaded flow" ctl kill "${kid:-0}"
+wait "$KPID" 2>/dev/null
+ctg_check "UDP: the killed summary is offloaded with the kernel's counters" \
+    test -n "$(wait_row "SELECT count(*) FROM connections WHERE id = ${kid:-0} AND
+    end_reason = 'killed' AND offloaded = 1 AND offload_orig_pkts > 0")"
+ctg_check "UDP: its datagrams reached the queue again: a new connection, offloaded anew" \
+    test "$(q "SELECT count(*) FROM events WHERE kind = 'offload_start' AND count IN
+    (SELECT DISTINCT conn_id FROM verdicts WHERE proto = 17 AND sport = $ksport)")" = 2
+
+# a rate-limited rule meters every datagram: never offloaded
+rsport=$((usport + 1))
+ctg_quiet py_cli usend "$CTG_SRV4" "$URATED" 300 "$USIZE" 1 "$rsport"
+rid=$(wait_row "SELECT conn_id FROM verdicts WHERE proto = 17 AND sport = $rsport ORDER BY id LIMIT 1")
+# the audit writer commits in batches: wait for the summary (ctguard's 2 s timeout)
+wait_row "SELECT count(*) FROM connections WHERE id = ${rid:-0}" >/dev/null
+rseen=$(q "SELECT count(*) FROM verdicts WHERE conn_id = ${rid:-0}")
+ctg_check "UDP under rate_limit: no offload_start, every datagram judged ($rseen verdicts)" \
+    test "$(q "SELECT count(*) FROM events WHERE kind = 'offload_start' AND count = ${rid:-0}")" = 0 \
+    -a "${rseen:-0}" -ge 590
+# ICMP stays with ctguard
+# (the default rules' ping rule meters it, 5/s burst 10: 30 requests, some dropped)
+ip netns exec "$CTG_NS_CLI" ping -q -c 30 -i 0.05 -W 1 "$CTG_SRV4" >/dev/null 2>&1
+pid=$(wait_row "SELECT conn_id FROM verdicts WHERE proto = 1 ORDER BY id DESC LIMIT 1")
+wait_row "SELECT count(*) FROM connections WHERE id = ${pid:-0}" >/dev/null
+pseen=$(q "SELECT count(*) FROM verdicts WHERE conn_id = ${pid:-0}")
+ctg_check "ICMP echo: not offloaded, every packet judged ($pseen verdicts)" \
+    test "$(q "SELECT count(*) FROM events WHERE kind = 'offload_start' AND count = ${pid:-0}")" = 0 \
+    -a "${pseen:-0}" -ge 30
+
+# --- 7. UDP across a restart ---------------------------------------------------
+# An offloaded flow's kernel entry ends while ctguardd is stopped: its
+# DESTROY event is lost, and the entry restored from the snapshot ends at
+# start, when a dump of the kernel's marked entries lacks it.
+xsport=$((usport + 2))
+ctg_quiet py_cli usend "$CTG_SRV4" "$UPORT" 200 "$USIZE" 1 "$xsport"
+xid=$(wait_row "SELECT conn_id FROM verdicts WHERE proto = 17 AND sport = $xsport ORDER BY id LIMIT 1")
+ctg_check "UDP restart: the flow was offloaded" \
+    test -n "$(wait_row "SELECT count(*) FROM events WHERE kind = 'offload_start' AND
+    count = ${xid:-0}")"
+kill -TERM "$DPID" 2>/dev/null
+wait "$DPID" 2>/dev/null
+cp "$T/ctguardd.log" "$T/ctguardd.1.log"        # the restart writes a new one
+gw conntrack -D -p udp --sport "$xsport" >/dev/null 2>&1
+ctg_check "UDP restart: its kernel entry is gone" test "$(ukernel "$xsport")" = 0
+ctg_check "UDP restart: not ended before the stop" \
+    test "$(q "SELECT count(*) FROM connections WHERE id = ${xid:-0}")" = 0
+if start_daemon; then
+	ctg_ok "ctguardd restarted (its table from the snapshot)"
+else
+	ctg_not_ok "ctguardd restarted"
+fi
+ctg_check "UDP restart: the restored entry ended at start, its kernel entry gone" \
+    test -n "$(wait_row "SELECT count(*) FROM connections WHERE id = ${xid:-0} AND
+    offloaded = 1 AND end_reason = 'timeout'")"
+ctg_check "UDP restart: ctguardd says so" \
+    grep -q 'offloaded UDP flows ended: their kernel entries were gone' "$T/ctguardd.log"
+
 # --- teardown: remove leaves nothing -----------------------------------------
 kill -TERM "$DPID" 2>/dev/null
 wait "$DPID" 2>/dev/null
+ctg_check "the kernel took the event filter (only offloaded UDP entries' DESTROYs wake ctguardd)" \
+    sh -c "! cat '$T'/ctguardd*.log | grep -q 'conntrack event filter refused'"
 ctg_check "ctguardd log has no sanitizer report" \
-    sh -c "! grep -q -E 'AddressSanitizer|LeakSanitizer|runtime error:' '$T/ctguardd.log'"
+    sh -c "! cat '$T'/ctguardd*.log | grep -q -E 'AddressSanitizer|LeakSanitizer|runtime error:'"
 ctg_quiet "$SETUP" remove --netns "$CTG_NS_GW"
 rules_dump >"$T/rules.after"
 if diff "$T/rules.before" "$T/rules.after" >"$T/rules.diff"; then

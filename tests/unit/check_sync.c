@@ -751,6 +751,37 @@ START_TEST(test_offloaded_carried_as_pickup)
 }
 END_TEST
 
+/*
+ * A UDP flow offloaded on the sender reaches the replica as an answered
+ * flow, not offloaded (this kernel has no mark for it), alive for one UDP
+ * timeout from the transfer although the sender saw nothing of it since.
+ */
+START_TEST(test_offloaded_udp_carried)
+{
+	struct ctg_tracker *t2;
+	struct ctg_tracker_sync_stats st;
+	struct ctg_packet u = udp_pkt(0, 40), ur = udp_pkt(1, 40);
+	struct ctg_tuple tp = flow(0, IPPROTO_UDP, cport, 53);
+	struct ctg_conn *c2;
+	uint8_t dir;
+
+	run_on(trk, &u);
+	run_on(trk, &ur);
+	ctg_tracker_offload(trk, find(IPPROTO_UDP, cport, 53));
+	ck_assert(ctg_conn_offloaded(find(IPPROTO_UDP, cport, 53)));
+	now += 600 * SEC;                       /* past every UDP timeout */
+	t2 = replica();
+	c2 = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert_ptr_nonnull(c2);
+	ck_assert(!ctg_conn_offloaded(c2));
+	ck_assert_uint_eq(c2->last_us, now);
+	ctg_tracker_sync_stats(t2, &st);
+	ck_assert_uint_eq(st.applied_offloaded, 1);
+	EXPECT(run_on(t2, &ur), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
 START_TEST(test_oow_rst_stays_invalid)
 {
 	struct ctg_tracker *t2;
@@ -1243,6 +1274,7 @@ sync_suite(void)
 	tcase_add_test(tc, test_stale_edges_relearn_bounded);
 	tcase_add_test(tc, test_oow_rst_stays_invalid);
 	tcase_add_test(tc, test_offloaded_carried_as_pickup);
+	tcase_add_test(tc, test_offloaded_udp_carried);
 	tcase_add_test(tc, test_remove_and_quiet_end);
 	tcase_add_test(tc, test_apply_replaces_in_place);
 	suite_add_tcase(s, tc);

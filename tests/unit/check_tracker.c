@@ -3080,7 +3080,7 @@ offloaded(void)
 	return c;
 }
 
-/* The flag: only TCP takes it, the summary says it, the entry outlives unseen data. */
+/* The flag: only TCP and answered UDP take it, the summary says it, the entry outlives unseen data. */
 START_TEST(test_offload_flag)
 {
 	struct ctg_packet u = udp_pkt(0, 10);
@@ -3104,6 +3104,117 @@ START_TEST(test_offload_flag)
 	ck_assert(!ends[0].offloaded);
 	ck_assert(ends[nends - 1].offloaded);
 	ck_assert_int_eq(ends[nends - 1].tuple.proto, IPPROTO_TCP);
+}
+END_TEST
+
+/*
+ * Who qualifies (ctg_tracker_offload_ready; worker.c adds the rules' part):
+ * a cached verdict, established both ways, past after_packets and
+ * after_bytes; TCP only on a segment without SYN, FIN or RST; UDP once
+ * answered; ICMP never.
+ */
+START_TEST(test_offload_ready)
+{
+	struct ctg_packet u = udp_pkt(0, 40), ur = udp_pkt(1, 40);
+	struct ctg_packet e = icmp_echo(0, false, 7), er = icmp_echo(1, true, 7);
+	struct ctg_track_result r = run(&u);
+	struct ctg_conn *c = r.conn;
+
+	ck_assert_ptr_nonnull(c);
+	c->flags |= CTG_CONN_VERDICT;
+	ck_assert(!ctg_tracker_offload_ready(c, &u, &r, 0, 0));        /* unanswered */
+	r = run(&ur);
+	ck_assert(ctg_tracker_offload_ready(c, &ur, &r, 2, 0));
+	ck_assert(!ctg_tracker_offload_ready(c, &ur, &r, 3, 0));       /* after_packets */
+	ck_assert(!ctg_tracker_offload_ready(c, &ur, &r,
+	    0, c->bytes[0] + c->bytes[1] + 1));                          /* after_bytes */
+	c->flags &= (uint16_t)~CTG_CONN_VERDICT;
+	ck_assert(!ctg_tracker_offload_ready(c, &ur, &r, 0, 0));       /* no cached verdict */
+	c->flags |= CTG_CONN_VERDICT;
+	ctg_tracker_offload(trk, c);
+	ck_assert(ctg_conn_offloaded(c));
+	ck_assert(!ctg_tracker_offload_ready(c, &ur, &r, 0, 0));       /* once */
+
+	r = run(&e);
+	r.conn->flags |= CTG_CONN_VERDICT;
+	r = run(&er);
+	ck_assert_int_eq(r.ctstate, CTG_CT_ESTABLISHED);
+	ck_assert(!ctg_tracker_offload_ready(r.conn, &er, &r, 0, 0));  /* ICMP stays */
+	ctg_tracker_offload(trk, r.conn);
+	ck_assert(!ctg_conn_offloaded(r.conn));
+
+	struct ctg_conn *t = handshake();
+	t->flags |= CTG_CONN_VERDICT;
+	r = seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 100);
+	ck_assert(ctg_tracker_offload_ready(t, &(struct ctg_packet){ .tcp.flags = CTG_TH_ACK,
+	    .tuple = t->tuple }, &r, 0, 0));
+	struct ctg_packet fin = tcp_pkt(0, CTG_TH_FIN | CTG_TH_ACK, CISN + 101, SISN + 1, WIN, 0);
+	ck_assert(!ctg_tracker_offload_ready(t, &fin, &r, 0, 0));
+	t->peer[1].flags |= CTG_PEER_LIBERAL;
+	ck_assert(!ctg_tracker_offload_ready(t, &(struct ctg_packet){ .tcp.flags = CTG_TH_ACK,
+	    .tuple = t->tuple }, &r, 0, 0));
+}
+END_TEST
+
+/*
+ * An offloaded UDP flow: datagrams in flight at the hand-over belong to
+ * it; no timeout of ours ends it (its datagrams pass us unseen); the first
+ * datagram that reaches us later than that is a new flow, judged anew,
+ * after the old one ends as timed out with its summary marked offloaded.
+ */
+START_TEST(test_offload_udp_lifetime)
+{
+	struct ctg_packet u = udp_pkt(0, 40), ur = udp_pkt(1, 40);
+	struct ctg_track_result r;
+	struct ctg_conn *c;
+
+	run(&u);
+	now += SEC / 10;
+	r = run(&ur);
+	c = r.conn;
+	ck_assert_ptr_nonnull(c);
+	c->flags |= CTG_CONN_VERDICT;
+	ctg_tracker_offload(trk, c);
+	ck_assert(ctg_conn_offloaded(c));
+	uint64_t id = c->id;
+
+	now += SEC / 2;                         /* queued behind the marked one */
+	r = run(&u);
+	EXPECT(r, CTG_CT_ESTABLISHED, CTG_R_NONE);
+	ck_assert(!r.created);
+	ck_assert_ptr_eq(r.conn, c);
+	ck_assert(ctg_conn_offloaded(c));
+
+	now += 3600 * SEC;                      /* 20 times udp_assured */
+	sweep_all();
+	ck_assert_int_eq(nends, 0);
+	ck_assert_ptr_eq(find(IPPROTO_UDP, cport, 53), c);
+
+	/* its owner ends it when the kernel's entry ends (natwatch.c) */
+	ctg_tracker_end(trk, c, CTG_END_TIMEOUT, now);
+	ck_assert_int_eq(nends, 1);
+	ck_assert(ends[0].offloaded);
+	ck_assert_uint_eq(ends[0].conn_id, id);
+
+	/* the same tuple again, offloaded; a datagram 2 s after the hand-over */
+	run(&u);
+	r = run(&ur);
+	c = r.conn;
+	c->flags |= CTG_CONN_VERDICT;
+	ctg_tracker_offload(trk, c);
+	id = c->id;
+	now += 2 * SEC;
+	r = run(&ur);
+	EXPECT(r, CTG_CT_NEW, CTG_R_NONE);
+	ck_assert(r.created);
+	ck_assert(!ctg_conn_offloaded(r.conn));
+	ck_assert_uint_ne(r.conn->id, id);
+	ck_assert_int_eq(nends, 2);
+	ck_assert(ends[1].offloaded);
+	ck_assert_uint_eq(ends[1].conn_id, id);
+	ck_assert_uint_eq(ends[1].end_reason, CTG_END_TIMEOUT);
+	/* the new flow's originator is who sent first now */
+	ck_assert_uint_eq(r.conn->tuple.sport, 53);
 }
 END_TEST
 
@@ -3371,6 +3482,8 @@ tracker_suite(void)
 	tc = tcase_create("offload");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_offload_flag);
+	tcase_add_test(tc, test_offload_ready);
+	tcase_add_test(tc, test_offload_udp_lifetime);
 	tcase_add_test(tc, test_offload_fin_resync);
 	tcase_add_test(tc, test_offload_fin_outside);
 	tcase_add_test(tc, test_offload_rst_syn);
