@@ -8,18 +8,20 @@
 #include "ctguard/defer.h"
 
 int
-ctg_defer_init(struct ctg_defer *d, unsigned cap)
+ctg_defer_init(struct ctg_defer *d, unsigned cap, uint32_t slots)
 {
 	memset(d, 0, sizeof(*d));
 	if (cap == 0)
 		cap = 1;
 	d->ring = calloc(cap, sizeof(*d->ring));
 	d->wait_us = calloc(CTG_DEFER_WAIT_SAMPLES, sizeof(*d->wait_us));
-	if (!d->ring || !d->wait_us) {
+	d->held_of = calloc(slots ? slots : 1, sizeof(*d->held_of));
+	if (!d->ring || !d->wait_us || !d->held_of) {
 		ctg_defer_fini(d);
 		return -1;
 	}
 	d->cap = cap;
+	d->slots = slots;
 	return 0;
 }
 
@@ -28,6 +30,7 @@ ctg_defer_fini(struct ctg_defer *d)
 {
 	free(d->ring);
 	free(d->wait_us);
+	free(d->held_of);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -39,6 +42,8 @@ let_go(struct ctg_defer *d, uint64_t now_us, uint64_t *counter, ctg_defer_fn fn,
 
 	d->head = (d->head + 1) % d->cap;
 	d->n--;
+	if (p.slot < d->slots && d->held_of[p.slot] > 0)
+		d->held_of[p.slot]--;
 	(*counter)++;
 	d->wait_us[d->wait_pos] = w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
 	d->wait_pos = (d->wait_pos + 1) % CTG_DEFER_WAIT_SAMPLES;
@@ -54,6 +59,9 @@ ctg_defer_hold(struct ctg_defer *d, const struct ctg_defer_pkt *p, ctg_defer_fn 
 		let_go(d, p->held_us, &d->st.overflows, fn, arg);
 	d->ring[(d->head + d->n) % d->cap] = *p;
 	d->n++;
+	/* the table holds fewer packets than a count can reach: the test is belt and braces */
+	if (p->slot < d->slots && d->held_of[p->slot] < UINT16_MAX)
+		d->held_of[p->slot]++;
 	d->st.deferred++;
 }
 

@@ -484,6 +484,12 @@ ctg_tracker_offload_ready(const struct ctg_conn *c, const struct ctg_packet *p,
 	    c->bytes[0] + c->bytes[1] >= after_bytes;
 }
 
+uint32_t
+ctg_tracker_conn_slot(const struct ctg_tracker *t, const struct ctg_conn *c)
+{
+	return idx_of(t, c);
+}
+
 void
 ctg_tracker_unconfirm(struct ctg_tracker *t, struct ctg_conn *c)
 {

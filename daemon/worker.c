@@ -207,20 +207,27 @@ defer_send(void *arg, const struct ctg_defer_pkt *p)
  * An accepted packet that created its connection or moved a TCP endpoint
  * (and would be carried): keep its verdict until every other member has
  * applied the change, so that a reply crossing another gateway finds the
- * state there. Only while others are in the group, and never on the way
- * out. Its id stays unanswered in nfq.c, so no batch verdict covers it.
+ * state there. A later packet of a connection with one held waits behind
+ * it (ctguard/defer.h: a connection's packets leave in order). Only while
+ * others are in the group, and never on the way out. Its id stays
+ * unanswered in nfq.c, so no batch verdict covers it.
  */
 static bool
 defer_hold(struct worker *w, const struct ctg_nfq_pkt *pkt, const struct ctg_decision *d)
 {
 	if (!w->defer_on || d->action != CTG_ACT_ACCEPT ||
-	    !ctg_tracker_sync_changed(w->pl.tracker, &d->tr) ||
 	    ctgd_sync_others(w->dm) == 0 || atomic_load(&ctgd_stopping))
+		return false;
+	uint32_t slot = d->tr.conn ? ctg_tracker_conn_slot(w->pl.tracker, d->tr.conn) :
+	    CTG_DEFER_NO_SLOT;
+
+	if (!ctg_defer_conn_held(&w->defer, slot) &&
+	    !ctg_tracker_sync_changed(w->pl.tracker, &d->tr))
 		return false;
 	uint64_t now = ctgd_clock_us();
 	struct ctg_defer_pkt h = {
 		.id = pkt->id, .verdict = CTG_NFQ_ACCEPT, .token = w->defer_open,
-		.held_us = now,
+		.slot = slot, .held_us = now,
 		.deadline_us = now + (uint64_t)w->dm->cfg->sync_defer_timeout_ms * 1000,
 	};
 
@@ -444,7 +451,10 @@ worker_open(struct daemon *dm, struct worker *w, unsigned i, struct ctg_ruleset 
 		uint32_t qmax = cfg->queue_maxlen ? cfg->queue_maxlen : NFQ_QMAX_KERNEL;
 		unsigned cap = qmax / 2 < DEFER_MAX ? qmax / 2 : DEFER_MAX;
 
-		if (w->defer_wake < 0 || ctg_defer_init(&w->defer, cap) < 0) {
+		struct ctg_tracker_stats ts;
+
+		ctg_tracker_stats(w->pl.tracker, &ts);
+		if (w->defer_wake < 0 || ctg_defer_init(&w->defer, cap, (uint32_t)ts.max) < 0) {
 			ctgd_log(LOG_ERR, "queue %u: out of memory for held verdicts", w->queue);
 			return -1;
 		}

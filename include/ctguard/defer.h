@@ -13,6 +13,12 @@
  * from the oldest. A full table releases its oldest packet early (counted
  * as an overflow) rather than refuse to hold or drop.
  *
+ * A connection's packets leave in the order they came: while one of its
+ * packets is held, its later accepted packets are held behind it (a data
+ * segment overtaking the held third ACK is harmless, but a held ACK let go
+ * after its connection closed at the endpoint draws a RST). Per connection
+ * (the tracker's slot), a count of its packets held.
+ *
  * The caller sends the verdicts: release calls fn for each packet let go,
  * oldest first. Nothing here touches the queue; a held packet keeps its id
  * among those not yet answered in daemon/nfq.c, so no batch verdict covers
@@ -33,8 +39,11 @@ struct ctg_defer_pkt {
 	uint32_t mark;
 	bool has_mark;
 	uint32_t token;
+	uint32_t slot;                  /* the connection's tracker slot, CTG_DEFER_NO_SLOT none */
 	uint64_t held_us, deadline_us;
 };
+
+#define CTG_DEFER_NO_SLOT UINT32_MAX
 
 struct ctg_defer_stats {
 	uint64_t deferred;              /* packets held, total */
@@ -49,14 +58,16 @@ struct ctg_defer {
 	struct ctg_defer_pkt *ring;
 	unsigned cap, head, n;
 	struct ctg_defer_stats st;
+	uint16_t *held_of;              /* per connection slot: its packets held */
+	uint32_t slots;
 	uint32_t *wait_us;              /* CTG_DEFER_WAIT_SAMPLES, a ring */
 	unsigned wait_n, wait_pos;
 };
 
 typedef void (*ctg_defer_fn)(void *arg, const struct ctg_defer_pkt *p);
 
-/* A table of cap packets (at least 1); 0, or -1 out of memory. */
-int ctg_defer_init(struct ctg_defer *d, unsigned cap);
+/* A table of cap packets (at least 1) for connections in slots slots; 0, or -1 out of memory. */
+int ctg_defer_init(struct ctg_defer *d, unsigned cap, uint32_t slots);
 void ctg_defer_fini(struct ctg_defer *d);
 
 /*
@@ -84,6 +95,13 @@ static inline unsigned
 ctg_defer_held(const struct ctg_defer *d)
 {
 	return d->n;
+}
+
+/* Whether a packet of the connection in slot is held: a later one waits behind it. */
+static inline bool
+ctg_defer_conn_held(const struct ctg_defer *d, uint32_t slot)
+{
+	return slot < d->slots && d->held_of[slot] > 0;
 }
 
 void ctg_defer_stats(const struct ctg_defer *d, struct ctg_defer_stats *st);

@@ -385,6 +385,8 @@ struct ctg_tracker_sync_stats {
 int ctg_tracker_sync_enable(struct ctg_tracker *t, uint32_t ring_size,
     uint32_t max_updates, uint8_t carry);
 bool ctg_tracker_sync_enabled(const struct ctg_tracker *t);
+/* c's slot in the table (0 .. max - 1): per-connection side tables index by it. */
+uint32_t ctg_tracker_conn_slot(const struct ctg_tracker *t, const struct ctg_conn *c);
 /*
  * Active/active (sync.mode): an update meeting an entry this gateway
  * forwards too is merged per endpoint (the endpoint further along is

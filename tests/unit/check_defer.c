@@ -48,13 +48,64 @@ hold(struct ctg_defer *d, uint32_t id, uint32_t token, uint64_t now, uint64_t ti
 	ctg_defer_hold(d, &p, sent, NULL);
 }
 
+static void
+hold_conn(struct ctg_defer *d, uint32_t id, uint32_t token, uint32_t slot, uint64_t now)
+{
+	struct ctg_defer_pkt p = {
+		.id = id, .verdict = CTG_NFQ_ACCEPT, .token = token, .slot = slot,
+		.held_us = now, .deadline_us = now + 20000,
+	};
+
+	ctg_defer_hold(d, &p, sent, NULL);
+}
+
+/*
+ * A connection counts as held from its first packet held to its last let
+ * go, whichever way they go (ack, deadline, overflow, flush): the worker
+ * holds its later packets behind them, so they leave in order.
+ */
+START_TEST(test_conn_held_until_its_last_goes)
+{
+	struct ctg_defer d;
+
+	reset();
+	ck_assert_int_eq(ctg_defer_init(&d, 3, 8), 0);
+	ck_assert(!ctg_defer_conn_held(&d, 3));
+	hold_conn(&d, 10, 1, 3, 1000);
+	hold_conn(&d, 11, 2, 5, 1100);
+	hold_conn(&d, 12, 2, 3, 1200);          /* behind 10 */
+	ck_assert(ctg_defer_conn_held(&d, 3));
+	ck_assert(ctg_defer_conn_held(&d, 5));
+	ck_assert(!ctg_defer_conn_held(&d, 4));
+	ck_assert(!ctg_defer_conn_held(&d, CTG_DEFER_NO_SLOT));
+	ck_assert_uint_eq(ctg_defer_release(&d, 1, 1300, sent, NULL), 1);
+	ck_assert(ctg_defer_conn_held(&d, 3));  /* 12 still waits */
+	hold_conn(&d, 13, 3, 7, 1400);
+	hold_conn(&d, 14, 3, 7, 1500);          /* full: 11 (slot 5) goes early */
+	ck_assert(!ctg_defer_conn_held(&d, 5));
+	ck_assert_uint_eq(ctg_defer_release(&d, 2, 1600, sent, NULL), 1);
+	ck_assert(!ctg_defer_conn_held(&d, 3));
+	ck_assert(ctg_defer_conn_held(&d, 7));
+	ck_assert_uint_eq(ctg_defer_flush(&d, 1700, sent, NULL), 2);
+	ck_assert(!ctg_defer_conn_held(&d, 7));
+	/* in the order they came */
+	ck_assert_uint_eq(nout, 5);
+	ck_assert_uint_eq(out[0].id, 10);
+	ck_assert_uint_eq(out[1].id, 11);
+	ck_assert_uint_eq(out[2].id, 12);
+	ck_assert_uint_eq(out[3].id, 13);
+	ck_assert_uint_eq(out[4].id, 14);
+	ctg_defer_fini(&d);
+}
+END_TEST
+
 START_TEST(test_release_by_token)
 {
 	struct ctg_defer d;
 	struct ctg_defer_stats st;
 
 	reset();
-	ck_assert_int_eq(ctg_defer_init(&d, 16), 0);
+	ck_assert_int_eq(ctg_defer_init(&d, 16, 0), 0);
 	hold(&d, 10, 1, 1000, 20000);
 	hold(&d, 11, 1, 1100, 20000);
 	hold(&d, 12, 2, 1200, 20000);
@@ -95,7 +146,7 @@ START_TEST(test_deadline)
 	struct ctg_defer_stats st;
 
 	reset();
-	ck_assert_int_eq(ctg_defer_init(&d, 16), 0);
+	ck_assert_int_eq(ctg_defer_init(&d, 16, 0), 0);
 	hold(&d, 1, 5, 1000, 20000);
 	hold(&d, 2, 6, 5000, 20000);
 	ck_assert(ctg_defer_next_deadline(&d) == 21000);
@@ -119,7 +170,7 @@ START_TEST(test_overflow_releases_oldest)
 	struct ctg_defer_stats st;
 
 	reset();
-	ck_assert_int_eq(ctg_defer_init(&d, 4), 0);
+	ck_assert_int_eq(ctg_defer_init(&d, 4, 0), 0);
 	for (uint32_t i = 0; i < 6; i++)
 		hold(&d, 100 + i, 1, 1000 + i, 20000);
 	/* two went early, the oldest first, and the table holds the four newest */
@@ -145,7 +196,7 @@ START_TEST(test_flush_answers_every_packet_once)
 	bool seen[64] = { false };
 
 	reset();
-	ck_assert_int_eq(ctg_defer_init(&d, 32), 0);
+	ck_assert_int_eq(ctg_defer_init(&d, 32, 0), 0);
 	for (uint32_t i = 0; i < 50; i++) {
 		struct ctg_defer_pkt p = {
 			.id = i, .verdict = CTG_NFQ_REPEAT, .mark = 0x20000000 | i, .has_mark = true,
@@ -182,7 +233,7 @@ START_TEST(test_token_wrap)
 	struct ctg_defer d;
 
 	reset();
-	ck_assert_int_eq(ctg_defer_init(&d, 8), 0);
+	ck_assert_int_eq(ctg_defer_init(&d, 8, 0), 0);
 	hold(&d, 1, 0xfffffffeu, 0, 1000000);
 	hold(&d, 2, 0xffffffffu, 0, 1000000);
 	hold(&d, 3, 1, 0, 1000000);
@@ -309,6 +360,7 @@ defer_suite(void)
 	TCase *tc = tcase_create("held");
 
 	tcase_add_test(tc, test_release_by_token);
+	tcase_add_test(tc, test_conn_held_until_its_last_goes);
 	tcase_add_test(tc, test_deadline);
 	tcase_add_test(tc, test_overflow_releases_oldest);
 	tcase_add_test(tc, test_flush_answers_every_packet_once);
