@@ -255,6 +255,19 @@ tracker_sync_lagging(const struct ctg_tracker *t, const struct ctg_conn *c, uint
 }
 
 /*
+ * A state changed: the entry goes soon (urgent 1), and how far its edges
+ * lag counts from here. The handshake moves the responder's edge from
+ * nothing to its ISN, a jump of any size that is no lag.
+ */
+static inline void
+tracker_sync_changed_state(struct ctg_tracker *t, const struct ctg_conn *c, uint32_t i)
+{
+	if (!t->sync_urgent)
+		t->sync_urgent = 1;
+	t->sync_edges[i] = tracker_sync_edge_sum(t, c, i);
+}
+
+/*
  * A marked entry to send before the interval is over. Only TCP: its edges
  * lag behind the traffic, and a receiver re-learns them only within a
  * window. A datagram flow has no edges; what a receiver needs of it (that

@@ -130,7 +130,9 @@ tracker_sync_mark(struct ctg_tracker *t, struct ctg_conn *c)
 	*f |= SY_LOCAL;
 	if (!carried(t, c))
 		return;
-	if (t->sync_changed && !t->sync_urgent)
+	if (t->sync_changed && (*f & SY_DIRTY))
+		tracker_sync_changed_state(t, c, i);
+	else if (t->sync_changed && !t->sync_urgent)
 		t->sync_urgent = 1;
 	if (*f & SY_DIRTY) {
 		/* ctg_tracker_account counted this packet already */

@@ -452,8 +452,8 @@ ctg_tracker_account(struct ctg_tracker *t, struct ctg_conn *c, uint8_t dir,
 
 		/* the common case inline: marked already, on the ring since the last drain */
 		if ((t->sync_of[i] & (SY_DIRTY | SY_LOCAL)) == (SY_DIRTY | SY_LOCAL)) {
-			if (t->sync_changed && !t->sync_urgent)
-				t->sync_urgent = 1;
+			if (t->sync_changed)
+				tracker_sync_changed_state(t, c, i);
 			t->sync_upd[i]++;
 			if (tracker_sync_due(t, c, i))
 				t->sync_urgent = 2;
