@@ -8,7 +8,7 @@
 # environment: builddir (default .), srcdir (default this script's ..),
 #   ROUNDS (default 3), SECS (seconds per measured run, default 4),
 #   CTG_BENCH_OUT (default $builddir/bench/results.json),
-#   CONFIGS (end-to-end configurations to run, default "1 2 3 4 5 6 7"),
+#   CONFIGS (end-to-end configurations to run, default "1 2 3 4 5 6 7 8"),
 #   BENCH_TESTS (end-to-end tests, default "bulk small crr rr udp"); a partial run
 #   is for investigating one figure, the README's tables come from full runs
 #
@@ -25,7 +25,7 @@ builddir=${builddir:-.}
 builddir=$(cd "$builddir" && pwd)
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-4}
-CONFIGS=${CONFIGS:-1 2 3 4 5 6 7}
+CONFIGS=${CONFIGS:-1 2 3 4 5 6 7 8}
 BENCH_TESTS=${BENCH_TESTS:-bulk small crr rr udp}
 OUT=${CTG_BENCH_OUT:-$builddir/bench/results.json}
 do_micro=1
@@ -193,7 +193,7 @@ EOF
 # --- end to end --------------------------------------------------------------
 CFG_NAMES=(x "no filtering" "kernel conntrack" "NFQUEUE limit" \
     "ctguardd decisions" "ctguardd log all" "ctguardd offload" \
-    "ctguardd decisions + sync")
+    "ctguardd decisions + sync" "ctguardd decisions, kernel conntrack on")
 NCFG=$((${#CFG_NAMES[@]} - 1))
 GW= CLI= SRV=
 
@@ -291,13 +291,18 @@ start_config() {
 		ctg_bg "$GW" "$W/acceptall-$r.log" "$B/tests/e2e/nfq_acceptall" -q 0 \
 		    --copy-range 256 --maxlen 8192 --rcvbuf 8388608
 		CONSUMER_PID=$CTG_BG_PID ;;
-	4|5|6|7)
+	4|5|6|7|8)
 		# (6): (4) with offload (ctguard.conf offload, ctguard-setup --offload)
+		# (8): (6)'s rules with offload off in ctguardd: (4) on a gateway whose
+		# kernel tracks connections. The kernel hooks conntrack into a
+		# namespace only once a rule there needs it, so (4) runs without it;
+		# offload is built on it, and (8) is what offload itself adds to.
 		[ "$c" -eq 5 ] && policy=all || policy=decisions
 		if [ "$c" -eq 6 ]; then
 			offload=true
 			setup_offload=(--offload)
 		fi
+		[ "$c" -eq 8 ] && setup_offload=(--offload)
 		rm -f "$W"/audit.db* "$W"/conntable.snap*
 		cat >"$W/ctguard.conf" <<EOF
 queue = { first = 0; count = 1; copy_range = 256; max_length = 8192;
