@@ -325,10 +325,37 @@ on_ct(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 }
 
 /*
+ * The tuple the filter chains saw of a kernel entry carrying the offload
+ * mark, if it is UDP: its destination translated and its source not (the
+ * orig source and the reply's source, as for the NAT rows).
+ */
+static bool
+offloaded_udp_tuple(const struct ctgd_nat *n, const struct nf_conntrack *ct,
+    struct ctg_tuple *tp)
+{
+	uint8_t l3 = nfct_get_attr_u8(ct, ATTR_L3PROTO);
+
+	if ((l3 != AF_INET && l3 != AF_INET6) ||
+	    nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_UDP ||
+	    nfct_attr_is_set(ct, ATTR_MARK) <= 0 ||
+	    (nfct_get_attr_u32(ct, ATTR_MARK) & n->omark) != n->omark)
+		return false;
+	memset(tp, 0, sizeof(*tp));
+	tp->family = l3 == AF_INET ? 4 : 6;
+	tp->proto = IPPROTO_UDP;
+	if (!get_addr(ct, tp->family, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC, &tp->src) ||
+	    !get_addr(ct, tp->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &tp->dst) ||
+	    nfct_attr_is_set(ct, ATTR_ORIG_PORT_SRC) <= 0 ||
+	    nfct_attr_is_set(ct, ATTR_REPL_PORT_SRC) <= 0)
+		return false;
+	tp->sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
+	tp->dport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
+	return true;
+}
+
+/*
  * An offloaded UDP flow's kernel entry ended: end ctguard's entry of it
- * with the kernel's final counters. The filter chains saw it with its
- * destination translated and its source not: the orig source and the
- * reply's source, as for the NAT rows.
+ * with the kernel's final counters.
  */
 static int
 on_off_destroy(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
@@ -337,24 +364,10 @@ on_off_destroy(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *a
 	struct daemon *dm = n->dm;
 	struct ctg_tuple tp;
 	struct ctg_conn_kernel k;
-	uint8_t l3 = nfct_get_attr_u8(ct, ATTR_L3PROTO);
 	bool counted;
 
-	if (type != NFCT_T_DESTROY || (l3 != AF_INET && l3 != AF_INET6) ||
-	    nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_UDP ||
-	    nfct_attr_is_set(ct, ATTR_MARK) <= 0 ||
-	    (nfct_get_attr_u32(ct, ATTR_MARK) & n->omark) != n->omark)
+	if (type != NFCT_T_DESTROY || !offloaded_udp_tuple(n, ct, &tp))
 		return NFCT_CB_CONTINUE;
-	memset(&tp, 0, sizeof(tp));
-	tp.family = l3 == AF_INET ? 4 : 6;
-	tp.proto = IPPROTO_UDP;
-	if (!get_addr(ct, tp.family, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC, &tp.src) ||
-	    !get_addr(ct, tp.family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &tp.dst) ||
-	    nfct_attr_is_set(ct, ATTR_ORIG_PORT_SRC) <= 0 ||
-	    nfct_attr_is_set(ct, ATTR_REPL_PORT_SRC) <= 0)
-		return NFCT_CB_CONTINUE;
-	tp.sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
-	tp.dport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
 	counted = nfct_attr_is_set(ct, ATTR_ORIG_COUNTER_BYTES) > 0;
 	for (unsigned i = 0; i < dm->nw; i++) {
 		struct worker *w = &dm->w[i];
@@ -416,22 +429,10 @@ on_off_dumped(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *ar
 {
 	struct ctgd_nat *n = arg;
 	struct ctg_tuple tp;
-	uint8_t l3 = nfct_get_attr_u8(ct, ATTR_L3PROTO);
 
 	(void)type;
-	if ((l3 != AF_INET && l3 != AF_INET6) ||
-	    nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_UDP ||
-	    nfct_attr_is_set(ct, ATTR_MARK) <= 0 ||
-	    (nfct_get_attr_u32(ct, ATTR_MARK) & n->omark) != n->omark)
+	if (!offloaded_udp_tuple(n, ct, &tp))
 		return NFCT_CB_CONTINUE;
-	memset(&tp, 0, sizeof(tp));
-	tp.family = l3 == AF_INET ? 4 : 6;
-	tp.proto = IPPROTO_UDP;
-	if (!get_addr(ct, tp.family, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC, &tp.src) ||
-	    !get_addr(ct, tp.family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &tp.dst))
-		return NFCT_CB_CONTINUE;
-	tp.sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
-	tp.dport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
 	if (n->off_nlive == n->off_cap) {
 		size_t cap = n->off_cap ? n->off_cap * 2 : 1024;
 		struct ctg_tuple *m = realloc(n->off_live, cap * sizeof(*m));
