@@ -127,7 +127,7 @@ def main():
                   "udp_generator_limited", "udp_ladder_runs",
                   "loadavg1", "sync_msgs_sent", "sync_bytes_sent",
                   "sync_send_failures", "sync_lag_p99_ms",
-                  "daemon_cpu_s", "corosync_cpu_s"):
+                  "daemon_cpu_s", "corosync_cpu_s", "corosync_suc"):
             e2e[c][k] = summary(data.get(c, {}).get(k, []))
 
     def med(c, k):
@@ -382,17 +382,20 @@ def main():
               ir_p, ir_t, 100 * ir_t / ir_p, ir_r or 0))
     if med(7, "sync_msgs_sent") is not None:
         p("")
-        p("State sync in (7), per run (one-member corosync group, every change "
+        suc = med(7, "corosync_suc")
+        p("State sync in (7), per run (one-member corosync group%s, every change "
           "sent and delivered back; medians): %s messages, %s bytes sent, %s send "
-          "failures, lag p99 %s ms" % tuple(
+          "failures, lag p99 %s ms" % ((
+              ", totem.seqno_unchanged_const %d" % suc if suc is not None else "",) + tuple(
               cell(e2e[7][k]) for k in ("sync_msgs_sent", "sync_bytes_sent",
-                                        "sync_send_failures", "sync_lag_p99_ms")))
+                                        "sync_send_failures", "sync_lag_p99_ms"))))
         if med(7, "corosync_cpu_s") is not None and med(4, "daemon_cpu_s") is not None:
             msgs = med(7, "sync_msgs_sent") or 0
             p("CPU per run of the same tests: ctguardd %s s in (4), %s s in (7); "
               "corosync %s s in (7)%s. On 2 vCPUs that CPU is taken from the "
               "traffic's endpoints and the daemon: corosync's cost grows with "
-              "messages per second (its ring turns for each), not bytes." % (
+              "the times its ring wakes (a burst of messages, then "
+              "totem.seqno_unchanged_const idle turns), not with bytes." % (
                   cell(e2e[4]["daemon_cpu_s"]), cell(e2e[7]["daemon_cpu_s"]),
                   cell(e2e[7]["corosync_cpu_s"]),
                   " (%.2f ms per message)" % (1000 * med(7, "corosync_cpu_s") / msgs)

@@ -10,7 +10,9 @@
 #   CTG_BENCH_OUT (default $builddir/bench/results.json),
 #   CONFIGS (end-to-end configurations to run, default "1 2 3 4 5 6 7 8"),
 #   BENCH_TESTS (end-to-end tests, default "bulk small crr rr udp"); a partial run
-#   is for investigating one figure, the README's tables come from full runs
+#   is for investigating one figure, the README's tables come from full runs;
+#   BENCH_SUC (corosync's totem.seqno_unchanged_const in (7), default 1 as
+#   packaging/ha/corosync.conf; corosync's own default is 30)
 #
 # Needs root (namespaces, iptables, NFQUEUE) for the end-to-end part, and
 # iperf3, iptables, python3; valgrind for the instruction counts (optional).
@@ -246,6 +248,7 @@ COROSYNC_PID=
 # Config 7: a one-member corosync in the gateway's namespace (its own /run
 # and /var/lib/corosync): every change is sent through CPG and delivered
 # back, as in a pair, without a second gateway's load on this machine.
+# Its totem settings are packaging/ha/corosync.conf's (BENCH_SUC above).
 start_corosync() {
 	cat >"$W/corosync.conf" <<EOF
 totem {
@@ -254,6 +257,7 @@ totem {
 	transport: knet
 	crypto_cipher: none
 	crypto_hash: none
+	seqno_unchanged_const: ${BENCH_SUC:-1}
 }
 nodelist {
 	node {
@@ -367,7 +371,10 @@ stop_config() {
 		# CPU the daemon (all its threads) and corosync used over this
 		# block: what sync costs besides the traffic, on this machine's cores
 		res "$r" "$c" daemon_cpu_s "$(cpu_s "$CONSUMER_PID")"
-		[ "$c" -eq 7 ] && res "$r" "$c" corosync_cpu_s "$(cpu_s "$COROSYNC_PID")"
+		if [ "$c" -eq 7 ]; then
+			res "$r" "$c" corosync_cpu_s "$(cpu_s "$COROSYNC_PID")"
+			res "$r" "$c" corosync_suc "${BENCH_SUC:-1}"
+		fi
 		got=$(awk '$1 == "queue" && $2 == 0 { print $4 }' "$W/stats-$c-$r.txt")
 		extra="$(awk '$1 == "queue" && $2 == 0 { printf "enobufs=%s id_gaps=%s", $6, $8 }
 		    $1 == "log" { printf " log_written=%s log_dropped=%s", $3, $5 }

@@ -486,7 +486,7 @@ else
 fi
 aa() { [ "$AA" = 1 ] && echo active-active; }
 
-ha_corosync_conf "$T/corosync.conf" 2
+ha_corosync_conf "$T/corosync.conf" 2 5
 ha_corosync_start 1 "$T/corosync.conf" "$T/corosync1.log"
 ha_corosync_start 2 "$T/corosync.conf" "$T/corosync2.log"
 if ctg_wait_for 20 ha_cs_members_eq 1 2 && ctg_wait_for 5 ha_cs_members_eq 2 2; then

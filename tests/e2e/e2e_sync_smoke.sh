@@ -47,6 +47,8 @@ totem {
 	crypto_cipher: none
 	crypto_hash: none
 	token: 1000
+	# as packaging/ha/corosync.conf: rest the ring after one idle rotation
+	seqno_unchanged_const: 1
 }
 nodelist {
 	node {

@@ -113,12 +113,14 @@ ha_topology() {
 	done
 }
 
-# ha_corosync_conf FILE NGW: a knet cluster of NGW nodes on the sync LAN.
+# ha_corosync_conf FILE NGW [SUC]: a knet cluster of NGW nodes on the sync
+# LAN; SUC is totem.seqno_unchanged_const (default 1, packaging/ha's
+# active/backup value; active/active holds packets for delivery: 5).
 # No quorum provider: ctguard's sync needs only membership and ordered
 # delivery; who forwards is VRRP's decision, and a lone survivor must go
 # on working.
 ha_corosync_conf() {
-	local f=$1 n=$2 i
+	local f=$1 n=$2 suc=${3:-1} i
 	{
 		cat <<EOF
 totem {
@@ -129,6 +131,8 @@ totem {
 	crypto_hash: none
 	# a lost member is noticed after ~1 s rather than 3 s
 	token: 1000
+	# as packaging/ha/corosync.conf: rest the ring soon after a burst
+	seqno_unchanged_const: $suc
 	join: 50
 	consensus: 1200
 }
