@@ -8,6 +8,7 @@
  *   snapshot.c    the connection tables saved across restarts
  *   reload.c      rules (and configuration) loaded anew and swapped in
  *   natwatch.c    the kernel's NAT mappings (conntrack events) into the audit log
+ *   offwatch.c    the end of offloaded UDP flows (conntrack DESTROY, natwatch.c's thread)
  *   ctacct.c      the kernel's counters of offloaded connections, for their summaries
  *   ctlserver.c   the control socket: a table of commands
  *   ctlsets.c     dynamic sets: registry, state file, expiry, set-* commands
@@ -153,7 +154,7 @@ struct ctgd_ctacct *ctgd_ctacct_open(const struct ctg_config *cfg);
 bool ctgd_ctacct_conn(void *arg, const struct ctg_conn_record *rec,
     struct ctg_conn_kernel *out);
 void ctgd_ctacct_close(struct ctgd_ctacct *a);
-/* An offloaded UDP flow's kernel entry ended with these counters (natwatch.c). */
+/* An offloaded UDP flow's kernel entry ended with these counters (offwatch.c). */
 void ctgd_ctacct_gone(uint64_t conn_id, const struct ctg_conn_kernel *k);
 
 /* natwatch.c */
