@@ -75,6 +75,41 @@ defer_advance(struct ctgd_sync *s)
 			wake_worker(&s->dm->w[wi]);
 }
 
+bool
+sync_defer_take(struct worker *w, uint32_t *local)
+{
+	if (!w->defer_wanted)
+		return false;
+	*local = w->defer_open;
+	if (++w->defer_open == 0)
+		w->defer_open = 1;
+	w->defer_wanted = false;
+	return true;
+}
+
+void
+sync_defer_flush(struct ctgd_sync *s, const bool *held, const uint32_t *local)
+{
+	/*
+	 * The turn's last message wants the ack (CPG delivers a sender's
+	 * messages in order: applying it means applying all before it).
+	 */
+	uint32_t token = ctg_defer_book_issue(&s->book);
+
+	if (s->we.count) {
+		sync_flush_writer(s, &s->wu, false);
+		ctg_syncmsg_want_ack(&s->we, token);
+		sync_flush_writer(s, &s->we, false);
+	} else {
+		ctg_syncmsg_want_ack(&s->wu, token);
+		sync_flush_writer(s, &s->wu, true);
+	}
+	for (unsigned wi = 0; wi < s->dm->nw; wi++)
+		if (held[wi])
+			ctg_defer_book_note(&s->book, token, wi, local[wi]);
+	defer_advance(s);
+}
+
 /* The other members as CPG lists them now. */
 void
 sync_defer_members(struct ctgd_sync *s, const struct cpg_address *members, size_t nmembers)
@@ -86,6 +121,16 @@ sync_defer_members(struct ctgd_sync *s, const struct cpg_address *members, size_
 		ids[n++] = members[i].nodeid;
 	ctg_defer_book_members(&s->book, s->nodeid, ids, n);
 	atomic_store(&s->others, ctg_defer_book_others(&s->book));
+	defer_advance(s);
+}
+
+void
+sync_defer_alone(struct ctgd_sync *s)
+{
+	memset(s->due, 0, sizeof(s->due));
+	/* alone now: nothing waits for the group */
+	ctg_defer_book_members(&s->book, s->nodeid, NULL, 0);
+	atomic_store(&s->others, 0);
 	defer_advance(s);
 }
 
@@ -147,49 +192,4 @@ sync_defer_send_acks(struct ctgd_sync *s)
 	pthread_mutex_lock(&s->mu);
 	s->acks_sent += a.count;
 	pthread_mutex_unlock(&s->mu);
-}
-
-bool
-sync_defer_take(struct worker *w, uint32_t *local)
-{
-	if (!w->defer_wanted)
-		return false;
-	*local = w->defer_open;
-	if (++w->defer_open == 0)
-		w->defer_open = 1;
-	w->defer_wanted = false;
-	return true;
-}
-
-void
-sync_defer_flush(struct ctgd_sync *s, const bool *held, const uint32_t *local)
-{
-	/*
-	 * The turn's last message wants the ack (CPG delivers a sender's
-	 * messages in order: applying it means applying all before it).
-	 */
-	uint32_t token = ctg_defer_book_issue(&s->book);
-
-	if (s->we.count) {
-		sync_flush_writer(s, &s->wu, false);
-		ctg_syncmsg_want_ack(&s->we, token);
-		sync_flush_writer(s, &s->we, false);
-	} else {
-		ctg_syncmsg_want_ack(&s->wu, token);
-		sync_flush_writer(s, &s->wu, true);
-	}
-	for (unsigned wi = 0; wi < s->dm->nw; wi++)
-		if (held[wi])
-			ctg_defer_book_note(&s->book, token, wi, local[wi]);
-	defer_advance(s);
-}
-
-void
-sync_defer_alone(struct ctgd_sync *s)
-{
-	memset(s->due, 0, sizeof(s->due));
-	/* alone now: nothing waits for the group */
-	ctg_defer_book_members(&s->book, s->nodeid, NULL, 0);
-	atomic_store(&s->others, 0);
-	defer_advance(s);
 }

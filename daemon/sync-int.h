@@ -90,10 +90,10 @@ bool sync_defer_take(struct worker *w, uint32_t *local);
 /* The turn took tokens (held[wi], local[wi]): flush its messages, the last wanting acks. */
 void sync_defer_flush(struct ctgd_sync *s, const bool *held, const uint32_t *local);
 void sync_defer_members(struct ctgd_sync *s, const struct cpg_address *members, size_t nmembers);
+/* Out of the group: nothing waits for it any more. */
+void sync_defer_alone(struct ctgd_sync *s);
 void sync_defer_apply_acks(struct ctgd_sync *s, const struct ctg_syncmsg *m, uint32_t from);
 void sync_defer_ack_due(struct ctgd_sync *s, uint32_t from, uint32_t token);
 void sync_defer_send_acks(struct ctgd_sync *s);
-/* Out of the group: nothing waits for it any more. */
-void sync_defer_alone(struct ctgd_sync *s);
 
 #endif
