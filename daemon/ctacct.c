@@ -24,7 +24,7 @@
  * counters only and NULL offload columns.
  *
  * An offloaded UDP flow ends when the kernel's entry does: the NAT
- * thread (natwatch.c) reads its DESTROY event, which carries the final
+ * thread (offwatch.c) reads its DESTROY event, which carries the final
  * counters, leaves them here by connection id (ctgd_ctacct_gone) and ends
  * ctguard's entry; its summary then finds them here instead of asking
  * the kernel for an entry that no longer exists.

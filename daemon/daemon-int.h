@@ -8,10 +8,12 @@
  *   snapshot.c    the connection tables saved across restarts
  *   reload.c      rules (and configuration) loaded anew and swapped in
  *   natwatch.c    the kernel's NAT mappings (conntrack events) into the audit log
+ *   offwatch.c    the end of offloaded UDP flows (conntrack DESTROY, natwatch.c's thread)
  *   ctacct.c      the kernel's counters of offloaded connections, for their summaries
  *   ctlserver.c   the control socket: a table of commands
  *   ctlsets.c     dynamic sets: registry, state file, expiry, set-* commands
  *   sync.c        state sync with the other gateways (corosync CPG), ha commands
+ *   sync-defer.c  active/active: the group's acks that let held verdicts go
  *   privileges.c  giving up root
  *   pidfile.c     the pid file
  */
@@ -68,14 +70,14 @@ struct worker {
 	/*
 	 * Active/active defer (defer.c): verdicts held until the group has
 	 * applied their change. The table is the worker's (changed under
-	 * lock, for status); sync.c hands out tokens and acknowledgements.
+	 * lock, for status); sync-defer.c hands out tokens and acknowledgements.
 	 */
 	bool defer_on;                  /* mode active-active, defer_timeout_ms > 0 */
 	struct ctg_defer defer;
 	uint32_t defer_open;            /* under lock: the token holds get now (never 0) */
 	bool defer_wanted;              /* under lock: holds wait for the next send */
 	_Atomic uint32_t defer_acked;   /* sync thread: the group applied up to this token */
-	int defer_wake;                 /* eventfd: sync.c moved defer_acked; -1 none */
+	int defer_wake;                 /* eventfd: sync-defer.c moved defer_acked; -1 none */
 	struct ifslot {
 		uint32_t index;
 		uint64_t resolved_us;
@@ -153,7 +155,7 @@ struct ctgd_ctacct *ctgd_ctacct_open(const struct ctg_config *cfg);
 bool ctgd_ctacct_conn(void *arg, const struct ctg_conn_record *rec,
     struct ctg_conn_kernel *out);
 void ctgd_ctacct_close(struct ctgd_ctacct *a);
-/* An offloaded UDP flow's kernel entry ended with these counters (natwatch.c). */
+/* An offloaded UDP flow's kernel entry ended with these counters (offwatch.c). */
 void ctgd_ctacct_gone(uint64_t conn_id, const struct ctg_conn_kernel *k);
 
 /* natwatch.c */

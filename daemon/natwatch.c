@@ -19,15 +19,9 @@
  * nat_dst/nat_dport the destination before DNAT (the orig destination),
  * each NULL when not translated.
  *
- * With offload on, the same thread follows a second subscription: the
- * DESTROY events of UDP entries whose connection mark carries the offload
- * bits (a filter the kernel applies, so no other event wakes us). Such a
- * flow's datagrams no longer reach ctguard, so only the kernel knows when
- * it ends: the event's counters go to ctacct.c for the summary and the
- * entry ends in its queue's table, under that worker's lock (as `ctguard
- * kill` does), never on the packet path. Events we cannot have seen
- * (ended while we were stopped, lost to an overrun) are made up for by a
- * dump of the marked entries (off_resync).
+ * With offload on, the same thread also serves offwatch.c (the end of
+ * offloaded UDP flows, a second subscription): it polls that room's
+ * socket beside its own, so the two need no second thread and no lock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -48,7 +42,7 @@
 #include <sqlite3.h>
 
 #include "ctguard/clock.h"
-#include "daemon-int.h"
+#include "natwatch-int.h"
 
 #define NAT_PENDING     16384           /* rows waiting for the database */
 #define NAT_FLUSH_MS    200
@@ -82,14 +76,7 @@ struct live {
 
 struct ctgd_nat {
 	struct nfct_handle *ev;         /* NEW and DESTROY events; NULL: NAT not logged */
-	struct nfct_handle *off;        /* DESTROY of offloaded UDP entries; NULL: none */
-	struct daemon *dm;
-	uint32_t omark;
-	_Atomic uint64_t off_ended, off_overruns;
-	bool off_resync;                /* walk the tables against a dump: due */
-	uint64_t off_resync_ms;         /* last walk (monotonic ms) */
-	struct ctg_tuple *off_live;     /* the dump, sorted */
-	size_t off_nlive, off_cap;
+	struct ctgd_offwatch *off;      /* offwatch.c; NULL: offload off or not followed */
 	pthread_t thread;
 	bool running;
 	atomic_bool stop;
@@ -241,8 +228,8 @@ has_ports(uint8_t proto)
 	    proto == IPPROTO_DCCP || proto == IPPROTO_UDPLITE;
 }
 
-static bool
-get_addr(const struct nf_conntrack *ct, uint8_t family, enum nf_conntrack_attr a4,
+bool
+ctgd_ct_addr(const struct nf_conntrack *ct, uint8_t family, enum nf_conntrack_attr a4,
     enum nf_conntrack_attr a6, struct ctg_addr *out)
 {
 	enum nf_conntrack_attr a = family == 4 ? a4 : a6;
@@ -298,10 +285,10 @@ on_ct(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 	if (!has_ports(op.proto) || nfct_attr_is_set(ct, ATTR_ORIG_PORT_SRC) <= 0 ||
 	    nfct_attr_is_set(ct, ATTR_REPL_PORT_SRC) <= 0)
 		return NFCT_CB_CONTINUE;
-	if (!get_addr(ct, op.family, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC, &op.src) ||
-	    !get_addr(ct, op.family, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST, &op.ndst) ||
-	    !get_addr(ct, op.family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &rsrc) ||
-	    !get_addr(ct, op.family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, &rdst) ||
+	if (!ctgd_ct_addr(ct, op.family, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC, &op.src) ||
+	    !ctgd_ct_addr(ct, op.family, ATTR_ORIG_IPV4_DST, ATTR_ORIG_IPV6_DST, &op.ndst) ||
+	    !ctgd_ct_addr(ct, op.family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &rsrc) ||
+	    !ctgd_ct_addr(ct, op.family, ATTR_REPL_IPV4_DST, ATTR_REPL_IPV6_DST, &rdst) ||
 	    nfct_attr_is_set(ct, ATTR_ORIG_PORT_DST) <= 0 ||
 	    nfct_attr_is_set(ct, ATTR_REPL_PORT_DST) <= 0)
 		return NFCT_CB_CONTINUE;
@@ -322,250 +309,6 @@ on_ct(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
 	live_del(n, op.ct_id);          /* the dump and an event may both name it */
 	live_add(n, &op);
 	return pend(n, &op);
-}
-
-/*
- * The tuple the filter chains saw of a kernel entry carrying the offload
- * mark, if it is UDP: its destination translated and its source not (the
- * orig source and the reply's source, as for the NAT rows).
- */
-static bool
-offloaded_udp_tuple(const struct ctgd_nat *n, const struct nf_conntrack *ct,
-    struct ctg_tuple *tp)
-{
-	uint8_t l3 = nfct_get_attr_u8(ct, ATTR_L3PROTO);
-
-	if ((l3 != AF_INET && l3 != AF_INET6) ||
-	    nfct_get_attr_u8(ct, ATTR_L4PROTO) != IPPROTO_UDP ||
-	    nfct_attr_is_set(ct, ATTR_MARK) <= 0 ||
-	    (nfct_get_attr_u32(ct, ATTR_MARK) & n->omark) != n->omark)
-		return false;
-	memset(tp, 0, sizeof(*tp));
-	tp->family = l3 == AF_INET ? 4 : 6;
-	tp->proto = IPPROTO_UDP;
-	if (!get_addr(ct, tp->family, ATTR_ORIG_IPV4_SRC, ATTR_ORIG_IPV6_SRC, &tp->src) ||
-	    !get_addr(ct, tp->family, ATTR_REPL_IPV4_SRC, ATTR_REPL_IPV6_SRC, &tp->dst) ||
-	    nfct_attr_is_set(ct, ATTR_ORIG_PORT_SRC) <= 0 ||
-	    nfct_attr_is_set(ct, ATTR_REPL_PORT_SRC) <= 0)
-		return false;
-	tp->sport = ntohs(nfct_get_attr_u16(ct, ATTR_ORIG_PORT_SRC));
-	tp->dport = ntohs(nfct_get_attr_u16(ct, ATTR_REPL_PORT_SRC));
-	return true;
-}
-
-/*
- * An offloaded UDP flow's kernel entry ended: end ctguard's entry of it
- * with the kernel's final counters.
- */
-static int
-on_off_destroy(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
-{
-	struct ctgd_nat *n = arg;
-	struct daemon *dm = n->dm;
-	struct ctg_tuple tp;
-	struct ctg_conn_kernel k;
-	bool counted;
-
-	if (type != NFCT_T_DESTROY || !offloaded_udp_tuple(n, ct, &tp))
-		return NFCT_CB_CONTINUE;
-	counted = nfct_attr_is_set(ct, ATTR_ORIG_COUNTER_BYTES) > 0;
-	for (unsigned i = 0; i < dm->nw; i++) {
-		struct worker *w = &dm->w[i];
-		struct ctg_conn *c;
-		uint8_t dir = 0;
-
-		pthread_mutex_lock(&w->lock);
-		c = ctg_tracker_lookup(w->pl.tracker, &tp, &dir);
-		if (c && c->tuple.proto == IPPROTO_UDP && ctg_conn_offloaded(c)) {
-			if (counted) {
-				/* the kernel's original direction is ours unless we met the reply first */
-				k.pkts[dir] = nfct_get_attr_u64(ct, ATTR_ORIG_COUNTER_PACKETS);
-				k.bytes[dir] = nfct_get_attr_u64(ct, ATTR_ORIG_COUNTER_BYTES);
-				k.pkts[!dir] = nfct_get_attr_u64(ct, ATTR_REPL_COUNTER_PACKETS);
-				k.bytes[!dir] = nfct_get_attr_u64(ct, ATTR_REPL_COUNTER_BYTES);
-				ctgd_ctacct_gone(c->id, &k);
-			}
-			ctg_tracker_end(w->pl.tracker, c, CTG_END_TIMEOUT, ctgd_clock_us());
-			n->off_ended++;
-			pthread_mutex_unlock(&w->lock);
-			break;
-		}
-		pthread_mutex_unlock(&w->lock);
-	}
-	return NFCT_CB_CONTINUE;
-}
-
-/*
- * Entries whose DESTROY we did not see: the kernel's entry ended while
- * ctguardd was stopped (entries restored from the snapshot) or its event
- * was lost to an overrun. At start and after an overrun (at most every
- * OFF_RESYNC_MS), dump the kernel's UDP entries that carry the mark and
- * end every offloaded UDP entry offloaded before the dump that none of
- * them matches; the tables are walked in slices, each worker's lock held
- * for one slice at a time.
- */
-#define OFF_RESYNC_MS 10000
-#define OFF_SLICE 16384
-
-static int
-tuple_cmp(const void *a, const void *b)
-{
-	const struct ctg_tuple *x = a, *y = b;
-	int d;
-
-	if (x->family != y->family)
-		return x->family - y->family;
-	if (x->sport != y->sport)
-		return x->sport - y->sport;
-	if (x->dport != y->dport)
-		return x->dport - y->dport;
-	if ((d = memcmp(&x->src, &y->src, sizeof(x->src))) != 0)
-		return d;
-	return memcmp(&x->dst, &y->dst, sizeof(x->dst));
-}
-
-static int
-on_off_dumped(enum nf_conntrack_msg_type type, struct nf_conntrack *ct, void *arg)
-{
-	struct ctgd_nat *n = arg;
-	struct ctg_tuple tp;
-
-	(void)type;
-	if (!offloaded_udp_tuple(n, ct, &tp))
-		return NFCT_CB_CONTINUE;
-	if (n->off_nlive == n->off_cap) {
-		size_t cap = n->off_cap ? n->off_cap * 2 : 1024;
-		struct ctg_tuple *m = realloc(n->off_live, cap * sizeof(*m));
-
-		if (!m)
-			return NFCT_CB_FAILURE;
-		n->off_live = m;
-		n->off_cap = cap;
-	}
-	n->off_live[n->off_nlive++] = tp;
-	return NFCT_CB_CONTINUE;
-}
-
-static bool
-off_in_dump(const struct ctgd_nat *n, const struct ctg_tuple *t)
-{
-	struct ctg_tuple k, r;
-
-	if (!n->off_nlive)
-		return false;
-	memset(&k, 0, sizeof(k));
-	k.src = t->src;
-	k.dst = t->dst;
-	k.sport = t->sport;
-	k.dport = t->dport;
-	k.family = t->family;
-	k.proto = t->proto;
-	r = k;
-	r.src = k.dst;
-	r.dst = k.src;
-	r.sport = k.dport;
-	r.dport = k.sport;
-	return bsearch(&k, n->off_live, n->off_nlive, sizeof(k), tuple_cmp) ||
-	    bsearch(&r, n->off_live, n->off_nlive, sizeof(r), tuple_cmp);
-}
-
-struct off_walk {
-	struct ctgd_nat *n;
-	struct ctg_tracker *t;
-	uint64_t before_us, now_us;
-	unsigned ended;
-};
-
-static int
-off_visit(void *arg, struct ctg_conn *c)
-{
-	struct off_walk *x = arg;
-
-	/* offloaded before the dump began: its kernel entry, if live, is in it */
-	if (c->tuple.proto == IPPROTO_UDP && ctg_conn_offloaded(c) &&
-	    c->last_us < x->before_us && !off_in_dump(x->n, &c->tuple)) {
-		ctg_tracker_end(x->t, c, CTG_END_TIMEOUT, x->now_us);
-		x->ended++;
-	}
-	return 0;
-}
-
-static void
-off_resync(struct ctgd_nat *n)
-{
-	struct daemon *dm = n->dm;
-	struct nfct_handle *h;
-	uint32_t family = AF_UNSPEC;
-	struct off_walk x = { .n = n };
-
-	n->off_resync = false;
-	n->off_resync_ms = ctg_clock_mono_ms();
-	x.before_us = ctgd_clock_us();
-	if (!(h = nfct_open(CONNTRACK, 0)))
-		return;
-	n->off_nlive = 0;
-	nfct_callback_register(h, NFCT_T_ALL, on_off_dumped, n);
-	int rc = nfct_query(h, NFCT_Q_DUMP, &family);
-	nfct_close(h);
-	if (rc < 0) {
-		ctgd_log(LOG_WARNING, "offload: conntrack dump: %s", strerror(errno));
-		return;
-	}
-	if (n->off_nlive)
-		qsort(n->off_live, n->off_nlive, sizeof(*n->off_live), tuple_cmp);
-	for (unsigned i = 0; i < dm->nw; i++) {
-		struct worker *w = &dm->w[i];
-		struct ctg_tracker_stats st;
-		size_t at = 0;
-
-		ctg_tracker_stats(w->pl.tracker, &st);  /* its size is fixed */
-		while (at < st.max && !atomic_load(&n->stop)) {
-			pthread_mutex_lock(&w->lock);
-			x.t = w->pl.tracker;
-			x.now_us = ctgd_clock_us();
-			at = ctg_tracker_foreach_from(x.t, at, OFF_SLICE, off_visit, &x);
-			pthread_mutex_unlock(&w->lock);
-		}
-	}
-	if (x.ended)
-		ctgd_log(LOG_NOTICE, "offload: %u offloaded UDP flows ended: their kernel "
-		    "entries were gone (ended unseen)", x.ended);
-	n->off_ended += x.ended;
-}
-
-/*
- * Subscribe to the DESTROY events of offloaded UDP entries, filtered in
- * the kernel by protocol and mark (checked again in on_off_destroy, in
- * case the filter could not be attached).
- */
-static void
-off_open(struct ctgd_nat *n, const struct ctg_config *cfg)
-{
-	struct nfct_filter *f;
-	struct nfct_filter_dump_mark m = { .val = cfg->offload_mark, .mask = cfg->offload_mark };
-	int fd, sz = NAT_RCVBUF;
-
-	n->omark = cfg->offload_mark;
-	n->off = nfct_open(CONNTRACK, NF_NETLINK_CONNTRACK_DESTROY);
-	if (!n->off) {
-		ctgd_log(LOG_WARNING, "offload: cannot follow conntrack DESTROY events (%s; is "
-		    "nf_conntrack_netlink loaded?): offloaded UDP flows end only by "
-		    "tcp_established's timeout", strerror(errno));
-		return;
-	}
-	fd = nfct_fd(n->off);
-	if ((f = nfct_filter_create()) != NULL) {
-		nfct_filter_add_attr_u32(f, NFCT_FILTER_L4PROTO, IPPROTO_UDP);
-		nfct_filter_add_attr(f, NFCT_FILTER_MARK, &m);
-		if (nfct_filter_attach(fd, f) < 0)
-			ctgd_log(LOG_NOTICE, "offload: conntrack event filter refused (%s): "
-			    "every DESTROY event is read", strerror(errno));
-		nfct_filter_destroy(f);
-	}
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) != 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
-	(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-	nfct_callback_register(n->off, NFCT_T_DESTROY, on_off_destroy, n);
 }
 
 static void
@@ -763,26 +506,18 @@ nat_main(void *arg)
 		prune(n);
 		flush(n);
 	}
-	n->off_resync = n->off != NULL;
 	while (!atomic_load(&n->stop)) {
-		if (n->off_resync && ctg_clock_mono_ms() - n->off_resync_ms >= OFF_RESYNC_MS)
-			off_resync(n);
+		if (n->off)
+			ctgd_offwatch_tick(n->off, &n->stop);
 		struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN },
-		    { .fd = n->off ? nfct_fd(n->off) : -1, .events = POLLIN } };
+		    { .fd = n->off ? ctgd_offwatch_fd(n->off) : -1, .events = POLLIN } };
 
 		if (poll(pfd, 2, NAT_POLL_MS) > 0) {
 			/* the sockets are non-blocking: catch returns when one is drained */
 			if (n->ev && pfd[0].revents && nfct_catch(n->ev) < 0 && errno == ENOBUFS)
 				n->overruns++;
-			if (n->off && pfd[1].revents && nfct_catch(n->off) < 0 &&
-			    errno == ENOBUFS) {
-				/* which ones is unknown: the next walk finds them */
-				n->off_resync = true;
-				if (n->off_overruns++ == 0)
-					ctgd_log(LOG_WARNING, "offload: conntrack DESTROY "
-					    "events lost (socket overrun): offloaded UDP "
-					    "flows are checked against a dump");
-			}
+			if (n->off && pfd[1].revents)
+				ctgd_offwatch_readable(n->off);
 		}
 		if (!n->ev)
 			continue;
@@ -820,15 +555,16 @@ ctgd_nat_open(struct daemon *dm)
 	n = calloc(1, sizeof(*n));
 	if (!n)
 		return -1;
-	n->dm = dm;
-	if (cfg->offload)
-		off_open(n, cfg);
+	if (cfg->offload && ctgd_offwatch_open(dm, &n->off) < 0) {
+		free(n);
+		return -1;
+	}
 	n->by_tuple = calloc(NAT_BUCKETS, sizeof(*n->by_tuple));
 	n->by_id = calloc(NAT_BUCKETS, sizeof(*n->by_id));
 	if (!n->by_tuple || !n->by_id) {
 		live_free(n);
 		if (n->off)
-			nfct_close(n->off);
+			ctgd_offwatch_close(n->off);
 		free(n);
 		return -1;
 	}
@@ -892,8 +628,7 @@ ctgd_nat_stop(struct daemon *dm)
 	if (n->ev)
 		nfct_close(n->ev);
 	if (n->off)
-		nfct_close(n->off);
-	free(n->off_live);
+		ctgd_offwatch_close(n->off);
 	/* the control server is not serving: stop has run or start failed */
 	atomic_store(&the_nat, NULL);
 	live_free(n);

@@ -21,16 +21,8 @@
  * kept (tracker-sync.c), or in active/active mode merged per endpoint.
  *
  * Defer (active/active): a worker holding verdicts for the group kicks
- * this thread, which drains at once (no change gap) and sends the last
- * message of that turn flagged as wanting an ack, with a token (this
- * member's sequence number of such messages). Under each worker's lock
- * it takes the worker's open token and opens the next, and notes
- * {message token, worker, worker token}. Every member answers, after
- * applying, with a DEFER_ACK of the highest token applied per sender;
- * when every other current member has acknowledged a message, the
- * workers' tokens it covered are acknowledged (an atomic per worker, and
- * its eventfd to end its wait). A member that joins counts as having
- * acknowledged what was sent before; one that leaves no longer counts.
+ * this thread, which drains at once (no change gap); the tokens and
+ * acknowledgements that let the verdicts go are sync-defer.c's.
  *
  * corosync not running is not an error: the thread
  * retries every second (counted, shown by ctguard ha status) and the
@@ -53,9 +45,7 @@
 #include <corosync/cpg.h>
 
 #include "ctguard/clock.h"
-#include "ctguard/syncmsg.h"
-#include "ctguard/tracker.h"
-#include "daemon-int.h"
+#include "sync-int.h"
 
 #define SYNC_SLICE 256          /* entries copied per hold of a worker's lock */
 #define SYNC_RING 16384         /* dirty slots per worker before the walk */
@@ -74,64 +64,7 @@
 #define SYNC_LAG_GAP_US 1000
 #define SYNC_KICK_LAG (1ULL << 20)      /* eventfd value of a lagging kick */
 #define SYNC_SEND_TRIES 2000    /* ~2 s of CS_ERR_TRY_AGAIN before a message is given up */
-#define LAG_SAMPLES 4096
-#define MAX_MEMBERS 64
 #define SYNC_KICK_DEFER (1ULL << 40)    /* eventfd value of a worker holding verdicts */
-#define DEFER_NOTES 4096        /* {message token, worker, worker token} awaiting acks */
-
-struct ctgd_sync {
-	struct daemon *dm;
-	pthread_t thread;
-	bool running;
-	int efd;                        /* workers wake the thread through it */
-	atomic_bool kicked, kicked_lag, kicked_defer;   /* written to efd, not yet drained */
-	atomic_uint others;             /* other members in the group (workers read it) */
-	cpg_handle_t h;
-	atomic_bool connected;      /* read by status */
-	int cpg_fd;
-	uint32_t nodeid;
-	uint32_t pid;
-	uint64_t next_try_ms;
-	/* thread only */
-	uint8_t *msg;
-	struct ctg_conn_export *slice;
-	struct ctg_conn_end_note *ends;
-	struct ctg_syncmsg_writer wu, we;       /* updates, ends being filled */
-	bool bulk_pending;              /* send our table (a member joined) */
-	struct bulk_in {                /* bulk transfers being received, by sender */
-		uint32_t nodeid;        /* 0: free */
-		uint64_t t0_us, entries;
-	} bulks[MAX_MEMBERS];
-	uint64_t last_flush_ms;
-	uint64_t last_send_us;          /* of the last send_changes */
-	bool urgent, urgent_lag;        /* a worker asked; sent once the gap is over */
-	bool urgent_defer;              /* a worker holds verdicts: send now */
-	/* defer, thread only */
-	struct ctg_defer_book book;     /* our messages wanting acks, the members' acks */
-	bool woken[CTGD_MAX_WORKERS];   /* defer_advance: workers to wake */
-	struct ack_due {                /* acks to send: the highest token applied per sender */
-		uint32_t nodeid;        /* 0: free */
-		uint32_t token;
-		bool due;
-	} due[MAX_MEMBERS];
-	bool connect_warned;            /* the current outage is in the log */
-	unsigned log_budget;            /* decode errors logged, per minute */
-	uint64_t log_minute;
-	/* shared with the main thread (status, role): under mu */
-	pthread_mutex_t mu;
-	char role[16];
-	char node_name[CTG_NAME_MAX];
-	uint32_t members[MAX_MEMBERS];
-	unsigned nmembers;
-	uint64_t connect_tries, connect_failures, disconnects;
-	uint64_t msgs_sent, msgs_received, bytes_sent, bytes_received;
-	uint64_t updates_applied, ends_applied, apply_refused, wrong_queue;
-	uint64_t bulk_sent, bulk_received, last_bulk_entries, last_bulk_ms;
-	uint64_t decode_errors, send_failures;
-	uint64_t acks_sent, acks_received;
-	uint32_t lag_us[LAG_SAMPLES];
-	unsigned lag_n, lag_pos;
-};
 
 /* An event from this thread: its own producer of the audit log (daemon.c). */
 static void sync_event(struct ctgd_sync *s, enum ctg_event_kind kind, uint64_t count,
@@ -149,8 +82,8 @@ sync_event(struct ctgd_sync *s, enum ctg_event_kind kind, uint64_t count, const 
 
 /* --- sending ----------------------------------------------------------------- */
 
-static void
-send_msg(struct ctgd_sync *s, const void *buf, size_t len)
+void
+sync_send_msg(struct ctgd_sync *s, const void *buf, size_t len)
 {
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	cs_error_t rc = CS_ERR_TRY_AGAIN;
@@ -176,136 +109,15 @@ send_msg(struct ctgd_sync *s, const void *buf, size_t len)
 }
 
 /* Send w's message if it has entries (or force), and start the next of its type. */
-static void
-flush_writer(struct ctgd_sync *s, struct ctg_syncmsg_writer *w, bool force)
+void
+sync_flush_writer(struct ctgd_sync *s, struct ctg_syncmsg_writer *w, bool force)
 {
 	if (w->count || force) {
 		size_t len = ctg_syncmsg_finish(w);
 
-		send_msg(s, w->buf, len);
+		sync_send_msg(s, w->buf, len);
 	}
 	ctg_syncmsg_begin(w, w->buf, CTG_SYNC_MSG_MAX, (enum ctg_sync_type)w->type, ctgd_clock_us());
-}
-
-static void
-flush_updates(struct ctgd_sync *s)
-{
-	flush_writer(s, &s->wu, false);
-}
-
-static void
-flush_ends(struct ctgd_sync *s)
-{
-	flush_writer(s, &s->we, false);
-}
-
-/* --- defer: tokens and acknowledgements ----------------------------------- */
-
-static void
-wake_worker(struct worker *w)
-{
-	uint64_t one = 1;
-
-	if (w->defer_wake >= 0 && write(w->defer_wake, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		ctgd_log(LOG_WARNING, "sync: waking queue %u: %s", w->queue, strerror(errno));
-}
-
-/* The group applied what a worker held up to local: tell it. */
-static void
-worker_acked(void *arg, unsigned wi, uint32_t local)
-{
-	struct ctgd_sync *s = arg;
-
-	if (wi >= s->dm->nw)
-		return;
-	atomic_store(&s->dm->w[wi].defer_acked, local);
-	s->woken[wi] = true;
-}
-
-/* Acknowledge to the workers what every other member has applied. */
-static void
-defer_advance(struct ctgd_sync *s)
-{
-	memset(s->woken, 0, sizeof(s->woken));
-	if (ctg_defer_book_advance(&s->book, worker_acked, s) == 0)
-		return;
-	for (unsigned wi = 0; wi < s->dm->nw; wi++)
-		if (s->woken[wi])
-			wake_worker(&s->dm->w[wi]);
-}
-
-/* The other members as CPG lists them now. */
-static void
-defer_members(struct ctgd_sync *s, const struct cpg_address *members, size_t nmembers)
-{
-	uint32_t ids[MAX_MEMBERS];
-	size_t n = 0;
-
-	for (size_t i = 0; i < nmembers && n < MAX_MEMBERS; i++)
-		ids[n++] = members[i].nodeid;
-	ctg_defer_book_members(&s->book, s->nodeid, ids, n);
-	atomic_store(&s->others, ctg_defer_book_others(&s->book));
-	defer_advance(s);
-}
-
-/* A DEFER_ACK: the entries naming us. */
-static void
-apply_acks(struct ctgd_sync *s, const struct ctg_syncmsg *m, uint32_t from)
-{
-	for (unsigned i = 0; i < m->count; i++) {
-		struct ctg_sync_ack a;
-
-		ctg_syncmsg_ack(m, i, &a);
-		if (a.node != s->nodeid)
-			continue;
-		ctg_defer_book_ack(&s->book, from, a.token);
-		pthread_mutex_lock(&s->mu);
-		s->acks_received++;
-		pthread_mutex_unlock(&s->mu);
-	}
-	defer_advance(s);
-}
-
-/* A message wanting an ack was applied: answer after this round of deliveries. */
-static void
-ack_due(struct ctgd_sync *s, uint32_t from, uint32_t token)
-{
-	struct ack_due *free_slot = NULL;
-
-	for (unsigned i = 0; i < MAX_MEMBERS; i++) {
-		if (s->due[i].nodeid == from) {
-			s->due[i].token = token;
-			s->due[i].due = true;
-			return;
-		}
-		if (!s->due[i].nodeid && !free_slot)
-			free_slot = &s->due[i];
-	}
-	if (free_slot)
-		*free_slot = (struct ack_due){ .nodeid = from, .token = token, .due = true };
-}
-
-static void
-send_acks(struct ctgd_sync *s)
-{
-	struct ctg_syncmsg_writer a;
-	uint8_t buf[CTG_SYNC_HDR_SIZE + MAX_MEMBERS * CTG_SYNC_ACK_SIZE];
-
-	ctg_syncmsg_begin(&a, buf, sizeof(buf), CTG_SYNC_DEFER_ACK, ctgd_clock_us());
-	for (unsigned i = 0; i < MAX_MEMBERS; i++) {
-		if (!s->due[i].due)
-			continue;
-		struct ctg_sync_ack e = { .node = s->due[i].nodeid, .token = s->due[i].token };
-
-		s->due[i].due = false;
-		ctg_syncmsg_add_ack(&a, &e);
-	}
-	if (a.count == 0)
-		return;
-	send_msg(s, buf, ctg_syncmsg_finish(&a));
-	pthread_mutex_lock(&s->mu);
-	s->acks_sent += a.count;
-	pthread_mutex_unlock(&s->mu);
 }
 
 /* Drain every worker's dirty entries and end notes, and send them. */
@@ -324,14 +136,9 @@ send_changes(struct ctgd_sync *s)
 
 		for (unsigned k = 0; k < SYNC_MAX_SLICES; k++) {
 			pthread_mutex_lock(&w->lock);
-			if (k == 0 && w->defer_wanted) {
-				/* what it holds changed entries marked before now: all drained below */
-				local[wi] = w->defer_open;
-				if (++w->defer_open == 0)
-					w->defer_open = 1;
-				w->defer_wanted = false;
+			/* what it holds changed entries marked before now: all drained below */
+			if (k == 0 && sync_defer_take(w, &local[wi]))
 				held[wi] = any_held = true;
-			}
 			size_t n = ctg_tracker_sync_drain(w->pl.tracker, s->slice, SYNC_SLICE);
 			size_t ne = ctg_tracker_sync_drain_ends(w->pl.tracker, s->ends, SYNC_SLICE);
 			bool more = ctg_tracker_sync_pending(w->pl.tracker) || ne == SYNC_SLICE;
@@ -339,7 +146,7 @@ send_changes(struct ctgd_sync *s)
 
 			for (size_t i = 0; i < n; i++) {
 				if (!ctg_syncmsg_add_conn(&s->wu, (uint16_t)wi, &s->slice[i])) {
-					flush_updates(s);
+					sync_flush_writer(s, &s->wu, false);
 					ctg_syncmsg_add_conn(&s->wu, (uint16_t)wi, &s->slice[i]);
 				}
 			}
@@ -350,7 +157,7 @@ send_changes(struct ctgd_sync *s)
 				};
 
 				if (!ctg_syncmsg_add_end(&s->we, &e)) {
-					flush_ends(s);
+					sync_flush_writer(s, &s->we, false);
 					ctg_syncmsg_add_end(&s->we, &e);
 				}
 			}
@@ -360,28 +167,11 @@ send_changes(struct ctgd_sync *s)
 	}
 	if (!any_held) {
 		/* updates first: an end must not overtake the update it ends */
-		flush_updates(s);
-		flush_ends(s);
+		sync_flush_writer(s, &s->wu, false);
+		sync_flush_writer(s, &s->we, false);
 		return;
 	}
-	/*
-	 * The turn's last message wants the ack (CPG delivers a sender's
-	 * messages in order: applying it means applying all before it).
-	 */
-	uint32_t token = ctg_defer_book_issue(&s->book);
-
-	if (s->we.count) {
-		flush_updates(s);
-		ctg_syncmsg_want_ack(&s->we, token);
-		flush_ends(s);
-	} else {
-		ctg_syncmsg_want_ack(&s->wu, token);
-		flush_writer(s, &s->wu, true);
-	}
-	for (unsigned wi = 0; wi < dm->nw; wi++)
-		if (held[wi])
-			ctg_defer_book_note(&s->book, token, wi, local[wi]);
-	defer_advance(s);
+	sync_defer_flush(s, held, local);
 }
 
 /* Our whole table, for a member that joined. */
@@ -397,7 +187,7 @@ send_bulk(struct ctgd_sync *s)
 	send_changes(s);        /* what changed before the bulk, in order */
 	ctg_syncmsg_begin(&b, s->msg, CTG_SYNC_MSG_MAX, CTG_SYNC_BULK_BEGIN, ctgd_clock_us());
 	len = ctg_syncmsg_finish(&b);
-	send_msg(s, s->msg, len);
+	sync_send_msg(s, s->msg, len);
 	ctg_syncmsg_begin(&b, s->msg, CTG_SYNC_MSG_MAX, CTG_SYNC_BULK_ENTRIES, ctgd_clock_us());
 	for (unsigned wi = 0; wi < dm->nw && s->connected; wi++) {
 		struct worker *w = &dm->w[wi];
@@ -414,7 +204,7 @@ send_bulk(struct ctgd_sync *s)
 			for (size_t i = 0; i < n; i++) {
 				if (!ctg_syncmsg_add_conn(&b, (uint16_t)wi, &s->slice[i])) {
 					len = ctg_syncmsg_finish(&b);
-					send_msg(s, s->msg, len);
+					sync_send_msg(s, s->msg, len);
 					ctg_syncmsg_begin(&b, s->msg, CTG_SYNC_MSG_MAX, CTG_SYNC_BULK_ENTRIES,
 					    ctgd_clock_us());
 					ctg_syncmsg_add_conn(&b, (uint16_t)wi, &s->slice[i]);
@@ -425,11 +215,11 @@ send_bulk(struct ctgd_sync *s)
 	}
 	if (b.count) {
 		len = ctg_syncmsg_finish(&b);
-		send_msg(s, s->msg, len);
+		sync_send_msg(s, s->msg, len);
 	}
 	ctg_syncmsg_begin(&b, s->msg, CTG_SYNC_MSG_MAX, CTG_SYNC_BULK_END, ctgd_clock_us());
 	len = ctg_syncmsg_finish(&b);
-	send_msg(s, s->msg, len);
+	sync_send_msg(s, s->msg, len);
 	pthread_mutex_lock(&s->mu);
 	s->bulk_sent++;
 	pthread_mutex_unlock(&s->mu);
@@ -576,15 +366,15 @@ on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid, uint32
 	case CTG_SYNC_CONN_UPDATE:
 		apply_conns(s, &m, NULL);
 		if (m.want_ack)
-			ack_due(s, nodeid, m.token);
+			sync_defer_ack_due(s, nodeid, m.token);
 		break;
 	case CTG_SYNC_CONN_END:
 		apply_ends(s, &m);
 		if (m.want_ack)
-			ack_due(s, nodeid, m.token);
+			sync_defer_ack_due(s, nodeid, m.token);
 		break;
 	case CTG_SYNC_DEFER_ACK:
-		apply_acks(s, &m, nodeid);
+		sync_defer_apply_acks(s, &m, nodeid);
 		break;
 	case CTG_SYNC_BULK_BEGIN:
 		b = bulk_of(s, nodeid, true);
@@ -634,7 +424,7 @@ on_confchg(cpg_handle_t h, const struct cpg_name *group,
 	for (size_t i = 0; i < nmembers && s->nmembers < MAX_MEMBERS; i++)
 		s->members[s->nmembers++] = members[i].nodeid;
 	pthread_mutex_unlock(&s->mu);
-	defer_members(s, members, nmembers);
+	sync_defer_members(s, members, nmembers);
 	for (size_t i = 0; i < njoined; i++) {
 		if (joined[i].nodeid == s->nodeid && joined[i].pid == s->pid) {
 			me_joined = true;
@@ -687,11 +477,7 @@ disconnect(struct ctgd_sync *s)
 	s->connected = false;
 	s->cpg_fd = -1;
 	memset(s->bulks, 0, sizeof(s->bulks));
-	memset(s->due, 0, sizeof(s->due));
-	/* alone now: nothing waits for the group */
-	ctg_defer_book_members(&s->book, s->nodeid, NULL, 0);
-	atomic_store(&s->others, 0);
-	defer_advance(s);
+	sync_defer_alone(s);
 	pthread_mutex_lock(&s->mu);
 	s->nmembers = 0;
 	s->disconnects++;
@@ -808,7 +594,7 @@ sync_main(void *arg)
 		if (!s->connected)
 			continue;
 		/* what this round of deliveries applied, acknowledged in one message */
-		send_acks(s);
+		sync_defer_send_acks(s);
 		now = ctg_clock_mono_ms();
 		uint64_t now_us = ctg_clock_mono_us();
 
@@ -858,7 +644,7 @@ ctgd_sync_open(struct daemon *dm)
 	s->ends = calloc(SYNC_SLICE, sizeof(*s->ends));
 	s->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!s->msg || !s->slice || !s->ends || s->efd < 0 ||
-	    ctg_defer_book_init(&s->book, DEFER_NOTES) < 0) {
+	    sync_defer_init(s) < 0) {
 		ctgd_log(LOG_ERR, "sync: out of memory");
 		return -1;
 	}
@@ -919,7 +705,7 @@ ctgd_sync_close(struct daemon *dm)
 	free(s->msg);
 	free(s->slice);
 	free(s->ends);
-	ctg_defer_book_fini(&s->book);
+	sync_defer_fini(s);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 	dm->sync = NULL;

@@ -145,7 +145,7 @@ came_back(struct worker *w, const struct ctg_nfq_pkt *pkt)
  * still comes here, and the tracker re-synchronises from them
  * (tracker-tcp.c). A UDP flow qualifies once its reply direction was
  * seen; from then on the kernel passes every datagram it calls ESTABLISHED
- * and the entry ends with the kernel's (natwatch.c, tracker-datagram.c).
+ * and the entry ends with the kernel's (offwatch.c, tracker-datagram.c).
  * ICMP stays here. A repeat rather than an
  * accept with a connmark set through the queue keeps the mark's saving in
  * the rules, where ctguard-setup remove takes it away with them.

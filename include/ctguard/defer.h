@@ -8,7 +8,7 @@
  * One table per worker, used by that worker only (no lock): a FIFO ring of
  * {nfq id, verdict, mark, token, deadline} allocated at init, so holding
  * and releasing never allocate. Tokens are the worker's own sequence
- * numbers (daemon/sync.c maps them to the group's acknowledgements); they
+ * numbers (daemon/sync-defer.c maps them to the group's acknowledgements); they
  * do not decrease along the ring, so "released up to token T" is a walk
  * from the oldest. A full table releases its oldest packet early (counted
  * as an overflow) rather than refuse to hold or drop.
@@ -109,7 +109,7 @@ void ctg_defer_stats(const struct ctg_defer *d, struct ctg_defer_stats *st);
 size_t ctg_defer_waits(const struct ctg_defer *d, uint32_t *out, size_t max);
 
 /*
- * The sender's book of acknowledgements (daemon/sync.c, its thread only).
+ * The sender's book of acknowledgements (daemon/sync-defer.c, the sync thread only).
  * Each message wanting acks gets the next token; a note ties it to the
  * worker token it covered. Every other member acknowledges the highest
  * token it applied; a note is done when every member now in the group

@@ -98,7 +98,7 @@ int ctg_nfq_fd(const struct ctg_nfq *q);
 
 /*
  * An eventfd (non-blocking) that ends ctg_nfq_receive's wait early, read
- * empty there: another thread has something for the caller (daemon/sync.c
+ * empty there: another thread has something for the caller (daemon/sync-defer.c
  * wakes a worker holding verdicts). -1: none.
  */
 void ctg_nfq_set_wake(struct ctg_nfq *q, int fd);

@@ -98,7 +98,7 @@ struct ctg_tcp_peer {
 /*
  * Offloaded (UDP): its datagrams that the kernel's conntrack calls
  * ESTABLISHED no longer come to us; the entry ends when the kernel's does
- * (its DESTROY event, natwatch.c) or when a datagram of it reaches us past
+ * (its DESTROY event, offwatch.c) or when a datagram of it reaches us past
  * the hand-over (tracker-datagram.c). Kept in peer[0].flags, which datagram
  * entries do not otherwise use (proto_state must stay 0..2 for them in a
  * snapshot); the hand-over time (its last_us then) in peer[0].td_maxack

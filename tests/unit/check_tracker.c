@@ -3190,7 +3190,7 @@ START_TEST(test_offload_udp_lifetime)
 	ck_assert_int_eq(nends, 0);
 	ck_assert_ptr_eq(find(IPPROTO_UDP, cport, 53), c);
 
-	/* its owner ends it when the kernel's entry ends (natwatch.c) */
+	/* its owner ends it when the kernel's entry ends (offwatch.c) */
 	ctg_tracker_end(trk, c, CTG_END_TIMEOUT, now);
 	ck_assert_int_eq(nends, 1);
 	ck_assert(ends[0].offloaded);
