@@ -78,6 +78,15 @@ def paced(s, data, chunk, delay):
         time.sleep(delay)
 
 
+def together(fn, argsets, daemon=False):
+    # one thread for each argument tuple; returns when all have
+    th = [threading.Thread(target=fn, args=a, daemon=daemon) for a in argsets]
+    for t in th:
+        t.start()
+    for t in th:
+        t.join()
+
+
 # --- servers ----------------------------------------------------------------
 
 def handle(c, timeout):
@@ -130,11 +139,7 @@ def serve(ports, backlog=256, timeout=60):
         while True:
             c, _ = s.accept()
             threading.Thread(target=handle, args=(c, timeout), daemon=True).start()
-    th = [threading.Thread(target=one, args=(p,), daemon=True) for p in ports]
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
+    together(one, [(p,) for p in ports], daemon=True)
 
 
 def udpecho(port):
@@ -226,11 +231,7 @@ def parallel(host, port, count, first, naddr):
         src = '198.51.100.%d' % (first + i % naddr)
         if put(host, port, 20000 + i, src=src, timeout=15):
             errs.append(i)
-    th = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
+    together(one, [(i,) for i in range(count)])
     if errs:
         say('parallel: %d failed: %s' % (len(errs), errs[:5]))
         return 1
@@ -551,11 +552,7 @@ def conns(host, port, count, threads):
             except OSError as e:
                 errs.append(str(e))
     t0 = time.time()
-    th = [threading.Thread(target=one, args=(k,)) for k in range(threads)]
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
+    together(one, [(k,) for k in range(threads)])
     dt = time.time() - t0
     print('%d %d %.2f' % (count, len(errs), dt))
     return 0 if not errs else 1
@@ -594,11 +591,7 @@ def rate(host, port, secs, threads):
             except OSError:
                 errs[k] += 1
     t0 = time.monotonic()
-    th = [threading.Thread(target=one, args=(k,)) for k in range(threads)]
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
+    together(one, [(k,) for k in range(threads)])
     dt = time.monotonic() - t0
     print('%d %d %.1f' % (sum(okc), sum(errs), sum(okc) / dt))
     return 0
