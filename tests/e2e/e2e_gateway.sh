@@ -46,413 +46,13 @@ T=$CTG_TMPDIR
 DB=$T/audit.db
 SOCK=$T/ctl.sock
 RULES=$T/gateway.rules
-H=$T/h.py
+# the traffic tool: servers and clients run in the namespaces
+H=$top/tests/kit/traffic.py
 SRVPORT=7000            # put/get/echo server in the server namespace
 UDPPORT=7001            # UDP echo in the server namespace
 CLOSEDPORT=7002         # nothing listens here (server side)
 INPORT=8081             # listener on the client the rules do not open
 SSHPORT=22              # the "services" set of default.rules
-
-# --- helper programs ---------------------------------------------------------
-cat >"$H" <<'EOF'
-import errno, hashlib, json, os, random, socket, struct, sys, threading, time
-
-def say(m):
-    print('# ' + m, flush=True)
-
-def blob(n, seed):
-    return random.Random(seed).randbytes(n)
-
-def fam(host):
-    return socket.AF_INET6 if ':' in host else socket.AF_INET
-
-def tcp(host, port, sport=0, src=None, timeout=5):
-    s = socket.socket(fam(host), socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if sport or src:
-        s.bind((src or ('::' if ':' in host else '0.0.0.0'), sport))
-    s.settimeout(timeout)
-    s.connect((host, port))
-    return s
-
-def readline(s):
-    b = b''
-    while not b.endswith(b'\n'):
-        c = s.recv(1)
-        if not c:
-            break
-        b += c
-    return b
-
-def readall(s):
-    out = []
-    while True:
-        c = s.recv(65536)
-        if not c:
-            return b''.join(out)
-        out.append(c)
-
-def handle(c):
-    try:
-        c.settimeout(60)
-        cmd = readline(c).split()
-        if not cmd:
-            return
-        if cmd[0] == b'put':
-            h = hashlib.sha256()
-            n = 0
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                h.update(d)
-                n += len(d)
-            c.sendall(b'%d %s\n' % (n, h.hexdigest().encode()))
-        elif cmd[0] == b'get':
-            c.sendall(blob(int(cmd[1]), int(cmd[2])))
-        elif cmd[0] == b'sget':
-            # server-first, paced: N bytes in chunks, a pause after each
-            n, seed, chunk, delay = int(cmd[1]), int(cmd[2]), int(cmd[3]), float(cmd[4])
-            data = blob(n, seed)
-            for i in range(0, n, chunk):
-                c.sendall(data[i:i + chunk])
-                time.sleep(delay)
-        elif cmd[0] == b'echo':
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-        c.shutdown(socket.SHUT_WR)
-        readall(c)
-    except OSError:
-        pass
-    finally:
-        c.close()
-
-def serve(port):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(('::', port))
-    s.listen(256)
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handle, args=(c,), daemon=True).start()
-
-def udpecho(port):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(('::', port))
-    while True:
-        d, a = s.recvfrom(65536)
-        s.sendto(d, a)
-
-def put(host, port, n, sport=0, src=None, chunk=0, delay=0.0, timeout=10):
-    data = blob(n, n)
-    s = tcp(host, port, sport, src, timeout)
-    s.sendall(b'put\n')
-    if chunk:
-        for i in range(0, n, chunk):
-            s.sendall(data[i:i + chunk])
-            time.sleep(delay)
-    else:
-        s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-    reply = readall(s).decode().split()
-    s.close()
-    want = [str(n), hashlib.sha256(data).hexdigest()]
-    if reply != want:
-        say('put: got %r want %r' % (reply, want))
-        return 1
-    return 0
-
-def get(host, port, n, seed, sport=0):
-    s = tcp(host, port, sport)
-    s.sendall(b'get %d %d\n' % (n, seed))
-    s.shutdown(socket.SHUT_WR)
-    got = readall(s)
-    s.close()
-    if got != blob(n, seed):
-        say('get: %d bytes, content %s' % (len(got),
-              'differs' if len(got) == n else 'short'))
-        return 1
-    return 0
-
-def sget(host, port, n, seed, sport, chunk, delay):
-    s = tcp(host, port, sport, timeout=15)
-    s.sendall(b'sget %d %d %d %f\n' % (n, seed, chunk, delay))
-    s.shutdown(socket.SHUT_WR)
-    got = readall(s)
-    s.close()
-    if got != blob(n, seed):
-        say('sget: %d bytes, content %s' % (len(got),
-              'differs' if len(got) == n else 'short'))
-        return 1
-    return 0
-
-def echo1(s, msg):
-    s.sendall(msg)
-    got = b''
-    while len(got) < len(msg):
-        d = s.recv(65536)
-        if not d:
-            raise OSError('closed')
-        got += d
-    if got != msg:
-        raise OSError('echo mismatch')
-
-def hold(host, port, sport, secs, log):
-    # echo every 0.2 s; one line per round trip; stop at the first failure
-    f = open(log, 'a', buffering=1)
-    try:
-        s = tcp(host, port, sport, timeout=1.5)
-        s.sendall(b'echo\n')
-        end = time.time() + secs
-        i = 0
-        while time.time() < end:
-            echo1(s, b'ping %d\n' % i)
-            f.write('ok %d\n' % i)
-            i += 1
-            time.sleep(0.2)
-        s.close()
-        f.write('done\n')
-        return 0
-    except OSError as e:
-        f.write('fail %s\n' % e)
-        return 1
-
-def udp(host, port, sport):
-    s = socket.socket(fam(host), socket.SOCK_DGRAM)
-    s.bind(('::' if ':' in host else '0.0.0.0', sport))
-    s.settimeout(1)
-    for _ in range(3):
-        s.sendto(b'hello', (host, port))
-        try:
-            if s.recv(100) == b'hello':
-                return 0
-        except socket.timeout:
-            pass
-    return 1
-
-def udprefused(host, port, sport):
-    s = socket.socket(fam(host), socket.SOCK_DGRAM)
-    s.bind(('::' if ':' in host else '0.0.0.0', sport))
-    s.connect((host, port))
-    s.settimeout(2)
-    s.send(b'anyone?')
-    try:
-        s.recv(100)
-    except ConnectionRefusedError:
-        return 0
-    except socket.timeout:
-        say('udprefused: timeout, no ICMP error arrived')
-        return 1
-    return 1
-
-def refused(host, port):
-    t = time.time()
-    try:
-        tcp(host, port, timeout=4).close()
-        say('refused: connected')
-        return 1
-    except ConnectionRefusedError:
-        dt = time.time() - t
-        if dt > 1.5:
-            say('refused: took %.1f s' % dt)
-            return 1
-        return 0
-    except OSError as e:
-        say('refused: %s' % e)
-        return 1
-
-def connects(host, port, timeout=2):
-    try:
-        tcp(host, port, timeout=timeout).close()
-        return 0
-    except OSError as e:
-        say('connect: %s' % e)
-        return 1
-
-def listen(port):
-    serve(port)
-
-def parallel(host, port, count, first, naddr):
-    errs = []
-    def one(i):
-        src = '198.51.100.%d' % (first + i % naddr)
-        try:
-            if put(host, port, 20000 + i, src=src, timeout=15):
-                errs.append(i)
-        except OSError as e:
-            errs.append('%d %s' % (i, e))
-    th = [threading.Thread(target=one, args=(i,)) for i in range(count)]
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
-    if errs:
-        say('parallel: %d failed: %s' % (len(errs), errs[:5]))
-        return 1
-    return 0
-
-def ctlraw(path, payload, expect_reply):
-    # send raw bytes; succeed when the daemon answers with an error or
-    # closes the socket (never "ok")
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
-    s.connect(path)
-    try:
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        got = readall(s)
-    except (ConnectionResetError, BrokenPipeError):
-        got = b''
-    s.close()
-    say(repr(got[:80]))
-    if got[4:7] == b'ok\n':
-        return 1
-    if expect_reply and b'error' not in got:
-        return 1
-    return 0
-
-def trickle(path):
-    # announce 16 bytes, then send one every 0.4 s: the daemon must hang
-    # up once its time budget for the request (0.5 s) is spent
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(path)
-    s.sendall(b'\x00\x00\x00\x10')
-    t = time.time()
-    for i in range(16):
-        time.sleep(0.4)
-        try:
-            s.send(b's')
-            s.setblocking(False)
-            if s.recv(100) == b'':
-                break
-        except BlockingIOError:
-            pass
-        except OSError:
-            break
-        finally:
-            s.setblocking(True)
-    else:
-        say('trickle: never hung up')
-        return 1
-    dt = time.time() - t
-    if dt > 3.5:
-        say('trickle: hung up after %.1f s' % dt)
-        return 1
-    return 0
-
-def jsonlines(path):
-    n = 0
-    for line in open(path):
-        o = json.loads(line)
-        for k in ('id', 'proto', 'src', 'sport', 'dst', 'dport', 'state'):
-            if k not in o:
-                say('json: no %s in %s' % (k, line))
-                return 1
-        n += 1
-    return 0 if n else 1
-
-cmd = sys.argv[1]
-a = sys.argv[2:]
-if cmd == 'serve':
-    serve(int(a[0]))
-elif cmd == 'udpecho':
-    udpecho(int(a[0]))
-elif cmd == 'listen':
-    listen(int(a[0]))
-elif cmd == 'put':
-    sys.exit(put(a[0], int(a[1]), int(a[2]), int(a[3]) if len(a) > 3 else 0,
-                 chunk=int(a[4]) if len(a) > 4 else 0,
-                 delay=float(a[5]) if len(a) > 5 else 0.0,
-                 timeout=float(a[6]) if len(a) > 6 else 10))
-elif cmd == 'get':
-    sys.exit(get(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4])))
-elif cmd == 'sget':
-    sys.exit(sget(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]), float(a[6])))
-elif cmd == 'hold':
-    sys.exit(hold(a[0], int(a[1]), int(a[2]), float(a[3]), a[4]))
-elif cmd == 'udp':
-    sys.exit(udp(a[0], int(a[1]), int(a[2])))
-elif cmd == 'udprefused':
-    sys.exit(udprefused(a[0], int(a[1]), int(a[2])))
-elif cmd == 'refused':
-    sys.exit(refused(a[0], int(a[1])))
-elif cmd == 'connects':
-    sys.exit(connects(a[0], int(a[1])))
-elif cmd == 'parallel':
-    sys.exit(parallel(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4])))
-elif cmd == 'ctlraw':
-    sys.exit(ctlraw(a[0], bytes.fromhex(a[1]), a[2] == '1'))
-elif cmd == 'trickle':
-    sys.exit(trickle(a[0]))
-elif cmd == 'jsonlines':
-    sys.exit(jsonlines(a[0]))
-sys.exit(2)
-EOF
-
-# Crafted segments into an established connection (scapy, client side).
-cat >"$T/inject.py" <<'EOF'
-import socket, sys, time
-from scapy.all import IP, IPv6, TCP, AsyncSniffer, conf, send
-conf.verb = 0
-src, dst, port, sport = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-v6 = ':' in dst
-s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((src, sport))
-s.settimeout(3)
-s.connect((dst, port))
-s.sendall(b'echo\n')
-
-def echo(msg):
-    s.sendall(msg)
-    got = b''
-    while len(got) < len(msg):
-        d = s.recv(100)
-        if not d:
-            raise OSError('closed')
-        got += d
-    return got == msg
-
-sn = AsyncSniffer(iface='eth0', store=True,
-                  lfilter=lambda p: TCP in p and p[TCP].sport == sport)
-sn.start()
-time.sleep(0.5)
-ok = echo(b'first\n')
-time.sleep(0.3)     # the delayed ACK of the echo
-pk = sn.stop()
-if not ok or not pk:
-    print('setup failed: echo %s, %d sniffed' % (ok, len(pk)))
-    sys.exit(1)
-last = pk[-1][TCP]
-snd = (last.seq + len(bytes(last.payload))) & 0xffffffff
-rcv = last.ack
-ip = IPv6(src=src, dst=dst) if v6 else IP(src=src, dst=dst)
-probes = [
-    ('null', TCP(sport=sport, dport=port, flags=0, seq=snd, ack=rcv, window=512)),
-    ('synfin', TCP(sport=sport, dport=port, flags='SF', seq=snd, ack=rcv, window=512)),
-    ('rst_oow', TCP(sport=sport, dport=port, flags='R',
-                    seq=(snd + 0x40000000) & 0xffffffff, window=0)),
-]
-rc = 0
-for name, seg in probes:
-    send(ip / seg)
-    time.sleep(0.2)
-    try:
-        ok = echo(b'after %s\n' % name.encode())
-    except OSError as e:
-        ok = False
-        print('%s: %s' % (name, e))
-    print('%s %s' % (name, 'alive' if ok else 'broken'))
-    if not ok:
-        rc = 1
-s.close()
-sys.exit(rc)
-EOF
 
 # --- helpers -------------------------------------------------------------------
 q() {
@@ -601,7 +201,7 @@ fi
 N4=2097152
 N6=307200
 ctg_check "2 MB upload over IPv4 arrives intact (sha256 at the server)" \
-    py_cli put "$CTG_SRV4" "$SRVPORT" "$N4" 41001
+    py_cli put "$CTG_SRV4" "$SRVPORT" "$N4" --sport 41001
 ctg_check "300 KB download over IPv6 arrives intact" \
     py_cli get "$CTG_SRV6" "$SRVPORT" "$N6" 7 41002
 
@@ -658,7 +258,7 @@ ctg_check "no connection summary for the refused inbound attempts" \
 
 # --- 3. crafted invalid segments ----------------------------------------------
 inject() {
-	timeout 30 ip netns exec "$CTG_NS_CLI" "$PYSCAPY" "$T/inject.py" "$@" \
+	timeout 30 ip netns exec "$CTG_NS_CLI" "$PYSCAPY" "$H" invalid "$@" \
 	    >"$T/inject.out" 2>&1
 }
 if inject "$CTG_CLI4" "$CTG_SRV4" "$SRVPORT" 41100; then
@@ -685,8 +285,8 @@ ctg_check "IPv6 crafted segments dropped with their 3 reasons" \
         'tcp_rst_out_of_window')" 3
 
 # --- 4. UDP, ICMP, RELATED ------------------------------------------------------
-ctg_check "UDP request/response over IPv4" py_cli udp "$CTG_SRV4" "$UDPPORT" 42001
-ctg_check "UDP request/response over IPv6" py_cli udp "$CTG_SRV6" "$UDPPORT" 42002
+ctg_check "UDP request/response over IPv4" py_cli udpflow "$CTG_SRV4" "$UDPPORT" 42001 --payload hello
+ctg_check "UDP request/response over IPv6" py_cli udpflow "$CTG_SRV6" "$UDPPORT" 42002 --payload hello
 ctg_check "ping IPv4 passes" ctg_ping "$CTG_NS_CLI" "$CTG_SRV4"
 ctg_check "ping IPv6 passes" ctg_ping "$CTG_NS_CLI" "$CTG_SRV6"
 ctg_check "UDP to a closed port: the client gets ECONNREFUSED (IPv4)" \
@@ -747,7 +347,7 @@ kill "$HPID" 2>/dev/null
 wait "$HPID" 2>/dev/null
 ctg_check_fails "new connections to port $SRVPORT are refused by the new rules" \
     py_cli connects "$CTG_SRV4" "$SRVPORT"
-ctg_check "other traffic still passes (UDP)" py_cli udp "$CTG_SRV4" "$UDPPORT" 42010
+ctg_check "other traffic still passes (UDP)" py_cli udpflow "$CTG_SRV4" "$UDPPORT" 42010 --payload hello
 ctg_check "the reload is logged as event rules_load" \
     ctg_wait_for 5 qge "SELECT count(*) FROM events WHERE kind = 'rules_load'
         AND detail LIKE 'reload%'" 1
@@ -859,7 +459,8 @@ write_config "$CONF" strict 1
 rm -f "$T"/conntable.snap*
 start_daemon "$CONF" 1 || ctg_not_ok "ctguardd started with strict midstream"
 # 64 KiB every 100 ms for about 6 s
-PYT=40 py_cli put "$CTG_SRV4" "$SRVPORT" $((64 * 1024 * 60)) 41400 65536 0.1 20 \
+PYT=40 py_cli put "$CTG_SRV4" "$SRVPORT" $((64 * 1024 * 60)) --sport 41400 \
+    --chunk 65536 --delay 0.1 --timeout 20 \
     >"$T/slow.out" 2>&1 &
 slow=$!
 sleep 2
@@ -889,7 +490,8 @@ crash_round() {
 	rm -f "$T"/conntable.snap*
 	start_daemon "$CONF" 1 || ctg_not_ok "ctguardd started ($mode midstream, checkpoints)"
 	# about 6 s each: 64 KiB every 100 ms
-	PYT=45 py_cli put "$CTG_SRV4" "$SRVPORT" $((64 * 1024 * 60)) "$up" 65536 0.1 20 \
+	PYT=45 py_cli put "$CTG_SRV4" "$SRVPORT" $((64 * 1024 * 60)) --sport "$up" \
+	    --chunk 65536 --delay 0.1 --timeout 20 \
 	    >"$T/crash-up.out" 2>&1 &
 	up_pid=$!
 	PYT=45 py_cli sget "$CTG_SRV4" "$SRVPORT" $((64 * 1024 * 60)) 7 "$down" 65536 0.1 \

@@ -50,7 +50,8 @@ NOTIFY=$top/packaging/ha/ctguard-ha-notify
 
 ctg_tmpdir
 T=$CTG_TMPDIR
-H=$T/h.py
+# the traffic tool: servers and clients run in the namespaces
+H=$top/tests/kit/traffic.py
 PROBE=$T/probe.py
 ha_probe_py "$PROBE"
 RULES=$T/gateway.rules
@@ -59,318 +60,14 @@ SRVPORT=7000
 UDPPORT=7001
 PROBEPORT=7100
 
-# --- helper programs ------------------------------------------------------------
-cat >"$H" <<'EOF'
-import hashlib, json, os, random, socket, sys, threading, time
-
-def say(m):
-    print('# ' + m, flush=True)
-
-def blob(n, seed):
-    return random.Random(seed).randbytes(n)
-
-def fam(host):
-    return socket.AF_INET6 if ':' in host else socket.AF_INET
-
-def tcp(host, port, sport=0, timeout=15):
-    s = socket.socket(fam(host), socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if sport:
-        s.bind(('::' if ':' in host else '0.0.0.0', sport))
-    s.settimeout(timeout)
-    s.connect((host, port))
-    return s
-
-def readline(s):
-    b = b''
-    while not b.endswith(b'\n'):
-        c = s.recv(1)
-        if not c:
-            break
-        b += c
-    return b
-
-def readall(s):
-    out = []
-    while True:
-        c = s.recv(65536)
-        if not c:
-            return b''.join(out)
-        out.append(c)
-
-def handle(c):
-    try:
-        c.settimeout(120)
-        cmd = readline(c).split()
-        if not cmd:
-            return
-        if cmd[0] == b'put':
-            h = hashlib.sha256()
-            n = 0
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                h.update(d)
-                n += len(d)
-            c.sendall(b'%d %s\n' % (n, h.hexdigest().encode()))
-        elif cmd[0] == b'sget':
-            n, seed, chunk, delay = int(cmd[1]), int(cmd[2]), int(cmd[3]), float(cmd[4])
-            data = blob(n, seed)
-            for i in range(0, n, chunk):
-                c.sendall(data[i:i + chunk])
-                time.sleep(delay)
-        elif cmd[0] == b'echo':
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-        c.shutdown(socket.SHUT_WR)
-        readall(c)
-    except ConnectionResetError:
-        say('server: connection reset')
-    except OSError:
-        pass
-    finally:
-        c.close()
-
-def serve(port):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(('::', port))
-    s.listen(512)
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handle, args=(c,), daemon=True).start()
-
-def udpecho(port):
-    # echoes at once; "later SECS" is answered after SECS seconds (the
-    # answer crosses the gateways as the first packet after a failover)
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(('::', port))
-    def later(d, a, secs):
-        time.sleep(secs)
-        s.sendto(d, a)
-    while True:
-        d, a = s.recvfrom(65536)
-        if d.startswith(b'later '):
-            threading.Thread(target=later, args=(d, a, float(d.split()[1])),
-                             daemon=True).start()
-        else:
-            s.sendto(d, a)
-
-# Exit codes: 0 intact, 1 wrong or short data, 3 reset (a RST reached us),
-# 4 another error (timeout).
-def guarded(f):
-    try:
-        return f()
-    except ConnectionResetError as e:
-        say('RST: %s' % e)
-        return 3
-    except OSError as e:
-        say('error: %s' % e)
-        return 4
-
-def put(host, port, n, sport, chunk, delay):
-    def run():
-        data = blob(n, n)
-        s = tcp(host, port, sport)
-        s.sendall(b'put\n')
-        for i in range(0, n, chunk):
-            s.sendall(data[i:i + chunk])
-            time.sleep(delay)
-        s.shutdown(socket.SHUT_WR)
-        reply = readall(s).decode().split()
-        s.close()
-        if reply != [str(n), hashlib.sha256(data).hexdigest()]:
-            say('put: reply %r' % reply)
-            return 1
-        return 0
-    return guarded(run)
-
-def sget(host, port, n, seed, sport, chunk, delay):
-    def run():
-        s = tcp(host, port, sport)
-        s.sendall(b'sget %d %d %d %f\n' % (n, seed, chunk, delay))
-        s.shutdown(socket.SHUT_WR)
-        got = readall(s)
-        s.close()
-        if got != blob(n, seed):
-            say('sget: %d of %d bytes, %s' % (len(got), n,
-                'content differs' if len(got) == n else 'short'))
-            return 1
-        return 0
-    return guarded(run)
-
-def echo1(s, msg):
-    s.sendall(msg)
-    got = b''
-    while len(got) < len(msg):
-        d = s.recv(65536)
-        if not d:
-            raise OSError('closed by the peer')
-        got += d
-    if got != msg:
-        raise OSError('echo mismatch')
-
-def inject_rst(s, host, port, sport):
-    # learn our next sequence number from our own segments, then send a
-    # RST 2^30 beyond it: out of any window, a gateway must drop it
-    from scapy.all import IP, IPv6, TCP, AsyncSniffer, conf, send
-    from scapy.supersocket import L3RawSocket
-    from scapy.layers.inet6 import L3RawSocket6
-    conf.verb = 0
-    # through the kernel's routes and neighbour cache: scapy's own ARP
-    # lookup would ask every holder of the gateway address
-    conf.L3socket, conf.L3socket6 = L3RawSocket, L3RawSocket6
-    sn = AsyncSniffer(iface='eth0', store=True,
-                      lfilter=lambda p: TCP in p and p[TCP].sport == sport)
-    sn.start()
-    time.sleep(0.5)
-    echo1(s, b'before the rst\n')
-    time.sleep(0.3)
-    pk = sn.stop()
-    if not pk:
-        raise OSError('inject: nothing sniffed')
-    last = pk[-1][TCP]
-    snd = (last.seq + len(bytes(last.payload))) & 0xffffffff
-    src = s.getsockname()[0]
-    ip = IPv6(src=src, dst=host) if ':' in host else IP(src=src, dst=host)
-    send(ip / TCP(sport=sport, dport=port, flags='R',
-                  seq=(snd + 0x40000000) & 0xffffffff, window=0))
-    time.sleep(0.3)
-
-def idle(host, port, sport, trig, secs, log):
-    # A connection that stays open across the failovers. For each file
-    # trig.N that appears (N = 1, 2, ...) it echoes one message (after
-    # injecting an out-of-window RST if the file says "inject") and logs
-    # "ok N" or "fail N why"; trig.stop closes it.
-    f = open(log, 'a', buffering=1)
-    end = time.time() + secs
-    try:
-        s = tcp(host, port, sport, timeout=10)
-        s.sendall(b'echo\n')
-        echo1(s, b'hello\n')
-        f.write('ok 0\n')
-        n = 1
-        while time.time() < end:
-            if os.path.exists(trig + '.stop'):
-                s.close()
-                f.write('closed\n')
-                return 0
-            t = trig + '.%d' % n
-            if not os.path.exists(t):
-                time.sleep(0.05)
-                continue
-            if open(t).read().strip() == 'inject':
-                inject_rst(s, host, port, sport)
-            echo1(s, b'round %d\n' % n)
-            f.write('ok %d\n' % n)
-            n += 1
-        f.write('fail timeout\n')
-        return 1
-    except ConnectionResetError as e:
-        f.write('fail RST %s\n' % e)
-        return 3
-    except OSError as e:
-        f.write('fail %s\n' % e)
-        return 4
-
-def udpflow(host, port, sport):
-    s = socket.socket(fam(host), socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('::' if ':' in host else '0.0.0.0', sport))
-    s.settimeout(1)
-    for i in range(5):
-        s.sendto(b'request %d' % i, (host, port))
-        try:
-            if s.recv(100) == b'request %d' % i:
-                return 0
-        except socket.timeout:
-            pass
-    return 1
-
-def udplater(host, port, sport, secs, ready):
-    # a flow confirmed by one echo, then a request whose answer the server
-    # sends SECS seconds later: after the failover, from outside, to a flow
-    # only the synchronised table knows. READY is written once it is sent.
-    s = socket.socket(fam(host), socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('::' if ':' in host else '0.0.0.0', sport))
-    s.settimeout(1)
-    for i in range(5):
-        s.sendto(b'hello %d' % i, (host, port))
-        try:
-            if s.recv(100) == b'hello %d' % i:
-                break
-        except socket.timeout:
-            pass
-    else:
-        say('udplater: no echo')
-        return 2
-    msg = b'later %.1f from %d' % (secs, sport)
-    s.sendto(msg, (host, port))
-    open(ready, 'w').write('sent\n')
-    s.settimeout(secs + 5)
-    try:
-        if s.recv(100) == msg:
-            return 0
-        return 1
-    except socket.timeout:
-        say('udplater: no answer within %.1f s' % (secs + 5))
-        return 4
-    except ConnectionRefusedError:
-        say('udplater: refused (an ICMP error came back)')
-        return 3
-
-def conns(host, port, count, threads):
-    # count short connections (connect, close), threads at a time
-    errs = []
-    def one(k):
-        for i in range(k, count, threads):
-            try:
-                tcp(host, port, timeout=5).close()
-            except OSError as e:
-                errs.append(str(e))
-    t0 = time.time()
-    th = [threading.Thread(target=one, args=(k,)) for k in range(threads)]
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
-    dt = time.time() - t0
-    print('%d %d %.2f' % (count, len(errs), dt))
-    return 0 if not errs else 1
-
-cmd, a = sys.argv[1], sys.argv[2:]
-if cmd == 'serve':
-    serve(int(a[0]))
-elif cmd == 'udpecho':
-    udpecho(int(a[0]))
-elif cmd == 'put':
-    sys.exit(put(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), float(a[5])))
-elif cmd == 'sget':
-    sys.exit(sget(a[0], int(a[1]), int(a[2]), int(a[3]), int(a[4]), int(a[5]), float(a[6])))
-elif cmd == 'idle':
-    sys.exit(idle(a[0], int(a[1]), int(a[2]), a[3], float(a[4]), a[5]))
-elif cmd == 'udpflow':
-    sys.exit(udpflow(a[0], int(a[1]), int(a[2])))
-elif cmd == 'udplater':
-    sys.exit(udplater(a[0], int(a[1]), int(a[2]), float(a[3]), a[4]))
-elif cmd == 'conns':
-    sys.exit(conns(a[0], int(a[1]), int(a[2]), int(a[3])))
-elif cmd == 'connects':
-    tcp(a[0], int(a[1]), timeout=2).close()
-    sys.exit(0)
-sys.exit(2)
-EOF
-
 # --- helpers ----------------------------------------------------------------------
 py_cli() { timeout "${PYT:-30}" ip netns exec "$HA_NS_CLI" python3 "$H" "$@"; }
 py_srv() { timeout "${PYT:-30}" ip netns exec "$HA_NS_SRV" python3 "$H" "$@"; }
+# udp_flows: the same two UDP flows (IPv4, IPv6) answer, each within 5 tries
+udp_flows() {
+	py_cli udpflow "$HA_SRV4" "$UDPPORT" 42001 --tries 5 &&
+	    py_cli udpflow "$HA_SRV6" "$UDPPORT" 42002 --tries 5
+}
 ctl() { local n=$1; shift; timeout 10 "$CTGUARD" -s "$T/gw$n.sock" "$@"; }
 
 # hs N KEY: one value of gwN's "ctguard ha status --json" (a list prints
@@ -545,7 +242,8 @@ ctg_check "keepalived: gw2 is backup (hook: BACKUP -> ctguard ha backup)" \
 ctg_check "the role change is in gw1's audit log (ha_role event)" \
     ctg_wait_for 5 qge 1 "SELECT count(*) FROM events WHERE kind = 'ha_role'" 1
 
-ctg_bg "$HA_NS_SRV" "$T/serve.out" timeout 300 python3 "$H" serve "$SRVPORT"
+ctg_bg "$HA_NS_SRV" "$T/serve.out" timeout 300 python3 "$H" serve "$SRVPORT" \
+    --backlog 512 --timeout 120
 ctg_bg "$HA_NS_SRV" "$T/udpecho.out" timeout 300 python3 "$H" udpecho "$UDPPORT"
 ctg_wait_for 10 ip netns exec "$HA_NS_SRV" python3 "$H" connects 127.0.0.1 "$SRVPORT" ||
     die "server listens"
@@ -561,11 +259,12 @@ IDLE6=$CTG_BG_PID
 ctg_check "idle connections (IPv4, IPv6) established through gw1" \
     ctg_wait_for 10 eval 'grep -q "^ok 0" "$T/idle4.log" && grep -q "^ok 0" "$T/idle6.log"'
 ctg_check "UDP flows answer through gw1 (IPv4, IPv6)" \
-    eval 'py_cli udpflow "$HA_SRV4" "$UDPPORT" 42001 && py_cli udpflow "$HA_SRV6" "$UDPPORT" 42002'
+    udp_flows
 
 NB=3145728      # bytes per paced transfer: 192 chunks of 16 KB, 0.04 s apart (~8 s)
 probe_start 10 a
-PYT=60 py_cli put "$HA_SRV4" "$SRVPORT" "$NB" 41011 16384 0.04 >"$T/putA.out" 2>&1 &
+PYT=60 py_cli put "$HA_SRV4" "$SRVPORT" "$NB" --sport 41011 --chunk 16384 \
+    --delay 0.04 --timeout 15 >"$T/putA.out" 2>&1 &
 PUTA=$!
 PYT=60 py_cli sget "$HA_SRV6" "$SRVPORT" "$NB" 5 41012 16384 0.04 >"$T/sgetA.out" 2>&1 &
 SGETA=$!
@@ -620,7 +319,7 @@ ctg_check "A: gw2 dropped the injected RST: reason tcp_rst_out_of_window in its 
     ctg_wait_for 5 qge 2 "SELECT count(*) FROM verdicts WHERE sport = 41001
         AND verdict = 'drop' AND reason = 'tcp_rst_out_of_window'" 1
 ctg_check "A: the UDP flows answer through gw2 (same ports: IPv4, IPv6)" \
-    eval 'py_cli udpflow "$HA_SRV4" "$UDPPORT" 42001 && py_cli udpflow "$HA_SRV6" "$UDPPORT" 42002'
+    udp_flows
 wait "$LATERA4"; r4=$?
 wait "$LATERA6"; r6=$?
 ctg_check "A: UDP answers sent from outside after the failover reach the client (exit $r4, $r6)" \
@@ -649,7 +348,8 @@ ctg_check "B: gw1 comes back as backup and gw2 keeps the addresses (nopreempt)" 
     ctg_wait_for 10 eval 'hs_eq 1 role backup && sleep 1 && ha_vip_on 2 && ha_vip_off 1'
 
 probe_start 10 b
-PYT=60 py_cli put "$HA_SRV4" "$SRVPORT" "$NB" 41021 16384 0.04 >"$T/putB.out" 2>&1 &
+PYT=60 py_cli put "$HA_SRV4" "$SRVPORT" "$NB" --sport 41021 --chunk 16384 \
+    --delay 0.04 --timeout 15 >"$T/putB.out" 2>&1 &
 PUTB=$!
 PYT=60 py_cli sget "$HA_SRV6" "$SRVPORT" "$NB" 6 41022 16384 0.04 >"$T/sgetB.out" 2>&1 &
 SGETB=$!
@@ -684,7 +384,7 @@ echo echo >"$T/trig6.2"
 ctg_check "B: the idle connections of A echo through gw1 (third gateway crossing)" \
     ctg_wait_for 10 eval 'grep -q "^ok 2" "$T/idle4.log" && grep -q "^ok 2" "$T/idle6.log"'
 ctg_check "B: the UDP flows answer through gw1" \
-    eval 'py_cli udpflow "$HA_SRV4" "$UDPPORT" 42001 && py_cli udpflow "$HA_SRV6" "$UDPPORT" 42002'
+    udp_flows
 wait "$LATERB4"; r4=$?
 wait "$LATERB6"; r6=$?
 ctg_check "B: UDP answers sent from outside after the failover reach the client (exit $r4, $r6)" \

@@ -53,7 +53,8 @@ RATE_SECS=${ASYM_RATE_SECS:-3}
 RATE_ROUNDS=${ASYM_RATE_ROUNDS:-3}
 ctg_tmpdir
 T=$CTG_TMPDIR
-H=$T/h.py
+# the traffic tool: servers and clients run in the namespaces
+H=$top/tests/kit/traffic.py
 RULES=$T/gateway.rules
 cp "$top/rules/default.rules" "$RULES"
 SRVPORT=7000    # the checked traffic (RSTs counted on it)
@@ -62,307 +63,6 @@ CTLPORT=7002    # the control connections: their late SYN/ACKs stay apart
 RATEPORT=7003   # the rate loops
 A=1             # the gateway the client sends through
 B=2             # the gateway the server answers through
-
-# --- helper programs ------------------------------------------------------------
-cat >"$H" <<'EOF'
-import hashlib, os, random, socket, sys, threading, time
-
-def say(m):
-    print('# ' + m, flush=True)
-
-def blob(n, seed):
-    return random.Random(seed).randbytes(n)
-
-def fam(host):
-    return socket.AF_INET6 if ':' in host else socket.AF_INET
-
-def tcp(host, port, sport=0, timeout=15):
-    s = socket.socket(fam(host), socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if sport:
-        s.bind(('::' if ':' in host else '0.0.0.0', sport))
-    s.settimeout(timeout)
-    s.connect((host, port))
-    return s
-
-def readline(s):
-    b = b''
-    while not b.endswith(b'\n'):
-        c = s.recv(1)
-        if not c:
-            break
-        b += c
-    return b
-
-def readall(s):
-    out = []
-    while True:
-        c = s.recv(65536)
-        if not c:
-            return b''.join(out)
-        out.append(c)
-
-def handle(c):
-    try:
-        c.settimeout(300)
-        cmd = readline(c).split()
-        if not cmd:
-            return
-        if cmd[0] == b'put':
-            h = hashlib.sha256()
-            n = 0
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                h.update(d)
-                n += len(d)
-            c.sendall(b'%d %s\n' % (n, h.hexdigest().encode()))
-        elif cmd[0] == b'get':
-            c.sendall(blob(int(cmd[1]), int(cmd[2])))
-        elif cmd[0] == b'echo':
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-        c.shutdown(socket.SHUT_WR)
-        readall(c)
-    except ConnectionResetError:
-        say('server: connection reset')
-    except OSError:
-        pass
-    finally:
-        c.close()
-
-def serve(ports):
-    def one(port):
-        s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        s.bind(('::', port))
-        s.listen(1024)
-        while True:
-            c, _ = s.accept()
-            threading.Thread(target=handle, args=(c,), daemon=True).start()
-    th = [threading.Thread(target=one, args=(p,), daemon=True) for p in ports]
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
-
-def udpecho(port):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(('::', port))
-    while True:
-        d, a = s.recvfrom(65536)
-        s.sendto(d, a)
-
-# Exit codes: 0 intact, 1 wrong or short data, 3 reset (a RST reached us),
-# 4 another error (timeout).
-def guarded(f):
-    try:
-        return f()
-    except ConnectionResetError as e:
-        say('RST: %s' % e)
-        return 3
-    except OSError as e:
-        say('error: %s' % e)
-        return 4
-
-def put(host, port, n, seed):
-    def run():
-        data = blob(n, seed)
-        s = tcp(host, port, timeout=20)
-        s.sendall(b'put\n')
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR)
-        reply = readall(s).decode().split()
-        s.close()
-        if reply != [str(n), hashlib.sha256(data).hexdigest()]:
-            say('put: reply %r' % reply)
-            return 1
-        return 0
-    return guarded(run)
-
-def get(host, port, n, seed):
-    def run():
-        s = tcp(host, port, timeout=20)
-        s.sendall(b'get %d %d\n' % (n, seed))
-        s.shutdown(socket.SHUT_WR)
-        got = readall(s)
-        s.close()
-        if got != blob(n, seed):
-            say('get: %d of %d bytes, %s' % (len(got), n,
-                'content differs' if len(got) == n else 'short'))
-            return 1
-        return 0
-    return guarded(run)
-
-def echo1(s, msg):
-    s.sendall(msg)
-    got = b''
-    while len(got) < len(msg):
-        d = s.recv(65536)
-        if not d:
-            raise OSError('closed by the peer')
-        got += d
-    if got != msg:
-        raise OSError('echo mismatch')
-
-def idle(host, port, sport, trig, secs, log):
-    # A connection left open: for each file trig.N that appears
-    # (N = 1, 2, ...) it echoes one message and logs "ok N" (or
-    # "fail why"); trig.stop closes it.
-    f = open(log, 'a', buffering=1)
-    end = time.time() + secs
-    try:
-        s = tcp(host, port, sport, timeout=10)
-        s.sendall(b'echo\n')
-        echo1(s, b'hello\n')
-        f.write('ok 0\n')
-        n = 1
-        while time.time() < end:
-            if os.path.exists(trig + '.stop'):
-                s.close()
-                f.write('closed\n')
-                return 0
-            t = trig + '.%d' % n
-            if not os.path.exists(t):
-                time.sleep(0.05)
-                continue
-            echo1(s, b'round %d\n' % n)
-            f.write('ok %d\n' % n)
-            n += 1
-        f.write('fail timeout\n')
-        return 1
-    except ConnectionResetError as e:
-        f.write('fail RST %s\n' % e)
-        return 3
-    except OSError as e:
-        f.write('fail %s\n' % e)
-        return 4
-
-def rstinject(cli, cport, sport, trig, log):
-    # Run on the server's side: learn the server's next sequence number
-    # from its own echo segments of the idle connection (trig makes the
-    # client echo once), then send a RST 2^30 beyond it to the client.
-    # The server's routes send it through the gateway that carries the
-    # answers: out of any window, that gateway must drop it.
-    from scapy.all import IP, IPv6, TCP, AsyncSniffer, conf
-    conf.verb = 0
-    sn = AsyncSniffer(iface='eth0', store=True,
-                      lfilter=lambda p: TCP in p and p[TCP].sport == sport
-                      and p[TCP].dport == cport)
-    sn.start()
-    time.sleep(0.5)
-    open(trig, 'w').write('echo\n')
-    n = trig.rsplit('.', 1)[1]
-    end = time.time() + 10
-    while time.time() < end:
-        if ('ok %s\n' % n) in open(log).read():
-            break
-        time.sleep(0.05)
-    time.sleep(0.3)
-    pk = sn.stop()
-    pk = [p for p in pk if len(bytes(p[TCP].payload)) > 0]
-    if not pk:
-        say('rstinject: none of the server\'s segments sniffed')
-        return 2
-    last = pk[-1]
-    snd = (last[TCP].seq + len(bytes(last[TCP].payload))) & 0xffffffff
-    src = last[IPv6].src if IPv6 in last else last[IP].src
-    ip = IPv6(src=src, dst=cli) if ':' in cli else IP(src=src, dst=cli)
-    rst = bytes(ip / TCP(sport=sport, dport=cport, flags='R',
-                         seq=(snd + 0x40000000) & 0xffffffff, window=0))
-    # a raw socket of our own, through the kernel's routes and neighbour
-    # cache (scapy's send fails on IPv6 raw sockets); errors raise
-    o = socket.socket(fam(cli), socket.SOCK_RAW, socket.IPPROTO_RAW)
-    n = o.sendto(rst, (cli, 0))
-    o.close()
-    say('rstinject: %s -> %s, %d of %d bytes sent' % (src, cli, n, len(rst)))
-    say('rstinject: RST seq %u sent (next is %u)' % ((snd + 0x40000000) & 0xffffffff, snd))
-    return 0
-
-def udpflow(host, port, sport):
-    s = socket.socket(fam(host), socket.SOCK_DGRAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(('::' if ':' in host else '0.0.0.0', sport))
-    s.settimeout(1)
-    for i in range(3):
-        s.sendto(b'request %d' % i, (host, port))
-        try:
-            if s.recv(100) == b'request %d' % i:
-                return 0
-        except socket.timeout:
-            say('udpflow %d: no reply within 1 s' % sport)
-    return 1
-
-def opens(host, port, count, timeout):
-    # count connections one after another, each given timeout s to open;
-    # prints "opened failed p50_ms max_ms" (times of the opened ones). A
-    # dropped SYN or SYN/ACK costs the 1 s retransmission timeout.
-    ok, ts = 0, []
-    for i in range(count):
-        t0 = time.monotonic()
-        try:
-            tcp(host, port, timeout=timeout).close()
-            ts.append((time.monotonic() - t0) * 1000)
-            ok += 1
-        except OSError:
-            pass
-    ts.sort()
-    print('%d %d %.1f %.1f' % (ok, count - ok, ts[len(ts) // 2] if ts else -1,
-                               ts[-1] if ts else -1))
-    return 0
-
-def rate(host, port, secs, threads):
-    # connect-and-close for secs s, threads at a time; prints
-    # "opened failed connections_per_s"
-    okc, errs = [0] * threads, [0] * threads
-    end = time.monotonic() + secs
-    def one(k):
-        while time.monotonic() < end:
-            try:
-                tcp(host, port, timeout=3).close()
-                okc[k] += 1
-            except OSError:
-                errs[k] += 1
-    t0 = time.monotonic()
-    th = [threading.Thread(target=one, args=(k,)) for k in range(threads)]
-    for t in th:
-        t.start()
-    for t in th:
-        t.join()
-    dt = time.monotonic() - t0
-    print('%d %d %.1f' % (sum(okc), sum(errs), sum(okc) / dt))
-    return 0
-
-cmd, a = sys.argv[1], sys.argv[2:]
-if cmd == 'serve':
-    serve([int(p) for p in a])
-elif cmd == 'udpecho':
-    udpecho(int(a[0]))
-elif cmd == 'put':
-    sys.exit(put(a[0], int(a[1]), int(a[2]), int(a[3])))
-elif cmd == 'get':
-    sys.exit(get(a[0], int(a[1]), int(a[2]), int(a[3])))
-elif cmd == 'idle':
-    sys.exit(idle(a[0], int(a[1]), int(a[2]), a[3], float(a[4]), a[5]))
-elif cmd == 'rstinject':
-    sys.exit(rstinject(a[0], int(a[1]), int(a[2]), a[3], a[4]))
-elif cmd == 'udpflow':
-    sys.exit(udpflow(a[0], int(a[1]), int(a[2])))
-elif cmd == 'opens':
-    sys.exit(opens(a[0], int(a[1]), int(a[2]), float(a[3])))
-elif cmd == 'rate':
-    sys.exit(rate(a[0], int(a[1]), float(a[2]), int(a[3])))
-elif cmd == 'connects':
-    tcp(a[0], int(a[1]), timeout=2).close()
-    sys.exit(0)
-sys.exit(2)
-EOF
 
 # --- helpers ----------------------------------------------------------------------
 py_cli() { timeout "${PYT:-30}" ip netns exec "$HA_NS_CLI" python3 "$H" "$@"; }
@@ -496,7 +196,7 @@ else
 fi
 
 ctg_bg "$HA_NS_SRV" "$T/serve.out" timeout 400 python3 "$H" serve \
-    "$SRVPORT" "$CTLPORT" "$RATEPORT"
+    "$SRVPORT" "$CTLPORT" "$RATEPORT" --backlog 1024 --timeout 300
 ctg_bg "$HA_NS_SRV" "$T/udpecho.out" timeout 400 python3 "$H" udpecho "$UDPPORT"
 ctg_wait_for 10 ip netns exec "$HA_NS_SRV" python3 "$H" connects 127.0.0.1 "$SRVPORT" ||
     die "server listens"
@@ -543,9 +243,9 @@ NB=$((20 * 1024 * 1024))
 for fam in 4 6; do
 	if [ "$fam" = 4 ]; then dst=$HA_SRV4; else dst=$HA_SRV6; fi
 	t0=$(date +%s%N)
-	PYT=150 py_cli put "$dst" "$SRVPORT" "$NB" "$fam" >"$T/put$fam.out" 2>&1 &
+	PYT=150 py_cli put "$dst" "$SRVPORT" "$NB" --seed "$fam" --timeout 20 >"$T/put$fam.out" 2>&1 &
 	pput=$!
-	PYT=150 py_cli get "$dst" "$SRVPORT" "$NB" $((fam + 10)) >"$T/get$fam.out" 2>&1 &
+	PYT=150 py_cli get "$dst" "$SRVPORT" "$NB" $((fam + 10)) --timeout 20 >"$T/get$fam.out" 2>&1 &
 	pget=$!
 	wait "$pput"; rput=$?
 	wait "$pget"; rget=$?
