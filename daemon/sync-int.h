@@ -74,6 +74,7 @@ struct ctgd_sync {
 	uint64_t bulk_sent, bulk_received, last_bulk_entries, last_bulk_ms;
 	uint64_t decode_errors, send_failures;
 	uint64_t acks_sent, acks_received;
+	uint32_t idle_turns;            /* corosync's seqno_unchanged_const; 0: unread */
 	uint32_t lag_us[LAG_SAMPLES];
 	unsigned lag_n, lag_pos;
 };

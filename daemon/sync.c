@@ -42,6 +42,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <corosync/cmap.h>
 #include <corosync/cpg.h>
 
 #include "ctguard/clock.h"
@@ -484,6 +485,36 @@ disconnect(struct ctgd_sync *s)
 	pthread_mutex_unlock(&s->mu);
 }
 
+/*
+ * After every burst corosync turns its token seqno_unchanged_const times
+ * (default 30) before it rests; on a gateway whose bursts come hundreds of
+ * times a second, those idle turns are most of corosync's CPU (HA in
+ * README). Read the running value back and say so once when it is above
+ * what this mode needs: 1 for active/backup, 5 for active/active, whose
+ * held verdicts wait for the ring to carry acks promptly.
+ */
+static void
+check_idle_turns(struct ctgd_sync *s)
+{
+	cmap_handle_t ch;
+	uint32_t v = 0;
+	uint32_t want = s->dm->cfg->sync_mode == CTG_SYNC_ACTIVE_ACTIVE ? 5 : 1;
+
+	if (cmap_initialize(&ch) != CS_OK)
+		return;
+	if (cmap_get_uint32(ch, "runtime.config.totem.seqno_unchanged_const", &v) != CS_OK)
+		v = 0;
+	cmap_finalize(ch);
+	pthread_mutex_lock(&s->mu);
+	s->idle_turns = v;
+	pthread_mutex_unlock(&s->mu);
+	if (v > want)
+		ctgd_log(LOG_NOTICE, "sync: corosync's totem.seqno_unchanged_const is %u: it turns its "
+		    "token %u times after every burst of messages, most of its CPU under load; "
+		    "%u suits %s mode (packaging/ha/corosync.conf)", v, v, want,
+		    ctg_sync_mode_name(s->dm->cfg->sync_mode));
+}
+
 static int
 try_connect(struct ctgd_sync *s)
 {
@@ -525,6 +556,7 @@ try_connect(struct ctgd_sync *s)
 	s->connected = true;
 	s->connect_warned = false;
 	ctgd_log(LOG_INFO, "sync: joined group %s as node %u", s->dm->cfg->sync_group, s->nodeid);
+	check_idle_turns(s);
 	return 0;
 fail_fin:
 	cpg_finalize(s->h);
@@ -874,7 +906,8 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 		    ",\"defer_held\":%u,\"defer_timeouts\":%" PRIu64 ",\"defer_overflows\":%" PRIu64
 		    ",\"defer_wait_p50_us\":%" PRIu64 ",\"defer_wait_p99_us\":%" PRIu64
 		    ",\"merged\":%" PRIu64 ",\"others\":%u,\"defer_acks_sent\":%" PRIu64
-		    ",\"defer_acks_received\":%" PRIu64 "}\n",
+		    ",\"defer_acks_received\":%" PRIu64
+		    ",\"totem_seqno_unchanged_const\":%u}\n",
 		    s->msgs_sent, s->msgs_received, s->bytes_sent, s->bytes_received,
 		    s->updates_applied, s->ends_applied, s->bulk_sent, s->bulk_received,
 		    s->last_bulk_entries, s->last_bulk_ms, p50 < 0 ? 0.0 : p50, p99 < 0 ? 0.0 : p99,
@@ -884,7 +917,7 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 		    sum.applied_offloaded, ctg_sync_mode_name(dm->cfg->sync_mode),
 		    dm->cfg->sync_defer_timeout_ms, dsum.deferred, dsum.held, dsum.timeouts,
 		    dsum.overflows, w50, w99, sum.merged, atomic_load(&s->others), s->acks_sent,
-		    s->acks_received);
+		    s->acks_received, s->idle_turns);
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
@@ -905,7 +938,7 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 	    "\noffloaded_as_pickups %" PRIu64
 	    "\nmode %s defer_timeout_ms %u deferred %" PRIu64 " defer_held %u defer_timeouts %" PRIu64
 	    " defer_overflows %" PRIu64 " defer_wait_p50_us %" PRIu64 " defer_wait_p99_us %" PRIu64
-	    " merged %" PRIu64 "\n",
+	    " merged %" PRIu64 "\ntotem_seqno_unchanged_const %u\n",
 	    s->msgs_sent, s->msgs_received, s->bytes_sent, s->bytes_received,
 	    s->updates_applied, s->ends_applied, s->apply_refused,
 	    s->bulk_sent, s->bulk_received, s->last_bulk_entries, s->last_bulk_ms,
@@ -914,6 +947,6 @@ ctgd_sync_status(struct daemon *dm, struct ctg_strbuf *o, bool json, bool summar
 	    sum.marked, sum.ring_overflows, sum.ends_lost, sum.relearned, sum.apply_older,
 	    sum.synced_live, sum.applied_offloaded, ctg_sync_mode_name(dm->cfg->sync_mode),
 	    dm->cfg->sync_defer_timeout_ms, dsum.deferred, dsum.held, dsum.timeouts,
-	    dsum.overflows, w50, w99, sum.merged);
+	    dsum.overflows, w50, w99, sum.merged, s->idle_turns);
 	pthread_mutex_unlock(&s->mu);
 }

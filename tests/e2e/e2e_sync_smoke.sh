@@ -38,7 +38,8 @@ SRVPORT=7100
 
 # --- corosync, one per gateway ------------------------------------------------
 write_corosync() {
-	# write_corosync FILE
+	# write_corosync FILE [SUC]: SUC is totem.seqno_unchanged_const, empty
+	# for corosync's default (30)
 	cat >"$1" <<EOF
 totem {
 	version: 2
@@ -47,8 +48,7 @@ totem {
 	crypto_cipher: none
 	crypto_hash: none
 	token: 1000
-	# as packaging/ha/corosync.conf: rest the ring after one idle rotation
-	seqno_unchanged_const: 1
+${2:+	seqno_unchanged_const: $2}
 }
 nodelist {
 	node {
@@ -142,9 +142,12 @@ ctg_in "$NS_GW2" sysctl -q -w net.ipv4.ip_forward=1 ||
     { echo "not ok - cannot build gw2's links"; exit 1; }
 ctg_ok "topology with a sync link $CTG_NS_GW / $NS_GW2"
 
-write_corosync "$T/corosync.conf"
-start_corosync "$CTG_NS_GW" "$T/corosync.conf" "$T/corosync1.log"
-start_corosync "$NS_GW2" "$T/corosync.conf" "$T/corosync2.log"
+# gw1 as packaging/ha/corosync.conf, gw2 with corosync's default: ctguardd
+# reads the setting back and says what the default costs
+write_corosync "$T/corosync1.conf" 1
+write_corosync "$T/corosync2.conf"
+start_corosync "$CTG_NS_GW" "$T/corosync1.conf" "$T/corosync1.log"
+start_corosync "$NS_GW2" "$T/corosync2.conf" "$T/corosync2.log"
 
 # the server: accept, then echo until the peer closes (bounded by timeout)
 cat >"$T/srv.py" <<'EOF'
@@ -207,6 +210,10 @@ ctg_check "gw2 received a bulk transfer" ctg_wait_for 10 \
 ctg_check "the early connection is in gw2's table (bulk)" \
     ctg_wait_for 10 conn_on "$T/ctl2.sock" "$SRVPORT"
 ctg_check "gw1 sent the bulk" test "$(json_key "$T/ctl1.sock" bulk_sent)" = 1
+ctg_check "ha status reads corosync's idle turns back (gw1: 1, gw2: the default 30)" \
+    test "$(json_key "$T/ctl1.sock" totem_seqno_unchanged_const)/$(json_key "$T/ctl2.sock" totem_seqno_unchanged_const)" = 1/30
+ctg_check "gw2's log says what corosync's default costs, gw1's does not" sh -c \
+    "grep -q 'seqno_unchanged_const is 30' '$T/ctguardd2.log' && ! grep -q 'seqno_unchanged_const is' '$T/ctguardd1.log'"
 
 # --- a connection while both run: updates ---------------------------------------
 ctg_bg "$CTG_NS_CLI" "$T/cli-v6.log" timeout 60 python3 "$T/cli.py" "$CTG_SRV6" "$SRVPORT" 3
