@@ -509,10 +509,10 @@ check_idle_turns(struct ctgd_sync *s)
 	s->idle_turns = v;
 	pthread_mutex_unlock(&s->mu);
 	if (v > want)
-		ctgd_log(LOG_NOTICE, "sync: corosync's totem.seqno_unchanged_const is %u: it turns its "
-		    "token %u times after every burst of messages, most of its CPU under load; "
-		    "%u suits %s mode (packaging/ha/corosync.conf)", v, v, want,
-		    ctg_sync_mode_name(s->dm->cfg->sync_mode));
+		ctgd_log(LOG_NOTICE, "sync: corosync's totem.seqno_unchanged_const is %u: after every "
+		    "burst of messages its token turns %u more times before it rests, CPU taken from "
+		    "the traffic under load; %s mode needs %u (packaging/ha/corosync.conf)", v, v,
+		    ctg_sync_mode_name(s->dm->cfg->sync_mode), want);
 }
 
 static int

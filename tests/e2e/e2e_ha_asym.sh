@@ -286,6 +286,12 @@ if [ "$R_CLI" != 0 ] || [ "$R_SRV" != 0 ]; then
 		    ((last_us - first_us) / 1000) || ' ms'
 		    FROM connections WHERE proto = 6 AND end_reason = 'reset'
 		    AND (sport = $SRVPORT OR dport = $SRVPORT)" | sed 's/^/# /'
+		# a RST ends a connection only after its grace: the live
+		# entries that saw one, and every packet dropped meanwhile
+		ctl "$n" connections --port "$SRVPORT" 2>&1 | grep -E '^(id|#)|[rR]' | sed "s/^/# gw$n live: /"
+		q "$n" "SELECT 'gw$n drop: ' || time_us || ' ' || src || ' ' || sport || ' > ' || dst || ' ' ||
+		    dport || ' ' || coalesce(tcp_flags, '') || ' ' || reason FROM verdicts
+		    WHERE verdict != 'accept' AND (sport = $SRVPORT OR dport = $SRVPORT)" | sed 's/^/# /'
 	done
 fi
 ctg_check "2: no end saw a reset (server log)" eval '! grep -q "reset" "$T/serve.out"'
@@ -312,6 +318,11 @@ ctg_check "3: the two RSTs left the server ($((R_SRV2 - R_SRV)) counted) and non
 
 for n in 1 2; do
 	echo "# gw$n drops on port $SRVPORT: $(drops "$n" "$SRVPORT"), on $UDPPORT: $(drops "$n" "$UDPPORT")"
+	# with defer, a SYN/ACK the gateway did not know is a SYN held too
+	# briefly (defer_timeouts) or a gap worth a look
+	q "$n" "SELECT 'gw$n dropped a SYN/ACK: ' || time_us || ' ' || src || ' ' || sport || ' > ' ||
+	    dst || ' ' || dport || ' ' || reason FROM verdicts WHERE verdict = 'drop'
+	    AND tcp_flags = 'SA' AND sport = $SRVPORT" | sed 's/^/# /'
 done
 
 # --- 4. ha status -----------------------------------------------------------------------------
