@@ -18,7 +18,7 @@
 #                                       once (SYN cookies); nowscale: fail
 #                                       if window scaling was agreed
 #   stacks.py urg HOST PORT SPORT       urgent data both ways
-import hashlib, random, signal, socket, sys, threading, time
+import hashlib, os, signal, socket, sys, threading, time
 
 MSG_FASTOPEN = 0x20000000
 TCPI_OPT_WSCALE = 4
@@ -26,39 +26,9 @@ TCPI_OPT_SYN_DATA = 32
 TCP_FASTOPEN = 23
 
 
-def say(m):
-    print('# ' + m, flush=True)
-
-
-def blob(n, seed):
-    return random.Random(seed).randbytes(n)
-
-
-def fam(host):
-    return socket.AF_INET6 if ':' in host else socket.AF_INET
-
-
-def any_addr(host):
-    return '::' if ':' in host else '0.0.0.0'
-
-
-def readline(s):
-    b = b''
-    while not b.endswith(b'\n'):
-        c = s.recv(1)
-        if not c:
-            break
-        b += c
-    return b
-
-
-def readall(s):
-    out = []
-    while True:
-        c = s.recv(65536)
-        if not c:
-            return b''.join(out)
-        out.append(c)
+# the helpers every end-to-end traffic tool shares
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'kit'))
+from traffic import anyaddr as any_addr, blob, fam, readall, readline, say  # noqa: E402
 
 
 def readn(s, n):
