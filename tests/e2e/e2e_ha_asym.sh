@@ -173,6 +173,12 @@ done
 for ns in "$HA_NS_CLI" "$HA_NS_SRV"; do
 	ha_rst_count_add "$ns" "$SRVPORT" || die "RST counting rules in $ns"
 done
+# and the RSTs themselves at the client, for the failure message (IPv4,
+# IPv6 without extension headers: TCP flags at byte 53)
+if command -v tcpdump >/dev/null; then
+	ctg_bg "$HA_NS_CLI" "$T/rst-cap.out" timeout 400 tcpdump -i eth0 -n -U -s 128 \
+	    -w "$T/rst.pcap" "tcp port $SRVPORT and (tcp[13] & 4 != 0 or (ip6 and ip6[53] & 4 != 0))"
+fi
 
 # AA=1: the daemon knows sync.mode and defer_timeout_ms. Without them the
 # test goes on (as active/backup, which has no defer) to show what fails.
@@ -288,11 +294,14 @@ if [ "$R_CLI" != 0 ] || [ "$R_SRV" != 0 ]; then
 		    AND (sport = $SRVPORT OR dport = $SRVPORT)" | sed 's/^/# /'
 		# a RST ends a connection only after its grace: the live
 		# entries that saw one, and every packet dropped meanwhile
-		ctl "$n" connections --port "$SRVPORT" 2>&1 | grep -E '^(id|#)|[rR]' | sed "s/^/# gw$n live: /"
+		ctl "$n" connections --port "$SRVPORT" --json 2>&1 | grep -E '"history":"[^"]*[rR]' |
+		    sed "s/^/# gw$n live: /"
 		q "$n" "SELECT 'gw$n drop: ' || time_us || ' ' || src || ' ' || sport || ' > ' || dst || ' ' ||
 		    dport || ' ' || coalesce(tcp_flags, '') || ' ' || reason FROM verdicts
 		    WHERE verdict != 'accept' AND (sport = $SRVPORT OR dport = $SRVPORT)" | sed 's/^/# /'
 	done
+	[ -s "$T/rst.pcap" ] && timeout 10 tcpdump -r "$T/rst.pcap" -n -tt -S 2>/dev/null |
+	    sed 's/^/# at the client: /'
 fi
 ctg_check "2: no end saw a reset (server log)" eval '! grep -q "reset" "$T/serve.out"'
 
