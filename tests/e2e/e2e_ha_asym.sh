@@ -238,12 +238,25 @@ ctg_check "2: idle connections (IPv4, IPv6) open" \
     ctg_wait_for 15 eval 'grep -q "^ok 0" "$T/idle4.log" && grep -q "^ok 0" "$T/idle6.log"'
 IDLE_T0=$SECONDS
 
+# the short connections' headers at both ends, for the failure message
+CAPS=()
+if command -v tcpdump >/dev/null; then
+	for ns in cli srv; do
+		[ "$ns" = cli ] && nsn=$HA_NS_CLI || nsn=$HA_NS_SRV
+		ctg_bg "$nsn" "$T/opens-$ns.out" timeout 120 tcpdump -i eth0 -n -U -s 96 \
+		    -w "$T/opens-$ns.pcap" "tcp port $SRVPORT"
+		CAPS+=("$CTG_BG_PID")
+	done
+	sleep 0.5
+fi
 read -r o4 _ p4 m4 < <(PYT=60 py_cli opens "$HA_SRV4" "$SRVPORT" 20 3)
 ctg_check "2: 20 short TCP connections over IPv4 open (${o4:-0} opened, p50 ${p4:-?} ms, max ${m4:-?} ms < 900: no SYN/ACK retransmission)" \
     eval '[ "${o4:-0}" = 20 ] && python3 -c "import sys; sys.exit(not float(sys.argv[1]) < 900)" "${m4:-9999}"'
 read -r o6 _ p6 m6 < <(PYT=60 py_cli opens "$HA_SRV6" "$SRVPORT" 20 3)
 ctg_check "2: 20 short TCP connections over IPv6 open (${o6:-0} opened, p50 ${p6:-?} ms, max ${m6:-?} ms < 900)" \
     eval '[ "${o6:-0}" = 20 ] && python3 -c "import sys; sys.exit(not float(sys.argv[1]) < 900)" "${m6:-9999}"'
+sleep 0.3
+for pid in "${CAPS[@]}"; do ctg_stop "$pid" 2; done
 
 NB=$((20 * 1024 * 1024))
 for fam in 4 6; do
@@ -302,6 +315,15 @@ if [ "$R_CLI" != 0 ] || [ "$R_SRV" != 0 ]; then
 	done
 	[ -s "$T/rst.pcap" ] && timeout 10 tcpdump -r "$T/rst.pcap" -n -tt -S 2>/dev/null |
 	    sed 's/^/# at the client: /'
+	# a RST'd short connection: its packets as each end saw them
+	for p in $(timeout 10 tcpdump -r "$T/rst.pcap" -n 2>/dev/null |
+	    sed -n 's/.* IP6\{0,1\} [^ ]*\.\([0-9]*\) > [^ ]*\.\([0-9]*\): Flags \[R.*/\1 \2/p' |
+	    tr ' ' '\n' | grep -vx "$SRVPORT" | sort -u); do
+		for ns in cli srv; do
+			[ -s "$T/opens-$ns.pcap" ] && timeout 10 tcpdump -r "$T/opens-$ns.pcap" -n -tt -S \
+			    "port $p" 2>/dev/null | sed "s/^/# port $p at the $ns: /"
+		done
+	done
 fi
 ctg_check "2: no end saw a reset (server log)" eval '! grep -q "reset" "$T/serve.out"'
 
