@@ -47,7 +47,7 @@ ctg_require_tools ip iptables iperf3 python3
 [ -x "$B/ctguardd" ] || { echo "offload-breakdown.sh: $B/ctguardd not built" >&2; exit 1; }
 ctg_tmpdir
 W=$CTG_TMPDIR
-ctg_topology || { echo "offload-breakdown.sh: cannot build the topology" >&2; exit 1; }
+ctg_topology bare || { echo "offload-breakdown.sh: cannot build the topology" >&2; exit 1; }
 GW=$CTG_NS_GW CLI=$CTG_NS_CLI SRV=$CTG_NS_SRV
 ctg_bg "$SRV" "$W/iperf3.log" iperf3 -s -p 5201
 ctg_wait_for 10 ctg_tcp_connect "$CLI" "$CTG_SRV4" 5201 ||

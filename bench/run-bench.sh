@@ -202,7 +202,7 @@ GW= CLI= SRV=
 e2e_setup() {
 	ctg_require_root
 	ctg_require_tools ip iptables ip6tables iperf3 python3
-	ctg_topology || { echo "run-bench.sh: cannot build the topology" >&2; exit 1; }
+	ctg_topology bare || { echo "run-bench.sh: cannot build the topology" >&2; exit 1; }
 	GW=$CTG_NS_GW CLI=$CTG_NS_CLI SRV=$CTG_NS_SRV
 	# client side only: many short connections need ports
 	ctg_in "$CLI" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" \

@@ -42,7 +42,7 @@ bld=$(cd "$bld" && pwd)
 
 ctg_require_root
 ctg_require_tools ip iptables ip6tables python3 timeout unshare nsenter pgrep \
-    sqlite3 corosync corosync-cmapctl keepalived
+    sqlite3 corosync corosync-cmapctl keepalived ethtool
 ctg_programs "$top" "$bld"
 ctg_scapy_python
 PYSCAPY=$CTG_PY

@@ -287,6 +287,7 @@ ctg_netns_add "$NS_FAR" || { echo "not ok - cannot add $NS_FAR"; exit 1; }
 gw() { ip netns exec "$CTG_NS_GW" "$@"; }
 if ! { ip -n "$CTG_NS_CLI" addr add "$CLI4B/24" dev eth0 &&
     ip -n "$CTG_NS_SRV" link add eth1 type veth peer name eth0 netns "$NS_FAR" &&
+    ctg_link_fifo "$CTG_NS_SRV" eth1 && ctg_link_fifo "$NS_FAR" eth0 &&
     ip -n "$CTG_NS_SRV" addr add 203.0.113.65/26 dev eth1 &&
     ip -n "$NS_FAR" addr add "$FAR4/26" dev eth0 &&
     ip -n "$CTG_NS_SRV" link set eth1 mtu 1280 up &&

@@ -403,6 +403,7 @@ EOF
 case_onesided() {
 	local rc=0 out
 	ip -n "$CTG_NS_CLI" link add eth1 type veth peer name eth1 netns "$CTG_NS_SRV" || return 1
+	ctg_link_fifo "$CTG_NS_CLI" eth1 && ctg_link_fifo "$CTG_NS_SRV" eth1 || return 1
 	ip -n "$CTG_NS_CLI" link set eth1 up && ip -n "$CTG_NS_SRV" link set eth1 up &&
 	    ip -n "$CTG_NS_CLI" addr add 198.51.100.3/24 dev eth0 &&
 	    ip -n "$CTG_NS_SRV" route add 198.51.100.3/32 dev eth1 src "$CTG_SRV4" || return 1

@@ -134,6 +134,8 @@ ip -n "$CTG_NS_GW" link set sync0 up && ip -n "$NS_GW2" link set sync0 up ||
 # gw2's own links to the client and the server, used after the takeover
 ip -n "$CTG_NS_CLI" link add eth1 type veth peer name cli1 netns "$NS_GW2" &&
 ip -n "$CTG_NS_SRV" link add eth1 type veth peer name srv1 netns "$NS_GW2" &&
+ctg_link_fifo "$CTG_NS_CLI" eth1 && ctg_link_fifo "$NS_GW2" cli1 &&
+ctg_link_fifo "$CTG_NS_SRV" eth1 && ctg_link_fifo "$NS_GW2" srv1 &&
 ip -n "$NS_GW2" addr add 198.51.100.3/24 dev cli1 &&
 ip -n "$NS_GW2" addr add 203.0.113.3/24 dev srv1 &&
 ip -n "$CTG_NS_CLI" link set eth1 up && ip -n "$CTG_NS_SRV" link set eth1 up &&

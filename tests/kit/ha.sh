@@ -65,12 +65,27 @@ ha_wan4() { echo "203.0.113.$(($1 + 1))"; }
 ha_wan6() { echo "2001:db8:2::$(($1 + 1))"; }
 ha_sync4() { echo "203.0.113.$(($1 + 248))"; }
 
-# ha_plug SWITCHPORT BRIDGE NS IFNAME: a veth from the switch's bridge to NS.
+# ha_plug SWITCHPORT BRIDGE NS IFNAME: a veth from the switch's bridge to
+# NS, keeping each flow's order as a cable would (ctg_link_fifo): the HA
+# tests count every RST, and a bare veth makes some of its own.
 ha_plug() {
 	ip -n "$HA_NS_SW" link add "$1" type veth peer name "$4" netns "$3" &&
+	ctg_link_fifo "$HA_NS_SW" "$1" && ctg_link_fifo "$3" "$4" &&
 	ip -n "$HA_NS_SW" link set "$1" master "$2" &&
 	ip -n "$HA_NS_SW" link set "$1" up &&
 	ip -n "$3" link set "$4" up
+}
+
+# ha_links_fifo on|off: every veth end of the test bed in that mode
+# (ctg_link_fifo; off only for e2e_ha_plumbing's control).
+ha_links_fifo() {
+	local ns dev
+	for ns in "${CTG_NETNS_MADE[@]}"; do
+		for dev in $(ip -n "$ns" -o link show type veth |
+		    sed -n 's/^[0-9]*: \([^@:]*\).*/\1/p'); do
+			ctg_link_fifo "$ns" "$dev" "$1" || return 1
+		done
+	done
 }
 
 # ha_topology NGW: client, server, switch and NGW gateways. Non-zero on
