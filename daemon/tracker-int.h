@@ -182,6 +182,8 @@ void tracker_sync_relearn_end(struct ctg_tracker *t, struct ctg_conn *c, uint8_t
 void tracker_tcp_packet(struct ctg_tracker *t, const struct ctg_packet *p,
     uint64_t now_us, struct ctg_track_result *res);
 void tracker_tcp_set_tclass(struct ctg_tracker *t, struct ctg_conn *c);
+void tracker_tcp_ack_of_fin(struct ctg_conn *c, uint8_t dir);
+void tracker_tcp_sent_fin(struct ctg_conn *c, uint8_t dir);
 
 /* tracker-datagram.c */
 void tracker_datagram_packet(struct ctg_tracker *t, const struct ctg_packet *p,

@@ -102,14 +102,32 @@ carried(const struct ctg_tracker *t, const struct ctg_conn *c)
 	}
 }
 
+static unsigned tcp_progress(uint8_t state);
+
+/*
+ * Held: the packet that created the connection, and a TCP endpoint's move
+ * while the connection opens (no state after it past ESTABLISHED). The
+ * reply that crosses another member needs what these taught (a SYN's or
+ * SYN/ACK's ISN, the end of the handshake). The close it does not: an
+ * ack of a FIN that member has not heard of is within the window it
+ * re-learns, and the merge settles the FIN (merge_conn()). Holding the
+ * close was worse than useless: a FIN held at one member and its ACK at
+ * the other outlasted the sender's loss probe (a few ms on a LAN), and
+ * the probe's copy of the FIN reached the peer after the close; the
+ * peer's answer met a closed socket, which sent a RST.
+ */
 bool
-ctg_tracker_sync_changed(const struct ctg_tracker *t, const struct ctg_track_result *r)
+ctg_tracker_sync_holds(const struct ctg_tracker *t, const struct ctg_track_result *r)
 {
 	const struct ctg_conn *c = r->conn;
 
 	if (!t->sync_of || !c || c < t->pool || c >= t->pool + t->max || c->id == 0)
 		return false;
 	if (!r->created && r->before[0] == r->after[0] && r->before[1] == r->after[1])
+		return false;
+	if (!r->created && c->tuple.proto == IPPROTO_TCP &&
+	    (tcp_progress(r->after[0]) > tcp_progress(CTG_TCPS_ESTABLISHED) ||
+	    tcp_progress(r->after[1]) > tcp_progress(CTG_TCPS_ESTABLISHED)))
 		return false;
 	return carried(t, c) && (t->sync_of[idx_of(t, c)] & SY_DIRTY);
 }
@@ -317,6 +335,27 @@ tcp_progress(uint8_t state)
 	CTG_CONN_DATA_RESP)
 
 /*
+ * The close of a split connection: a FIN crossed one member and its ack
+ * the other (neither is held, ctg_tracker_sync_holds()), so neither
+ * member saw the ack meet the FIN. Once the merge knows both, the ack
+ * moves the close on as it would have where it passed. Two rounds: the
+ * second FIN's ack may be settled only once the first is.
+ */
+static void
+settle_fins(struct ctg_conn *c)
+{
+	/* ack_of_fin() moves each endpoint only from a state the ack had not reached */
+	for (int round = 0; round < 2; round++)
+		for (uint8_t d = 0; d < 2; d++) {
+			const struct ctg_tcp_peer *x = &c->peer[d], *y = &c->peer[!d];
+
+			if ((y->flags & CTG_PEER_FIN) && (x->flags & CTG_PEER_MAXACK) &&
+			    SEQ_GEQ(x->td_maxack, y->td_end))
+				tracker_tcp_ack_of_fin(c, d);
+		}
+}
+
+/*
  * Active/active: in, from another member, meets c, which this gateway
  * forwards too (each forwards a part: a direction, or turns of ECMP).
  * Neither copy is simply the newer, so each endpoint is taken from the
@@ -361,7 +400,11 @@ merge_conn(struct ctg_conn *c, const struct ctg_conn *in)
 			if ((other->flags & op->flags & CTG_PEER_MAXACK) &&
 			    SEQ_GT(other->td_maxack, op->td_maxack))
 				op->td_maxack = other->td_maxack;
+			/* a FIN one copy saw and the other did not (a state of the same rank) */
+			if ((other->flags & CTG_PEER_FIN) && !(op->flags & CTG_PEER_FIN))
+				tracker_tcp_sent_fin(c, (uint8_t)d);
 		}
+		settle_fins(c);
 	} else if (in->proto_state > c->proto_state)
 		c->proto_state = in->proto_state;       /* datagrams: replies seen, and so on */
 	c->flags |= in->flags & MERGED_FLAGS;

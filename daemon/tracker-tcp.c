@@ -309,10 +309,11 @@ seg_sack(const struct ctg_packet *p, const struct ctg_tcp_peer *receiver,
  * The FIN bookkeeping of the close: X's packet acknowledges Y's FIN.
  * Y moves on (FIN_WAIT_1 -> FIN_WAIT_2, CLOSING -> TIME_WAIT,
  * LAST_ACK -> CLOSED); X has now received the FIN (ESTABLISHED ->
- * CLOSE_WAIT, FIN_WAIT_1 -> CLOSING, FIN_WAIT_2 -> TIME_WAIT).
+ * CLOSE_WAIT, FIN_WAIT_1 -> CLOSING, FIN_WAIT_2 -> TIME_WAIT). Also
+ * from a sync merge, when the FIN and its ack crossed different members.
  */
-static void
-ack_of_fin(struct ctg_conn *c, uint8_t dir)
+void
+tracker_tcp_ack_of_fin(struct ctg_conn *c, uint8_t dir)
 {
 	struct ctg_tcp_peer *x = &c->peer[dir], *y = &c->peer[!dir];
 
@@ -330,8 +331,9 @@ ack_of_fin(struct ctg_conn *c, uint8_t dir)
 	}
 }
 
-static void
-sent_fin(struct ctg_conn *c, uint8_t dir)
+/* dir's endpoint sent its FIN (also from a sync merge: the other member saw it). */
+void
+tracker_tcp_sent_fin(struct ctg_conn *c, uint8_t dir)
 {
 	struct ctg_tcp_peer *x = &c->peer[dir];
 
@@ -607,7 +609,7 @@ tcp_window_ack(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 		if ((r->xflags & CTG_PEERX_FIN_OOO) && ack == fseq + 1 &&
 		    !(r->flags & CTG_PEER_FIN)) {
 			/* the receiver acked exactly through the queued FIN */
-			sent_fin(c, !dir);
+			tracker_tcp_sent_fin(c, !dir);
 		}
 		if ((r->xflags & CTG_PEERX_FIN_OOO) && SEQ_GEQ(ack, fseq))
 			r->xflags &= (uint8_t)~CTG_PEERX_FIN_OOO;
@@ -1123,11 +1125,11 @@ tcp_segment(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 
 	/* The close: acks of the other side's FIN first, then our own FIN. */
 	if ((f & CTG_TH_ACK) && (r->flags & CTG_PEER_FIN) && SEQ_GEQ(p->tcp.ack, r->td_end))
-		ack_of_fin(c, dir);
+		tracker_tcp_ack_of_fin(c, dir);
 	if (f & CTG_TH_FIN)
 		tracker_hist_add(c, dir, H_FIN);
 	if (fin_in_order)
-		sent_fin(c, dir);
+		tracker_tcp_sent_fin(c, dir);
 	segment_letters(c, dir, p, why);
 	return why;
 }
@@ -1354,7 +1356,7 @@ tcp_offloaded(struct ctg_conn *c, uint8_t dir, const struct ctg_packet *p,
 	struct ctg_tcp_peer *s = &c->peer[dir];
 	if ((f & CTG_TH_FIN) && (s->flags & c->peer[!dir].flags & CTG_PEER_FIN) &&
 	    (s->state == CTG_TCPS_LAST_ACK || s->state == CTG_TCPS_CLOSING))
-		ack_of_fin(c, !dir);
+		tracker_tcp_ack_of_fin(c, !dir);
 	return why == CTG_R_NONE ? CTG_R_TCP_OFFLOAD_RESYNC : why;
 }
 

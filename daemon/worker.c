@@ -205,9 +205,9 @@ defer_send(void *arg, const struct ctg_defer_pkt *p)
 
 /*
  * An accepted packet that created its connection or moved a TCP endpoint
- * (and would be carried): keep its verdict until every other member has
- * applied the change, so that a reply crossing another gateway finds the
- * state there. A later packet of a connection with one held waits behind
+ * while it opens (and would be carried: ctg_tracker_sync_holds): keep its
+ * verdict until every other member has applied the change, so that a
+ * reply crossing another gateway finds the state there. A later packet of a connection with one held waits behind
  * it (ctguard/defer.h: a connection's packets leave in order). Only while
  * others are in the group, and never on the way out. Its id stays
  * unanswered in nfq.c, so no batch verdict covers it.
@@ -222,7 +222,7 @@ defer_hold(struct worker *w, const struct ctg_nfq_pkt *pkt, const struct ctg_dec
 	    CTG_DEFER_NO_SLOT;
 
 	if (!ctg_defer_conn_held(&w->defer, slot) &&
-	    !ctg_tracker_sync_changed(w->pl.tracker, &d->tr))
+	    !ctg_tracker_sync_holds(w->pl.tracker, &d->tr))
 		return false;
 	uint64_t now = ctgd_clock_us();
 	struct ctg_defer_pkt h = {

@@ -395,12 +395,12 @@ uint32_t ctg_tracker_conn_slot(const struct ctg_tracker *t, const struct ctg_con
  */
 void ctg_tracker_sync_set_merge(struct ctg_tracker *t, bool merge);
 /*
- * Whether the packet just judged (its result r, accepted and accounted)
- * created its carried connection or changed a TCP endpoint's state: the
- * change is marked for the sync side, and with defer its verdict waits
- * for the group.
+ * Whether defer holds the packet just judged (its result r, accepted and
+ * accounted) until the group has its change: it created its carried
+ * connection, or moved a TCP endpoint while the connection opens. Moves
+ * of the close are sent as soon, but not waited for (tracker-sync.c).
  */
-bool ctg_tracker_sync_changed(const struct ctg_tracker *t, const struct ctg_track_result *r);
+bool ctg_tracker_sync_holds(const struct ctg_tracker *t, const struct ctg_track_result *r);
 /*
  * Whether the sync side should drain before its interval: 0 no, 1 a
  * connection was created, changed state or ended (soon), 2 a TCP

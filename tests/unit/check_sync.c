@@ -1024,53 +1024,62 @@ START_TEST(test_defer_ack_wire)
 }
 END_TEST
 
-/* What a worker holds: the packets that create a carried connection or move a TCP endpoint. */
-START_TEST(test_changed_packets)
+/*
+ * What a worker holds: the packets that create a carried connection or
+ * move a TCP endpoint while it opens; not the moves of the close.
+ */
+START_TEST(test_held_packets)
 {
 	struct ctg_track_result r;
 	struct ctg_packet p;
 
 	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
 	r = run(&p);
-	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	ck_assert(ctg_tracker_sync_holds(trk, &r));
 	p = tcp_pkt(1, CTG_TH_SYN | CTG_TH_ACK, SISN, CISN + 1, WIN, 0);
 	r = run(&p);
-	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	ck_assert(ctg_tracker_sync_holds(trk, &r));
 	p = tcp_pkt(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 0);
 	r = run(&p);
-	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	ck_assert(ctg_tracker_sync_holds(trk, &r));
 	/* data in an established connection moves no state */
 	p = tcp_pkt(0, CTG_TH_ACK | CTG_TH_PSH, CISN + 1, SISN + 1, WIN, 100);
 	r = run(&p);
-	ck_assert(!ctg_tracker_sync_changed(trk, &r));
+	ck_assert(!ctg_tracker_sync_holds(trk, &r));
+	/* the close moves endpoints, and nothing of it is held: the FIN, its ack */
 	p = tcp_pkt(1, CTG_TH_ACK | CTG_TH_FIN, SISN + 1, CISN + 101, WIN, 0);
 	r = run(&p);
-	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	ck_assert_uint_ne(r.before[1], r.after[1]);
+	ck_assert(!ctg_tracker_sync_holds(trk, &r));
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 101, SISN + 2, WIN, 0);
+	r = run(&p);
+	ck_assert_uint_ne(r.before[1], r.after[1]);
+	ck_assert(!ctg_tracker_sync_holds(trk, &r));
 	/* the first datagram of a flow, not its reply */
 	p = udp_pkt(0, 40);
 	r = run(&p);
-	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	ck_assert(ctg_tracker_sync_holds(trk, &r));
 	p = udp_pkt(1, 40);
 	r = run(&p);
-	ck_assert(!ctg_tracker_sync_changed(trk, &r));
+	ck_assert(!ctg_tracker_sync_holds(trk, &r));
 	p = icmp_echo(0, false, 99);
 	r = run(&p);
-	ck_assert(ctg_tracker_sync_changed(trk, &r));
+	ck_assert(ctg_tracker_sync_holds(trk, &r));
 	/* nothing without sync, nothing not carried, nothing without a connection */
 	struct ctg_tracker *t2 = make_tracker(64, CTG_MIDSTREAM_STRICT, 1000);
 
 	p = tcp_pkt(0, CTG_TH_SYN, CISN, 0, WIN, 0);
 	r = run_on(t2, &p);
-	ck_assert(!ctg_tracker_sync_changed(t2, &r));
+	ck_assert(!ctg_tracker_sync_holds(t2, &r));
 	ctg_tracker_free(t2);
 	t2 = make_tracker(64, CTG_MIDSTREAM_STRICT, 1000);
 	ck_assert_int_eq(ctg_tracker_sync_enable(t2, 64, 128, CTG_SYNC_CARRY_TCP), 0);
 	p = udp_pkt(0, 40);
 	r = run_on(t2, &p);
 	ck_assert(r.created);
-	ck_assert(!ctg_tracker_sync_changed(t2, &r));
+	ck_assert(!ctg_tracker_sync_holds(t2, &r));
 	memset(&r, 0, sizeof(r));
-	ck_assert(!ctg_tracker_sync_changed(t2, &r));
+	ck_assert(!ctg_tracker_sync_holds(t2, &r));
 	ctg_tracker_free(t2);
 }
 END_TEST
@@ -1271,6 +1280,107 @@ START_TEST(test_split_acks_send_early)
 }
 END_TEST
 
+/* t's entry of the TCP flow, exported */
+static struct ctg_conn_export
+export_tcp_of(struct ctg_tracker *t)
+{
+	struct ctg_conn_export ex[8];
+	size_t n = ctg_tracker_export_slice(t, 0, 1024, ex);
+
+	for (size_t i = 0; i < n; i++)
+		if (ex[i].c.tuple.proto == IPPROTO_TCP)
+			return ex[i];
+	ck_abort_msg("no TCP entry");
+	return ex[0];
+}
+
+static bool
+closed_state(uint8_t st)
+{
+	return st == CTG_TCPS_TIME_WAIT || st == CTG_TCPS_CLOSED;
+}
+
+/*
+ * The close of a split connection: the client's FIN and its ack of the
+ * server's FIN cross A (trk), the server's ack and FIN cross B (t2), and
+ * neither was held, so each member saw an ack of a FIN it did not know
+ * yet. Once each has the other's copy, both endpoints are closed on both
+ * members, as where one gateway saw it all; the packets all passed.
+ */
+START_TEST(test_split_close_settles)
+{
+	struct ctg_tuple tp = flow(0, IPPROTO_TCP, cport, 80);
+	struct ctg_tracker *t2;
+	struct ctg_packet p;
+	struct ctg_conn *c;
+	uint8_t dir;
+
+	handshake();
+	t2 = replica();
+	ctg_tracker_sync_set_merge(trk, true);
+	ctg_tracker_sync_set_merge(t2, true);
+	now += 1000;
+	/* A: the client's FIN; B: the server's ack of it (ahead of the FIN's update) and FIN */
+	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_FIN, CISN + 1, SISN + 1, WIN, 0), CTG_CT_ESTABLISHED,
+	    CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_ACK, SISN + 1, CISN + 2, WIN, 0);
+	ck_assert_int_ne(run_on(t2, &p).ctstate, CTG_CT_INVALID);
+	/* B's update so far reaches A (the connection is split there from now on) */
+	struct ctg_conn_export b1 = export_tcp_of(t2);
+
+	ck_assert_int_eq(ctg_tracker_apply(trk, &b1, now), 0);
+	p = tcp_pkt(1, CTG_TH_ACK | CTG_TH_FIN, SISN + 1, CISN + 2, WIN, 0);
+	ck_assert_int_ne(run_on(t2, &p).ctstate, CTG_CT_INVALID);
+	/* A: the client's ack of the server's FIN, which A has not heard of */
+	p = tcp_pkt(0, CTG_TH_ACK, CISN + 2, SISN + 2, WIN, 0);
+	ck_assert_int_ne(run_on(trk, &p).ctstate, CTG_CT_INVALID);
+	c = ctg_tracker_lookup(trk, &tp, &dir);
+	ck_assert(!closed_state(c->peer[0].state) && !closed_state(c->peer[1].state));
+
+	struct ctg_conn_export a = export_tcp_of(trk), b = export_tcp_of(t2);
+
+	ck_assert_int_eq(ctg_tracker_apply(t2, &a, now), 0);
+	ck_assert_int_eq(ctg_tracker_apply(trk, &b, now), 0);
+	c = ctg_tracker_lookup(trk, &tp, &dir);
+	ck_assert_msg(closed_state(c->peer[0].state) && closed_state(c->peer[1].state),
+	    "A: client %u server %u", c->peer[0].state, c->peer[1].state);
+	c = ctg_tracker_lookup(t2, &tp, &dir);
+	ck_assert_msg(closed_state(c->peer[0].state) && closed_state(c->peer[1].state),
+	    "B: client %u server %u", c->peer[0].state, c->peer[1].state);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
+/*
+ * Settling takes an ack the merge knows, never one it does not: the
+ * server's FIN reached A by sync, the client has not acked it.
+ */
+START_TEST(test_unacked_fin_stays_open)
+{
+	struct ctg_tuple tp = flow(0, IPPROTO_TCP, cport, 80);
+	struct ctg_tracker *t2;
+	struct ctg_packet p;
+	struct ctg_conn *c;
+	uint8_t dir;
+
+	handshake();
+	t2 = replica();
+	ctg_tracker_sync_set_merge(trk, true);
+	ctg_tracker_sync_set_merge(t2, true);
+	now += 1000;
+	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
+	p = tcp_pkt(1, CTG_TH_ACK | CTG_TH_FIN, SISN + 1, CISN + 1, WIN, 0);
+	ck_assert_int_ne(run_on(t2, &p).ctstate, CTG_CT_INVALID);
+	struct ctg_conn_export b = export_tcp_of(t2);
+
+	ck_assert_int_eq(ctg_tracker_apply(trk, &b, now), 0);
+	c = ctg_tracker_lookup(trk, &tp, &dir);
+	ck_assert_uint_eq(c->peer[1].state, CTG_TCPS_FIN_WAIT_1);
+	ck_assert_uint_eq(c->peer[0].state, CTG_TCPS_ESTABLISHED);
+	ctg_tracker_free(t2);
+}
+END_TEST
+
 static Suite *
 sync_suite(void)
 {
@@ -1310,7 +1420,9 @@ sync_suite(void)
 	tc = tcase_create("active-active");
 	tcase_add_checked_fixture(tc, sync_setup, teardown);
 	tcase_add_test(tc, test_defer_ack_wire);
-	tcase_add_test(tc, test_changed_packets);
+	tcase_add_test(tc, test_held_packets);
+	tcase_add_test(tc, test_split_close_settles);
+	tcase_add_test(tc, test_unacked_fin_stays_open);
 	tcase_add_test(tc, test_merge_per_endpoint);
 	tcase_add_test(tc, test_split_relearns_for_life);
 	tcase_add_test(tc, test_split_acks_send_early);
