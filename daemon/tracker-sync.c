@@ -102,7 +102,20 @@ carried(const struct ctg_tracker *t, const struct ctg_conn *c)
 	}
 }
 
-static unsigned tcp_progress(uint8_t state);
+/* Order of the TCP endpoint states along a connection's life (merge, defer). */
+static unsigned
+tcp_progress(uint8_t state)
+{
+	static const uint8_t rank[CTG_TCPS_COUNT] = {
+		[CTG_TCPS_NONE] = 0, [CTG_TCPS_LISTEN] = 1, [CTG_TCPS_SYN_SENT] = 2,
+		[CTG_TCPS_SYN_RCVD] = 3, [CTG_TCPS_ESTABLISHED] = 4,
+		[CTG_TCPS_FIN_WAIT_1] = 5, [CTG_TCPS_CLOSE_WAIT] = 5,
+		[CTG_TCPS_FIN_WAIT_2] = 6, [CTG_TCPS_CLOSING] = 6, [CTG_TCPS_LAST_ACK] = 6,
+		[CTG_TCPS_TIME_WAIT] = 7, [CTG_TCPS_CLOSED] = 8,
+	};
+
+	return state < CTG_TCPS_COUNT ? rank[state] : 0;
+}
 
 /*
  * Held: the packet that created the connection, and a TCP endpoint's move
@@ -313,20 +326,6 @@ datagram_list(const struct ctg_conn *c)
 	return c->proto_state == 0 ? L_CLOSING : L_NONE;
 }
 
-/* Order of the TCP endpoint states along a connection's life, for the merge. */
-static unsigned
-tcp_progress(uint8_t state)
-{
-	static const uint8_t rank[CTG_TCPS_COUNT] = {
-		[CTG_TCPS_NONE] = 0, [CTG_TCPS_LISTEN] = 1, [CTG_TCPS_SYN_SENT] = 2,
-		[CTG_TCPS_SYN_RCVD] = 3, [CTG_TCPS_ESTABLISHED] = 4,
-		[CTG_TCPS_FIN_WAIT_1] = 5, [CTG_TCPS_CLOSE_WAIT] = 5,
-		[CTG_TCPS_FIN_WAIT_2] = 6, [CTG_TCPS_CLOSING] = 6, [CTG_TCPS_LAST_ACK] = 6,
-		[CTG_TCPS_TIME_WAIT] = 7, [CTG_TCPS_CLOSED] = 8,
-	};
-
-	return state < CTG_TCPS_COUNT ? rank[state] : 0;
-}
 
 /* What one gateway learnt of a connection the other may not have seen. */
 #define MERGED_FLAGS (CTG_CONN_SEEN_REPLY | CTG_CONN_ASSURED | CTG_CONN_SYN_ORIG | \

@@ -207,8 +207,9 @@ defer_send(void *arg, const struct ctg_defer_pkt *p)
  * An accepted packet that created its connection or moved a TCP endpoint
  * while it opens (and would be carried: ctg_tracker_sync_holds): keep its
  * verdict until every other member has applied the change, so that a
- * reply crossing another gateway finds the state there. A later packet of a connection with one held waits behind
- * it (ctguard/defer.h: a connection's packets leave in order). Only while
+ * reply crossing another gateway finds the state there. A later packet of
+ * a connection with one held waits behind it (ctguard/defer.h: a
+ * connection's packets leave in order). Only while
  * others are in the group, and never on the way out. Its id stays
  * unanswered in nfq.c, so no batch verdict covers it.
  */

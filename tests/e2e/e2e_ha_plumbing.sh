@@ -177,10 +177,9 @@ opens() {
 	echo "$((${o4:-0} + ${o6:-0})) $(($(rsts) - r0))"
 }
 ctg_check "5: every veth end of the test bed has GRO on and TSO off" \
-    eval '! for ns in "${CTG_NETNS_MADE[@]}"; do
-        for d in $(ip -n "$ns" -o link show type veth | sed -n "s/^[0-9]*: \([^@:]*\).*/\1/p"); do
-            ip netns exec "$ns" ethtool -k "$d" | grep -E "^(generic-receive-offload: off|tcp-segmentation-offload: on)"
-        done; done | grep -q .'
+    eval '[ -n "$(ha_veth_ends)" ] && ! ha_veth_ends | while read -r ns d; do
+        ip netns exec "$ns" ethtool -k "$d" | grep -E "^(generic-receive-offload: off|tcp-segmentation-offload: on)"
+    done | grep -q .'
 read -r fo fr < <(opens 2000 1000)
 ctg_check "5: 3,000 short TCP connections (2,000 IPv4, 1,000 IPv6) through gw2 draw no RST (${fo:-0} opened, ${fr:-?} RSTs)" \
     test "${fo:-0}" = 3000 -a "${fr:-1}" = 0

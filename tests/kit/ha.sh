@@ -76,16 +76,22 @@ ha_plug() {
 	ip -n "$3" link set "$4" up
 }
 
+# ha_veth_ends: "NS DEV" for every veth end of the test bed, a line each
+ha_veth_ends() {
+	local ns
+	for ns in "${CTG_NETNS_MADE[@]}"; do
+		ip -n "$ns" -o link show type veth |
+		    sed -n "s/^[0-9]*: \([^@:]*\).*/$ns \1/p"
+	done
+}
+
 # ha_links_fifo on|off: every veth end of the test bed in that mode
 # (ctg_link_fifo; off only for e2e_ha_plumbing's control).
 ha_links_fifo() {
 	local ns dev
-	for ns in "${CTG_NETNS_MADE[@]}"; do
-		for dev in $(ip -n "$ns" -o link show type veth |
-		    sed -n 's/^[0-9]*: \([^@:]*\).*/\1/p'); do
-			ctg_link_fifo "$ns" "$dev" "$1" || return 1
-		done
-	done
+	while read -r ns dev; do
+		ctg_link_fifo "$ns" "$dev" "$1" || return 1
+	done < <(ha_veth_ends)
 }
 
 # ha_topology NGW: client, server, switch and NGW gateways. Non-zero on

@@ -1084,18 +1084,25 @@ START_TEST(test_held_packets)
 }
 END_TEST
 
-/* trk's entry of the TCP flow, exported */
+/* t's entry of the TCP flow, exported */
 static struct ctg_conn_export
-export_tcp(void)
+export_tcp_of(struct ctg_tracker *t)
 {
 	struct ctg_conn_export ex[8];
-	size_t n = ctg_tracker_export_slice(trk, 0, 1024, ex);
+	size_t n = ctg_tracker_export_slice(t, 0, 1024, ex);
 
 	for (size_t i = 0; i < n; i++)
 		if (ex[i].c.tuple.proto == IPPROTO_TCP)
 			return ex[i];
 	ck_abort_msg("no TCP entry");
 	return ex[0];
+}
+
+/* trk's */
+static struct ctg_conn_export
+export_tcp(void)
+{
+	return export_tcp_of(trk);
 }
 
 /*
@@ -1280,24 +1287,24 @@ START_TEST(test_split_acks_send_early)
 }
 END_TEST
 
-/* t's entry of the TCP flow, exported */
-static struct ctg_conn_export
-export_tcp_of(struct ctg_tracker *t)
-{
-	struct ctg_conn_export ex[8];
-	size_t n = ctg_tracker_export_slice(t, 0, 1024, ex);
-
-	for (size_t i = 0; i < n; i++)
-		if (ex[i].c.tuple.proto == IPPROTO_TCP)
-			return ex[i];
-	ck_abort_msg("no TCP entry");
-	return ex[0];
-}
-
 static bool
 closed_state(uint8_t st)
 {
 	return st == CTG_TCPS_TIME_WAIT || st == CTG_TCPS_CLOSED;
+}
+
+/* After a handshake on A (trk): B, a replica, and both merging (active/active). */
+static struct ctg_tracker *
+split_pair(void)
+{
+	struct ctg_tracker *t2;
+
+	handshake();
+	t2 = replica();
+	ctg_tracker_sync_set_merge(trk, true);
+	ctg_tracker_sync_set_merge(t2, true);
+	now += 1000;
+	return t2;
 }
 
 /*
@@ -1315,11 +1322,7 @@ START_TEST(test_split_close_settles)
 	struct ctg_conn *c;
 	uint8_t dir;
 
-	handshake();
-	t2 = replica();
-	ctg_tracker_sync_set_merge(trk, true);
-	ctg_tracker_sync_set_merge(t2, true);
-	now += 1000;
+	t2 = split_pair();
 	/* A: the client's FIN; B: the server's ack of it (ahead of the FIN's update) and FIN */
 	EXPECT(seg(0, CTG_TH_ACK | CTG_TH_FIN, CISN + 1, SISN + 1, WIN, 0), CTG_CT_ESTABLISHED,
 	    CTG_R_NONE);
@@ -1363,11 +1366,7 @@ START_TEST(test_unacked_fin_stays_open)
 	struct ctg_conn *c;
 	uint8_t dir;
 
-	handshake();
-	t2 = replica();
-	ctg_tracker_sync_set_merge(trk, true);
-	ctg_tracker_sync_set_merge(t2, true);
-	now += 1000;
+	t2 = split_pair();
 	EXPECT(seg(0, CTG_TH_ACK, CISN + 1, SISN + 1, WIN, 100), CTG_CT_ESTABLISHED, CTG_R_NONE);
 	p = tcp_pkt(1, CTG_TH_ACK | CTG_TH_FIN, SISN + 1, CISN + 1, WIN, 0);
 	ck_assert_int_ne(run_on(t2, &p).ctstate, CTG_CT_INVALID);
